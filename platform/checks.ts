@@ -1,0 +1,124 @@
+/**
+ * Argument checks every FFI wrapper runs before a system call, so that bad
+ * input becomes a clear TypeError or RangeError instead of a kernel error,
+ * a crash, or a call on the wrong object.
+ *
+ * @module
+ */
+
+/** The largest file descriptor Linux can hand out (`INT_MAX`). */
+const FD_MAX = 0x7fffffff;
+
+/**
+ * Checks a file descriptor argument.
+ *
+ * @param fd The descriptor.
+ * @param what What it is, for the message.
+ * @returns The descriptor as a BigInt system call argument.
+ * @throws {RangeError} If it is not an integer in 0..2^31-1.
+ *
+ * @example
+ * ```ts
+ * import { fdArg } from "./checks.ts";
+ * if (fdArg(3) !== 3n) throw new Error();
+ * ```
+ */
+export function fdArg(fd: number, what = "file descriptor"): bigint {
+  if (!Number.isInteger(fd) || fd < 0 || fd > FD_MAX) {
+    throw new RangeError(
+      `Invalid ${what} ${fd}: use an integer from 0 to ${FD_MAX}`,
+    );
+  }
+  return BigInt(fd);
+}
+
+/**
+ * Checks an integer argument against a range.
+ *
+ * @param value The value.
+ * @param min The smallest allowed value.
+ * @param max The largest allowed value.
+ * @param what What it is, for the message.
+ * @returns The value as a BigInt system call argument.
+ * @throws {RangeError} If it is not an integer in the range.
+ *
+ * @example
+ * ```ts
+ * import { intArg } from "./checks.ts";
+ * if (intArg(9, 1, 64, "signal") !== 9n) throw new Error();
+ * ```
+ */
+export function intArg(
+  value: number,
+  min: number,
+  max: number,
+  what: string,
+): bigint {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Invalid ${what} ${value}: use an integer from ${min} to ${max}`,
+    );
+  }
+  return BigInt(value);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Encodes a string as a NUL-terminated C string.
+ *
+ * @param s The string.
+ * @param what What it is, for the message.
+ * @param maxBytes The longest allowed encoding, without the NUL.
+ * @returns The bytes including the terminating NUL.
+ * @throws {TypeError} If the string contains a NUL byte.
+ * @throws {RangeError} If it is longer than `maxBytes`.
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./checks.ts";
+ * if (cString("/bin").length !== 5) throw new Error();
+ * ```
+ */
+export function cString(s: string, what = "string", maxBytes = 1 << 20): Uint8Array {
+  if (typeof s !== "string") {
+    throw new TypeError(`Invalid ${what}: expected a string, got ${typeof s}`);
+  }
+  if (s.includes("\0")) {
+    throw new TypeError(
+      `Invalid ${what} ${JSON.stringify(s)}: it contains a NUL byte`,
+    );
+  }
+  const bytes = encoder.encode(s + "\0");
+  if (bytes.length - 1 > maxBytes) {
+    throw new RangeError(
+      `Invalid ${what}: ${bytes.length - 1} bytes is longer than ${maxBytes}`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Checks that a buffer holds at least `size` bytes.
+ *
+ * @param buf The buffer.
+ * @param size The bytes needed.
+ * @param what What it is, for the message.
+ * @throws {RangeError} If it is shorter.
+ *
+ * @example
+ * ```ts
+ * import { checkLength } from "./checks.ts";
+ * checkLength(new Uint8Array(16), 16, "siginfo");
+ * ```
+ */
+export function checkLength(buf: ArrayBufferView, size: number, what: string): void {
+  if (!ArrayBuffer.isView(buf)) {
+    throw new TypeError(`Invalid ${what}: expected a typed array`);
+  }
+  if (buf.byteLength < size) {
+    throw new RangeError(
+      `Invalid ${what}: ${buf.byteLength} bytes is shorter than the ${size} needed`,
+    );
+  }
+}
