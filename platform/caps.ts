@@ -95,7 +95,9 @@ export function capabilityMask(caps: readonly number[]): bigint {
   let mask = 0n;
   for (const c of caps) {
     if (!Number.isInteger(c) || c < 0 || c > CAP_LAST) {
-      throw new RangeError(`Invalid capability number ${c}: use 0 to ${CAP_LAST}`);
+      throw new RangeError(
+        `Invalid capability number ${c}: use 0 to ${CAP_LAST}`,
+      );
     }
     mask |= 1n << BigInt(c);
   }

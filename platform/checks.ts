@@ -80,7 +80,11 @@ const encoder = new TextEncoder();
  * if (cString("/bin").length !== 5) throw new Error();
  * ```
  */
-export function cString(s: string, what = "string", maxBytes = 1 << 20): Uint8Array {
+export function cString(
+  s: string,
+  what = "string",
+  maxBytes = 1 << 20,
+): Uint8Array {
   if (typeof s !== "string") {
     throw new TypeError(`Invalid ${what}: expected a string, got ${typeof s}`);
   }
@@ -112,7 +116,11 @@ export function cString(s: string, what = "string", maxBytes = 1 << 20): Uint8Ar
  * checkLength(new Uint8Array(16), 16, "siginfo");
  * ```
  */
-export function checkLength(buf: ArrayBufferView, size: number, what: string): void {
+export function checkLength(
+  buf: ArrayBufferView,
+  size: number,
+  what: string,
+): void {
   if (!ArrayBuffer.isView(buf)) {
     throw new TypeError(`Invalid ${what}: expected a typed array`);
   }

@@ -148,7 +148,9 @@ const ERRNO_TABLE: ReadonlyArray<readonly [number, string, string]> = [
   [524, "ENOTSUPP", "Operation is not supported"],
 ];
 
-const BY_NUMBER = new Map(ERRNO_TABLE.map(([n, name, msg]) => [n, { name, msg }]));
+const BY_NUMBER = new Map(
+  ERRNO_TABLE.map(([n, name, msg]) => [n, { name, msg }]),
+);
 const BY_NAME = new Map(ERRNO_TABLE.map(([n, name]) => [name, n]));
 BY_NAME.set("EWOULDBLOCK", 11);
 BY_NAME.set("EDEADLOCK", 35);

@@ -252,7 +252,12 @@ export function pipe(flags = 0): [number, number] {
  */
 export function dupFd(fd: number, min = 0): number {
   return checked(
-    syscall(SYS.fcntl, fdArg(fd), F_DUPFD_CLOEXEC, fdArg(min, "lowest descriptor")),
+    syscall(
+      SYS.fcntl,
+      fdArg(fd),
+      F_DUPFD_CLOEXEC,
+      fdArg(min, "lowest descriptor"),
+    ),
     `dup ${fd}`,
   );
 }
@@ -274,7 +279,12 @@ export function dupFd(fd: number, min = 0): number {
  */
 export function dupTo(fd: number, target: number, cloexec: boolean): void {
   checked(
-    syscall(SYS.dup3, fdArg(fd), fdArg(target), cloexec ? BigInt(O.CLOEXEC) : 0n),
+    syscall(
+      SYS.dup3,
+      fdArg(fd),
+      fdArg(target),
+      cloexec ? BigInt(O.CLOEXEC) : 0n,
+    ),
     `dup3 ${fd} to ${target}`,
   );
 }
@@ -342,7 +352,8 @@ export function setCloexec(fd: number, on: boolean): void {
  * ```
  */
 export function isCloexec(fd: number): boolean {
-  return (checked(syscall(SYS.fcntl, fdArg(fd), F_GETFD), `fcntl ${fd}`) & 1) !== 0;
+  return (checked(syscall(SYS.fcntl, fdArg(fd), F_GETFD), `fcntl ${fd}`) &
+    1) !== 0;
 }
 
 /**

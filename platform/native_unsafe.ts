@@ -13,7 +13,15 @@
  */
 import { nativeLibraryBytes } from "./asm/native_bin.ts";
 
-const SYSCALL_PARAMS = ["i32", "i64", "i64", "i64", "i64", "i64", "i64"] as const;
+const SYSCALL_PARAMS = [
+  "i32",
+  "i64",
+  "i64",
+  "i64",
+  "i64",
+  "i64",
+  "i64",
+] as const;
 
 const NATIVE_SYMBOLS = {
   /** Raw system call; arguments are BigInt (the fast path), returns -errno. */
@@ -43,7 +51,9 @@ const LIBC_SYMBOLS = {
 } as const;
 
 /** The loaded native symbols. */
-export type NativeSymbols = Deno.DynamicLibrary<typeof NATIVE_SYMBOLS>["symbols"];
+export type NativeSymbols = Deno.DynamicLibrary<
+  typeof NATIVE_SYMBOLS
+>["symbols"];
 
 let loaded: NativeSymbols | undefined;
 
@@ -79,9 +89,15 @@ export function native(): NativeSymbols {
       let done = 0;
       while (done < bytes.length) {
         const n = Number(
-          libc.symbols.write(fd, bytes.subarray(done), BigInt(bytes.length - done)),
+          libc.symbols.write(
+            fd,
+            bytes.subarray(done),
+            BigInt(bytes.length - done),
+          ),
         );
-        if (n <= 0) throw new Error("Cannot write dvisor's machine code to its memfd");
+        if (n <= 0) {
+          throw new Error("Cannot write dvisor's machine code to its memfd");
+        }
         done += n;
       }
       loaded = Deno.dlopen(`/proc/self/fd/${fd}`, NATIVE_SYMBOLS).symbols;

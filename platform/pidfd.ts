@@ -99,7 +99,9 @@ export function decodeWaitSiginfo(info: DataView): ExitStatus | null {
   if (pid === 0) return null;
   const code = info.getInt32(8, true);
   const status = info.getInt32(24, true);
-  if (code === CLD_EXITED) return { code: status, signal: null, coreDumped: false };
+  if (code === CLD_EXITED) {
+    return { code: status, signal: null, coreDumped: false };
+  }
   if (code === CLD_KILLED || code === CLD_DUMPED) {
     return { code: null, signal: status, coreDumped: code === CLD_DUMPED };
   }

@@ -48,7 +48,13 @@ export const MAX_FDS_PER_MESSAGE = 253;
 export function socketPair(type: number = SOCK.STREAM): [number, number] {
   const fds = new Int32Array(2);
   checked(
-    syscall(SYS.socketpair, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n, addressOf(fds)),
+    syscall(
+      SYS.socketpair,
+      AF_UNIX,
+      BigInt(type | SOCK.CLOEXEC),
+      0n,
+      addressOf(fds),
+    ),
     "socketpair",
   );
   return [fds[0]!, fds[1]!];
@@ -65,7 +71,9 @@ function unixAddress(path: string): Uint8Array {
   const bytes = cString(path, "socket path");
   if (bytes.length > 108) {
     throw new RangeError(
-      `Socket path ${path} is ${bytes.length - 1} bytes; unix sockets allow 107, use a shorter --root`,
+      `Socket path ${path} is ${
+        bytes.length - 1
+      } bytes; unix sockets allow 107, use a shorter --root`,
     );
   }
   if (bytes.length <= 1) throw new RangeError("The socket path is empty");
@@ -145,7 +153,12 @@ export function connectUnix(path: string, type: number = SOCK.STREAM): number {
     "socket",
   );
   for (;;) {
-    const r = syscall(SYS.connect, BigInt(fd), addressOf(addr), BigInt(addr.length));
+    const r = syscall(
+      SYS.connect,
+      BigInt(fd),
+      addressOf(addr),
+      BigInt(addr.length),
+    );
     if (r === -4n) continue;
     if (r < 0n) {
       syscall(SYS.close, BigInt(fd));
@@ -164,7 +177,13 @@ export function connectUnix(path: string, type: number = SOCK.STREAM): number {
  */
 export function acceptConnection(listener: number): number {
   for (;;) {
-    const r = syscall(SYS.accept4, fdArg(listener, "socket"), 0n, 0n, BigInt(SOCK.CLOEXEC));
+    const r = syscall(
+      SYS.accept4,
+      fdArg(listener, "socket"),
+      0n,
+      0n,
+      BigInt(SOCK.CLOEXEC),
+    );
     if (r === -4n) continue;
     return checked(r, "accept4");
   }
@@ -191,7 +210,11 @@ export function acceptConnection(listener: number): number {
  * [a, b, r, w, ...got.fds].forEach(closeFd);
  * ```
  */
-export function sendFds(socket: number, data: Uint8Array, fds: readonly number[]): number {
+export function sendFds(
+  socket: number,
+  data: Uint8Array,
+  fds: readonly number[],
+): number {
   if (data.length === 0) {
     throw new RangeError("Sending descriptors needs at least one byte of data");
   }
@@ -261,7 +284,12 @@ export function receiveFds(
   const flags = MSG_CMSG_CLOEXEC | (options.dontWait ? MSG_DONTWAIT : 0);
   let r: bigint;
   do {
-    r = syscall(SYS.recvmsg, fdArg(socket, "socket"), addressOf(msg), BigInt(flags));
+    r = syscall(
+      SYS.recvmsg,
+      fdArg(socket, "socket"),
+      addressOf(msg),
+      BigInt(flags),
+    );
   } while (r === -4n);
   const bytes = checked(r, "recvmsg");
   const fds = parseRights(control, Number(msg[5]));
@@ -278,14 +306,23 @@ function cmsgSpace(nfds: number): number {
 }
 
 function parseRights(control: Uint8Array, length: number): number[] {
-  const view = new DataView(control.buffer, control.byteOffset, control.byteLength);
+  const view = new DataView(
+    control.buffer,
+    control.byteOffset,
+    control.byteLength,
+  );
   const fds: number[] = [];
   let at = 0;
   while (at + 16 <= length) {
     const len = Number(view.getBigUint64(at, true));
     if (len < 16 || at + len > length) break;
-    if (view.getInt32(at + 8, true) === SOL_SOCKET && view.getInt32(at + 12, true) === SCM_RIGHTS) {
-      for (let o = at + 16; o + 4 <= at + len; o += 4) fds.push(view.getInt32(o, true));
+    if (
+      view.getInt32(at + 8, true) === SOL_SOCKET &&
+      view.getInt32(at + 12, true) === SCM_RIGHTS
+    ) {
+      for (let o = at + 16; o + 4 <= at + len; o += 4) {
+        fds.push(view.getInt32(o, true));
+      }
     }
     at += (len + 7) & ~7;
   }

@@ -12,7 +12,16 @@
 import { Arena } from "./arena_unsafe.ts";
 import { CAP_LAST } from "./caps.ts";
 import { Errno } from "./errno.ts";
-import { closeQuietly, dupFd, O, openFile, pipe, readFd, setNonblocking, writeFd } from "./fd.ts";
+import {
+  closeQuietly,
+  dupFd,
+  O,
+  openFile,
+  pipe,
+  readFd,
+  setNonblocking,
+  writeFd,
+} from "./fd.ts";
 import { native } from "./native_unsafe.ts";
 import {
   type ExitStatus,
@@ -100,7 +109,13 @@ export class Child {
   #status: ExitStatus | null = null;
 
   /** @internal Made by {@linkcode spawn}. */
-  constructor(pid: number, pidfd: number, failFd: number, steps: StepTable, program: string) {
+  constructor(
+    pid: number,
+    pidfd: number,
+    failFd: number,
+    steps: StepTable,
+    program: string,
+  ) {
     this.pid = pid;
     this.pidfd = pidfd;
     this.#failFd = failFd;
@@ -129,7 +144,9 @@ export class Child {
     } catch {
       return null;
     }
-    return got === 16 ? decodeFailure(report, this.#steps, this.#program) : null;
+    return got === 16
+      ? decodeFailure(report, this.#steps, this.#program)
+      : null;
   }
 
   /**
@@ -188,8 +205,11 @@ export class Child {
   }
 }
 
-
-function decodeFailure(report: Uint8Array, steps: StepTable, program: string): SpawnError {
+function decodeFailure(
+  report: Uint8Array,
+  steps: StepTable,
+  program: string,
+): SpawnError {
   const v = new DataView(report.buffer, report.byteOffset, 16);
   return new SpawnError(
     Number(v.getBigUint64(8, true)),
@@ -256,7 +276,10 @@ export function spawn(options: SpawnOptions): Child {
         : "A child that stops before execve would hang vfork mode: use fork mode",
     );
   }
-  const program = o.path ?? (o.executableFd !== undefined ? `descriptor ${o.executableFd}` : o.args[0]!);
+  const program = o.path ??
+    (o.executableFd !== undefined
+      ? `descriptor ${o.executableFd}`
+      : o.args[0]!);
   const fds = o.fds ?? [[0, 0], [1, 1], [2, 2]];
   const base = Math.max(3, ...fds.map(([c]) => c + 1));
 
@@ -275,7 +298,9 @@ export function spawn(options: SpawnOptions): Child {
     failRead = r;
     parentCopies.push(w);
     const errfd = high(w);
-    const fdSources = new Map(fds.map(([child, parent]) => [child, high(parent)]));
+    const fdSources = new Map(
+      fds.map(([child, parent]) => [child, high(parent)]),
+    );
     let syncFd: number | undefined;
     if (byParent) {
       sync = socketPair();
@@ -351,7 +376,13 @@ function readReport(fd: number): Uint8Array | null {
 }
 
 /** Waits for the child's request, writes its id maps, and lets it go on. */
-function writeIdMaps(pid: number, o: SpawnOptions, sync: number, euid: number, egid: number): void {
+function writeIdMaps(
+  pid: number,
+  o: SpawnOptions,
+  sync: number,
+  euid: number,
+  egid: number,
+): void {
   const byte = new Uint8Array(1);
   if (readFd(sync, byte) !== 1) return; // the child failed first; its report says why
   writeProcFile(`/proc/${pid}/uid_map`, idMapText(o.uidMappings, euid));

@@ -12,14 +12,21 @@
  * @module
  */
 import type { Arena } from "./arena_unsafe.ts";
-import { capabilityMask, CAPABILITIES } from "./caps.ts";
+import { CAPABILITIES, capabilityMask } from "./caps.ts";
 import { cString, fdArg, intArg } from "./checks.ts";
 import { O } from "./fd.ts";
 import { StepTable } from "./spawn_table.ts";
 import { SYS } from "./sysno.ts";
 
 /** Namespaces a child can be given. */
-export type Namespace = "user" | "pid" | "mount" | "uts" | "ipc" | "net" | "cgroup";
+export type Namespace =
+  | "user"
+  | "pid"
+  | "mount"
+  | "uts"
+  | "ipc"
+  | "net"
+  | "cgroup";
 
 const NAMESPACE_FLAGS: Record<Namespace, bigint> = {
   mount: 0x00020000n,
@@ -212,19 +219,27 @@ export function validateSpawnOptions(o: SpawnOptions): void {
   (o.env ?? []).forEach((e, i) => {
     cString(e, `environment entry ${i}`);
     if (!e.includes("=")) {
-      throw new TypeError(`Invalid environment entry ${JSON.stringify(e)}: use KEY=value`);
+      throw new TypeError(
+        `Invalid environment entry ${JSON.stringify(e)}: use KEY=value`,
+      );
     }
   });
-  if (o.execute !== false && o.path === undefined && o.executableFd === undefined) {
+  if (
+    o.execute !== false && o.path === undefined && o.executableFd === undefined
+  ) {
     throw new TypeError("Spawn needs a path or an executableFd to execute");
   }
   if (o.path !== undefined) cString(o.path, "program path", 4095);
-  if (o.executableFd !== undefined) fdArg(o.executableFd, "executable descriptor");
+  if (o.executableFd !== undefined) {
+    fdArg(o.executableFd, "executable descriptor");
+  }
   const ns = new Set<string>();
   for (const n of o.namespaces ?? []) {
     if (!(n in NAMESPACE_FLAGS)) {
       throw new RangeError(
-        `Unknown namespace ${n}: use ${Object.keys(NAMESPACE_FLAGS).join(", ")}`,
+        `Unknown namespace ${n}: use ${
+          Object.keys(NAMESPACE_FLAGS).join(", ")
+        }`,
       );
     }
     if (ns.has(n)) throw new RangeError(`Namespace ${n} is listed twice`);
@@ -232,7 +247,9 @@ export function validateSpawnOptions(o: SpawnOptions): void {
   }
   const need = (cond: unknown, namespace: Namespace, what: string) => {
     if (cond !== undefined && !ns.has(namespace)) {
-      throw new RangeError(`${what} needs a new ${namespace} namespace: add "${namespace}" to namespaces`);
+      throw new RangeError(
+        `${what} needs a new ${namespace} namespace: add "${namespace}" to namespaces`,
+      );
     }
   };
   need(o.uidMappings, "user", "A uid map");
@@ -260,20 +277,37 @@ export function validateSpawnOptions(o: SpawnOptions): void {
   if (o.user) {
     intArg(o.user.uid, 0, MAX_ID, "uid");
     intArg(o.user.gid, 0, MAX_ID, "gid");
-    if ((o.user.groups ?? []).length > 65536) throw new RangeError("More than 65536 groups");
+    if ((o.user.groups ?? []).length > 65536) {
+      throw new RangeError("More than 65536 groups");
+    }
     (o.user.groups ?? []).forEach((g) => intArg(g, 0, MAX_ID, "group"));
   }
   const caps = o.capabilities ?? {};
-  for (const set of [caps.bounding, caps.effective, caps.permitted, caps.inheritable, caps.ambient]) {
+  for (
+    const set of [
+      caps.bounding,
+      caps.effective,
+      caps.permitted,
+      caps.inheritable,
+      caps.ambient,
+    ]
+  ) {
     if (set) capabilityMask(set);
   }
   for (const r of o.rlimits ?? []) {
     intArg(r.resource, 0, 15, "rlimit resource");
-    if (typeof r.soft !== "bigint" || typeof r.hard !== "bigint" || r.soft < 0n || r.hard < 0n) {
-      throw new TypeError(`Invalid rlimit ${r.resource}: soft and hard are non-negative BigInts`);
+    if (
+      typeof r.soft !== "bigint" || typeof r.hard !== "bigint" || r.soft < 0n ||
+      r.hard < 0n
+    ) {
+      throw new TypeError(
+        `Invalid rlimit ${r.resource}: soft and hard are non-negative BigInts`,
+      );
     }
     if (r.soft > r.hard) {
-      throw new RangeError(`Invalid rlimit ${r.resource}: the soft limit ${r.soft} is above the hard limit ${r.hard}`);
+      throw new RangeError(
+        `Invalid rlimit ${r.resource}: the soft limit ${r.soft} is above the hard limit ${r.hard}`,
+      );
     }
   }
   if (o.seccomp) {
@@ -283,19 +317,29 @@ export function validateSpawnOptions(o: SpawnOptions): void {
         `Invalid seccomp program of ${len} bytes: use 1 to 4096 8-byte instructions`,
       );
     }
-    if (o.seccomp.sendListenerOn !== undefined) fdArg(o.seccomp.sendListenerOn, "listener socket");
+    if (o.seccomp.sendListenerOn !== undefined) {
+      fdArg(o.seccomp.sendListenerOn, "listener socket");
+    }
   }
   const targets = new Set<number>();
   for (const [child, parent] of o.fds ?? []) {
     fdArg(child, "child descriptor");
     fdArg(parent, "parent descriptor");
-    if (targets.has(child)) throw new RangeError(`Child descriptor ${child} is mapped twice`);
+    if (targets.has(child)) {
+      throw new RangeError(`Child descriptor ${child} is mapped twice`);
+    }
     targets.add(child);
   }
-  if (o.controllingTerminal !== undefined) fdArg(o.controllingTerminal, "terminal descriptor");
-  if (o.parentDeathSignal !== undefined) intArg(o.parentDeathSignal, 1, 64, "parent death signal");
+  if (o.controllingTerminal !== undefined) {
+    fdArg(o.controllingTerminal, "terminal descriptor");
+  }
+  if (o.parentDeathSignal !== undefined) {
+    intArg(o.parentDeathSignal, 1, 64, "parent death signal");
+  }
   if (o.trace !== undefined && o.trace !== "traceme" && o.trace !== "stop") {
-    throw new RangeError(`Invalid trace mode ${o.trace}: use "traceme" or "stop"`);
+    throw new RangeError(
+      `Invalid trace mode ${o.trace}: use "traceme" or "stop"`,
+    );
   }
   if (o.mode !== undefined && o.mode !== "vfork" && o.mode !== "fork") {
     throw new RangeError(`Invalid spawn mode ${o.mode}: use "vfork" or "fork"`);
@@ -304,7 +348,9 @@ export function validateSpawnOptions(o: SpawnOptions): void {
 
 function absolutePath(p: string, what: string): void {
   cString(p, what, 4095);
-  if (!p.startsWith("/")) throw new RangeError(`The ${what} ${p} must be an absolute path`);
+  if (!p.startsWith("/")) {
+    throw new RangeError(`The ${what} ${p} must be an absolute path`);
+  }
   if (p.split("/").includes("..")) {
     throw new RangeError(`The ${what} ${p} must not contain ".."`);
   }
@@ -331,11 +377,16 @@ export function namespaceFlags(namespaces: readonly Namespace[]): bigint {
  * @param egid The caller's effective gid.
  * @returns True when the parent writes the maps.
  */
-export function parentWritesMaps(o: SpawnOptions, euid: number, egid: number): boolean {
+export function parentWritesMaps(
+  o: SpawnOptions,
+  euid: number,
+  egid: number,
+): boolean {
   if (!(o.namespaces ?? []).includes("user")) return false;
   if (euid === 0) return true;
   const self = (maps: IdMapping[] | undefined, id: number) =>
-    maps === undefined || (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostId === id);
+    maps === undefined ||
+    (maps.length === 1 && maps[0]!.size === 1 && maps[0]!.hostId === id);
   return !(self(o.uidMappings, euid) && self(o.gidMappings, egid));
 }
 
@@ -361,7 +412,11 @@ export function idMapText(maps: IdMapping[] | undefined, id: number): string {
  * @param ctx What the parent prepared.
  * @returns The steps.
  */
-export function planSpawn(o: SpawnOptions, arena: Arena, ctx: PlanContext): StepTable {
+export function planSpawn(
+  o: SpawnOptions,
+  arena: Arena,
+  ctx: PlanContext,
+): StepTable {
   const t = new StepTable();
   const str = (s: string, what: string) => arena.cString(s, what);
   const ns = new Set(o.namespaces ?? []);
@@ -369,33 +424,63 @@ export function planSpawn(o: SpawnOptions, arena: Arena, ctx: PlanContext): Step
   const sigaction = arena.addr(arena.alloc(32));
   for (let sig = 1; sig <= 64; sig++) {
     if (sig === 9 || sig === 19) continue;
-    t.add(`reset signal ${sig}`, SYS.rt_sigaction, [BigInt(sig), sigaction, 0n, 8n], {
+    t.add(`reset signal ${sig}`, SYS.rt_sigaction, [
+      BigInt(sig),
+      sigaction,
+      0n,
+      8n,
+    ], {
       ignoreError: true,
     });
   }
   if (o.parentDeathSignal !== undefined) {
-    t.add("prctl PR_SET_PDEATHSIG", SYS.prctl, [PR_SET_PDEATHSIG, BigInt(o.parentDeathSignal)]);
+    t.add("prctl PR_SET_PDEATHSIG", SYS.prctl, [
+      PR_SET_PDEATHSIG,
+      BigInt(o.parentDeathSignal),
+    ]);
   }
   for (const [target, source] of ctx.fdSources) {
-    t.add(`dup3 descriptor ${target}`, SYS.dup3, [BigInt(source), BigInt(target), 0n]);
+    t.add(`dup3 descriptor ${target}`, SYS.dup3, [
+      BigInt(source),
+      BigInt(target),
+      0n,
+    ]);
   }
 
   if (ns.has("user")) {
     if (ctx.parentWritesMaps) {
       const byte = arena.addr(arena.alloc(1));
       const sync = BigInt(ctx.syncFd!);
-      t.add("sync with the parent", SYS.write, [sync, byte, 1n], { expect: 1n });
+      t.add("sync with the parent", SYS.write, [sync, byte, 1n], {
+        expect: 1n,
+      });
       t.add("wait for the id maps", SYS.read, [sync, byte, 1n], { expect: 1n });
     } else {
       writeProcFile(t, arena, "/proc/self/setgroups", "deny\n");
-      writeProcFile(t, arena, "/proc/self/uid_map", idMapText(o.uidMappings, ctx.euid));
-      writeProcFile(t, arena, "/proc/self/gid_map", idMapText(o.gidMappings, ctx.egid));
+      writeProcFile(
+        t,
+        arena,
+        "/proc/self/uid_map",
+        idMapText(o.uidMappings, ctx.euid),
+      );
+      writeProcFile(
+        t,
+        arena,
+        "/proc/self/gid_map",
+        idMapText(o.gidMappings, ctx.egid),
+      );
     }
   }
 
-  if (o.setsid || o.controllingTerminal !== undefined) t.add("setsid", SYS.setsid, []);
+  if (o.setsid || o.controllingTerminal !== undefined) {
+    t.add("setsid", SYS.setsid, []);
+  }
   if (o.controllingTerminal !== undefined) {
-    t.add("ioctl TIOCSCTTY", SYS.ioctl, [BigInt(o.controllingTerminal), TIOCSCTTY, 0n]);
+    t.add("ioctl TIOCSCTTY", SYS.ioctl, [
+      BigInt(o.controllingTerminal),
+      TIOCSCTTY,
+      0n,
+    ]);
   }
   if (o.hostname !== undefined) {
     const len = BigInt(cString(o.hostname).length - 1);
@@ -403,28 +488,52 @@ export function planSpawn(o: SpawnOptions, arena: Arena, ctx: PlanContext): Step
   }
   if (o.domainname !== undefined) {
     const len = BigInt(cString(o.domainname).length - 1);
-    t.add("setdomainname", SYS.setdomainname, [str(o.domainname, "domain name"), len]);
+    t.add("setdomainname", SYS.setdomainname, [
+      str(o.domainname, "domain name"),
+      len,
+    ]);
   }
 
   if (ns.has("mount")) planMounts(t, arena, o);
-  if (o.cwd !== undefined) t.add(`chdir ${o.cwd}`, SYS.chdir, [str(o.cwd, "cwd")]);
+  if (o.cwd !== undefined) {
+    t.add(`chdir ${o.cwd}`, SYS.chdir, [str(o.cwd, "cwd")]);
+  }
 
   for (const r of o.rlimits ?? []) {
     const at = arena.alloc(16);
     arena.view.setBigUint64(at, r.soft, true);
     arena.view.setBigUint64(at + 8, r.hard, true);
-    t.add(`prlimit resource ${r.resource}`, SYS.prlimit64, [0n, BigInt(r.resource), arena.addr(at), 0n]);
+    t.add(`prlimit resource ${r.resource}`, SYS.prlimit64, [
+      0n,
+      BigInt(r.resource),
+      arena.addr(at),
+      0n,
+    ]);
   }
 
   planIdentity(t, arena, o, ctx.lastCap);
-  if (o.noNewPrivileges) t.add("prctl PR_SET_NO_NEW_PRIVS", SYS.prctl, [PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n]);
+  if (o.noNewPrivileges) {
+    t.add("prctl PR_SET_NO_NEW_PRIVS", SYS.prctl, [
+      PR_SET_NO_NEW_PRIVS,
+      1n,
+      0n,
+      0n,
+      0n,
+    ]);
+  }
 
-  const kept = o.fds ? [...new Set(o.fds.map(([c]) => c))].sort((a, b) => a - b) : [0, 1, 2];
+  const kept = o.fds
+    ? [...new Set(o.fds.map(([c]) => c))].sort((a, b) => a - b)
+    : [0, 1, 2];
   let next = 0;
   for (const fd of [...kept, 0x7fffffff]) {
     if (fd > next) {
       const last = fd === 0x7fffffff ? 0xffffffffn : BigInt(fd - 1);
-      t.add("mark descriptors close-on-exec", SYS.close_range, [BigInt(next), last, CLOSE_RANGE_CLOEXEC]);
+      t.add("mark descriptors close-on-exec", SYS.close_range, [
+        BigInt(next),
+        last,
+        CLOSE_RANGE_CLOEXEC,
+      ]);
     }
     next = fd + 1;
   }
@@ -444,7 +553,13 @@ export function planSpawn(o: SpawnOptions, arena: Arena, ctx: PlanContext): Step
   const argv = arena.cStringArray(o.args, "argument");
   const envp = arena.cStringArray(o.env ?? [], "environment entry");
   if (ctx.execFd !== undefined) {
-    t.add("execve", SYS.execveat, [BigInt(ctx.execFd), str("", "path"), argv, envp, AT_EMPTY_PATH]);
+    t.add("execve", SYS.execveat, [
+      BigInt(ctx.execFd),
+      str("", "path"),
+      argv,
+      envp,
+      AT_EMPTY_PATH,
+    ]);
   } else {
     t.add("execve", SYS.execve, [str(o.path!, "program path"), argv, envp]);
   }
@@ -456,30 +571,61 @@ function stopSelf(t: StepTable, name: string): void {
   t.add(name, SYS.kill, [0n, 19n], { fromPrevious: [0] });
 }
 
-function writeProcFile(t: StepTable, arena: Arena, path: string, text: string): void {
+function writeProcFile(
+  t: StepTable,
+  arena: Arena,
+  path: string,
+  text: string,
+): void {
   const slot = arena.addr(arena.alloc(8));
   const data = cString(text);
   const len = BigInt(data.length - 1);
-  t.add(`open ${path}`, SYS.openat, [AT_FDCWD, arena.cString(path), BigInt(O.WRONLY | O.CLOEXEC), 0n], {
+  t.add(`open ${path}`, SYS.openat, [
+    AT_FDCWD,
+    arena.cString(path),
+    BigInt(O.WRONLY | O.CLOEXEC),
+    0n,
+  ], {
     storeU64: slot,
   });
-  t.add(`write ${path}`, SYS.write, [slot, arena.put(data, 1), len], { load: [0], expect: len });
+  t.add(`write ${path}`, SYS.write, [slot, arena.put(data, 1), len], {
+    load: [0],
+    expect: len,
+  });
   t.add(`close ${path}`, SYS.close, [slot], { load: [0] });
 }
 
 function planMounts(t: StepTable, arena: Arena, o: SpawnOptions): void {
   const str = (s: string) => arena.cString(s);
-  t.add("make / private", SYS.mount, [0n, str("/"), 0n, BigInt(MS.REC | MS.PRIVATE), 0n]);
+  t.add("make / private", SYS.mount, [
+    0n,
+    str("/"),
+    0n,
+    BigInt(MS.REC | MS.PRIVATE),
+    0n,
+  ]);
   if (o.rootfs !== undefined) {
     const root = str(o.rootfs);
-    t.add(`bind ${o.rootfs}`, SYS.mount, [root, root, 0n, BigInt(MS.BIND | MS.REC), 0n]);
+    t.add(`bind ${o.rootfs}`, SYS.mount, [
+      root,
+      root,
+      0n,
+      BigInt(MS.BIND | MS.REC),
+      0n,
+    ]);
     t.add(`chdir ${o.rootfs}`, SYS.chdir, [root]);
   }
   const remountable = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
   for (const m of o.mounts ?? []) {
-    const path = o.rootfs !== undefined ? (m.target.replace(/^\/+/, "") || ".") : m.target;
+    const path = o.rootfs !== undefined
+      ? (m.target.replace(/^\/+/, "") || ".")
+      : m.target;
     const target = str(path);
-    if (m.mkdir) t.add(`mkdir ${m.target}`, SYS.mkdirat, [AT_FDCWD, target, 0o755n], { ignoreError: true });
+    if (m.mkdir) {
+      t.add(`mkdir ${m.target}`, SYS.mkdirat, [AT_FDCWD, target, 0o755n], {
+        ignoreError: true,
+      });
+    }
     const flags = m.flags ?? 0;
     t.add(`mount ${m.target}`, SYS.mount, [
       m.source !== undefined ? str(m.source) : 0n,
@@ -490,7 +636,13 @@ function planMounts(t: StepTable, arena: Arena, o: SpawnOptions): void {
     ]);
     if ((flags & MS.BIND) && (flags & remountable)) {
       const again = (flags & (remountable | MS.REC)) | MS.BIND | MS.REMOUNT;
-      t.add(`remount ${m.target}`, SYS.mount, [0n, target, 0n, BigInt(again), 0n]);
+      t.add(`remount ${m.target}`, SYS.mount, [
+        0n,
+        target,
+        0n,
+        BigInt(again),
+        0n,
+      ]);
     }
   }
   if (o.rootfs !== undefined) {
@@ -501,28 +653,43 @@ function planMounts(t: StepTable, arena: Arena, o: SpawnOptions): void {
   }
 }
 
-function planIdentity(t: StepTable, arena: Arena, o: SpawnOptions, lastCap: number): void {
+function planIdentity(
+  t: StepTable,
+  arena: Arena,
+  o: SpawnOptions,
+  lastCap: number,
+): void {
   const caps = o.capabilities;
   if (caps?.bounding) {
     const keep = new Set(caps.bounding);
     for (let c = 0; c <= lastCap; c++) {
       if (keep.has(c)) continue;
-      t.add(`drop ${CAPABILITIES[c] ?? `capability ${c}`} from the bounding set`, SYS.prctl, [
-        PR_CAPBSET_DROP,
-        BigInt(c),
-      ]);
+      t.add(
+        `drop ${CAPABILITIES[c] ?? `capability ${c}`} from the bounding set`,
+        SYS.prctl,
+        [
+          PR_CAPBSET_DROP,
+          BigInt(c),
+        ],
+      );
     }
   }
   const setsCaps = caps !== undefined &&
-    (caps.effective ?? caps.permitted ?? caps.inheritable ?? caps.ambient) !== undefined;
+    (caps.effective ?? caps.permitted ?? caps.inheritable ?? caps.ambient) !==
+      undefined;
   if (o.user) {
     const { uid, gid, groups } = o.user;
     if (groups !== undefined) {
       const at = arena.alloc(4 * Math.max(groups.length, 1), 4);
       groups.forEach((g, i) => arena.view.setUint32(at + 4 * i, g, true));
-      t.add("setgroups", SYS.setgroups, [BigInt(groups.length), arena.addr(at)]);
+      t.add("setgroups", SYS.setgroups, [
+        BigInt(groups.length),
+        arena.addr(at),
+      ]);
     }
-    if (setsCaps && uid !== 0) t.add("prctl PR_SET_KEEPCAPS", SYS.prctl, [PR_SET_KEEPCAPS, 1n]);
+    if (setsCaps && uid !== 0) {
+      t.add("prctl PR_SET_KEEPCAPS", SYS.prctl, [PR_SET_KEEPCAPS, 1n]);
+    }
     const g = BigInt(gid);
     const u = BigInt(uid);
     t.add("setresgid", SYS.setresgid, [g, g, g]);
@@ -532,14 +699,22 @@ function planIdentity(t: StepTable, arena: Arena, o: SpawnOptions, lastCap: numb
   const header = arena.alloc(8);
   arena.view.setUint32(header, LINUX_CAPABILITY_VERSION_3, true);
   const data = arena.alloc(24);
-  const sets = [caps!.effective, caps!.permitted, caps!.inheritable].map((s) => capabilityMask(s ?? []));
+  const sets = [caps!.effective, caps!.permitted, caps!.inheritable].map((s) =>
+    capabilityMask(s ?? [])
+  );
   sets.forEach((mask, i) => {
     arena.view.setUint32(data + 4 * i, Number(mask & 0xffffffffn), true);
     arena.view.setUint32(data + 12 + 4 * i, Number(mask >> 32n), true);
   });
   t.add("capset", SYS.capset, [arena.addr(header), arena.addr(data)]);
   for (const c of caps!.ambient ?? []) {
-    t.add(`raise ambient ${CAPABILITIES[c]}`, SYS.prctl, [PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, BigInt(c), 0n, 0n]);
+    t.add(`raise ambient ${CAPABILITIES[c]}`, SYS.prctl, [
+      PR_CAP_AMBIENT,
+      PR_CAP_AMBIENT_RAISE,
+      BigInt(c),
+      0n,
+      0n,
+    ]);
   }
 }
 
@@ -575,7 +750,11 @@ function planSeccomp(
   arena.view.setBigUint64(msg + 32, arena.addr(cmsg), true);
   arena.view.setBigUint64(msg + 40, 24n, true);
   t.add("seccomp", SYS.seccomp, args, { storeU32: fdSlot });
-  t.add("send the seccomp listener", SYS.sendmsg, [BigInt(seccomp.sendListenerOn), arena.addr(msg), 0n], {
+  t.add("send the seccomp listener", SYS.sendmsg, [
+    BigInt(seccomp.sendListenerOn),
+    arena.addr(msg),
+    0n,
+  ], {
     expect: 1n,
   });
   t.add("close the seccomp listener", SYS.close, [fdSlot], { load: [0] });

@@ -80,8 +80,15 @@ export class StepTable {
    * @param options How the step uses and keeps results.
    * @returns The step's index.
    */
-  add(name: string, nr: number, args: bigint[], options: StepOptions = {}): number {
-    if (args.length > 6) throw new RangeError(`Step ${name} has more than 6 arguments`);
+  add(
+    name: string,
+    nr: number,
+    args: bigint[],
+    options: StepOptions = {},
+  ): number {
+    if (args.length > 6) {
+      throw new RangeError(`Step ${name} has more than 6 arguments`);
+    }
     let flags = 0;
     for (const i of options.fromPrevious ?? []) flags |= 1 << i;
     for (const i of options.load ?? []) flags |= 1 << (16 + i);
@@ -139,14 +146,18 @@ export class StepTable {
     v.setInt32(at + TABLE.pidfd, -1, true);
     const argAddress = (step: number, arg: number) => {
       if (step < 0 || step >= this.#steps.length || arg < 0 || arg > 5) {
-        throw new RangeError(`No argument ${arg} of step ${step} to store into`);
+        throw new RangeError(
+          `No argument ${arg} of step ${step} to store into`,
+        );
       }
       return base + BigInt(HEADER_SIZE + STEP_SIZE * step + 8 + 8 * arg);
     };
     this.#steps.forEach((s, i) => {
       const o = at + HEADER_SIZE + STEP_SIZE * i;
       v.setBigInt64(o, BigInt(s.nr), true);
-      s.args.forEach((a, j) => v.setBigUint64(o + 8 + 8 * j, BigInt.asUintN(64, a), true));
+      s.args.forEach((a, j) =>
+        v.setBigUint64(o + 8 + 8 * j, BigInt.asUintN(64, a), true)
+      );
       v.setBigUint64(o + 56, BigInt(s.flags), true);
       const store = s.store === undefined
         ? 0n

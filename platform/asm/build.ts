@@ -121,7 +121,11 @@ export async function haveBinutils(): Promise<boolean> {
 async function tool(name: string, args: string[]): Promise<void> {
   let out;
   try {
-    out = await new Deno.Command(name, { args, stdout: "piped", stderr: "piped" })
+    out = await new Deno.Command(name, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    })
       .output();
   } catch (e) {
     throw new Error(
