@@ -70,7 +70,7 @@ export const PTRACE_EVENT = {
 /** A ptrace event name. */
 export type PtraceEventName = keyof typeof PTRACE_EVENT;
 
-const EVENT_NAMES = new Map(
+const EVENT_NAMES = new Map<number, PtraceEventName>(
   Object.entries(PTRACE_EVENT).map(([name, n]) => [n, name as PtraceEventName]),
 );
 
