@@ -341,6 +341,11 @@ export function validateSpawnOptions(o: SpawnOptions): void {
       `Invalid trace mode ${o.trace}: use "traceme" or "stop"`,
     );
   }
+  if (o.execute === false && ns.has("pid") && o.trace === undefined) {
+    throw new RangeError(
+      "The init of a new pid namespace ignores its own SIGSTOP, so a stub there can only stop when traced: add trace",
+    );
+  }
   if (o.mode !== undefined && o.mode !== "vfork" && o.mode !== "fork") {
     throw new RangeError(`Invalid spawn mode ${o.mode}: use "vfork" or "fork"`);
   }
