@@ -182,25 +182,30 @@ class Program {
         if (i === undefined) throw new Error("A jump targets an unbound label");
         return i;
       };
-      let grew = false;
-      for (let i = 0; i < this.insns.length && !grew; i++) {
-        const insn = this.insns[i]!;
+      // Every conditional jump that cannot reach its target gets a `ja`
+      // right after it; insert them all (from the end, so the positions
+      // found stay valid), then look again: the program grew, so other
+      // jumps may now be too far.
+      const far: Array<[number, "jt" | "jf"]> = [];
+      this.insns.forEach((insn, i) => {
         for (const side of ["jt", "jf"] as const) {
           const target = insn[side];
           if (!target) continue;
           const offset = at(target) - i - 1;
           if (offset < 0) throw new Error("Classic BPF cannot jump backwards");
-          if (offset <= 255) continue;
-          const trampoline: Insn = { code: JMP_JA, k: 0, ja: target };
-          this.insns.splice(i + 1, 0, trampoline);
-          const near = new Label();
-          near.insn = trampoline;
-          insn[side] = near;
-          grew = true;
-          break;
+          if (offset > 255) far.push([i, side]);
         }
+      });
+      for (let j = far.length - 1; j >= 0; j--) {
+        const [i, side] = far[j]!;
+        const insn = this.insns[i]!;
+        const trampoline: Insn = { code: JMP_JA, k: 0, ja: insn[side]! };
+        this.insns.splice(i + 1, 0, trampoline);
+        const near = new Label();
+        near.insn = trampoline;
+        insn[side] = near;
       }
-      if (grew) continue;
+      if (far.length) continue;
       if (this.insns.length > MAX_INSTRUCTIONS) {
         throw new RangeError(
           `The seccomp filter needs ${this.insns.length} instructions; the kernel allows ${MAX_INSTRUCTIONS}: use fewer rules or conditions`,
