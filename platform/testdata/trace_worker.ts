@@ -1,10 +1,16 @@
 /**
  * A tracer Worker: receives {@linkcode TraceProbeOptions}, runs
- * {@linkcode traceProbe} on this thread (the tracer), and posts the result
- * (`{ ok: true, result }` or `{ ok: false, error }`).
+ * {@linkcode traceProbe} on this thread (the tracer), and posts
+ * `{ ok: true, result, leaked }` or `{ ok: false, error }`.
+ *
+ * `leaked` lists descriptors and child processes that exist after the run
+ * but did not before it. It is measured here, around the synchronous run,
+ * because Deno's own Worker machinery opens and closes descriptors of its
+ * own at unpredictable moments around a Worker's start and end.
  *
  * @module
  */
+import { holdings } from "../../tests/support/leaks.ts";
 import { traceProbe, type TraceProbeOptions } from "./trace_probe.ts";
 
 const worker = self as unknown as {
@@ -13,7 +19,15 @@ const worker = self as unknown as {
 };
 worker.onmessage = (e) => {
   try {
-    worker.postMessage({ ok: true, result: traceProbe(e.data) });
+    const before = holdings();
+    const result = traceProbe(e.data);
+    const after = holdings();
+    const leaked = {
+      fds: after.fds.filter((f) => !before.fds.includes(f)),
+      children: after.children.filter((p) => !before.children.includes(p)),
+      mounts: after.mounts.length - before.mounts.length,
+    };
+    worker.postMessage({ ok: true, result, leaked });
   } catch (err) {
     worker.postMessage({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) });
   }
