@@ -1,0 +1,130 @@
+/**
+ * The `dvisor` command: global flags, then a subcommand, as runc takes them.
+ *
+ * Every failure a user can cause ends here as one line on stderr
+ * (`dvisor: <what was wrong and what to do>`), the same message as an
+ * error record in `--log`, and exit status 1.
+ *
+ * @module
+ */
+import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { Logger } from "./log.ts";
+import { versionText } from "./version.ts";
+
+/** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
+export const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  { name: "root", type: "string", help: "directory for container state (default /run/dvisor)" },
+  { name: "log", type: "string", help: "append runtime log records to this file" },
+  { name: "log-format", type: "string", help: "log record format: text or json" },
+  { name: "debug", type: "bool", help: "write debug records to the log" },
+  { name: "debug-log", type: "string", help: "directory for sandbox debug logs" },
+  { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
+  { name: "network", type: "string", help: "networking: none or host" },
+  { name: "systemd-cgroup", type: "bool", help: "use systemd for cgroups" },
+  { name: "rootless", type: "string", help: "rootless mode: true, false or auto" },
+  { name: "criu", type: "string", help: "(runc) path to criu; ignored", ignored: true },
+  { name: "version", type: "bool", aliases: ["v"], help: "print the version" },
+  { name: "help", type: "bool", aliases: ["h"], help: "show this help" },
+];
+
+/** A subcommand. */
+export interface Command {
+  /** One line for the help. */
+  summary: string;
+  /** Runs it; returns the exit status. */
+  run(args: string[], context: { logger: Logger; globals: Record<string, unknown> }): Promise<number> | number;
+}
+
+/** The subcommands. */
+export const COMMANDS: Record<string, Command> = {};
+
+function helpText(): string {
+  const commands = Object.entries(COMMANDS)
+    .map(([name, c]) => `   ${name.padEnd(12)} ${c.summary}`)
+    .join("\n");
+  return `dvisor: a sandboxed OCI container runtime
+
+Usage: dvisor [global flags] <command> [flags] [arguments]
+
+Commands:
+${commands || "   (none yet)"}
+
+Global flags:
+${flagHelp(GLOBAL_FLAGS)}
+`;
+}
+
+/**
+ * Runs the command line.
+ *
+ * @param argv The arguments after the program name.
+ * @returns The exit status.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./main.ts";
+ * if ((await main(["--version"])) !== 0) throw new Error();
+ * ```
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  let logger = earlyLogger(argv);
+  try {
+    const parsed = parseFlags(argv, GLOBAL_FLAGS, { stopAtArgument: true });
+    const g = parsed.flags;
+    const format = g["log-format"] ?? "text";
+    if (format !== "text" && format !== "json") {
+      throw new UsageError(`Unknown --log-format ${format}: use text or json`);
+    }
+    logger = new Logger({
+      ...(typeof g.log === "string" ? { path: g.log } : {}),
+      format,
+      debug: g.debug === true,
+    });
+    for (const name of parsed.ignored) logger.debug(`flag --${name} is accepted for compatibility and ignored`);
+    if (g.version) {
+      await writeOut(versionText());
+      return 0;
+    }
+    const [name, ...rest] = parsed.args;
+    if (g.help || name === undefined || name === "help") {
+      await writeOut(helpText());
+      return name === undefined && !g.help ? 1 : 0;
+    }
+    const command = COMMANDS[name];
+    if (!command) throw new UsageError(`Unknown command ${JSON.stringify(name)}: run dvisor --help to see the commands`);
+    return await command.run(rest, { logger, globals: g });
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    logger.error(message);
+    await writeErr(`dvisor: ${message}\n`);
+    return 1;
+  }
+}
+
+/**
+ * A logger from `--log` and `--log-format` found before the command line is
+ * parsed, so that even a malformed command line is reported in the log
+ * (containerd shows users the last error record there).
+ */
+function earlyLogger(argv: readonly string[]): Logger {
+  let path: string | undefined;
+  let format: "text" | "json" = "text";
+  for (let i = 0; i < argv.length; i++) {
+    const m = /^--?(log|log-format)(?:=(.*))?$/.exec(argv[i]!);
+    if (!m) continue;
+    const value = m[2] ?? argv[i + 1];
+    if (m[1] === "log") path = value;
+    else if (value === "json") format = "json";
+  }
+  return new Logger({ ...(path ? { path } : {}), format });
+}
+
+async function writeOut(text: string): Promise<void> {
+  await Deno.stdout.write(new TextEncoder().encode(text));
+}
+
+async function writeErr(text: string): Promise<void> {
+  await Deno.stderr.write(new TextEncoder().encode(text));
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
