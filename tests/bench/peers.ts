@@ -1,0 +1,103 @@
+/**
+ * The same measurements under runc and runsc, for the ratios the benchmark
+ * prints: a container whose root holds the probe program and busybox.
+ *
+ * @module
+ */
+import { writeProbe } from "../../platform/testdata/programs.ts";
+import { median } from "./platform_bench.ts";
+
+/** A peer runtime and how to call it. */
+export interface Peer {
+  /** Display name. */
+  name: string;
+  /** Command and global flags. */
+  argv: string[];
+}
+
+/** runc and runsc (ptrace platform: its KVM platform hangs in this VM), when installed. */
+export async function availablePeers(stateDir: string): Promise<Peer[]> {
+  const peers: Peer[] = [];
+  for (
+    const p of [
+      { name: "runc", argv: ["runc", "--root", `${stateDir}/runc`] },
+      { name: "runsc", argv: ["runsc", "--root", `${stateDir}/runsc`, "--platform=ptrace", "--network=none"] },
+    ]
+  ) {
+    try {
+      const ok = (await new Deno.Command(p.argv[0]!, { args: ["--version"], stdout: "null", stderr: "null" }).output()).success;
+      if (ok) peers.push(p);
+    } catch {
+      // not installed
+    }
+  }
+  return peers;
+}
+
+/** Makes an OCI bundle whose rootfs has /probe and /bin/busybox (with /bin/true). */
+export async function makeBundle(dir: string): Promise<string> {
+  const bundle = `${dir}/bundle`;
+  await Deno.mkdir(`${bundle}/rootfs/bin`, { recursive: true });
+  writeProbe(`${bundle}/rootfs/probe`);
+  await Deno.copyFile("/bin/busybox", `${bundle}/rootfs/bin/busybox`);
+  await Deno.chmod(`${bundle}/rootfs/bin/busybox`, 0o755);
+  await Deno.symlink("busybox", `${bundle}/rootfs/bin/true`);
+  return bundle;
+}
+
+async function writeConfig(bundle: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command("runc", { args: ["spec", "--bundle", bundle], stderr: "piped" }).output();
+  if (!out.success && !(await exists(`${bundle}/config.json`))) {
+    throw new Error(`runc spec failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${bundle}/config.json`));
+  config.process.terminal = false;
+  config.process.args = args;
+  config.root.readonly = true;
+  await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config, null, 1));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let serial = 0;
+
+/** Milliseconds for `run` of a container with these args, start to exit. */
+async function runMillis(peer: Peer, bundle: string, args: string[]): Promise<number> {
+  await Deno.remove(`${bundle}/config.json`).catch(() => {});
+  await writeConfig(bundle, args);
+  const id = `dvisor-bench-${Deno.pid}-${serial++}`;
+  const t0 = performance.now();
+  const out = await new Deno.Command(peer.argv[0]!, {
+    args: [...peer.argv.slice(1), "run", "--bundle", bundle, id],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const elapsed = performance.now() - t0;
+  if (!out.success) throw new Error(`${peer.name} run failed: ${new TextDecoder().decode(out.stderr)}`);
+  return elapsed;
+}
+
+/** Median milliseconds to run `/bin/true` in a container. */
+export async function startMillis(peer: Peer, bundle: string, n: number): Promise<number> {
+  const times = [];
+  for (let i = 0; i < n; i++) times.push(await runMillis(peer, bundle, ["/bin/true"]));
+  return median(times);
+}
+
+/** Microseconds per getpid of the probe in a container, by difference of two runs. */
+export async function getpidMicros(peer: Peer, bundle: string, count: number): Promise<number> {
+  const empty = [];
+  const full = [];
+  for (let i = 0; i < 3; i++) {
+    empty.push(await runMillis(peer, bundle, ["/probe", "39", "0"]));
+    full.push(await runMillis(peer, bundle, ["/probe", "39", String(count)]));
+  }
+  return Math.max(0, ((median(full) - median(empty)) * 1000) / count);
+}
