@@ -24,7 +24,7 @@ export interface FlagSpec {
   ignored?: boolean;
 }
 
-/** Parsed flags: name → value. */
+/** Parsed flags: name -> value. */
 export type FlagValues = Record<string, string | number | boolean | string[]>;
 
 /** Flags and the arguments after them. */
@@ -102,13 +102,19 @@ export function parseFlags(
     const eq = body.indexOf("=");
     const name = eq < 0 ? body : body.slice(0, eq);
     const spec = byName.get(name);
-    if (!spec) throw new UsageError(`Unknown flag ${arg.split("=")[0]}: see --help for the flags this command takes`);
+    if (!spec) {
+      throw new UsageError(
+        `Unknown flag ${arg.split("=")[0]}: see --help for the flags this command takes`,
+      );
+    }
     let value: string | undefined = eq < 0 ? undefined : body.slice(eq + 1);
     if (spec.type === "bool") {
       if (value === undefined) flags[spec.name] = true;
       else if (/^(true|1|t)$/i.test(value)) flags[spec.name] = true;
       else if (/^(false|0|f)$/i.test(value)) flags[spec.name] = false;
-      else throw new UsageError(`Flag --${spec.name} takes true or false, not ${JSON.stringify(value)}`);
+      else {throw new UsageError(
+          `Flag --${spec.name} takes true or false, not ${JSON.stringify(value)}`,
+        );}
     } else {
       if (value === undefined) {
         if (i + 1 >= argv.length) throw new UsageError(`Flag --${spec.name} needs a value`);
@@ -116,7 +122,9 @@ export function parseFlags(
       }
       if (spec.type === "int") {
         if (!/^-?\d+$/.test(value)) {
-          throw new UsageError(`Flag --${spec.name} takes an integer, not ${JSON.stringify(value)}`);
+          throw new UsageError(
+            `Flag --${spec.name} takes an integer, not ${JSON.stringify(value)}`,
+          );
         }
         flags[spec.name] = Number(value);
       } else if (spec.type === "list") {
@@ -149,7 +157,9 @@ export function flagHelp(specs: readonly FlagSpec[]): string {
   return specs
     .filter((s) => !s.ignored)
     .map((s) => {
-      const names = [s.name, ...(s.aliases ?? [])].map((n) => (n.length === 1 ? `-${n}` : `--${n}`));
+      const names = [s.name, ...(s.aliases ?? [])].map((
+        n,
+      ) => (n.length === 1 ? `-${n}` : `--${n}`));
       const left = `${names.join(", ")}${s.type === "bool" ? "" : " value"}`;
       return `   ${left.padEnd(28)} ${s.help}`;
     })

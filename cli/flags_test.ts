@@ -11,10 +11,28 @@ const SPECS: FlagSpec[] = [
 
 Deno.test("parseFlags() takes Go-style single and double dash flags", () => {
   const p = parseFlags(
-    ["-d", "--pid-file", "/a", "-preserve-fds=2", "-e", "A=1", "--env=B=2", "-no-subreaper", "id", "--", "-x"],
+    [
+      "-d",
+      "--pid-file",
+      "/a",
+      "-preserve-fds=2",
+      "-e",
+      "A=1",
+      "--env=B=2",
+      "-no-subreaper",
+      "id",
+      "--",
+      "-x",
+    ],
     SPECS,
   );
-  assertEquals(p.flags, { detach: true, "pid-file": "/a", "preserve-fds": 2, env: ["A=1", "B=2"], "no-subreaper": true });
+  assertEquals(p.flags, {
+    detach: true,
+    "pid-file": "/a",
+    "preserve-fds": 2,
+    env: ["A=1", "B=2"],
+    "no-subreaper": true,
+  });
   assertEquals(p.args, ["id", "-x"]);
   assertEquals(p.ignored, ["no-subreaper"]);
 });
@@ -22,7 +40,11 @@ Deno.test("parseFlags() takes Go-style single and double dash flags", () => {
 Deno.test("parseFlags() reads booleans written out and mixes flags with arguments", () => {
   assertEquals(parseFlags(["--detach=false", "id", "-d=true"], SPECS).flags, { detach: true });
   assertEquals(parseFlags(["--detach=0", "id"], SPECS).flags, { detach: false });
-  assertEquals(parseFlags(["x", "-d"], SPECS, { stopAtArgument: true }), { flags: {}, ignored: [], args: ["x", "-d"] });
+  assertEquals(parseFlags(["x", "-d"], SPECS, { stopAtArgument: true }), {
+    flags: {},
+    ignored: [],
+    args: ["x", "-d"],
+  });
 });
 
 Deno.test("parseFlags() rejects unknown flags and bad values with a clear message", () => {

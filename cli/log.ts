@@ -35,7 +35,12 @@ export interface LogOptions {
  * if (JSON.parse(line).msg !== "boom") throw new Error();
  * ```
  */
-export function formatRecord(level: Level, msg: string, format: "text" | "json", time: Date): string {
+export function formatRecord(
+  level: Level,
+  msg: string,
+  format: "text" | "json",
+  time: Date,
+): string {
   const t = time.toISOString();
   if (format === "json") return JSON.stringify({ level, msg, time: t }) + "\n";
   return `time=${JSON.stringify(t)} level=${level} msg=${JSON.stringify(msg)}\n`;

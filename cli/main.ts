@@ -32,7 +32,10 @@ export interface Command {
   /** One line for the help. */
   summary: string;
   /** Runs it; returns the exit status. */
-  run(args: string[], context: { logger: Logger; globals: Record<string, unknown> }): Promise<number> | number;
+  run(
+    args: string[],
+    context: { logger: Logger; globals: Record<string, unknown> },
+  ): Promise<number> | number;
 }
 
 /** The subcommands. */
@@ -80,7 +83,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       format,
       debug: g.debug === true,
     });
-    for (const name of parsed.ignored) logger.debug(`flag --${name} is accepted for compatibility and ignored`);
+    for (const name of parsed.ignored) {
+      logger.debug(`flag --${name} is accepted for compatibility and ignored`);
+    }
     if (g.version) {
       await writeOut(versionText());
       return 0;
@@ -91,7 +96,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return name === undefined && !g.help ? 1 : 0;
     }
     const command = COMMANDS[name];
-    if (!command) throw new UsageError(`Unknown command ${JSON.stringify(name)}: run dvisor --help to see the commands`);
+    if (!command) {
+      throw new UsageError(
+        `Unknown command ${JSON.stringify(name)}: run dvisor --help to see the commands`,
+      );
+    }
     return await command.run(rest, { logger, globals: g });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -60,7 +60,8 @@ export function embeddedBuildInfo(): BuildInfo | null {
 export function sourceCommit(dir: string): string {
   try {
     const run = (args: string[]) =>
-      new Deno.Command("git", { args: ["-C", dir, ...args], stdout: "piped", stderr: "null" }).outputSync();
+      new Deno.Command("git", { args: ["-C", dir, ...args], stdout: "piped", stderr: "null" })
+        .outputSync();
     const head = run(["rev-parse", "HEAD"]);
     if (!head.success) return "unknown";
     const commit = new TextDecoder().decode(head.stdout).trim();

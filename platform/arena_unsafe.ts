@@ -19,8 +19,9 @@ const MAP_PRIVATE_ANONYMOUS = 0x22n;
 /**
  * A bump allocator over one anonymous private mapping.
  *
- * Preconditions: no view or address taken from the arena is used after
- * {@linkcode Arena.dispose} (the memory is unmapped then).
+ * Preconditions: no address taken from the arena is handed to the kernel
+ * or a child after {@linkcode Arena.dispose} (the memory is unmapped then;
+ * views of it throw).
  *
  * @example
  * ```ts
@@ -160,10 +161,20 @@ export class Arena {
     this.#used = 0;
   }
 
-  /** Unmaps the arena. Idempotent. */
+  /** True once the arena was disposed. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * Unmaps the arena. Idempotent. Its ArrayBuffer is detached first, so a
+   * view kept past this point throws a TypeError instead of reading
+   * unmapped memory.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    (this.bytes.buffer as ArrayBuffer).transfer(0);
     syscall(SYS.munmap, this.base, BigInt(this.size));
   }
 

@@ -1,14 +1,30 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { Arena } from "./arena_unsafe.ts";
 import { checkLength, cString, fdArg, intArg } from "./checks.ts";
-import { closeFd, dupFd, ioctl, isCloexec, O, openFile, pipe, readFd, setNonblocking } from "./fd.ts";
+import {
+  closeFd,
+  dupFd,
+  ioctl,
+  isCloexec,
+  O,
+  openFile,
+  pipe,
+  readFd,
+  setNonblocking,
+} from "./fd.ts";
 import { Errno } from "./errno.ts";
 import { sealedMemfd } from "./memfd.ts";
 
 Deno.test("argument checks throw clear errors", () => {
   assertEquals(fdArg(0), 0n);
-  for (const bad of [-1, 1.5, NaN, 2 ** 31, Infinity]) assertThrows(() => fdArg(bad), RangeError, "descriptor");
-  assertThrows(() => intArg(65, 1, 64, "signal"), RangeError, "Invalid signal 65: use an integer from 1 to 64");
+  for (const bad of [-1, 1.5, NaN, 2 ** 31, Infinity]) {
+    assertThrows(() => fdArg(bad), RangeError, "descriptor");
+  }
+  assertThrows(
+    () => intArg(65, 1, 64, "signal"),
+    RangeError,
+    "Invalid signal 65: use an integer from 1 to 64",
+  );
   assertThrows(() => cString("a\0"), TypeError, "NUL");
   assertThrows(() => cString("abc", "hostname", 2), RangeError, "longer than 2");
   assertThrows(() => cString(5 as unknown as string), TypeError, "expected a string");
@@ -24,11 +40,16 @@ Deno.test("Arena hands out aligned zeroed memory and C strings", () => {
   assertEquals(arena.view.getBigUint64(b, true), 0n);
   const argv = arena.cStringArray(["ab", "c"]);
   const first = arena.view.getBigUint64(Number(argv - arena.base), true);
-  assertEquals(arena.bytes.subarray(Number(first - arena.base), Number(first - arena.base) + 3), new Uint8Array([97, 98, 0]));
+  assertEquals(
+    arena.bytes.subarray(Number(first - arena.base), Number(first - arena.base) + 3),
+    new Uint8Array([97, 98, 0]),
+  );
   assertThrows(() => arena.alloc(5000), RangeError, "full");
   assertThrows(() => new Arena(0), RangeError, "arena size");
+  const view = arena.view;
   arena.dispose();
   assertThrows(() => arena.alloc(1), RangeError, "disposed");
+  assertThrows(() => view.getUint8(0), TypeError, "detached");
 });
 
 Deno.test("fd helpers: close-on-exec by default, non-blocking reads, ioctl errors", () => {

@@ -68,9 +68,7 @@ export function elfSections(file: Uint8Array): ElfSection[] {
       nameOffset: view.getUint32(at, true),
       type,
       addr: view.getBigUint64(at + 0x10, true),
-      data: type === SHT_NOBITS
-        ? new Uint8Array()
-        : file.subarray(offset, offset + size),
+      data: type === SHT_NOBITS ? new Uint8Array() : file.subarray(offset, offset + size),
     });
   }
   const names = raw[shstrndx]?.data ?? new Uint8Array();

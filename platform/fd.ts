@@ -235,7 +235,7 @@ export function pipe(flags = 0): [number, number] {
 }
 
 /**
- * Duplicates a descriptor onto the lowest free number ≥ `min`.
+ * Duplicates a descriptor onto the lowest free number >= `min`.
  *
  * @param fd The descriptor.
  * @param min The lowest acceptable number.

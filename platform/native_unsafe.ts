@@ -117,7 +117,7 @@ function libcErrno(location: Deno.PointerValue): number {
 /**
  * Returns the address of a typed array's bytes, for a system call argument.
  *
- * Costs about 0.7 µs; hot paths keep their buffers in an arena instead.
+ * Costs about 0.7 us; hot paths keep their buffers in an arena instead.
  * The caller keeps `buf` alive for as long as the kernel uses the address.
  *
  * @param buf The array.

@@ -1,6 +1,6 @@
 /**
  * Reads and writes another process's memory with `process_vm_readv` and
- * `process_vm_writev` (about 2 µs for a few bytes, ~10 GB/s for large
+ * `process_vm_writev` (about 2 us for a few bytes, ~10 GB/s for large
  * copies): how the Sentry reaches application memory in a stub.
  *
  * Small transfers go through a scratch buffer in an arena whose address is
@@ -54,7 +54,14 @@ export class ProcessMemory {
     if (buf.length === 0) return 0;
     const small = buf.length <= SCRATCH;
     const local = small ? this.#arena.addr(this.#scratch) : addressOf(buf);
-    const n = this.#transfer(SYS.process_vm_readv, pid, local, addr, buf.length, "process_vm_readv");
+    const n = this.#transfer(
+      SYS.process_vm_readv,
+      pid,
+      local,
+      addr,
+      buf.length,
+      "process_vm_readv",
+    );
     if (small) buf.set(this.#arena.bytes.subarray(this.#scratch, this.#scratch + n));
     return n;
   }
@@ -73,10 +80,24 @@ export class ProcessMemory {
     const small = data.length <= SCRATCH;
     if (small) this.#arena.bytes.set(data, this.#scratch);
     const local = small ? this.#arena.addr(this.#scratch) : addressOf(data);
-    return this.#transfer(SYS.process_vm_writev, pid, local, addr, data.length, "process_vm_writev");
+    return this.#transfer(
+      SYS.process_vm_writev,
+      pid,
+      local,
+      addr,
+      data.length,
+      "process_vm_writev",
+    );
   }
 
-  #transfer(nr: number, pid: number, local: bigint, remote: bigint, len: number, what: string): number {
+  #transfer(
+    nr: number,
+    pid: number,
+    local: bigint,
+    remote: bigint,
+    len: number,
+    what: string,
+  ): number {
     const p = intArg(pid, 1, 0x3fffffff, "pid");
     const v = this.#arena.view;
     v.setBigUint64(this.#iov, local, true);
@@ -84,7 +105,10 @@ export class ProcessMemory {
     v.setBigUint64(this.#iov + 16, BigInt.asUintN(64, remote), true);
     v.setBigUint64(this.#iov + 24, BigInt(len), true);
     const iov = this.#arena.addr(this.#iov);
-    return checked(syscall(nr, p, iov, 1n, iov + 16n, 1n, 0n), `${what} ${pid} 0x${remote.toString(16)}`);
+    return checked(
+      syscall(nr, p, iov, 1n, iov + 16n, 1n, 0n),
+      `${what} ${pid} 0x${remote.toString(16)}`,
+    );
   }
 
   /** Frees the scratch buffer. */

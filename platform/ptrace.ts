@@ -344,7 +344,13 @@ export class Tracer {
   peekUser(pid: number, offset: number): bigint {
     intArg(offset, 0, 4096, "user area offset");
     // The raw system call stores the word at *data.
-    this.#request(PTRACE.PEEKUSER, pid, BigInt(offset), this.#arena.addr(this.#word), "PTRACE_PEEKUSER");
+    this.#request(
+      PTRACE.PEEKUSER,
+      pid,
+      BigInt(offset),
+      this.#arena.addr(this.#word),
+      "PTRACE_PEEKUSER",
+    );
     return this.#arena.view.getBigUint64(this.#word, true);
   }
 

@@ -1,9 +1,6 @@
 import { assertEquals, assertGreater, assertThrows } from "@std/assert";
 import { decodeTraceStatus, Tracer } from "./ptrace.ts";
-import type {
-  TraceProbeOptions,
-  TraceProbeResult,
-} from "./testdata/trace_probe.ts";
+import type { TraceProbeOptions, TraceProbeResult } from "./testdata/trace_probe.ts";
 import { SYS } from "./sysno.ts";
 
 /** Runs traceProbe in a fresh Worker, the tracer thread. */

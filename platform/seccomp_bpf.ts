@@ -37,8 +37,7 @@ export const action = {
   /** Let the system call run. */
   allow: (): Action => SECCOMP_RET.ALLOW,
   /** Fail it with an errno (0..4095). */
-  errno: (errno: number): Action =>
-    SECCOMP_RET.ERRNO | data16(errno, "errno", 4095),
+  errno: (errno: number): Action => SECCOMP_RET.ERRNO | data16(errno, "errno", 4095),
   /** Stop for a ptrace tracer (PTRACE_O_TRACESECCOMP) with 16 bits of data. */
   trace: (data = 0): Action => SECCOMP_RET.TRACE | data16(data, "trace data"),
   /** Hand it to the user-space supervisor holding the listener. */

@@ -3,7 +3,14 @@ import { leavesNothing } from "../tests/support/leaks.ts";
 import { runFilter } from "./bpf_run.ts";
 import { closeFd, pipe, readAll } from "./fd.ts";
 import { spawn } from "./spawn.ts";
-import { type ArgCondition, action, AUDIT_ARCH_X86_64, compileFilter, type Rule, SECCOMP_RET } from "./seccomp_bpf.ts";
+import {
+  action,
+  type ArgCondition,
+  AUDIT_ARCH_X86_64,
+  compileFilter,
+  type Rule,
+  SECCOMP_RET,
+} from "./seccomp_bpf.ts";
 import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SeccompNotifier } from "./seccomp_notify.ts";
 import { receiveFds, socketPair } from "./socket.ts";
 import { SYS } from "./sysno.ts";
@@ -52,7 +59,19 @@ function random(seed: number): () => number {
   };
 }
 
-const INTERESTING = [0n, 1n, 2n, 0x7fffffffn, 0x80000000n, 0xffffffffn, 0x100000000n, 0x1_0000_0005n, -1n, -2n, 5n];
+const INTERESTING = [
+  0n,
+  1n,
+  2n,
+  0x7fffffffn,
+  0x80000000n,
+  0xffffffffn,
+  0x100000000n,
+  0x1_0000_0005n,
+  -1n,
+  -2n,
+  5n,
+];
 
 Deno.test("compileFilter() argument comparisons agree with their definition", () => {
   const rand = random(7);
@@ -68,7 +87,9 @@ Deno.test("compileFilter() argument comparisons agree with their definition", ()
           arg: Math.floor(rand() * 6),
           op,
           value: pick(INTERESTING),
-          ...(op === "masked-eq" ? { mask: pick([0xffn, 0xffff0000n, 0xffffffff00000000n, 1n]) } : {}),
+          ...(op === "masked-eq"
+            ? { mask: pick([0xffn, 0xffff0000n, 0xffffffff00000000n, 1n]) }
+            : {}),
           width: pick([32, 64] as const),
         });
       }
@@ -84,7 +105,11 @@ Deno.test("compileFilter() argument comparisons agree with their definition", ()
 });
 
 Deno.test("compileFilter() checks the architecture and x32 numbers", () => {
-  const program = compileFilter({ rules: [], defaultAction: action.allow(), badArchAction: action.errno(38) });
+  const program = compileFilter({
+    rules: [],
+    defaultAction: action.allow(),
+    badArchAction: action.errno(38),
+  });
   assertEquals(runFilter(program, { nr: 1 }), action.allow());
   assertEquals(runFilter(program, { nr: 1, arch: 0x40000003 }), action.errno(38));
   assertEquals(runFilter(program, { nr: 0x40000001 }), action.errno(38));
@@ -99,7 +124,11 @@ function bigRuleSet(): Rule[] {
   for (let nr = 0; rules.length < 300; nr++) {
     if (skip.has(nr)) continue;
     if (nr % 3 === 0) {
-      rules.push({ syscall: nr, args: [{ arg: 0, op: "eq", value: 12345 }], action: action.errno(7) });
+      rules.push({
+        syscall: nr,
+        args: [{ arg: 0, op: "eq", value: 12345 }],
+        action: action.errno(7),
+      });
     }
     rules.push({ syscall: nr, action: action.errno(1 + (nr % 100)) });
   }
@@ -113,7 +142,11 @@ Deno.test("compileFilter() handles 300 rules with a binary search", () => {
   assertLess(length, 4096);
   for (let nr = 0; nr < 500; nr++) {
     for (const a0 of [0n, 12345n]) {
-      assertEquals(runFilter(program, { nr, args: [a0] }), expected(rules, action.allow(), nr, [a0]), `nr ${nr}`);
+      assertEquals(
+        runFilter(program, { nr, args: [a0] }),
+        expected(rules, action.allow(), nr, [a0]),
+        `nr ${nr}`,
+      );
     }
   }
   // Far conditional jumps went through trampolines: the program is valid
@@ -126,15 +159,35 @@ Deno.test("compileFilter() handles 300 rules with a binary search", () => {
 
 Deno.test("compileFilter() rejects bad rules and oversize programs", () => {
   const bad: Array<[() => unknown, string]> = [
-    [() => compileFilter({ rules: [{ syscall: -1, action: action.allow() }], defaultAction: 0 }), "system call number"],
-    [() => compileFilter({ rules: [{ syscall: 1, args: [{ arg: 6, op: "eq", value: 1 }], action: 0 }], defaultAction: 0 }), "argument index"],
-    [() => compileFilter({ rules: [{ syscall: 1, args: [{ arg: 0, op: "masked-eq", value: 1 }], action: 0 }], defaultAction: 0 }), "mask"],
+    [
+      () => compileFilter({ rules: [{ syscall: -1, action: action.allow() }], defaultAction: 0 }),
+      "system call number",
+    ],
+    [
+      () =>
+        compileFilter({
+          rules: [{ syscall: 1, args: [{ arg: 6, op: "eq", value: 1 }], action: 0 }],
+          defaultAction: 0,
+        }),
+      "argument index",
+    ],
+    [
+      () =>
+        compileFilter({
+          rules: [{ syscall: 1, args: [{ arg: 0, op: "masked-eq", value: 1 }], action: 0 }],
+          defaultAction: 0,
+        }),
+      "mask",
+    ],
     [() => compileFilter({ rules: [], defaultAction: -5 }), "default action"],
     [() => action.errno(5000), "errno"],
     [
       () =>
         compileFilter({
-          rules: Array.from({ length: 2000 }, (_, i) => ({ syscall: i, args: [{ arg: 0, op: "eq" as const, value: 1 }], action: 0 })),
+          rules: Array.from(
+            { length: 2000 },
+            (_, i) => ({ syscall: i, args: [{ arg: 0, op: "eq" as const, value: 1 }], action: 0 }),
+          ),
           defaultAction: 0,
         }),
       "4096",
@@ -181,7 +234,11 @@ Deno.test("a seccomp filter in the kernel kills the process", async () => {
 Deno.test("a seccomp filter in the kernel applies argument conditions", () => {
   // getuid ignores its arguments, which the probe passes as 0: a rule for
   // arg0 == 1 must not fire, one for arg0 == 0 must.
-  const cond = (value: number): Rule => ({ syscall: SYS.getuid, args: [{ arg: 0, op: "eq", value }], action: action.errno(13) });
+  const cond = (value: number): Rule => ({
+    syscall: SYS.getuid,
+    args: [{ arg: 0, op: "eq", value }],
+    action: action.errno(13),
+  });
   assertEquals(runProbe([cond(1)], SYS.getuid).stdout, `${Deno.uid()}\n`);
   assertEquals(runProbe([cond(0)], SYS.getuid).stdout, "-13\n");
 });
@@ -203,7 +260,10 @@ Deno.test("USER_NOTIF: the parent answers a system call of the child", async () 
     const exe = probeFd();
     const [mine, theirs] = socketPair();
     try {
-      const program = compileFilter({ rules: [{ syscall: SYS.getpid, action: action.userNotif() }], defaultAction: action.allow() });
+      const program = compileFilter({
+        rules: [{ syscall: SYS.getpid, action: action.userNotif() }],
+        defaultAction: action.allow(),
+      });
       const r = answerOnce(exe, theirs, mine, program);
       assertEquals(r.stdout, "4242\n");
       assertEquals(r.notified, SYS.getpid);

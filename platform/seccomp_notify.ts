@@ -99,9 +99,7 @@ export class SeccompNotifier {
         nr: v.getInt32(at + 16, true),
         arch: v.getUint32(at + 20, true),
         ip: v.getBigUint64(at + 24, true),
-        args: [0, 1, 2, 3, 4, 5].map((i) =>
-          v.getBigUint64(at + 32 + 8 * i, true)
-        ),
+        args: [0, 1, 2, 3, 4, 5].map((i) => v.getBigUint64(at + 32 + 8 * i, true)),
       };
     }
   }

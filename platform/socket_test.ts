@@ -70,7 +70,11 @@ Deno.test("receiveFds() reports end of stream and EAGAIN", async () => {
 Deno.test("socket functions reject bad input before any system call", () => {
   assertThrows(() => sendFds(-1, new Uint8Array(1), []), RangeError, "socket");
   assertThrows(() => sendFds(3, new Uint8Array(), [1]), RangeError, "at least one byte");
-  assertThrows(() => sendFds(3, new Uint8Array(1), new Array(MAX_FDS_PER_MESSAGE + 1).fill(1)), RangeError, "253");
+  assertThrows(
+    () => sendFds(3, new Uint8Array(1), new Array(MAX_FDS_PER_MESSAGE + 1).fill(1)),
+    RangeError,
+    "253",
+  );
   assertThrows(() => sendFds(3, new Uint8Array(1), [1.5]), RangeError, "descriptor");
   assertThrows(() => listenUnix("/tmp/" + "x".repeat(120)), RangeError, "107");
   assertThrows(() => connectUnix("/tmp/a\0b"), TypeError, "NUL");

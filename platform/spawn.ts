@@ -12,16 +12,7 @@
 import { Arena } from "./arena_unsafe.ts";
 import { CAP_LAST } from "./caps.ts";
 import { Errno } from "./errno.ts";
-import {
-  closeQuietly,
-  dupFd,
-  O,
-  openFile,
-  pipe,
-  readFd,
-  setNonblocking,
-  writeFd,
-} from "./fd.ts";
+import { closeQuietly, dupFd, O, openFile, pipe, readFd, setNonblocking, writeFd } from "./fd.ts";
 import { native } from "./native_unsafe.ts";
 import {
   type ExitStatus,
@@ -144,9 +135,7 @@ export class Child {
     } catch {
       return null;
     }
-    return got === 16
-      ? decodeFailure(report, this.#steps, this.#program)
-      : null;
+    return got === 16 ? decodeFailure(report, this.#steps, this.#program) : null;
   }
 
   /**
@@ -277,9 +266,7 @@ export function spawn(options: SpawnOptions): Child {
     );
   }
   const program = o.path ??
-    (o.executableFd !== undefined
-      ? `descriptor ${o.executableFd}`
-      : o.args[0]!);
+    (o.executableFd !== undefined ? `descriptor ${o.executableFd}` : o.args[0]!);
   const fds = o.fds ?? [[0, 0], [1, 1], [2, 2]];
   const base = Math.max(3, ...fds.map(([c]) => c + 1));
 

@@ -2,12 +2,12 @@
  * What {@linkcode spawn} can be asked to do, the checks on it, and how it
  * becomes the step table the clone runner executes in the child.
  *
- * Step order in the child (each optional): reset signal handlers → parent
- * death signal → descriptors into place → user namespace maps → session and
- * controlling terminal → hostname → mounts and pivot_root → cwd → rlimits →
- * bounding set → groups, gid, uid → capabilities → no_new_privs → mark
- * other descriptors close-on-exec → PTRACE_TRACEME (and stop) → unblock
- * signals → seccomp → execve (or stop).
+ * Step order in the child (each optional): reset signal handlers -> parent
+ * death signal -> descriptors into place -> user namespace maps -> session and
+ * controlling terminal -> hostname -> mounts and pivot_root -> cwd -> rlimits ->
+ * bounding set -> groups, gid, uid -> capabilities -> no_new_privs -> mark
+ * other descriptors close-on-exec -> PTRACE_TRACEME (and stop) -> unblock
+ * signals -> seccomp -> execve (or stop).
  *
  * @module
  */
@@ -185,7 +185,7 @@ export interface PlanContext {
   errfd: number;
   /** Child end of the socket used to wait while the parent writes id maps. */
   syncFd?: number;
-  /** Child descriptor → high-numbered parent copy to dup3 onto it. */
+  /** Child descriptor -> high-numbered parent copy to dup3 onto it. */
   fdSources: ReadonlyMap<number, number>;
   /** High-numbered copy of `executableFd`. */
   execFd?: number;
@@ -237,9 +237,7 @@ export function validateSpawnOptions(o: SpawnOptions): void {
   for (const n of o.namespaces ?? []) {
     if (!(n in NAMESPACE_FLAGS)) {
       throw new RangeError(
-        `Unknown namespace ${n}: use ${
-          Object.keys(NAMESPACE_FLAGS).join(", ")
-        }`,
+        `Unknown namespace ${n}: use ${Object.keys(NAMESPACE_FLAGS).join(", ")}`,
       );
     }
     if (ns.has(n)) throw new RangeError(`Namespace ${n} is listed twice`);
@@ -527,9 +525,7 @@ export function planSpawn(
     ]);
   }
 
-  const kept = o.fds
-    ? [...new Set(o.fds.map(([c]) => c))].sort((a, b) => a - b)
-    : [0, 1, 2];
+  const kept = o.fds ? [...new Set(o.fds.map(([c]) => c))].sort((a, b) => a - b) : [0, 1, 2];
   let next = 0;
   for (const fd of [...kept, 0x7fffffff]) {
     if (fd > next) {
@@ -622,9 +618,7 @@ function planMounts(t: StepTable, arena: Arena, o: SpawnOptions): void {
   }
   const remountable = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
   for (const m of o.mounts ?? []) {
-    const path = o.rootfs !== undefined
-      ? (m.target.replace(/^\/+/, "") || ".")
-      : m.target;
+    const path = o.rootfs !== undefined ? (m.target.replace(/^\/+/, "") || ".") : m.target;
     const target = str(path);
     if (m.mkdir) {
       t.add(`mkdir ${m.target}`, SYS.mkdirat, [AT_FDCWD, target, 0o755n], {
@@ -738,7 +732,7 @@ function planSeccomp(
     t.add("seccomp", SYS.seccomp, args);
     return;
   }
-  // msghdr { iov → 1 byte, control → one SCM_RIGHTS cmsg whose fd the
+  // msghdr { iov -> 1 byte, control -> one SCM_RIGHTS cmsg whose fd the
   // seccomp step stores }.
   const byte = arena.put(new Uint8Array([0x4c]), 1);
   const iov = arena.alloc(16);

@@ -155,9 +155,7 @@ export class StepTable {
     this.#steps.forEach((s, i) => {
       const o = at + HEADER_SIZE + STEP_SIZE * i;
       v.setBigInt64(o, BigInt(s.nr), true);
-      s.args.forEach((a, j) =>
-        v.setBigUint64(o + 8 + 8 * j, BigInt.asUintN(64, a), true)
-      );
+      s.args.forEach((a, j) => v.setBigUint64(o + 8 + 8 * j, BigInt.asUintN(64, a), true));
       v.setBigUint64(o + 56, BigInt(s.flags), true);
       const store = s.store === undefined
         ? 0n

@@ -41,7 +41,13 @@ Deno.test("spawn() runs a program and reports its exit code", async () => {
 Deno.test("spawn() passes argv and only the given environment", () => {
   const r = capture({
     path: BUSYBOX,
-    args: ["sh", "-c", 'echo "$0|$1"; env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | sort', "zero", "one"],
+    args: [
+      "sh",
+      "-c",
+      'echo "$0|$1"; env | grep -v -e ^PWD= -e ^SHLVL= -e ^_= | sort',
+      "zero",
+      "one",
+    ],
     env: ["FOO=bar baz", "A=1", "PATH=/bin"],
   });
   // The shell itself adds PWD, SHLVL and _ to what it was given.
@@ -66,13 +72,21 @@ Deno.test("spawn() in a pid namespace makes the child pid 1", () => {
 });
 
 Deno.test("spawn() sets the hostname in a uts namespace only", () => {
-  const r = capture({ ...sh("hostname"), namespaces: ["uts"], hostname: "sandbox", domainname: "example" });
+  const r = capture({
+    ...sh("hostname"),
+    namespaces: ["uts"],
+    hostname: "sandbox",
+    domainname: "example",
+  });
   assertEquals(r.stdout, "sandbox\n");
   assertNotEquals(Deno.hostname(), "sandbox");
 });
 
 Deno.test("spawn() in a net namespace sees only lo", () => {
-  const r = capture({ ...sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"), namespaces: ["net"] });
+  const r = capture({
+    ...sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"),
+    namespaces: ["net"],
+  });
   assertEquals(r.stdout, "lo\n");
 });
 
@@ -81,7 +95,13 @@ Deno.test("spawn() mounts in a mount namespace stay inside it", async () => {
     const r = capture({
       ...sh("grep ' /mnt ' /proc/self/mounts"),
       namespaces: ["mount"],
-      mounts: [{ source: "tmpfs", target: "/mnt", type: "tmpfs", flags: MS.NOSUID, data: "size=64k" }],
+      mounts: [{
+        source: "tmpfs",
+        target: "/mnt",
+        type: "tmpfs",
+        flags: MS.NOSUID,
+        data: "size=64k",
+      }],
     });
     assertEquals(r.status.code, 0, r.stderr);
     assertMatch(r.stdout, /^tmpfs \/mnt tmpfs rw,nosuid/);
@@ -118,7 +138,12 @@ Deno.test("spawn() into every namespace with a rootfs: the view from inside", as
         user: { uid: 0, gid: 0 },
         hostname: "sandbox",
         rootfs: root,
-        mounts: [{ source: "proc", target: "/proc", type: "proc", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC }],
+        mounts: [{
+          source: "proc",
+          target: "/proc",
+          type: "proc",
+          flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
+        }],
         cwd: "/tmp",
         env: ["PATH=/bin"],
       });
@@ -186,7 +211,9 @@ Deno.test("spawn() maps descriptors and closes all others at execve", async () =
 
 Deno.test("spawn() switches user, groups, rlimits and capabilities", () => {
   const r = capture({
-    ...sh("id -u; id -g; id -G; ulimit -n; grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status; grep NoNewPrivs /proc/self/status"),
+    ...sh(
+      "id -u; id -g; id -G; ulimit -n; grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status; grep NoNewPrivs /proc/self/status",
+    ),
     user: { uid: 1000, gid: 1001, groups: [1002, 1003] },
     rlimits: [{ resource: 7, soft: 64n, hard: 128n }],
     capabilities: {
@@ -216,7 +243,12 @@ Deno.test("spawn() switches user, groups, rlimits and capabilities", () => {
 Deno.test("spawn() runs a program from a descriptor in fork mode", () => {
   const exe = probeFd();
   try {
-    const r = capture({ executableFd: exe, args: ["probe", "39"], namespaces: ["pid"], mode: "fork" });
+    const r = capture({
+      executableFd: exe,
+      args: ["probe", "39"],
+      namespaces: ["pid"],
+      mode: "fork",
+    });
     assertEquals(r.stdout, "1\n");
   } finally {
     closeFd(exe);
@@ -226,12 +258,12 @@ Deno.test("spawn() runs a program from a descriptor in fork mode", () => {
 Deno.test("spawn() makes a stopped stub with execute: false", async () => {
   await leavesNothing(async () => {
     using child = spawn({ args: ["stub"], execute: false, namespaces: ["uts"] });
-    for (let i = 0; i < 200; i++) {
-      const state = Deno.readTextFileSync(`/proc/${child.pid}/stat`).split(") ")[1]![0];
-      if (state === "T") break;
+    const state = async () =>
+      (await Deno.readTextFile(`/proc/${child.pid}/stat`)).split(") ")[1]![0];
+    for (let i = 0; i < 200 && (await state()) !== "T"; i++) {
       await new Promise((r) => setTimeout(r, 5));
     }
-    assertEquals(Deno.readTextFileSync(`/proc/${child.pid}/stat`).split(") ")[1]![0], "T");
+    assertEquals(await state(), "T");
     child.kill(18); // SIGCONT: with no tracer to redirect it, the stub exits 0
     assertEquals((await child.wait()).code, 0);
   });
@@ -241,10 +273,20 @@ Deno.test("spawn() reports the failing step and errno and leaves nothing behind"
   const cases: Array<[string, Parameters<typeof spawn>[0], string, string]> = [
     ["missing program", { path: "/nonexistent/prog", args: ["x"] }, "execve", "ENOENT"],
     ["not executable", { path: "/dev/null", args: ["x"] }, "execve", "EACCES"],
-    ["bad cwd", { path: BUSYBOX, args: ["true"], cwd: "/nonexistent" }, "chdir /nonexistent", "ENOENT"],
+    [
+      "bad cwd",
+      { path: BUSYBOX, args: ["true"], cwd: "/nonexistent" },
+      "chdir /nonexistent",
+      "ENOENT",
+    ],
     [
       "bad mount",
-      { path: BUSYBOX, args: ["true"], namespaces: ["mount"], mounts: [{ source: "x", target: "/mnt", type: "nosuchfs" }] },
+      {
+        path: BUSYBOX,
+        args: ["true"],
+        namespaces: ["mount"],
+        mounts: [{ source: "x", target: "/mnt", type: "nosuchfs" }],
+      },
       "mount /mnt",
       "ENODEV",
     ],
@@ -282,15 +324,27 @@ Deno.test("spawn() rejects bad options before doing anything", async () => {
       [{ path: "/bin/true", args: ["x"], namespaces: ["bogus"] }, "Unknown namespace"],
       [{ path: "/bin/true", args: ["x"], hostname: "h" }, 'add "uts"'],
       [{ path: "/bin/true", args: ["x"], namespaces: ["mount"], rootfs: "relative" }, "absolute"],
-      [{ path: "/bin/true", args: ["x"], namespaces: ["mount"], mounts: [{ target: "/a/../b" }] }, '".."'],
+      [
+        { path: "/bin/true", args: ["x"], namespaces: ["mount"], mounts: [{ target: "/a/../b" }] },
+        '".."',
+      ],
       [{ path: "/bin/true", args: ["x"], fds: [[-1, 0]] }, "child descriptor"],
       [{ path: "/bin/true", args: ["x"], fds: [[1, 0], [1, 2]] }, "mapped twice"],
-      [{ path: "/bin/true", args: ["x"], rlimits: [{ resource: 7, soft: 10n, hard: 5n }] }, "above the hard"],
-      [{ path: "/bin/true", args: ["x"], seccomp: { program: new Uint8Array(7) } }, "seccomp program"],
+      [
+        { path: "/bin/true", args: ["x"], rlimits: [{ resource: 7, soft: 10n, hard: 5n }] },
+        "above the hard",
+      ],
+      [
+        { path: "/bin/true", args: ["x"], seccomp: { program: new Uint8Array(7) } },
+        "seccomp program",
+      ],
       [{ path: "/bin/true", args: ["x"], trace: "stop", mode: "vfork" }, "fork mode"],
       [{ args: ["x"], execute: false, namespaces: ["pid"] }, "traced"],
       [{ path: "/bin/true", args: ["x"], capabilities: { effective: [99] } }, "capability"],
-      [{ path: "/bin/true", args: ["x"], hostname: "x".repeat(65), namespaces: ["uts"] }, "longer than 64"],
+      [
+        { path: "/bin/true", args: ["x"], hostname: "x".repeat(65), namespaces: ["uts"] },
+        "longer than 64",
+      ],
     ];
     for (const [options, text] of bad) {
       const e = assertThrows(() => spawn(options as Parameters<typeof spawn>[0]));

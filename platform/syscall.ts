@@ -3,7 +3,7 @@
  * `checked()` which turns `-errno` into a thrown {@linkcode Errno}.
  *
  * Arguments are BigInt so that V8 keeps the call on its fast path (a JS
- * number for a 64-bit parameter costs about 0.7 µs more per call).
+ * number for a 64-bit parameter costs about 0.7 us more per call).
  *
  * @module
  */
@@ -68,7 +68,7 @@ export function syscallBuffer(
 
 /**
  * Makes a raw system call on Deno's blocking thread pool, for calls that
- * wait (epoll_wait, waitid). About 20 µs of overhead; never use it for
+ * wait (epoll_wait, waitid). About 20 us of overhead; never use it for
  * ptrace, whose requests must come from the tracing thread.
  *
  * @param nr The system call number.

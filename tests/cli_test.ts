@@ -4,7 +4,13 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const DVISOR = `${ROOT}dvisor`;
 
 async function run(cmd: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(cmd, { args, env, cwd: ROOT, stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command(cmd, {
+    args,
+    env,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   return {
     code: out.code,
     stdout: new TextDecoder().decode(out.stdout),
@@ -56,9 +62,22 @@ Deno.test("dvisor reports a bad command line in one line, exit 1, and as a JSON 
 Deno.test("dvisor accepts runc's global flags, ignoring the meaningless ones", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const r = await run(DVISOR, ["--root", dir, "--criu", "/x", "--systemd-cgroup", "-debug", "--log", `${dir}/l`, "--version"]);
+    const r = await run(DVISOR, [
+      "--root",
+      dir,
+      "--criu",
+      "/x",
+      "--systemd-cgroup",
+      "-debug",
+      "--log",
+      `${dir}/l`,
+      "--version",
+    ]);
     assertEquals(r.code, 0, r.stderr);
-    assertStringIncludes(await Deno.readTextFile(`${dir}/l`), "--criu is accepted for compatibility and ignored");
+    assertStringIncludes(
+      await Deno.readTextFile(`${dir}/l`),
+      "--criu is accepted for compatibility and ignored",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -75,7 +94,10 @@ Deno.test("compile.sh builds dist/dvisor, or says in one line why it cannot", as
   const lines = r.stderr.trimEnd().split("\n");
   assertEquals(lines.length, 1, r.stderr);
   assertStringIncludes(lines[0]!, "DENORT_BIN");
-  const bad = await run(`${ROOT}compile.sh`, [], { DENORT_BIN: "/nonexistent/denort", PATH: Deno.env.get("PATH") ?? "" });
+  const bad = await run(`${ROOT}compile.sh`, [], {
+    DENORT_BIN: "/nonexistent/denort",
+    PATH: Deno.env.get("PATH") ?? "",
+  });
   assertEquals(bad.code, 1);
   assertStringIncludes(bad.stderr, "DENORT_BIN=/nonexistent/denort is not an executable file");
 });

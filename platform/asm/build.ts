@@ -35,8 +35,7 @@ export const MACHINE_CODE: readonly MachineCodeSource[] = [
     module: new URL("./native_bin.ts", import.meta.url),
     kind: "shared",
     exportName: "nativeLibraryBytes",
-    description:
-      "the shared object holding dv_syscall and dv_run (see native.S)",
+    description: "the shared object holding dv_syscall and dv_run (see native.S)",
   },
   {
     source: new URL("../testdata/probe.S", import.meta.url),
@@ -157,9 +156,7 @@ ${lines.map((l) => `  "${l}",`).join("\n")}
  *
  * @example
  * \`\`\`ts
- * import { ${entry.exportName} } from "./${
-    entry.module.pathname.split("/").pop()
-  }";
+ * import { ${entry.exportName} } from "./${entry.module.pathname.split("/").pop()}";
  * if (${entry.exportName}()[0] !== 0x7f) throw new Error("not ELF");
  * \`\`\`
  */

@@ -22,5 +22,8 @@ for (const entry of MACHINE_CODE) {
 Deno.test("the native library exports dv_syscall and dv_run", async () => {
   const { nativeLibraryBytes } = await import("./native_bin.ts");
   const symbols = elfDynamicSymbols(nativeLibraryBytes());
-  assertEquals([...symbols.keys()].filter((s) => s.startsWith("dv_")).sort(), ["dv_run", "dv_syscall"]);
+  assertEquals([...symbols.keys()].filter((s) => s.startsWith("dv_")).sort(), [
+    "dv_run",
+    "dv_syscall",
+  ]);
 });

@@ -22,14 +22,24 @@ const r = capture({
   namespaces: ["user", "pid", "mount", "uts", "ipc", "net", "cgroup"],
   hostname: "unpriv",
   rootfs: root,
-  mounts: [{ source: "proc", target: "/proc", type: "proc", flags: MS.NOSUID | MS.NODEV | MS.NOEXEC }],
+  mounts: [{
+    source: "proc",
+    target: "/proc",
+    type: "proc",
+    flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
+  }],
   env: ["PATH=/bin"],
 });
 if (r.status.code !== 0) throw new Error(`child failed: ${r.stderr}`);
 
 let hostUidMapFailure = "none";
 try {
-  capture({ path: "/bin/busybox", args: ["true"], namespaces: ["user"], uidMappings: [{ containerId: 0, hostId: 0, size: 1 }] });
+  capture({
+    path: "/bin/busybox",
+    args: ["true"],
+    namespaces: ["user"],
+    uidMappings: [{ containerId: 0, hostId: 0, size: 1 }],
+  });
 } catch (e) {
   hostUidMapFailure = e instanceof Errno ? e.code : String(e);
 }

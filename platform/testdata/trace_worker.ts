@@ -29,6 +29,9 @@ worker.onmessage = (e) => {
     };
     worker.postMessage({ ok: true, result, leaked });
   } catch (err) {
-    worker.postMessage({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    worker.postMessage({
+      ok: false,
+      error: err instanceof Error ? err.stack ?? err.message : String(err),
+    });
   }
 };

@@ -21,10 +21,14 @@ const CALLS = quick ? 2000 : 20000;
 function row(name: string, value: string, note = ""): void {
   console.log(`${name.padEnd(52)} ${value.padStart(12)}  ${note}`);
 }
-const us = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} ns` : `${x.toFixed(1)} µs`);
+const us = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} ns` : `${x.toFixed(1)} us`);
 const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(2)}x` : "n/a");
 
-console.log(`dvisor platform benchmarks (${new Date().toISOString()}, load ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")})\n`);
+console.log(
+  `dvisor platform benchmarks (${new Date().toISOString()}, load ${
+    Deno.loadavg().map((l) => l.toFixed(2)).join(" ")
+  })\n`,
+);
 
 console.log("spawn + exec + reap of static busybox true (median)");
 const command = denoCommandMicros(SPAWNS);
@@ -38,13 +42,21 @@ for (
   ] as const
 ) {
   const t = spawnMicros([...ns], SPAWNS, name.endsWith("+user") ? "fork" : "vfork");
-  row(name.endsWith("+user") ? "runner fork (root writes id maps), +user" : name, us(t), `${ratio(t, command)} of Deno.Command`);
+  row(
+    name.endsWith("+user") ? "runner fork (root writes id maps), +user" : name,
+    us(t),
+    `${ratio(t, command)} of Deno.Command`,
+  );
 }
 row("runner fork, no namespaces", us(spawnMicros([], SPAWNS, "fork")));
 
 console.log("\nFFI cost per getpid (1M calls)");
 const ffi = getpidNanos(quick ? 200000 : 1000000);
-row("raw syscall stub (BigInt fast path)", `${ffi.raw.toFixed(0)} ns`, `${ratio(ffi.raw, ffi.libc)} of libc`);
+row(
+  "raw syscall stub (BigInt fast path)",
+  `${ffi.raw.toFixed(0)} ns`,
+  `${ratio(ffi.raw, ffi.libc)} of libc`,
+);
 row("libc getpid via Deno.dlopen", `${ffi.libc.toFixed(0)} ns`);
 
 console.log("\nsystem call answered by TypeScript, per call");
@@ -67,8 +79,16 @@ try {
     for (const peer of peers) {
       const getpid = await getpidMicros(peer, bundle, peer.name === "runsc" ? CALLS : NATIVE_CALLS);
       const start = await startMillis(peer, bundle, quick ? 2 : 5);
-      row(`${peer.name}: getpid in a container`, us(getpid), `dvisor seccomp ${ratio(seccomp, getpid)}, ptrace ${ratio(sysemu, getpid)}`);
-      row(`${peer.name}: run /bin/true (container start to exit)`, `${start.toFixed(1)} ms`, `runner spawn is ${ratio(command / 1000, start)} of it (not a container yet)`);
+      row(
+        `${peer.name}: getpid in a container`,
+        us(getpid),
+        `dvisor seccomp ${ratio(seccomp, getpid)}, ptrace ${ratio(sysemu, getpid)}`,
+      );
+      row(
+        `${peer.name}: run /bin/true (container start to exit)`,
+        `${start.toFixed(1)} ms`,
+        `runner spawn is ${ratio(command / 1000, start)} of it (not a container yet)`,
+      );
     }
   } else {
     console.log("\nrunc and runsc are not installed: no peer ratios (apt-get install runc runsc)");

@@ -21,11 +21,16 @@ export async function availablePeers(stateDir: string): Promise<Peer[]> {
   for (
     const p of [
       { name: "runc", argv: ["runc", "--root", `${stateDir}/runc`] },
-      { name: "runsc", argv: ["runsc", "--root", `${stateDir}/runsc`, "--platform=ptrace", "--network=none"] },
+      {
+        name: "runsc",
+        argv: ["runsc", "--root", `${stateDir}/runsc`, "--platform=ptrace", "--network=none"],
+      },
     ]
   ) {
     try {
-      const ok = (await new Deno.Command(p.argv[0]!, { args: ["--version"], stdout: "null", stderr: "null" }).output()).success;
+      const ok =
+        (await new Deno.Command(p.argv[0]!, { args: ["--version"], stdout: "null", stderr: "null" })
+          .output()).success;
       if (ok) peers.push(p);
     } catch {
       // not installed
@@ -46,7 +51,10 @@ export async function makeBundle(dir: string): Promise<string> {
 }
 
 async function writeConfig(bundle: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command("runc", { args: ["spec", "--bundle", bundle], stderr: "piped" }).output();
+  const out = await new Deno.Command("runc", {
+    args: ["spec", "--bundle", bundle],
+    stderr: "piped",
+  }).output();
   if (!out.success && !(await exists(`${bundle}/config.json`))) {
     throw new Error(`runc spec failed: ${new TextDecoder().decode(out.stderr)}`);
   }
@@ -80,7 +88,9 @@ async function runMillis(peer: Peer, bundle: string, args: string[]): Promise<nu
     stderr: "piped",
   }).output();
   const elapsed = performance.now() - t0;
-  if (!out.success) throw new Error(`${peer.name} run failed: ${new TextDecoder().decode(out.stderr)}`);
+  if (!out.success) {
+    throw new Error(`${peer.name} run failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
   return elapsed;
 }
 

@@ -8,7 +8,10 @@
 import { closeFd, pipe, readAll } from "../../platform/fd.ts";
 import { receiveFds, socketPair } from "../../platform/socket.ts";
 import { action, compileFilter } from "../../platform/seccomp_bpf.ts";
-import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SeccompNotifier } from "../../platform/seccomp_notify.ts";
+import {
+  SECCOMP_FILTER_FLAG_NEW_LISTENER,
+  SeccompNotifier,
+} from "../../platform/seccomp_notify.ts";
 import { type Namespace, spawn } from "../../platform/spawn.ts";
 import { syscall } from "../../platform/syscall.ts";
 import { SYS } from "../../platform/sysno.ts";
@@ -25,7 +28,11 @@ export function median(xs: number[]): number {
  * Microseconds to spawn, exec and reap `/bin/busybox true` with the clone
  * runner, median of `n`.
  */
-export function spawnMicros(namespaces: Namespace[], n: number, mode: "vfork" | "fork" = "vfork"): number {
+export function spawnMicros(
+  namespaces: Namespace[],
+  n: number,
+  mode: "vfork" | "fork" = "vfork",
+): number {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -41,7 +48,8 @@ export function denoCommandMicros(n: number): number {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    new Deno.Command("/bin/busybox", { args: ["true"], stdout: "null", stderr: "null" }).outputSync();
+    new Deno.Command("/bin/busybox", { args: ["true"], stdout: "null", stderr: "null" })
+      .outputSync();
     times.push((performance.now() - t0) * 1000);
   }
   return median(times);
@@ -68,13 +76,17 @@ function timeLoop(n: number, fn: () => unknown): number {
 
 /** Microseconds per getpid answered by a tracer Worker (sysemu or seccomp). */
 export async function tracedMicros(platform: "sysemu" | "seccomp", count: number): Promise<number> {
-  const worker = new Worker(new URL("../../platform/testdata/trace_worker.ts", import.meta.url), { type: "module" });
+  const worker = new Worker(new URL("../../platform/testdata/trace_worker.ts", import.meta.url), {
+    type: "module",
+  });
   try {
     const options: TraceProbeOptions = { platform, nr: SYS.getpid, count, answer: 1n };
-    const reply = await new Promise<{ ok: boolean; result?: TraceProbeResult; error?: string }>((resolve) => {
-      worker.onmessage = (e) => resolve(e.data);
-      worker.postMessage(options);
-    });
+    const reply = await new Promise<{ ok: boolean; result?: TraceProbeResult; error?: string }>(
+      (resolve) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.postMessage(options);
+      },
+    );
     if (!reply.ok) throw new Error(reply.error);
     return (reply.result!.elapsedMs * 1000) / count;
   } finally {
@@ -122,7 +134,11 @@ export function nativeProbeMicros(count: number): number {
     const exe = probeFd();
     try {
       const t0 = performance.now();
-      using child = spawn({ executableFd: exe, args: ["probe", String(SYS.getpid), String(n)], fds: [[2, 2]] });
+      using child = spawn({
+        executableFd: exe,
+        args: ["probe", String(SYS.getpid), String(n)],
+        fds: [[2, 2]],
+      });
       child.waitSync();
       return performance.now() - t0;
     } finally {

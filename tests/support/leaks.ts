@@ -39,7 +39,9 @@ export function holdings(): Holdings {
       // The process went away while we looked.
     }
   }
-  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name)).sort((a, b) => a - b);
+  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name)).sort((a, b) =>
+    a - b
+  );
   const mounts = Deno.readTextFileSync("/proc/self/mountinfo").trim().split("\n");
   return { children: children.sort((a, b) => a - b), mounts, fds };
 }
@@ -67,7 +69,11 @@ export async function leavesNothing<T>(fn: () => T | Promise<T>): Promise<T> {
     await new Promise((r) => setTimeout(r, 20));
     after = holdings();
   }
-  assertEquals(after.children.filter((p) => !before.children.includes(p)), [], "child processes left");
+  assertEquals(
+    after.children.filter((p) => !before.children.includes(p)),
+    [],
+    "child processes left",
+  );
   assertEquals(after.mounts.length, before.mounts.length, "mounts left");
   assertEquals(after.fds.filter((f) => !before.fds.includes(f)), [], "descriptors left");
   return result;

@@ -34,7 +34,10 @@ export async function makeBusyboxRootfs(): Promise<string> {
   for (const applet of new TextDecoder().decode(stdout).trim().split("\n")) {
     if (applet && applet !== "busybox") await Deno.symlink("busybox", `${root}/bin/${applet}`);
   }
-  await Deno.writeTextFile(`${root}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n");
+  await Deno.writeTextFile(
+    `${root}/etc/passwd`,
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+  );
   await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\nnogroup:x:65534:\n");
   return root;
 }
