@@ -130,3 +130,55 @@ export function checkLength(
     );
   }
 }
+
+/**
+ * Checks that a buffer argument is a Uint8Array.
+ *
+ * @param buf The value.
+ * @param what What it is, for the message.
+ * @returns The buffer.
+ * @throws {TypeError} If it is anything else.
+ *
+ * @example
+ * ```ts
+ * import { bytesArg } from "./checks.ts";
+ * bytesArg(new Uint8Array(1), "buffer");
+ * ```
+ */
+export function bytesArg(buf: Uint8Array, what: string): Uint8Array {
+  if (!(buf instanceof Uint8Array)) {
+    throw new TypeError(`Invalid ${what}: expected a Uint8Array, got ${describe(buf)}`);
+  }
+  return buf;
+}
+
+/**
+ * Checks that an argument is a BigInt that fits in 64 bits.
+ *
+ * @param value The value.
+ * @param what What it is, for the message.
+ * @returns The value as an unsigned 64-bit BigInt (negative values wrap).
+ * @throws {TypeError} If it is not a BigInt.
+ * @throws {RangeError} If it does not fit in 64 bits, signed or unsigned.
+ *
+ * @example
+ * ```ts
+ * import { u64Arg } from "./checks.ts";
+ * if (u64Arg(-1n, "value") !== 0xffffffffffffffffn) throw new Error();
+ * ```
+ */
+export function u64Arg(value: bigint, what: string): bigint {
+  if (typeof value !== "bigint") {
+    throw new TypeError(`Invalid ${what}: expected a BigInt, got ${describe(value)}`);
+  }
+  if (value < -(1n << 63n) || value >= 1n << 64n) {
+    throw new RangeError(`Invalid ${what} ${value}: it does not fit in 64 bits`);
+  }
+  return BigInt.asUintN(64, value);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "object") return v.constructor?.name ?? "an object";
+  return typeof v;
+}

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { cString, fdArg, intArg } from "./checks.ts";
+import { bytesArg, cString, fdArg, intArg, u64Arg } from "./checks.ts";
 import { checked, syscall, syscallBuffer } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 import { addressOf } from "./native_unsafe.ts";
@@ -52,6 +52,7 @@ const FD_CLOEXEC = 1n;
  */
 export function openFile(path: string, flags: number, mode = 0o644): number {
   const p = cString(path, "path", 4095);
+  intArg(flags, 0, 0x7fffffff, "open flags");
   intArg(mode, 0, 0o7777, "file mode");
   return checked(
     syscallBuffer(
@@ -116,6 +117,7 @@ export function closeQuietly(fd: number | undefined): void {
  * ```
  */
 export function readFd(fd: number, buf: Uint8Array): number {
+  bytesArg(buf, "read buffer");
   return checked(
     syscallBuffer(SYS.read, fdArg(fd), buf, BigInt(buf.length)),
     `read ${fd}`,
@@ -139,6 +141,7 @@ export function readFd(fd: number, buf: Uint8Array): number {
  * ```
  */
 export function writeFd(fd: number, buf: Uint8Array): number {
+  bytesArg(buf, "write buffer");
   return checked(
     syscallBuffer(SYS.write, fdArg(fd), buf, BigInt(buf.length)),
     `write ${fd}`,
@@ -161,6 +164,7 @@ export function writeFd(fd: number, buf: Uint8Array): number {
  * ```
  */
 export function writeAll(fd: number, buf: Uint8Array): void {
+  bytesArg(buf, "write buffer");
   let done = 0;
   while (done < buf.length) {
     const r = syscallBuffer(
@@ -226,6 +230,7 @@ export function readAll(fd: number): Uint8Array {
  * ```
  */
 export function pipe(flags = 0): [number, number] {
+  intArg(flags, 0, 0x7fffffff, "pipe2 flags");
   const fds = new Int32Array(2);
   checked(
     syscall(SYS.pipe2, addressOf(fds), BigInt((flags | O.CLOEXEC) >>> 0)),
@@ -385,6 +390,9 @@ export function ioctl(
   arg: Uint8Array | bigint,
   what = `ioctl 0x${request.toString(16)}`,
 ): number {
-  const a = typeof arg === "bigint" ? arg : addressOf(arg);
-  return checked(syscall(SYS.ioctl, fdArg(fd), BigInt(request >>> 0), a), what);
+  intArg(request, 0, 0xffffffff, "ioctl request");
+  const a = typeof arg === "bigint"
+    ? u64Arg(arg, "ioctl argument")
+    : addressOf(bytesArg(arg, "ioctl argument"));
+  return checked(syscall(SYS.ioctl, fdArg(fd), BigInt(request), a), what);
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { cString, intArg } from "./checks.ts";
+import { bytesArg, cString, intArg } from "./checks.ts";
 import { closeQuietly, writeAll } from "./fd.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
@@ -63,6 +63,7 @@ export function sealedMemfd(
   bytes: Uint8Array,
   mode = 0o644,
 ): number {
+  bytesArg(bytes, "memfd contents");
   intArg(mode, 0, 0o7777, "file mode");
   const fd = memfdCreate(name);
   try {

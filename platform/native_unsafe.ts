@@ -130,6 +130,9 @@ function libcErrno(location: Deno.PointerValue): number {
  * ```
  */
 export function addressOf(buf: ArrayBufferView): bigint {
+  if (!ArrayBuffer.isView(buf)) {
+    throw new TypeError("Invalid buffer: expected a typed array or DataView");
+  }
   if (buf.byteLength === 0) return 0n;
   return Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf as Uint8Array));
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { Arena } from "./arena_unsafe.ts";
-import { intArg } from "./checks.ts";
+import { bytesArg, intArg, u64Arg } from "./checks.ts";
 import { addressOf } from "./native_unsafe.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
@@ -51,6 +51,8 @@ export class ProcessMemory {
    * @throws {Errno} EFAULT when nothing at `addr` is readable, ESRCH when the process is gone.
    */
   read(pid: number, addr: bigint, buf: Uint8Array): number {
+    bytesArg(buf, "read buffer");
+    u64Arg(addr, "address");
     if (buf.length === 0) return 0;
     const small = buf.length <= SCRATCH;
     const local = small ? this.#arena.addr(this.#scratch) : addressOf(buf);
@@ -76,6 +78,8 @@ export class ProcessMemory {
    * @throws {Errno} EFAULT when nothing at `addr` is writable, ESRCH when the process is gone.
    */
   write(pid: number, addr: bigint, data: Uint8Array): number {
+    bytesArg(data, "data to write");
+    u64Arg(addr, "address");
     if (data.length === 0) return 0;
     const small = data.length <= SCRATCH;
     if (small) this.#arena.bytes.set(data, this.#scratch);

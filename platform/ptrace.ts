@@ -11,7 +11,7 @@
  * @module
  */
 import { Arena } from "./arena_unsafe.ts";
-import { intArg } from "./checks.ts";
+import { intArg, u64Arg } from "./checks.ts";
 import { checked, checkedBig, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 
@@ -155,6 +155,16 @@ export type RegisterName = typeof REGISTER_NAMES[number];
 
 const REG_OFFSET = new Map(REGISTER_NAMES.map((n, i) => [n, 8 * i]));
 const REGS_SIZE = 8 * REGISTER_NAMES.length;
+
+function registerOffset(name: RegisterName): number {
+  const offset = REG_OFFSET.get(name);
+  if (offset === undefined) {
+    throw new RangeError(
+      `Unknown register ${String(name)}: use one of ${REGISTER_NAMES.join(", ")}`,
+    );
+  }
+  return offset;
+}
 /** Arguments of a system call, in order, by register. */
 const SYSCALL_ARG_REGS: readonly RegisterName[] = ["rdi", "rsi", "rdx", "r10", "r8", "r9"];
 
@@ -179,7 +189,7 @@ export class Registers {
    * @returns Its value.
    */
   get(name: RegisterName): bigint {
-    return this.#view.getBigUint64(this.#at + REG_OFFSET.get(name)!, true);
+    return this.#view.getBigUint64(this.#at + registerOffset(name), true);
   }
 
   /**
@@ -189,7 +199,11 @@ export class Registers {
    * @param value The new value (negative values are stored two's complement).
    */
   set(name: RegisterName, value: bigint): void {
-    this.#view.setBigUint64(this.#at + REG_OFFSET.get(name)!, BigInt.asUintN(64, value), true);
+    this.#view.setBigUint64(
+      this.#at + registerOffset(name),
+      u64Arg(value, `value of ${name}`),
+      true,
+    );
   }
 
   /** The system call number at a system call stop (`orig_rax`). */
@@ -204,6 +218,7 @@ export class Registers {
    * @returns Its value.
    */
   arg(i: number): bigint {
+    intArg(i, 0, 5, "system call argument index");
     return this.get(SYSCALL_ARG_REGS[i]!);
   }
 
@@ -215,6 +230,13 @@ export class Registers {
     >;
   }
 }
+
+const RESUME: Record<string, number> = {
+  cont: PTRACE.CONT,
+  syscall: PTRACE.SYSCALL,
+  sysemu: PTRACE.SYSEMU,
+  singlestep: PTRACE.SINGLESTEP,
+};
 
 const WALL = 0x40000000n;
 const WNOTHREAD = 0x20000000n;
@@ -279,6 +301,7 @@ export class Tracer {
    * @param options The options, or'ed.
    */
   setOptions(pid: number, options: number): void {
+    intArg(options, 0, 0x7fffffff, "ptrace options");
     this.#request(PTRACE.SETOPTIONS, pid, 0n, BigInt(options), "PTRACE_SETOPTIONS");
   }
 
@@ -292,13 +315,12 @@ export class Tracer {
    * @param signal A signal to deliver as it resumes (0: none).
    */
   resume(pid: number, how: "cont" | "syscall" | "sysemu" | "singlestep", signal = 0): void {
-    const request = how === "cont"
-      ? PTRACE.CONT
-      : how === "syscall"
-      ? PTRACE.SYSCALL
-      : how === "sysemu"
-      ? PTRACE.SYSEMU
-      : PTRACE.SINGLESTEP;
+    const request = RESUME[how];
+    if (request === undefined) {
+      throw new RangeError(
+        `Invalid resume mode ${String(how)}: use cont, syscall, sysemu or singlestep`,
+      );
+    }
     this.#request(request, pid, 0n, BigInt(intArg(signal, 0, 64, "signal")), `ptrace ${how}`);
   }
 
@@ -363,6 +385,7 @@ export class Tracer {
    * @throws {Errno} EPERM when we may not trace it.
    */
   seize(pid: number, options: number): void {
+    intArg(options, 0, 0x7fffffff, "ptrace options");
     this.#request(PTRACE.SEIZE, pid, 0n, BigInt(options), "PTRACE_SEIZE");
   }
 

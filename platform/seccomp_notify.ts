@@ -9,7 +9,7 @@
  * @module
  */
 import { Arena } from "./arena_unsafe.ts";
-import { fdArg, intArg } from "./checks.ts";
+import { fdArg, intArg, u64Arg } from "./checks.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 
@@ -113,8 +113,10 @@ export class SeccompNotifier {
    * @throws {Errno} ENOENT if the caller is gone (was killed).
    */
   respond(id: bigint, value: bigint, errno = 0): void {
+    u64Arg(id, "notification id");
+    u64Arg(value, "return value");
     intArg(errno, 0, 4095, "errno");
-    this.#send(id, value, -errno, 0);
+    this.#send(id, BigInt.asIntN(64, value), -errno, 0);
   }
 
   /**
@@ -123,6 +125,7 @@ export class SeccompNotifier {
    * @param id The notification's id.
    */
   continue(id: bigint): void {
+    u64Arg(id, "notification id");
     this.#send(id, 0n, 0, FLAG_CONTINUE);
   }
 
@@ -136,6 +139,7 @@ export class SeccompNotifier {
    * @returns The caller's descriptor number.
    */
   addFdAndRespond(id: bigint, fd: number, cloexec = false): number {
+    u64Arg(id, "notification id");
     const v = this.#arena.view;
     const at = this.#addfd;
     v.setBigUint64(at, id, true);
@@ -156,6 +160,7 @@ export class SeccompNotifier {
    * @returns True while it can be answered.
    */
   isValid(id: bigint): boolean {
+    u64Arg(id, "notification id");
     this.#arena.view.setBigUint64(this.#id, id, true);
     return syscall(
       SYS.ioctl,

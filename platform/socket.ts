@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { cString, fdArg, intArg } from "./checks.ts";
+import { bytesArg, cString, fdArg, intArg } from "./checks.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 import { addressOf } from "./native_unsafe.ts";
@@ -46,6 +46,7 @@ export const MAX_FDS_PER_MESSAGE = 253;
  * ```
  */
 export function socketPair(type: number = SOCK.STREAM): [number, number] {
+  socketType(type);
   const fds = new Int32Array(2);
   checked(
     syscall(
@@ -106,6 +107,7 @@ export function listenUnix(
   type: number = SOCK.STREAM,
   backlog = 128,
 ): number {
+  socketType(type);
   const addr = unixAddress(path);
   const fd = checked(
     syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
@@ -147,6 +149,7 @@ export function listenUnix(
  * ```
  */
 export function connectUnix(path: string, type: number = SOCK.STREAM): number {
+  socketType(type);
   const addr = unixAddress(path);
   const fd = checked(
     syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
@@ -215,6 +218,8 @@ export function sendFds(
   data: Uint8Array,
   fds: readonly number[],
 ): number {
+  bytesArg(data, "data to send");
+  if (!Array.isArray(fds)) throw new TypeError("Invalid descriptors to pass: expected an array");
   if (data.length === 0) {
     throw new RangeError("Sending descriptors needs at least one byte of data");
   }
@@ -274,6 +279,7 @@ export function receiveFds(
   buf: Uint8Array,
   options: { dontWait?: boolean } = {},
 ): Received {
+  bytesArg(buf, "receive buffer");
   const iov = new BigUint64Array([addressOf(buf), BigInt(buf.length)]);
   const control = new Uint8Array(cmsgSpace(MAX_FDS_PER_MESSAGE));
   const msg = new BigUint64Array(7);
@@ -299,6 +305,15 @@ export function receiveFds(
     checked(-90n, "recvmsg: descriptors were truncated");
   }
   return { bytes, fds };
+}
+
+function socketType(type: number): void {
+  const base = type & ~(SOCK.NONBLOCK | SOCK.CLOEXEC);
+  if (!Number.isInteger(type) || ![SOCK.STREAM, SOCK.DGRAM, SOCK.SEQPACKET].includes(base as 1)) {
+    throw new RangeError(
+      `Invalid socket type ${type}: use SOCK.STREAM, SOCK.DGRAM or SOCK.SEQPACKET (optionally | SOCK.NONBLOCK)`,
+    );
+  }
 }
 
 function cmsgSpace(nfds: number): number {
