@@ -182,3 +182,35 @@ function describe(v: unknown): string {
   if (typeof v === "object") return v.constructor?.name ?? "an object";
   return typeof v;
 }
+
+/**
+ * Checks an integer argument that may exceed 2^53: a safe-integer number
+ * or a BigInt, within `min..max`.
+ *
+ * @param value The value.
+ * @param min The smallest allowed value.
+ * @param max The largest allowed value.
+ * @param what What it is, for the message.
+ * @returns The value as a BigInt.
+ * @throws {TypeError} If it is neither a number nor a BigInt.
+ * @throws {RangeError} If it is not an integer in the range.
+ *
+ * @example
+ * ```ts
+ * import { wideIntArg } from "./checks.ts";
+ * if (wideIntArg(5, 1n, 10n, "count") !== 5n) throw new Error();
+ * ```
+ */
+export function wideIntArg(value: number | bigint, min: bigint, max: bigint, what: string): bigint {
+  if (typeof value !== "number" && typeof value !== "bigint") {
+    throw new TypeError(`Invalid ${what}: expected a number or BigInt, got ${describe(value)}`);
+  }
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
+    throw new RangeError(`Invalid ${what} ${value}: use an integer, as a BigInt above 2^53`);
+  }
+  const v = BigInt(value);
+  if (v < min || v > max) {
+    throw new RangeError(`Invalid ${what} ${value}: use an integer from ${min} to ${max}`);
+  }
+  return v;
+}

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { fdArg, intArg } from "./checks.ts";
+import { fdArg, intArg, wideIntArg } from "./checks.ts";
 import { checked, syscall, syscallAsync } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 import { Arena } from "./arena_unsafe.ts";
@@ -425,19 +425,5 @@ export function epollMask(events: number): number {
 }
 
 function dataArg(data: number | bigint): bigint {
-  if (typeof data === "number") {
-    if (!Number.isSafeInteger(data) || data < 0) {
-      throw new RangeError(
-        `Invalid epoll data ${data}: use an integer from 0 to 2^53-1, or a bigint up to 2^64-1`,
-      );
-    }
-    return BigInt(data);
-  }
-  if (typeof data === "bigint") {
-    if (data < 0n || data > U64_MAX) {
-      throw new RangeError(`Invalid epoll data ${data}: use a bigint from 0 to 2^64-1`);
-    }
-    return data;
-  }
-  throw new TypeError(`Invalid epoll data: expected a number or bigint, got ${typeof data}`);
+  return wideIntArg(data, 0n, U64_MAX, "epoll data");
 }

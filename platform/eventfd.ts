@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fdArg, intArg } from "./checks.ts";
+import { fdArg, intArg, wideIntArg } from "./checks.ts";
 import { checked, syscall, syscallBuffer } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 
@@ -126,19 +126,5 @@ export function eventfdRead(fd: number): bigint {
 }
 
 function countArg(count: number | bigint): bigint {
-  if (typeof count === "number") {
-    if (!Number.isSafeInteger(count) || count < 1) {
-      throw new RangeError(
-        `Invalid eventfd count ${count}: use an integer from 1 to 2^64-2 (a bigint above 2^53)`,
-      );
-    }
-    return BigInt(count);
-  }
-  if (typeof count === "bigint") {
-    if (count < 1n || count > EVENTFD_MAX) {
-      throw new RangeError(`Invalid eventfd count ${count}: use an integer from 1 to 2^64-2`);
-    }
-    return count;
-  }
-  throw new TypeError(`Invalid eventfd count: expected a number or bigint, got ${typeof count}`);
+  return wideIntArg(count, 1n, EVENTFD_MAX, "eventfd count");
 }

@@ -65,7 +65,7 @@ Deno.test("eventfd rejects bad input before any system call", () => {
     assertThrows(() => eventfdSignal(fd, -1n), RangeError);
     assertThrows(() => eventfdSignal(fd, EVENTFD_MAX + 1n), RangeError);
     assertThrows(() => eventfdSignal(fd, NaN), RangeError);
-    assertThrows(() => eventfdSignal(fd, 2 ** 60), RangeError, "bigint");
+    assertThrows(() => eventfdSignal(fd, 2 ** 60), RangeError, "BigInt");
     // deno-lint-ignore no-explicit-any
     assertThrows(() => eventfdSignal(fd, "1" as any), TypeError);
     assertEquals(eventfdRead(fd), 0n, "nothing was added by the rejected calls");

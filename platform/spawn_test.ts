@@ -14,6 +14,7 @@ import { closeFd, pipe, readAll } from "./fd.ts";
 import { MS, type Namespace, spawn, SpawnError } from "./spawn.ts";
 import { capture } from "./testdata/capture.ts";
 import { probeFd } from "./testdata/programs.ts";
+import { sandboxViewOptions, viewLines } from "./testdata/sandbox_view.ts";
 
 const NS_FILE: Record<Namespace, string> = {
   user: "user",
@@ -127,28 +128,14 @@ Deno.test("spawn() into every namespace with a rootfs: the view from inside", as
   try {
     await leavesNothing(() => {
       const r = capture({
-        ...sh(
-          "echo pid=$$; echo host=$(hostname); echo uid=$(id -u); " +
-            "cut -d' ' -f5 /proc/self/mountinfo | tr '\\n' ' '; echo; " +
-            "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; ls /",
-        ),
-        namespaces: ["user", "pid", "mount", "uts", "ipc", "net", "cgroup"],
+        ...sandboxViewOptions(root, "sandbox", "ls /"),
         uidMappings: [{ containerId: 0, hostId: 100000, size: 65536 }],
         gidMappings: [{ containerId: 0, hostId: 100000, size: 65536 }],
         user: { uid: 0, gid: 0 },
-        hostname: "sandbox",
-        rootfs: root,
-        mounts: [{
-          source: "proc",
-          target: "/proc",
-          type: "proc",
-          flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
-        }],
         cwd: "/tmp",
-        env: ["PATH=/bin"],
       });
       assertEquals(r.status.code, 0, r.stderr);
-      const lines = r.stdout.trim().split("\n").map((l) => l.trim());
+      const lines = viewLines(r.stdout);
       assertEquals(lines.slice(0, 5), ["pid=1", "host=sandbox", "uid=0", "/ /proc", "lo"]);
       assertEquals(lines.slice(5), ["bin", "dev", "etc", "proc", "root", "sys", "tmp"]);
     });

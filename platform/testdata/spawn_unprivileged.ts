@@ -6,30 +6,11 @@
  * @module
  */
 import { Errno } from "../errno.ts";
-import { MS } from "../spawn.ts";
 import { capture } from "./capture.ts";
+import { sandboxViewOptions, viewLines } from "./sandbox_view.ts";
 
 const root = Deno.args[0]!;
-const r = capture({
-  path: "/bin/busybox",
-  args: [
-    "sh",
-    "-c",
-    "echo pid=$$; echo host=$(hostname); echo uid=$(id -u); " +
-    "cut -d' ' -f5 /proc/self/mountinfo | tr '\\n' ' '; echo; " +
-    "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; cat /proc/self/uid_map",
-  ],
-  namespaces: ["user", "pid", "mount", "uts", "ipc", "net", "cgroup"],
-  hostname: "unpriv",
-  rootfs: root,
-  mounts: [{
-    source: "proc",
-    target: "/proc",
-    type: "proc",
-    flags: MS.NOSUID | MS.NODEV | MS.NOEXEC,
-  }],
-  env: ["PATH=/bin"],
-});
+const r = capture(sandboxViewOptions(root, "unpriv", "cat /proc/self/uid_map"));
 if (r.status.code !== 0) throw new Error(`child failed: ${r.stderr}`);
 
 let hostUidMapFailure = "none";
@@ -46,6 +27,6 @@ try {
 
 console.log(JSON.stringify({
   outside: { uid: Deno.uid() },
-  inside: r.stdout.trim().split("\n").map((l) => l.trim().split(/\s+/).join(" ")),
+  inside: viewLines(r.stdout),
   hostUidMapFailure,
 }));
