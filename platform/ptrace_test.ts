@@ -2,11 +2,14 @@ import { assertEquals, assertGreater, assertThrows } from "@std/assert";
 import { decodeTraceStatus, Tracer } from "./ptrace.ts";
 import type { TraceProbeOptions, TraceProbeResult } from "./testdata/trace_probe.ts";
 import { SYS } from "./sysno.ts";
+import type { SeizeResult } from "./testdata/seize_probe.ts";
 
 /** Runs traceProbe in a fresh Worker, the tracer thread. */
+async function traceInWorker(options: TraceProbeOptions): Promise<TraceProbeResult>;
+async function traceInWorker(options: { scenario: "seize" }): Promise<SeizeResult>;
 async function traceInWorker(
-  options: TraceProbeOptions,
-): Promise<TraceProbeResult> {
+  options: TraceProbeOptions | { scenario: "seize" },
+): Promise<TraceProbeResult | SeizeResult> {
   const worker = new Worker(
     new URL("./testdata/trace_worker.ts", import.meta.url),
     { type: "module" },
@@ -15,7 +18,7 @@ async function traceInWorker(
     const reply = await new Promise<
       {
         ok: boolean;
-        result?: TraceProbeResult;
+        result?: TraceProbeResult | SeizeResult;
         error?: string;
         leaked?: unknown;
       }
@@ -82,6 +85,11 @@ Deno.test("seccomp RET_TRACE: only the filtered call stops, and is answered", as
     assertEquals(r.written, []);
     assertGreater(r.elapsedMs, 0);
   }
+});
+
+Deno.test("PTRACE_SEIZE attaches to a running process, interrupts and detaches", async () => {
+  const r = await traceInWorker({ scenario: "seize" });
+  assertEquals(r, { stop: "event:stop", hadRip: true, signal: 9 });
 });
 
 Deno.test("decodeTraceStatus() decodes every kind of wait status", () => {

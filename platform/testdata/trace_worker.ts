@@ -1,6 +1,7 @@
 /**
- * A tracer Worker: receives {@linkcode TraceProbeOptions}, runs
- * {@linkcode traceProbe} on this thread (the tracer), and posts
+ * A tracer Worker: receives {@linkcode TraceProbeOptions} (or
+ * `{ scenario: "seize" }`), runs {@linkcode traceProbe} (or
+ * {@linkcode seizeSleeper}) on this thread (the tracer), and posts
  * `{ ok: true, result, leaked }` or `{ ok: false, error }`.
  *
  * `leaked` lists descriptors and child processes that exist after the run
@@ -11,16 +12,17 @@
  * @module
  */
 import { holdings } from "../../tests/support/leaks.ts";
+import { seizeSleeper } from "./seize_probe.ts";
 import { traceProbe, type TraceProbeOptions } from "./trace_probe.ts";
 
 const worker = self as unknown as {
-  onmessage: (e: MessageEvent<TraceProbeOptions>) => void;
+  onmessage: (e: MessageEvent<TraceProbeOptions | { scenario: "seize" }>) => void;
   postMessage: (m: unknown) => void;
 };
 worker.onmessage = (e) => {
   try {
     const before = holdings();
-    const result = traceProbe(e.data);
+    const result = "scenario" in e.data ? seizeSleeper() : traceProbe(e.data);
     const after = holdings();
     const leaked = {
       fds: after.fds.filter((f) => !before.fds.includes(f)),

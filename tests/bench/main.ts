@@ -49,6 +49,7 @@ for (
   );
 }
 row("runner fork, no namespaces", us(spawnMicros([], SPAWNS, "fork")));
+const vforkPlain = spawnMicros([], SPAWNS);
 
 console.log("\nFFI cost per getpid (1M calls)");
 const ffi = getpidNanos(quick ? 200000 : 1000000);
@@ -87,7 +88,7 @@ try {
       row(
         `${peer.name}: run /bin/true (container start to exit)`,
         `${start.toFixed(1)} ms`,
-        `runner spawn is ${ratio(command / 1000, start)} of it (not a container yet)`,
+        `runner spawn (vfork, no namespaces) is ${ratio(vforkPlain / 1000, start)} of it`,
       );
     }
   } else {
