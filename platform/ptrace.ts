@@ -222,6 +222,27 @@ export class Registers {
     return this.get(SYSCALL_ARG_REGS[i]!);
   }
 
+  /**
+   * Copies the raw `user_regs_struct`, to put back later with {@linkcode Registers.load}.
+   *
+   * @returns 216 bytes.
+   */
+  save(): Uint8Array {
+    return new Uint8Array(this.#view.buffer.slice(this.#at, this.#at + REGS_SIZE));
+  }
+
+  /**
+   * Replaces every register with a saved copy (written back by {@linkcode Tracer.setRegs}).
+   *
+   * @param saved What {@linkcode Registers.save} returned.
+   */
+  load(saved: Uint8Array): void {
+    if (!(saved instanceof Uint8Array) || saved.length !== REGS_SIZE) {
+      throw new RangeError(`Saved registers must be ${REGS_SIZE} bytes`);
+    }
+    new Uint8Array(this.#view.buffer, this.#at, REGS_SIZE).set(saved);
+  }
+
   /** A copy of all registers by name, for logs and checkpoints. */
   toObject(): Record<RegisterName, bigint> {
     return Object.fromEntries(REGISTER_NAMES.map((n) => [n, this.get(n)])) as Record<
@@ -260,6 +281,7 @@ export class Tracer {
   #status: number;
   #regsAt: number;
   #word: number;
+  #siginfo: number;
   /** The register buffer {@linkcode Tracer.getRegs} fills. */
   readonly regs: Registers;
 
@@ -268,6 +290,7 @@ export class Tracer {
     this.#status = this.#arena.alloc(8);
     this.#word = this.#arena.alloc(8);
     this.#regsAt = this.#arena.alloc(REGS_SIZE);
+    this.#siginfo = this.#arena.alloc(128);
     this.regs = new Registers(this.#arena.view, this.#regsAt);
   }
 
@@ -354,6 +377,17 @@ export class Tracer {
   eventMessage(pid: number): bigint {
     this.#request(PTRACE.GETEVENTMSG, pid, 0n, this.#arena.addr(this.#word), "PTRACE_GETEVENTMSG");
     return this.#arena.view.getBigUint64(this.#word, true);
+  }
+
+  /**
+   * Returns the siginfo of the signal a tracee is stopped for.
+   *
+   * @param pid The tracee, in a signal-delivery stop.
+   * @returns The 128-byte `siginfo_t`.
+   */
+  getSiginfo(pid: number): Uint8Array {
+    this.#request(PTRACE.GETSIGINFO, pid, 0n, this.#arena.addr(this.#siginfo), "PTRACE_GETSIGINFO");
+    return this.#arena.bytes.slice(this.#siginfo, this.#siginfo + 128);
   }
 
   /**

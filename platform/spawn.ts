@@ -98,6 +98,7 @@ export class Child {
   #steps: StepTable;
   #program: string;
   #status: ExitStatus | null = null;
+  #closed = false;
 
   /** @internal Made by {@linkcode spawn}. */
   constructor(
@@ -178,8 +179,21 @@ export class Child {
     pidfdSignal(this.pidfd, signal);
   }
 
+  /**
+   * Closes the child's descriptors without killing or reaping it, for a
+   * child that another party (a tracer) waits for.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeQuietly(this.pidfd);
+    closeQuietly(this.#failFd);
+    this.#failFd = -1;
+  }
+
   /** Kills the child if it runs, reaps it, and closes its descriptors. */
   [Symbol.dispose](): void {
+    if (this.#closed) return;
     if (!this.#status) {
       try {
         this.kill(SIGKILL);
@@ -188,9 +202,7 @@ export class Child {
         this.waitSync();
       } catch { /* reaped elsewhere (a tracer) */ }
     }
-    closeQuietly(this.pidfd);
-    closeQuietly(this.#failFd);
-    this.#failFd = -1;
+    this.close();
   }
 }
 

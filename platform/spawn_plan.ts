@@ -123,6 +123,14 @@ export interface SpawnOptions {
   domainname?: string;
   /** Directory that becomes the child's root (pivot_root); needs "mount". */
   rootfs?: string;
+  /**
+   * An existing directory to mount an empty, read-only tmpfs on and make the
+   * child's root, so that it sees no file at all (stubs); needs "mount",
+   * excludes `rootfs` and `mounts`.
+   */
+  emptyRootAt?: string;
+  /** Signals whose disposition is SIG_IGN in the child (kept across execve). */
+  ignoredSignals?: number[];
   /** Mounts, made before the pivot; need "mount". */
   mounts?: MountSpec[];
   /** Working directory (after the pivot). */
@@ -255,6 +263,17 @@ export function validateSpawnOptions(o: SpawnOptions): void {
   need(o.hostname, "uts", "A hostname");
   need(o.domainname, "uts", "A domain name");
   need(o.rootfs, "mount", "A rootfs");
+  need(o.emptyRootAt, "mount", "An empty root");
+  if (o.emptyRootAt !== undefined) {
+    absolutePath(o.emptyRootAt, "empty root directory");
+    if (o.rootfs !== undefined || o.mounts !== undefined) {
+      throw new RangeError("An empty root excludes rootfs and mounts: give one or the other");
+    }
+  }
+  for (const sig of o.ignoredSignals ?? []) {
+    intArg(sig, 1, 64, "ignored signal");
+    if (sig === 9 || sig === 19) throw new RangeError(`Signal ${sig} cannot be ignored`);
+  }
   need(o.mounts, "mount", "Mounting");
   for (const m of [...(o.uidMappings ?? []), ...(o.gidMappings ?? [])]) {
     intArg(m.containerId, 0, MAX_ID, "id map container id");
@@ -436,6 +455,13 @@ export function planSpawn(
       ignoreError: true,
     });
   }
+  if (o.ignoredSignals?.length) {
+    const ignore = arena.alloc(32);
+    arena.view.setBigUint64(ignore, 1n, true); // SIG_IGN
+    for (const sig of o.ignoredSignals) {
+      t.add(`ignore signal ${sig}`, SYS.rt_sigaction, [BigInt(sig), arena.addr(ignore), 0n, 8n]);
+    }
+  }
   if (o.parentDeathSignal !== undefined) {
     t.add("prctl PR_SET_PDEATHSIG", SYS.prctl, [
       PR_SET_PDEATHSIG,
@@ -605,6 +631,18 @@ function planMounts(t: StepTable, arena: Arena, o: SpawnOptions): void {
     BigInt(MS.REC | MS.PRIVATE),
     0n,
   ]);
+  if (o.emptyRootAt !== undefined) {
+    const at = str(o.emptyRootAt);
+    const flags = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC;
+    t.add(`mount an empty root on ${o.emptyRootAt}`, SYS.mount, [
+      str("tmpfs"),
+      at,
+      str("tmpfs"),
+      BigInt(flags),
+      str("size=4k,nr_inodes=1,mode=0555"),
+    ]);
+    t.add(`chdir ${o.emptyRootAt}`, SYS.chdir, [at]);
+  }
   if (o.rootfs !== undefined) {
     const root = str(o.rootfs);
     t.add(`bind ${o.rootfs}`, SYS.mount, [
@@ -644,7 +682,7 @@ function planMounts(t: StepTable, arena: Arena, o: SpawnOptions): void {
       ]);
     }
   }
-  if (o.rootfs !== undefined) {
+  if (o.rootfs !== undefined || o.emptyRootAt !== undefined) {
     const dot = str(".");
     t.add("pivot_root", SYS.pivot_root, [dot, dot]);
     t.add("detach the old root", SYS.umount2, [dot, MNT_DETACH]);

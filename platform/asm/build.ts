@@ -26,6 +26,8 @@ export interface MachineCodeSource {
   exportName: string;
   /** What the bytes are, for the function's JSDoc. */
   description: string;
+  /** For a static executable: the address its text is linked at. */
+  textAddress?: string;
 }
 
 /** Every machine code source in the project. */
@@ -36,6 +38,14 @@ export const MACHINE_CODE: readonly MachineCodeSource[] = [
     kind: "shared",
     exportName: "nativeLibraryBytes",
     description: "the shared object holding dv_syscall and dv_run (see native.S)",
+  },
+  {
+    source: new URL("./stub.S", import.meta.url),
+    module: new URL("./stub_bin.ts", import.meta.url),
+    kind: "static",
+    exportName: "stubExecutableBytes",
+    description: "the stub program an application address space lives in (see stub.S)",
+    textAddress: "0x7ffe00000000",
   },
   {
     source: new URL("../testdata/probe.S", import.meta.url),
@@ -63,15 +73,20 @@ export const MACHINE_CODE: readonly MachineCodeSource[] = [
 export async function assemble(
   source: URL,
   kind: "shared" | "static",
+  textAddress?: string,
 ): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "dvisor-asm-" });
   try {
     const object = `${dir}/code.o`;
     const linked = `${dir}/code.out`;
     await tool("as", ["--64", "-o", object, source.pathname]);
-    const linkArgs = kind === "shared"
-      ? ["-shared", "--hash-style=sysv", "-z", "norelro"]
-      : ["-static", "-nostdlib", "-e", "_start"];
+    const linkArgs = kind === "shared" ? ["-shared", "--hash-style=sysv", "-z", "norelro"] : [
+      "-static",
+      "-nostdlib",
+      "-e",
+      "_start",
+      ...(textAddress ? [`-Ttext-segment=${textAddress}`] : []),
+    ];
     await tool("ld", [
       ...linkArgs,
       "-z",
@@ -168,7 +183,7 @@ export function ${entry.exportName}(): Uint8Array {
 
 if (import.meta.main) {
   for (const entry of MACHINE_CODE) {
-    const bytes = await assemble(entry.source, entry.kind);
+    const bytes = await assemble(entry.source, entry.kind, entry.textAddress);
     await Deno.writeTextFile(entry.module, moduleText(entry, bytes));
     console.log(`${entry.module.pathname}: ${bytes.length} bytes`);
   }

@@ -11,7 +11,7 @@ for (const entry of MACHINE_CODE) {
     ignore: !binutils,
     async fn() {
       const embedded: Uint8Array = (await import(entry.module.href))[entry.exportName]();
-      const fresh = await assemble(entry.source, entry.kind);
+      const fresh = await assemble(entry.source, entry.kind, entry.textAddress);
       const text = (file: Uint8Array) => elfSections(file).find((s) => s.name === ".text")!.data;
       assertEquals(text(embedded), text(fresh), `${name}: run deno run -A platform/asm/build.ts`);
       assertEquals(elfDynamicSymbols(embedded), elfDynamicSymbols(fresh));

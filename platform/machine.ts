@@ -1,0 +1,531 @@
+/**
+ * The platform the Sentry runs applications on: stub processes (address
+ * spaces), their threads (tasks), and the system calls they make.
+ *
+ * Two platforms share this interface and differ only in how calls are
+ * caught:
+ *
+ * - `seccomp` (default): a BPF filter in every stub lets the self-only class
+ *   (self_only.ts) run natively and stops every other call for the Sentry
+ *   (SECCOMP_RET_TRACE: one ptrace stop per call).
+ * - `ptrace`: PTRACE_SYSEMU stops at every call; self-only calls are then
+ *   re-issued on the host (back up to the instruction, PTRACE_SYSCALL to
+ *   its entry and exit: three stops).
+ *
+ * A {@linkcode Machine} must be used from one thread only, the tracer (a
+ * Worker): it creates the stubs, so ptrace accepts its requests.
+ *
+ * Host pids of stubs are the application's pids: the first stub is pid 1 of
+ * a new pid namespace, and every process or thread the application makes is
+ * a native fork or clone of a stub in that namespace.
+ *
+ * @module
+ */
+import { stubExecutableBytes } from "./asm/stub_bin.ts";
+import { closeQuietly } from "./fd.ts";
+import { sealedMemfd } from "./memfd.ts";
+import { ProcessMemory } from "./process_vm.ts";
+import { PTRACE_O, type Registers, type TraceEvent, Tracer } from "./ptrace.ts";
+import { action, compileFilter } from "./seccomp_bpf.ts";
+import { isSelfOnly, selfOnlyRules } from "./self_only.ts";
+import { type Child, type Namespace, spawn } from "./spawn.ts";
+
+/** How system calls are caught. */
+export type PlatformName = "seccomp" | "ptrace";
+
+/** The platforms, for `--platform`. */
+export const PLATFORMS: readonly PlatformName[] = ["seccomp", "ptrace"];
+
+/** Where stub.S is linked: its text page. */
+export const STUB_BASE = 0x7ffe00000000n;
+/** The `syscall; int3` the Sentry points a stub thread at to make a call there. */
+export const STUB_TRAMPOLINE = STUB_BASE + 0x1010n;
+/** The stub's mapped range (its ELF header page and text page). */
+export const STUB_END = STUB_BASE + 0x2000n;
+
+const SIGTRAP = 5;
+const SIGSTOP = 19;
+const SIGKILL = 9;
+
+/** Something that happened to a task, for the Sentry to handle. */
+export type MachineEvent =
+  /** A system call for the Sentry; the task waits for complete() or passthrough(). */
+  | { kind: "syscall"; tid: number; nr: number; args: bigint[] }
+  /** A native fork, vfork or thread clone made `child` (stopped until resume()). */
+  | { kind: "clone"; tid: number; child: number; how: "fork" | "vfork" | "thread" }
+  /** A signal is about to reach the task (a fault, or sent by the host); resume() decides. */
+  | { kind: "signal"; tid: number; signal: number; info: Uint8Array }
+  /** The task is exiting with this wait status; it stays until release(). */
+  | { kind: "exiting"; tid: number; status: number }
+  /** The task is gone. */
+  | { kind: "gone"; tid: number; code: number | null; signal: number | null };
+
+type Mode =
+  /** Stopped; the Sentry decides. */
+  | "stopped"
+  /** Running the application. */
+  | "app"
+  /** ptrace platform: re-issuing a call natively, waiting for its entry stop. */
+  | "native-entry"
+  /** ptrace platform: waiting for that call's exit stop. */
+  | "native-exit";
+
+interface Thread {
+  tid: number;
+  mode: Mode;
+  /** A new thread's first stop (SIGSTOP) has not been seen yet. */
+  awaitingFirstStop: boolean;
+  /** resume() was asked before the first stop came. */
+  resumeOnFirstStop: boolean;
+}
+
+/** How to make a new address space. */
+export interface AddressSpaceOptions {
+  /** New namespaces for the stub (the first stub: "pid" and "mount"). */
+  namespaces?: Namespace[];
+  /** An existing directory where the stub's empty root is mounted. */
+  emptyRootAt: string;
+}
+
+/**
+ * Stub processes and their threads, driven from the tracer thread.
+ *
+ * @example
+ * ```ts ignore
+ * // In the tracer Worker:
+ * using machine = new Machine("seccomp");
+ * const tid = machine.createAddressSpace({ namespaces: ["pid", "mount"], emptyRootAt: dir });
+ * // ... map the program with inject() and machine.memory, set registers ...
+ * machine.resume(tid);
+ * for (;;) {
+ *   const e = machine.wait();
+ *   if (e.kind === "syscall") machine.complete(e.tid, serve(e));
+ * }
+ * ```
+ */
+export class Machine {
+  /** How calls are caught. */
+  readonly platform: PlatformName;
+  /** Reads and writes tasks' memory. */
+  readonly memory: ProcessMemory = new ProcessMemory();
+  readonly #tracer = new Tracer();
+  readonly #threads = new Map<number, Thread>();
+  readonly #queue: MachineEvent[] = [];
+  readonly #children: Child[] = [];
+  readonly #filter: Uint8Array | null;
+  #stubFd = -1;
+
+  /**
+   * Makes a machine.
+   *
+   * @param platform How system calls are caught.
+   * @throws {RangeError} For an unknown platform.
+   */
+  constructor(platform: PlatformName) {
+    if (!PLATFORMS.includes(platform)) {
+      throw new RangeError(`Unknown platform ${platform}: use ${PLATFORMS.join(" or ")}`);
+    }
+    this.platform = platform;
+    this.#filter = platform === "seccomp"
+      ? compileFilter({ rules: selfOnlyRules(), defaultAction: action.trace() })
+      : null;
+  }
+
+  /** Registers of the last {@linkcode Machine.getRegs}. */
+  get regs(): Registers {
+    return this.#tracer.regs;
+  }
+
+  /** Host pids of the live tasks. */
+  get tids(): number[] {
+    return [...this.#threads.keys()];
+  }
+
+  /**
+   * Starts a stub: a traced process running stub.S with an empty root, no
+   * descriptors, and (seccomp platform) the stub filter; stopped at its
+   * entry until the Sentry has mapped a program and calls resume().
+   *
+   * @param options Namespaces and the empty root's mount point.
+   * @returns The stub's pid (its first task).
+   * @throws {SpawnError} If the stub cannot start.
+   */
+  createAddressSpace(options: AddressSpaceOptions): number {
+    if (this.#stubFd < 0) this.#stubFd = sealedMemfd("dvisor-stub", stubExecutableBytes(), 0o755);
+    const child = spawn({
+      args: ["dvisor-stub"],
+      executableFd: this.#stubFd,
+      fds: [],
+      trace: "stop",
+      namespaces: options.namespaces ?? [],
+      emptyRootAt: options.emptyRootAt,
+      noNewPrivileges: true,
+      parentDeathSignal: SIGKILL,
+      ...(this.#filter ? { seccomp: { program: this.#filter } } : {}),
+    });
+    this.#children.push(child);
+    const pid = child.pid;
+    const stop = this.#tracer.wait(pid);
+    if (stop?.kind !== "signal" || stop.signal !== SIGSTOP) {
+      throw new Error(
+        `The stub did not stop before execve: ${JSON.stringify(stop)}${failureOf(child)}`,
+      );
+    }
+    this.#tracer.setOptions(
+      pid,
+      PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACEFORK | PTRACE_O.TRACEVFORK | PTRACE_O.TRACECLONE |
+        PTRACE_O.TRACEEXEC | PTRACE_O.TRACEEXIT | PTRACE_O.TRACESECCOMP | PTRACE_O.EXITKILL,
+    );
+    this.#tracer.resume(pid, "cont");
+    for (;;) {
+      const e = this.#tracer.wait(pid)!;
+      if (e.kind === "event" && e.event === "exec") break;
+      if (e.kind === "event" && (e.event === "seccomp" || e.event === "exit")) {
+        this.#tracer.resume(pid, "cont"); // the runner's execveat, or its failure
+        continue;
+      }
+      if (e.kind === "exited" || e.kind === "killed") {
+        throw new Error(`The stub exited before it started${failureOf(child)}`);
+      }
+      this.#tracer.resume(pid, "cont", e.kind === "signal" ? e.signal : 0);
+    }
+    // Leave execve: at the exec stop the kernel is still inside the call and
+    // would overwrite rax on the way out. The stub's first instruction is
+    // int3, a clean stop in user mode.
+    this.#tracer.resume(pid, "cont");
+    const trap = this.#tracer.wait(pid);
+    if (trap?.kind !== "signal" || trap.signal !== SIGTRAP) {
+      throw new Error(`The stub did not reach its first instruction: ${JSON.stringify(trap)}`);
+    }
+    this.#threads.set(pid, newThread(pid, false));
+    return pid;
+  }
+
+  /**
+   * Blocks until something happens to a task.
+   *
+   * @returns The event.
+   * @throws {Errno} ECHILD when there are no tasks.
+   */
+  wait(): MachineEvent {
+    return this.#next(false)!;
+  }
+
+  /**
+   * Returns the next event if one is ready, without blocking.
+   *
+   * @returns The event, or null.
+   */
+  poll(): MachineEvent | null {
+    return this.#next(true);
+  }
+
+  /**
+   * Finishes the task's system call with a value (or `-errno`) and lets it
+   * run on.
+   *
+   * @param tid The task, stopped at a "syscall" event (or after inject()).
+   * @param value The return value.
+   */
+  complete(tid: number, value: bigint): void {
+    const regs = this.#tracer.getRegs(tid);
+    regs.set("orig_rax", -1n);
+    regs.set("rax", value);
+    this.#tracer.setRegs(tid);
+    this.resume(tid);
+  }
+
+  /**
+   * Lets the host run the task's system call as made (fork, clone), then
+   * lets the task run on.
+   *
+   * @param tid The task, stopped at a "syscall" event.
+   */
+  passthrough(tid: number): void {
+    const t = this.#thread(tid);
+    if (this.platform === "seccomp") {
+      t.mode = "app";
+      this.#tracer.resume(tid, "cont");
+      return;
+    }
+    this.#startNative(t);
+  }
+
+  /**
+   * Lets a stopped task run its application code.
+   *
+   * @param tid The task.
+   * @param signal A host signal to deliver as it resumes (0: none; the
+   *   Sentry delivers application signals itself).
+   */
+  resume(tid: number, signal = 0): void {
+    const t = this.#thread(tid);
+    if (t.awaitingFirstStop) {
+      t.resumeOnFirstStop = true;
+      return;
+    }
+    const how = t.mode === "native-entry" || t.mode === "native-exit"
+      ? "syscall"
+      : this.platform === "seccomp"
+      ? "cont"
+      : "sysemu";
+    if (t.mode === "stopped") t.mode = "app";
+    this.#tracer.resume(tid, how, signal);
+  }
+
+  /**
+   * Reads a stopped task's registers.
+   *
+   * @param tid The task.
+   * @returns The register buffer (valid until the next getRegs).
+   */
+  getRegs(tid: number): Registers {
+    return this.#tracer.getRegs(tid);
+  }
+
+  /**
+   * Writes {@linkcode Machine.regs} back to a stopped task.
+   *
+   * @param tid The task.
+   */
+  setRegs(tid: number): void {
+    this.#tracer.setRegs(tid);
+  }
+
+  /**
+   * Makes a system call in a stopped task's process, on the Sentry's
+   * behalf (mapping memory while loading a program, say), and puts the
+   * task's registers back.
+   *
+   * Preconditions: the task is stopped at a "syscall" or "signal" event, or
+   * is a new stub; not at a "clone" or "exiting" event, which stop inside a
+   * system call whose return would overwrite the result.
+   *
+   * @param tid A stopped task.
+   * @param nr The system call number.
+   * @param args Its arguments.
+   * @returns The raw result (`-errno` on failure).
+   * @throws {Error} If the stub died or its trampoline is gone.
+   */
+  inject(tid: number, nr: number, args: readonly bigint[]): bigint {
+    const regs = this.#tracer.getRegs(tid);
+    const saved = regs.save();
+    regs.set("orig_rax", -1n);
+    regs.set("rax", BigInt(nr));
+    (["rdi", "rsi", "rdx", "r10", "r8", "r9"] as const).forEach((r, i) =>
+      regs.set(r, args[i] ?? 0n)
+    );
+    regs.set("rip", STUB_TRAMPOLINE);
+    this.#tracer.setRegs(tid);
+    this.#tracer.resume(tid, "cont");
+    for (;;) {
+      const e = this.#tracer.wait(tid)!;
+      if (e.kind === "signal" && e.signal === SIGTRAP) break;
+      if (e.kind === "event" && e.event === "seccomp") {
+        this.#tracer.resume(tid, "cont");
+        continue;
+      }
+      if (e.kind === "signal") {
+        // A host signal arrived meanwhile: report it after the call.
+        this.#queue.push({
+          kind: "signal",
+          tid,
+          signal: e.signal,
+          info: this.#tracer.getSiginfo(tid),
+        });
+        this.#tracer.resume(tid, "cont");
+        continue;
+      }
+      const gone = this.#translate(e);
+      if (gone) this.#queue.push(gone);
+      throw new Error(`Task ${tid} stopped working during a system call made for it: ${e.kind}`);
+    }
+    const after = this.#tracer.getRegs(tid);
+    if (after.get("rip") !== STUB_TRAMPOLINE + 3n) {
+      throw new Error(
+        `Task ${tid} trapped outside the stub trampoline: its stub page was replaced`,
+      );
+    }
+    const result = after.get("rax");
+    after.load(saved);
+    after.set("orig_rax", -1n);
+    this.#tracer.setRegs(tid);
+    return BigInt.asIntN(64, result);
+  }
+
+  /**
+   * Lets an exiting task finish exiting (its pid is freed then).
+   *
+   * @param tid A task that reported "exiting".
+   */
+  release(tid: number): void {
+    this.#tracer.resume(tid, "cont");
+  }
+
+  /**
+   * Kills a whole stub process (SIGKILL through the host).
+   *
+   * @param tid Any task of it.
+   */
+  kill(tid: number): void {
+    try {
+      Deno.kill(tid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Kills every stub and frees the machine's resources. */
+  [Symbol.dispose](): void {
+    for (const tid of this.#threads.keys()) this.kill(tid);
+    // Reap what is left so no zombie stays behind.
+    for (let i = 0; i < 1000 && this.#threads.size; i++) {
+      let e: TraceEvent | null;
+      try {
+        e = this.#tracer.wait(-1, { noHang: false });
+      } catch {
+        break;
+      }
+      if (!e) break;
+      if (e.kind === "exited" || e.kind === "killed") this.#threads.delete(e.pid);
+      else {
+        try {
+          this.#tracer.resume(e.pid, "cont");
+        } catch { /* gone */ }
+      }
+    }
+    for (const c of this.#children) c.close();
+    closeQuietly(this.#stubFd);
+    this.#tracer[Symbol.dispose]();
+    this.memory[Symbol.dispose]();
+  }
+
+  #thread(tid: number): Thread {
+    const t = this.#threads.get(tid);
+    if (!t) throw new RangeError(`No task ${tid} on this machine`);
+    return t;
+  }
+
+  /** A task the kernel reported before the Sentry heard of it: a new thread or child. */
+  #adopt(tid: number): Thread {
+    let t = this.#threads.get(tid);
+    if (!t) {
+      t = newThread(tid, true);
+      this.#threads.set(tid, t);
+    }
+    return t;
+  }
+
+  #startNative(t: Thread): void {
+    const regs = this.#tracer.getRegs(t.tid);
+    regs.set("rax", regs.get("orig_rax"));
+    regs.set("rip", regs.get("rip") - 2n);
+    this.#tracer.setRegs(t.tid);
+    t.mode = "native-entry";
+    this.#tracer.resume(t.tid, "syscall");
+  }
+
+  #next(noHang: boolean): MachineEvent | null {
+    for (;;) {
+      const queued = this.#queue.shift();
+      if (queued) return queued;
+      const e = this.#tracer.wait(-1, { noHang });
+      if (!e) return null;
+      const out = this.#handle(e);
+      if (out) return out;
+    }
+  }
+
+  /** Turns a raw stop into an event, or handles it here and returns null. */
+  #handle(e: TraceEvent): MachineEvent | null {
+    if (e.kind === "exited" || e.kind === "killed") return this.#translate(e);
+    const t = this.#adopt(e.pid);
+    if (t.awaitingFirstStop) {
+      if (e.kind === "signal" && e.signal === SIGSTOP) {
+        t.awaitingFirstStop = false;
+        t.mode = "stopped";
+        if (t.resumeOnFirstStop) this.resume(t.tid);
+        return null;
+      }
+    }
+    if (e.kind === "syscall") {
+      if (t.mode === "native-entry") {
+        t.mode = "native-exit";
+        this.#tracer.resume(t.tid, "syscall");
+        return null;
+      }
+      if (t.mode === "native-exit") {
+        t.mode = "app";
+        this.#tracer.resume(t.tid, "sysemu");
+        return null;
+      }
+      // A PTRACE_SYSEMU stop: the ptrace platform's every call.
+      return this.#syscallStop(t);
+    }
+    if (e.kind === "event") {
+      switch (e.event) {
+        case "seccomp":
+          return this.#syscallStop(t);
+        case "fork":
+        case "vfork":
+        case "clone": {
+          const child = Number(this.#tracer.eventMessage(t.tid));
+          this.#adopt(child);
+          if (t.mode === "app") t.mode = "stopped";
+          return {
+            kind: "clone",
+            tid: t.tid,
+            child,
+            how: e.event === "clone" ? "thread" : e.event,
+          };
+        }
+        case "exit":
+          t.mode = "stopped";
+          return { kind: "exiting", tid: t.tid, status: Number(this.#tracer.eventMessage(t.tid)) };
+        default:
+          this.resume(t.tid);
+          return null;
+      }
+    }
+    if (e.kind === "signal") {
+      if (t.mode === "app") t.mode = "stopped";
+      return { kind: "signal", tid: t.tid, signal: e.signal, info: this.#tracer.getSiginfo(t.tid) };
+    }
+    this.resume(t.tid);
+    return null;
+  }
+
+  #syscallStop(t: Thread): MachineEvent | null {
+    const regs = this.#tracer.getRegs(t.tid);
+    const nr = regs.syscallNumber;
+    const args = [0, 1, 2, 3, 4, 5].map((i) => regs.arg(i));
+    if (this.platform === "ptrace" && isSelfOnly(nr, args)) {
+      this.#startNative(t);
+      return null;
+    }
+    t.mode = "stopped";
+    return { kind: "syscall", tid: t.tid, nr, args };
+  }
+
+  #translate(e: TraceEvent): MachineEvent | null {
+    if (e.kind !== "exited" && e.kind !== "killed") return null;
+    this.#threads.delete(e.pid);
+    return e.kind === "exited"
+      ? { kind: "gone", tid: e.pid, code: e.code, signal: null }
+      : { kind: "gone", tid: e.pid, code: null, signal: e.signal };
+  }
+}
+
+function newThread(tid: number, awaitingFirstStop: boolean): Thread {
+  return {
+    tid,
+    mode: "stopped",
+    awaitingFirstStop,
+    resumeOnFirstStop: false,
+  };
+}
+
+function failureOf(child: Child): string {
+  const f = child.failure();
+  return f ? `: ${f.message}` : "";
+}
