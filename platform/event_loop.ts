@@ -184,6 +184,16 @@ export class EventLoop {
     this.#eventfd = eventfd;
   }
 
+  /**
+   * The epoll descriptor, for a thread that cannot block in
+   * {@linkcode EventLoop.waitSync} itself (the tracer gives it to
+   * `Machine.startDoorbell`). Only wait on it; never add or remove entries.
+   */
+  get epollFd(): number {
+    this.#checkOpen();
+    return this.#epfd;
+  }
+
   /** True once {@linkcode EventLoop.close} was called. */
   get closed(): boolean {
     return this.#closed;

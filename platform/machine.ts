@@ -22,7 +22,11 @@
  * @module
  */
 import { stubExecutableBytes } from "./asm/stub_bin.ts";
+import { Arena } from "./arena_unsafe.ts";
 import { closeQuietly } from "./fd.ts";
+import { fdArg } from "./checks.ts";
+import { native } from "./native_unsafe.ts";
+import { checked } from "./syscall.ts";
 import { sealedMemfd } from "./memfd.ts";
 import { ProcessMemory } from "./process_vm.ts";
 import { PTRACE_O, type Registers, type TraceEvent, Tracer } from "./ptrace.ts";
@@ -58,7 +62,9 @@ export type MachineEvent =
   /** The task is exiting with this wait status; it stays until release(). */
   | { kind: "exiting"; tid: number; status: number }
   /** The task is gone. */
-  | { kind: "gone"; tid: number; code: number | null; signal: number | null };
+  | { kind: "gone"; tid: number; code: number | null; signal: number | null }
+  /** Something in the doorbell's epoll set is ready; call ringDone() after handling it. */
+  | { kind: "doorbell" };
 
 type Mode =
   /** Stopped; the Sentry decides. */
@@ -114,6 +120,7 @@ export class Machine {
   readonly #children: Child[] = [];
   readonly #filter: Uint8Array | null;
   #stubFd = -1;
+  #doorbell: { pid: number; arena: Arena } | null = null;
 
   /**
    * Makes a machine.
@@ -199,6 +206,50 @@ export class Machine {
     }
     this.#threads.set(pid, newThread(pid, false));
     return pid;
+  }
+
+  /**
+   * Starts the doorbell on an epoll set (an {@linkcode EventLoop}'s): from
+   * then on {@linkcode Machine.wait} also returns `{ kind: "doorbell" }`
+   * when something in the set is ready, so one blocking wait serves tasks,
+   * descriptors, timers and wake-ups from other threads.
+   *
+   * @param epfd The epoll descriptor.
+   * @throws {Error} If a doorbell already runs.
+   */
+  startDoorbell(epfd: number): void {
+    fdArg(epfd, "epoll descriptor");
+    if (this.#doorbell) throw new Error("The doorbell is already running");
+    const STACK = 16384;
+    const arena = new Arena(STACK + 4096);
+    const stack = arena.alloc(STACK, 16) + STACK;
+    const table = arena.alloc(48);
+    const events = arena.alloc(16 * 12);
+    const v = arena.view;
+    v.setBigUint64(table, arena.addr(stack), true);
+    v.setBigUint64(table + 8, BigInt(epfd), true);
+    v.setBigUint64(table + 16, arena.addr(events), true);
+    v.setBigUint64(table + 24, 16n, true);
+    v.setBigUint64(table + 32, 0xffffffffffffffffn, true);
+    let pid: number;
+    try {
+      pid = checked(native().doorbell(arena.addr(table)), "clone the doorbell");
+    } catch (e) {
+      arena.dispose();
+      throw e;
+    }
+    this.#doorbell = { pid, arena };
+    const stop = this.#tracer.wait(pid);
+    if (stop?.kind !== "signal" || stop.signal !== SIGSTOP) {
+      throw new Error(`The doorbell did not start: ${JSON.stringify(stop)}`);
+    }
+    this.#tracer.setOptions(pid, PTRACE_O.EXITKILL);
+    this.#tracer.resume(pid, "cont");
+  }
+
+  /** Lets the doorbell wait again, after a "doorbell" event was handled. */
+  ringDone(): void {
+    if (this.#doorbell) this.#tracer.resume(this.#doorbell.pid, "cont");
   }
 
   /**
@@ -375,9 +426,24 @@ export class Machine {
     }
   }
 
-  /** Kills every stub and frees the machine's resources. */
+  /** Kills every stub and the doorbell, and frees the machine's resources. */
   [Symbol.dispose](): void {
     for (const tid of this.#threads.keys()) this.kill(tid);
+    if (this.#doorbell) {
+      // It shares our memory: its stack may only be freed once it is dead.
+      this.kill(this.#doorbell.pid);
+      for (;;) {
+        let e: TraceEvent | null = null;
+        try {
+          e = this.#tracer.wait(this.#doorbell.pid);
+        } catch {
+          break;
+        }
+        if (!e || e.kind === "exited" || e.kind === "killed") break;
+      }
+      this.#doorbell.arena.dispose();
+      this.#doorbell = null;
+    }
     // Reap what is left so no zombie stays behind.
     for (let i = 0; i < 1000 && this.#threads.size; i++) {
       let e: TraceEvent | null;
@@ -438,6 +504,14 @@ export class Machine {
 
   /** Turns a raw stop into an event, or handles it here and returns null. */
   #handle(e: TraceEvent): MachineEvent | null {
+    if (this.#doorbell && e.pid === this.#doorbell.pid) {
+      if (e.kind === "signal" && e.signal === SIGTRAP) return { kind: "doorbell" };
+      if (e.kind === "exited" || e.kind === "killed") {
+        throw new Error(`The doorbell died (${e.kind}): the Sentry cannot wait for events`);
+      }
+      this.#tracer.resume(e.pid, "cont");
+      return null;
+    }
     if (e.kind === "exited" || e.kind === "killed") return this.#translate(e);
     const t = this.#adopt(e.pid);
     if (t.awaitingFirstStop) {

@@ -1,4 +1,5 @@
 import { assertEquals } from "@std/assert";
+import { wake } from "./event_loop.ts";
 import { PLATFORMS } from "./machine.ts";
 import type { MachineProbeResult } from "./testdata/machine_probe.ts";
 import { SYS } from "./sysno.ts";
@@ -37,3 +38,25 @@ for (const platform of PLATFORMS) {
     }
   });
 }
+
+Deno.test("Machine doorbell: the tracer's wait also wakes for a timer and for another thread", async () => {
+  const worker = new Worker(new URL("./testdata/machine_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const result = await new Promise((resolve, reject) => {
+      worker.onmessage = (e) => {
+        if (e.data.waker) {
+          setTimeout(() => wake(e.data.waker), 20);
+          return;
+        }
+        if (e.data.ok) resolve(e.data.result);
+        else reject(new Error(e.data.error));
+      };
+      worker.postMessage({ scenario: "doorbell" });
+    });
+    assertEquals(result, { timer: 7, woken: true });
+  } finally {
+    worker.terminate();
+  }
+});

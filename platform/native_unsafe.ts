@@ -41,6 +41,8 @@ const NATIVE_SYMBOLS = {
   },
   /** The clone runner: takes the table's address, returns pid or -errno. */
   run: { name: "dv_run", parameters: ["u64"], result: "i64" },
+  /** Starts the doorbell child: takes its table's address, returns pid or -errno. */
+  doorbell: { name: "dv_doorbell", parameters: ["u64"], result: "i64" },
 } as const;
 
 const LIBC_SYMBOLS = {

@@ -19,10 +19,11 @@ for (const entry of MACHINE_CODE) {
   });
 }
 
-Deno.test("the native library exports dv_syscall and dv_run", async () => {
+Deno.test("the native library exports dv_syscall, dv_run and dv_doorbell", async () => {
   const { nativeLibraryBytes } = await import("./native_bin.ts");
   const symbols = elfDynamicSymbols(nativeLibraryBytes());
   assertEquals([...symbols.keys()].filter((s) => s.startsWith("dv_")).sort(), [
+    "dv_doorbell",
     "dv_run",
     "dv_syscall",
   ]);

@@ -19,6 +19,15 @@
  *   the child calls exit_group(127). A child that runs out of steps without
  *   an execve calls exit_group(0).
  *
+ * dv_doorbell(table) -> pid or -errno
+ *   Starts the doorbell: a child sharing this process's memory and
+ *   descriptors (CLONE_VM | CLONE_FILES) that the calling thread traces. It
+ *   waits in epoll_wait on the table's epoll set and stops (int3) whenever
+ *   something is ready, so the tracer, blocked in wait4 for its tracees,
+ *   also wakes for descriptors, timers and other threads. Table (u64):
+ *   0 stack top, 8 epoll fd, 16 events buffer, 24 max events,
+ *   32 sigset: all blocked, 40 sigset: caller's saved mask.
+ *
  * Table layout (all fields u64 unless noted; spawn_table.ts mirrors it):
  *     0 clone flags          8 child stack top (0: keep the stack)
  *    16 errfd (-1: none)    24 number of steps
@@ -206,5 +215,72 @@ dv_run:
         syscall
         hlt
         .size   dv_run, . - dv_run
+
+        .globl  dv_doorbell
+        .type   dv_doorbell, @function
+dv_doorbell:
+        push    rbx
+        push    r12
+        mov     rbx, rdi
+
+        /* rt_sigprocmask(SIG_SETMASK, &all, &old, 8): the child starts with
+         * every signal blocked, so no handler of the parent runs in it. */
+        mov     eax, 14
+        mov     edi, 2
+        lea     rsi, [rbx + 32]
+        lea     rdx, [rbx + 40]
+        mov     r10d, 8
+        syscall
+        test    rax, rax
+        js      .Ldb_return
+
+        /* clone(CLONE_VM | CLONE_FILES | SIGCHLD, stack, 0, 0, 0) */
+        mov     eax, 56
+        mov     edi, 0x511
+        mov     rsi, [rbx]
+        xor     edx, edx
+        xor     r10d, r10d
+        xor     r8d, r8d
+        syscall
+        test    rax, rax
+        jz      .Ldb_child
+        mov     r12, rax
+        mov     eax, 14
+        mov     edi, 2
+        lea     rsi, [rbx + 40]
+        xor     edx, edx
+        mov     r10d, 8
+        syscall
+        mov     rax, r12
+.Ldb_return:
+        pop     r12
+        pop     rbx
+        ret
+
+.Ldb_child:
+        /* ptrace(PTRACE_TRACEME); kill(getpid(), SIGSTOP) */
+        xor     edi, edi
+        xor     esi, esi
+        xor     edx, edx
+        xor     r10d, r10d
+        mov     eax, 101
+        syscall
+        mov     eax, 39
+        syscall
+        mov     edi, eax
+        mov     esi, 19
+        mov     eax, 62
+        syscall
+.Ldb_loop:
+        /* epoll_wait(epfd, events, max, -1); int3 */
+        mov     rdi, [rbx + 8]
+        mov     rsi, [rbx + 16]
+        mov     rdx, [rbx + 24]
+        mov     r10, -1
+        mov     eax, 232
+        syscall
+        int3
+        jmp     .Ldb_loop
+        .size   dv_doorbell, . - dv_doorbell
 
         .section .note.GNU-stack, "", @progbits

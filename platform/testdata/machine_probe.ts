@@ -135,7 +135,7 @@ export function machineProbe(
       machine.release(e.tid);
     } else if (e.kind === "gone") {
       break;
-    } else {
+    } else if (e.kind !== "doorbell") {
       machine.resume(e.tid);
     }
   }
