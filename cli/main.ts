@@ -10,6 +10,7 @@
 import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
+import { doCommand } from "./do.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -19,6 +20,7 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "debug", type: "bool", help: "write debug records to the log" },
   { name: "debug-log", type: "string", help: "directory for sandbox debug logs" },
   { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
+  { name: "strace", type: "bool", help: "log every system call the Sentry serves to --debug-log" },
   { name: "network", type: "string", help: "networking: none or host" },
   { name: "systemd-cgroup", type: "bool", help: "use systemd for cgroups" },
   { name: "rootless", type: "string", help: "rootless mode: true, false or auto" },
@@ -39,7 +41,9 @@ export interface Command {
 }
 
 /** The subcommands. */
-export const COMMANDS: Record<string, Command> = {};
+export const COMMANDS: Record<string, Command> = {
+  do: doCommand,
+};
 
 function helpText(): string {
   const commands = Object.entries(COMMANDS)

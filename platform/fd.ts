@@ -12,6 +12,7 @@ import { addressOf } from "./native_unsafe.ts";
 
 /** `open(2)` flags. */
 export const O = {
+  ACCMODE: 3,
   RDONLY: 0,
   WRONLY: 1,
   RDWR: 2,
@@ -395,4 +396,39 @@ export function ioctl(
     ? u64Arg(arg, "ioctl argument")
     : addressOf(bytesArg(arg, "ioctl argument"));
   return checked(syscall(SYS.ioctl, fdArg(fd), BigInt(request), a), what);
+}
+
+/**
+ * Polls one descriptor (`ppoll`).
+ *
+ * @param fd The descriptor.
+ * @param events POLLIN (1), POLLOUT (4)...
+ * @param timeoutMs How long to wait; 0 checks without waiting.
+ * @returns The returned events (0 on timeout).
+ *
+ * @example
+ * ```ts
+ * import { closeFd, pipe, pollFd, writeFd } from "./fd.ts";
+ * const [r, w] = pipe();
+ * if (pollFd(r, 1) !== 0) throw new Error("empty pipe is not readable");
+ * writeFd(w, new Uint8Array([1]));
+ * if ((pollFd(r, 1) & 1) === 0) throw new Error();
+ * closeFd(r);
+ * closeFd(w);
+ * ```
+ */
+export function pollFd(fd: number, events: number, timeoutMs = 0): number {
+  intArg(events, 0, 0xffff, "poll events");
+  intArg(timeoutMs, 0, 0x7fffffff, "poll timeout");
+  const pfd = new Int32Array([fd, events]);
+  const ts = new BigInt64Array([
+    BigInt(Math.floor(timeoutMs / 1000)),
+    BigInt((timeoutMs % 1000) * 1_000_000),
+  ]);
+  for (;;) {
+    const r = syscall(SYS.ppoll, addressOf(pfd), 1n, addressOf(ts), 0n, 8n);
+    if (r === -4n) continue;
+    checked(r, `poll ${fd}`);
+    return pfd[1]! >>> 16;
+  }
 }

@@ -335,6 +335,37 @@ export class Machine {
   }
 
   /**
+   * Where a stopped task registered its restartable sequence area (rseq),
+   * which the kernel writes on every return to user mode.
+   *
+   * @param tid The task.
+   * @returns The registration, or null when there is none.
+   */
+  rseq(tid: number): { pointer: bigint; size: number; signature: number } | null {
+    return this.#tracer.rseqConfiguration(tid);
+  }
+
+  /**
+   * Reads a stopped task's FPU and vector state.
+   *
+   * @param tid The task.
+   * @returns Its XSAVE area.
+   */
+  getXState(tid: number): Uint8Array {
+    return this.#tracer.getXState(tid);
+  }
+
+  /**
+   * Writes a stopped task's FPU and vector state.
+   *
+   * @param tid The task.
+   * @param state An XSAVE area.
+   */
+  setXState(tid: number, state: Uint8Array): void {
+    this.#tracer.setXState(tid, state);
+  }
+
+  /**
    * Writes {@linkcode Machine.regs} back to a stopped task.
    *
    * @param tid The task.
@@ -377,6 +408,14 @@ export class Machine {
         continue;
       }
       if (e.kind === "signal") {
+        const info = this.#tracer.getSiginfo(tid);
+        const code = new DataView(info.buffer).getInt32(8, true);
+        if ([4, 7, 8, 11].includes(e.signal) && code > 0) {
+          // A fault while making the call: the stub's memory is not what the Sentry thinks.
+          throw new Error(
+            `Task ${tid} faulted (signal ${e.signal}, code ${code}) in a system call made for it`,
+          );
+        }
         // A host signal arrived meanwhile: report it after the call.
         this.#queue.push({
           kind: "signal",

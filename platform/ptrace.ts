@@ -38,8 +38,11 @@ export const PTRACE = {
   GETEVENTMSG: 0x4201,
   GETSIGINFO: 0x4202,
   SETSIGINFO: 0x4203,
+  GETREGSET: 0x4204,
+  SETREGSET: 0x4205,
   SEIZE: 0x4206,
   INTERRUPT: 0x4207,
+  GET_RSEQ_CONFIGURATION: 0x420f,
 } as const;
 
 /** `PTRACE_O_*` options. */
@@ -259,6 +262,10 @@ const RESUME: Record<string, number> = {
   singlestep: PTRACE.SINGLESTEP,
 };
 
+const NT_X86_XSTATE = 0x202n;
+/** The largest XSAVE area dvisor handles (AVX-512 needs 2696 bytes, AMX 11008). */
+const XSTATE_MAX = 16384;
+
 const WALL = 0x40000000n;
 const WNOTHREAD = 0x20000000n;
 const WNOHANG = 1n;
@@ -277,11 +284,13 @@ const WNOHANG = 1n;
  * ```
  */
 export class Tracer {
-  #arena = new Arena(4096);
+  #arena = new Arena(4096 + XSTATE_MAX);
   #status: number;
   #regsAt: number;
   #word: number;
   #siginfo: number;
+  #iov: number;
+  #xstate: number;
   /** The register buffer {@linkcode Tracer.getRegs} fills. */
   readonly regs: Registers;
 
@@ -291,6 +300,8 @@ export class Tracer {
     this.#word = this.#arena.alloc(8);
     this.#regsAt = this.#arena.alloc(REGS_SIZE);
     this.#siginfo = this.#arena.alloc(128);
+    this.#iov = this.#arena.alloc(16);
+    this.#xstate = this.#arena.alloc(XSTATE_MAX, 64);
     this.regs = new Registers(this.#arena.view, this.#regsAt);
   }
 
@@ -377,6 +388,72 @@ export class Tracer {
   eventMessage(pid: number): bigint {
     this.#request(PTRACE.GETEVENTMSG, pid, 0n, this.#arena.addr(this.#word), "PTRACE_GETEVENTMSG");
     return this.#arena.view.getBigUint64(this.#word, true);
+  }
+
+  /**
+   * Reads a stopped tracee's extended FPU/vector state (PTRACE_GETREGSET
+   * NT_X86_XSTATE: the XSAVE area, legacy FXSAVE first).
+   *
+   * @param pid The tracee.
+   * @returns The XSAVE area, as long as the CPU's.
+   */
+  getXState(pid: number): Uint8Array {
+    const v = this.#arena.view;
+    v.setBigUint64(this.#iov, this.#arena.addr(this.#xstate), true);
+    v.setBigUint64(this.#iov + 8, BigInt(XSTATE_MAX), true);
+    this.#request(
+      PTRACE.GETREGSET,
+      pid,
+      NT_X86_XSTATE,
+      this.#arena.addr(this.#iov),
+      "PTRACE_GETREGSET",
+    );
+    const len = Number(v.getBigUint64(this.#iov + 8, true));
+    return this.#arena.bytes.slice(this.#xstate, this.#xstate + len);
+  }
+
+  /**
+   * Writes a tracee's extended FPU/vector state.
+   *
+   * @param pid The tracee.
+   * @param state What {@linkcode Tracer.getXState} returned (possibly from another moment).
+   */
+  setXState(pid: number, state: Uint8Array): void {
+    if (!(state instanceof Uint8Array) || state.length > XSTATE_MAX || state.length < 512) {
+      throw new RangeError(`An XSAVE area is 512 to ${XSTATE_MAX} bytes`);
+    }
+    const v = this.#arena.view;
+    this.#arena.bytes.set(state, this.#xstate);
+    v.setBigUint64(this.#iov, this.#arena.addr(this.#xstate), true);
+    v.setBigUint64(this.#iov + 8, BigInt(state.length), true);
+    this.#request(
+      PTRACE.SETREGSET,
+      pid,
+      NT_X86_XSTATE,
+      this.#arena.addr(this.#iov),
+      "PTRACE_SETREGSET",
+    );
+  }
+
+  /**
+   * Reads a tracee's rseq registration (PTRACE_GET_RSEQ_CONFIGURATION).
+   *
+   * @param pid The stopped tracee.
+   * @returns The area's address, size and signature, or null when none is registered.
+   */
+  rseqConfiguration(pid: number): { pointer: bigint; size: number; signature: number } | null {
+    const at = this.#siginfo; // 128 bytes of scratch; the struct is 24
+    this.#request(
+      PTRACE.GET_RSEQ_CONFIGURATION,
+      pid,
+      24n,
+      this.#arena.addr(at),
+      "PTRACE_GET_RSEQ_CONFIGURATION",
+    );
+    const v = this.#arena.view;
+    const pointer = v.getBigUint64(at, true);
+    if (pointer === 0n) return null;
+    return { pointer, size: v.getUint32(at + 8, true), signature: v.getUint32(at + 12, true) };
   }
 
   /**

@@ -1,0 +1,131 @@
+/**
+ * `dvisor do [flags] -- CMD [ARGS]`: runs a command sandboxed, as
+ * `runsc do`: the host's root file system read-only with a writable layer
+ * inside the sandbox (the host is never written), a fresh /proc, /dev and
+ * /tmp, the caller's working directory and environment, and its stdio.
+ *
+ * @module
+ */
+import { dupFd } from "../platform/fd.ts";
+import { type PlatformName, PLATFORMS } from "../platform/machine.ts";
+import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
+import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import type { Command } from "./main.ts";
+
+const FLAGS: FlagSpec[] = [
+  {
+    name: "cwd",
+    type: "string",
+    help: "working directory inside the sandbox (default: the current one)",
+  },
+  { name: "uid", type: "int", help: "user id to run as (default 0)" },
+  { name: "gid", type: "int", help: "group id to run as (default 0)" },
+  { name: "hostname", type: "string", help: "hostname inside the sandbox (default: the host's)" },
+  {
+    name: "overlay",
+    type: "bool",
+    help: "writable layer over the root inside the sandbox (default true)",
+  },
+];
+
+/**
+ * Runs a configuration in a Sentry Worker and waits for it.
+ *
+ * @param config The sandbox.
+ * @returns The init's wait status, or a start error.
+ */
+export function runInWorker(
+  config: WorkerConfig,
+): Promise<{ ok: boolean; status: number; message?: string }> {
+  const worker = new Worker(new URL("../core/boot/sentry_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (e) => {
+      worker.terminate();
+      resolve(e.data);
+    };
+    worker.onerror = (e) => {
+      e.preventDefault();
+      worker.terminate();
+      reject(new Error(`The Sentry failed: ${e.message}`));
+    };
+    worker.postMessage(config);
+  });
+}
+
+/**
+ * Turns a wait status into an exit code the way runc and shells do:
+ * the code, or 128 + the signal.
+ *
+ * @param status A wait status.
+ * @returns The exit code.
+ */
+export function exitCodeOf(status: number): number {
+  const sig = status & 0x7f;
+  return sig === 0 ? (status >> 8) & 0xff : 128 + sig;
+}
+
+/** The `do` command. */
+export const doCommand: Command = {
+  summary: "run a command sandboxed on the host's root file system",
+  async run(args, { globals, logger }) {
+    const parsed = parseFlags(args, FLAGS);
+    const cmd = parsed.args;
+    if (cmd.length === 0) {
+      throw new UsageError("dvisor do needs a command: dvisor do -- CMD [ARGS]");
+    }
+    const platform = (globals.platform as string | undefined) ?? "seccomp";
+    if (!PLATFORMS.includes(platform as PlatformName)) {
+      throw new UsageError(`Unknown --platform ${platform}: use ${PLATFORMS.join(" or ")}`);
+    }
+    const network = (globals.network as string | undefined) ?? "none";
+    if (network !== "none") {
+      throw new UsageError(`--network ${network} is not supported yet: use none`);
+    }
+    const emptyRootAt = await Deno.makeTempDir({ prefix: "dvisor-empty-" });
+    const debugDir = globals["debug-log"] as string | undefined;
+    let debugLog: string | null = null;
+    if (debugDir) {
+      await Deno.mkdir(debugDir, { recursive: true });
+      debugLog = `${debugDir}/dvisor-do-${Deno.pid}.log`;
+    }
+    try {
+      const config: WorkerConfig = {
+        platform: platform as PlatformName,
+        rootPath: "/",
+        rootReadOnly: true,
+        rootOverlay: parsed.flags.overlay !== false,
+        mounts: [
+          { target: "/proc", type: "proc", flags: { nosuid: true, nodev: true, noexec: true } },
+          { target: "/dev", type: "devfs", flags: { nosuid: true } },
+          { target: "/tmp", type: "tmpfs", flags: { nosuid: true, nodev: true } },
+          { target: "/dev/shm", type: "tmpfs", flags: { nosuid: true, nodev: true } },
+        ],
+        process: {
+          args: cmd,
+          env: Object.entries(Deno.env.toObject()).map(([k, v]) => `${k}=${v}`),
+          cwd: (parsed.flags.cwd as string | undefined) ?? Deno.cwd(),
+          uid: (parsed.flags.uid as number | undefined) ?? 0,
+          gid: (parsed.flags.gid as number | undefined) ?? 0,
+          groups: [],
+        },
+        hostname: (parsed.flags.hostname as string | undefined) ?? Deno.hostname(),
+        stdio: [dupFd(0, 3), dupFd(1, 3), dupFd(2, 3)],
+        emptyRootAt,
+        debugLog,
+        strace: globals.strace === true,
+      };
+      logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
+      const r = await runInWorker(config);
+      if (!r.ok) {
+        await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${r.message}\n`));
+        logger.error(r.message ?? "the sandbox failed");
+        return r.status;
+      }
+      return exitCodeOf(r.status);
+    } finally {
+      await Deno.remove(emptyRootAt).catch(() => {});
+    }
+  },
+};

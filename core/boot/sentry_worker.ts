@@ -1,0 +1,85 @@
+/**
+ * The tracer thread of a sandbox: a Worker that boots the Sentry from a
+ * plain-data configuration and serves it until every process is gone.
+ *
+ * Message in: a {@linkcode WorkerConfig}. Message out:
+ * `{ ok: true, status }` (the init's wait status) or
+ * `{ ok: false, message, status }` (it could not start).
+ *
+ * @module
+ */
+import { HostBackend } from "../../gofer/host_backend.ts";
+import { type MountConfig, type ProcessConfig, runSandbox, StartError } from "./sandbox.ts";
+import type { PlatformName } from "../../platform/machine.ts";
+
+/** What the Worker needs, as data (descriptors are process-wide numbers). */
+export interface WorkerConfig {
+  platform: PlatformName;
+  rootPath: string;
+  rootReadOnly: boolean;
+  rootOverlay: boolean;
+  mounts: Array<Omit<MountConfig, "backend"> & { hostPath?: string; readOnly?: boolean }>;
+  process: ProcessConfig;
+  hostname: string;
+  stdio: [number, number, number];
+  emptyRootAt: string;
+  debugLog: string | null;
+  /** Log every system call the Sentry serves to the debug log. */
+  strace?: boolean;
+}
+
+const worker = self as unknown as {
+  onmessage: (e: MessageEvent<WorkerConfig>) => void;
+  postMessage: (m: unknown) => void;
+};
+
+worker.onmessage = (e) => {
+  const c = e.data;
+  const write = (level: string, msg: string) => {
+    if (!c.debugLog) return;
+    try {
+      Deno.writeTextFileSync(c.debugLog, `${new Date().toISOString()} ${level} ${msg}\n`, {
+        append: true,
+      });
+    } catch {
+      // debug logging must never break the sandbox
+    }
+  };
+  try {
+    const root = new HostBackend(c.rootPath, { readOnly: c.rootReadOnly || c.rootOverlay });
+    const mounts: MountConfig[] = c.mounts.map((m) => ({
+      ...m,
+      ...(m.type === "bind"
+        ? { backend: new HostBackend(m.hostPath!, { readOnly: m.readOnly ?? false }) }
+        : {}),
+    }));
+    const status = runSandbox({
+      platform: c.platform,
+      root,
+      rootReadOnly: c.rootReadOnly,
+      rootOverlay: c.rootOverlay,
+      mounts,
+      process: c.process,
+      hostname: c.hostname,
+      stdio: c.stdio,
+      emptyRootAt: c.emptyRootAt,
+      log: {
+        debug: (m) => write("D", m),
+        warn: (m) => write("W", m),
+        ...(c.strace ? { strace: (m: string) => write("S", m) } : {}),
+      },
+    });
+    worker.postMessage({ ok: true, status });
+  } catch (err) {
+    if (err instanceof StartError) {
+      worker.postMessage({ ok: false, message: err.message, status: err.status });
+      return;
+    }
+    write("E", err instanceof Error ? err.stack ?? err.message : String(err));
+    worker.postMessage({
+      ok: false,
+      message: err instanceof Error ? err.message : String(err),
+      status: 1,
+    });
+  }
+};

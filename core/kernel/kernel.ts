@@ -1,0 +1,1094 @@
+/**
+ * The Sentry's kernel: one event loop that serves every task of a sandbox.
+ *
+ * It waits on the platform (Machine) for system calls, clones, signals and
+ * exits, runs system call handlers, parks tasks whose calls must wait,
+ * delivers signals by building Linux signal frames, and keeps the process
+ * tree (zombies, reparenting, wait). It runs on the tracer thread; nothing
+ * in it may block except the one wait for the next event.
+ *
+ * Tasks have two ids: `tid`, the id the application sees (its pid in the
+ * sandbox's pid namespace), and `hostTid`, the same thread's pid in the
+ * Sentry's namespace, which the platform uses.
+ *
+ * @module
+ */
+import type { EventLoop } from "../../platform/event_loop.ts";
+import type { Machine, MachineEvent } from "../../platform/machine.ts";
+import type { Registers } from "../../platform/ptrace.ts";
+import { syscallName } from "../../platform/sysno.ts";
+import { syscall } from "../../platform/syscall.ts";
+import { SYS } from "../../platform/sysno.ts";
+import { errnoOf, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import { TaskMemory } from "../mm/memory.ts";
+import type { MountNamespace } from "../vfs/mount.ts";
+import {
+  CLD,
+  defaultAction,
+  type PendingSignal,
+  SA,
+  SI,
+  SIG,
+  SIG_DFL,
+  SIG_IGN,
+  sigbit,
+  UNBLOCKABLE,
+} from "./signals.ts";
+import { type Process, Task } from "./task.ts";
+
+/** A handler result: let the host run the call as made. */
+export const PASSTHROUGH: unique symbol = Symbol("passthrough");
+/** A handler result: the handler resumed (or ended) the task itself. */
+export const NO_RETURN: unique symbol = Symbol("no return");
+
+/** What a system call handler gets. */
+export interface SyscallContext {
+  /** The kernel. */
+  k: Kernel;
+  /** The calling task. */
+  t: Task;
+  /** Its process. */
+  p: Process;
+  /** Its memory. */
+  mem: TaskMemory;
+  /** The six raw arguments. */
+  args: bigint[];
+  /** The system call number. */
+  nr: number;
+}
+
+/** What a handler returns. */
+export type SyscallResult = bigint | number | typeof PASSTHROUGH | typeof NO_RETURN;
+
+/** A system call handler. */
+export type Handler = (c: SyscallContext) => SyscallResult;
+
+/** How well a system call is supported. */
+export type Support = "full" | "partial" | "error";
+
+/** One row of the system call table. */
+export interface SyscallEntry {
+  /** Its name. */
+  name: string;
+  /** How well it is supported. */
+  support: Support;
+  /** What is and is not done. */
+  note: string;
+  /** The handler (none: it fails with `errno`). */
+  handler?: Handler;
+  /** For "error" entries: the errno returned. */
+  errno?: string;
+}
+
+/** Where the kernel logs (debug log), and how it reports its own bugs. */
+export interface KernelLog {
+  /** A debug line. */
+  debug(msg: string): void;
+  /** A warning line. */
+  warn(msg: string): void;
+}
+
+/** The system call numbers whose calls restart after a handler with SA_RESTART. */
+const RESTARTABLE = new Set<number>([
+  SYS.read,
+  SYS.write,
+  SYS.readv,
+  SYS.writev,
+  SYS.pread64,
+  SYS.pwrite64,
+  SYS.wait4,
+  SYS.waitid,
+  SYS.ioctl,
+  SYS.open,
+  SYS.openat,
+  SYS.flock,
+  SYS.fcntl,
+  SYS.accept,
+  SYS.accept4,
+  SYS.connect,
+  SYS.recvfrom,
+  SYS.recvmsg,
+  SYS.sendto,
+  SYS.sendmsg,
+  SYS.futex,
+]);
+
+const ERESTART_MIN = -516n;
+const ERESTART_MAX = -512n;
+
+/** The kernel of one sandbox. */
+export class Kernel {
+  /** The platform. */
+  readonly machine: Machine;
+  /** Timers and host descriptors (the machine's doorbell watches it). */
+  readonly loop: EventLoop;
+  /** The mount namespace. */
+  readonly ns: MountNamespace;
+  /** Debug log. */
+  readonly log: KernelLog;
+  /** The system call table. */
+  readonly table: readonly (SyscallEntry | undefined)[];
+  /** Hostname and domain name (UTS namespace). */
+  readonly uts = { hostname: "dvisor", domainname: "(none)" };
+  /** Tasks by application tid. */
+  readonly tasks = new Map<number, Task>();
+  /** Processes by application pid (zombies included until reaped). */
+  readonly processes = new Map<number, Process>();
+  /** When the sandbox booted (performance.now()). */
+  readonly bootMs = performance.now();
+  /** The container's init, once started. */
+  init: Process | null = null;
+  /** The task whose system call is being served (procfs's "self"). */
+  current: Task | null = null;
+  /** The XSAVE area of a fresh process, put back at every execve. */
+  cleanXState: Uint8Array | null = null;
+  readonly #byHost = new Map<number, Task>();
+  readonly #hostOf = new Map<number, number>();
+  readonly #runQueue: (() => void)[] = [];
+  readonly #timers = new Map<number, () => void>();
+  readonly #hostWaits = new Map<string, WaitQueue>();
+  readonly #hostTokens = new Map<number, string>();
+  #nextToken = 1;
+  readonly #loggedMissing = new Set<number>();
+
+  /**
+   * Makes a kernel.
+   *
+   * @param init The platform, event loop, mount namespace, system call table and log.
+   */
+  constructor(init: {
+    machine: Machine;
+    loop: EventLoop;
+    ns: MountNamespace;
+    table: readonly (SyscallEntry | undefined)[];
+    log: KernelLog;
+  }) {
+    this.machine = init.machine;
+    this.loop = init.loop;
+    this.ns = init.ns;
+    this.table = init.table;
+    this.log = init.log;
+  }
+
+  /** Milliseconds since boot. */
+  get uptimeMs(): number {
+    return performance.now() - this.bootMs;
+  }
+
+  // ---- tasks and their host ids ------------------------------------------------
+
+  /**
+   * Registers a task with its host id.
+   *
+   * @param t The task.
+   * @param hostTid Its pid in the Sentry's namespace.
+   */
+  addTask(t: Task, hostTid: number): void {
+    this.tasks.set(t.tid, t);
+    this.#byHost.set(hostTid, t);
+    this.#hostOf.set(t.tid, hostTid);
+    t.process.threads.set(t.tid, t);
+  }
+
+  /**
+   * The host pid of a task.
+   *
+   * @param t The task.
+   * @returns Its pid in the Sentry's namespace.
+   */
+  hostTid(t: Task): number {
+    const h = this.#hostOf.get(t.tid);
+    if (h === undefined) throw new Error(`Task ${t.tid} has no host thread`);
+    return h;
+  }
+
+  /**
+   * The memory of a task's process.
+   *
+   * @param t The task.
+   * @returns An accessor.
+   */
+  memory(t: Task): TaskMemory {
+    return new TaskMemory(this.machine.memory, this.hostTid(t));
+  }
+
+  /**
+   * The application tid of a host thread, from its /proc status (NSpid).
+   *
+   * @param hostTid The host pid.
+   * @returns The innermost pid.
+   */
+  innerTid(hostTid: number): number {
+    const status = Deno.readTextFileSync(`/proc/${hostTid}/status`);
+    const m = /^NSpid:\s+(.*)$/m.exec(status);
+    const ids = m?.[1]?.trim().split(/\s+/).map(Number) ?? [hostTid];
+    return ids[ids.length - 1]!;
+  }
+
+  // ---- the loop ---------------------------------------------------------------
+
+  /**
+   * Runs `fn` on the loop soon (after the current event), never inline.
+   *
+   * @param fn What to run.
+   */
+  schedule(fn: () => void): void {
+    this.#runQueue.push(fn);
+  }
+
+  /**
+   * Calls `fn` after `ms` milliseconds.
+   *
+   * @param ms The delay.
+   * @param fn What to run.
+   * @returns A function that cancels it.
+   */
+  setTimer(ms: number, fn: () => void): () => void {
+    const token = this.#nextToken++;
+    const timer = this.loop.addTimer(Math.max(ms, 0.001), token);
+    this.#timers.set(token, fn);
+    return () => {
+      this.#timers.delete(token);
+      timer.cancel();
+    };
+  }
+
+  /**
+   * A queue notified once when a host descriptor is ready (the host poller
+   * for stdio files).
+   *
+   * @param fd The host descriptor.
+   * @param events POLL.IN (1) or POLL.OUT (4).
+   * @returns The queue.
+   */
+  hostQueue(fd: number, events: number): WaitQueue {
+    const key = `${fd}:${events}`;
+    let q = this.#hostWaits.get(key);
+    if (q) return q;
+    q = new WaitQueue();
+    this.#hostWaits.set(key, q);
+    const token = this.#nextToken++;
+    this.#hostTokens.set(token, key);
+    // One shot: re-armed by the next hostQueue() call after it fired.
+    this.loop.watch(fd, events | 0x40000000, /* EPOLLONESHOT */ token);
+    return q;
+  }
+
+  /**
+   * Serves the sandbox until its init and every other process are gone.
+   *
+   * @returns The init's wait status.
+   */
+  run(): number {
+    for (;;) {
+      this.#drain();
+      if (this.init && this.init.exitStatus !== null && this.tasks.size === 0) {
+        return this.init.exitStatus;
+      }
+      const e = this.machine.wait();
+      try {
+        this.#dispatch(e);
+      } catch (err) {
+        this.log.warn(
+          `Sentry error handling ${e.kind}: ${err instanceof Error ? err.stack : String(err)}`,
+        );
+        if ("tid" in e) this.#killHost(e.tid);
+      }
+    }
+  }
+
+  #drain(): void {
+    while (this.#runQueue.length) {
+      const fn = this.#runQueue.shift()!;
+      try {
+        fn();
+      } catch (err) {
+        this.log.warn(
+          `Sentry error in deferred work: ${err instanceof Error ? err.stack : String(err)}`,
+        );
+      }
+    }
+  }
+
+  #dispatch(e: MachineEvent): void {
+    if (this.log.strace && e.kind !== "syscall") {
+      this.log.strace(
+        `event ${
+          JSON.stringify(
+            e,
+            (
+              _k,
+              v,
+            ) => (typeof v === "bigint" ? v.toString() : v instanceof Uint8Array ? undefined : v),
+          )
+        }`,
+      );
+    }
+    if (e.kind === "doorbell") {
+      const r = this.loop.waitSync(0);
+      for (const ev of r.events) {
+        const timer = this.#timers.get(ev.token);
+        if (timer) {
+          this.#timers.delete(ev.token);
+          timer();
+          continue;
+        }
+        const key = this.#hostTokens.get(ev.token);
+        if (key) {
+          this.#hostTokens.delete(ev.token);
+          const q = this.#hostWaits.get(key);
+          this.#hostWaits.delete(key);
+          const fd = Number(key.split(":")[0]);
+          try {
+            this.loop.unwatch(fd);
+          } catch { /* closed meanwhile */ }
+          q?.notify();
+        }
+      }
+      this.machine.ringDone();
+      return;
+    }
+    const t = this.#byHost.get(e.tid);
+    if (e.kind === "gone") {
+      if (t) this.#taskGone(t, e.code, e.signal);
+      return;
+    }
+    if (!t) {
+      if (e.kind === "clone") {
+        this.machine.resume(e.tid);
+        return;
+      }
+      // A thread the kernel has not adopted yet (a new child before its parent's event).
+      if (e.kind === "exiting") this.machine.release(e.tid);
+      return;
+    }
+    switch (e.kind) {
+      case "syscall":
+        t.state = "syscall";
+        this.runSyscall(t, e.nr, e.args);
+        return;
+      case "clone":
+        this.#onClone(t, e.child, e.how);
+        return;
+      case "signal":
+        this.#onHostSignal(t, e.signal, e.info);
+        return;
+      case "exiting":
+        this.#onExiting(t, e.status);
+        return;
+    }
+  }
+
+  // ---- system calls -------------------------------------------------------------
+
+  /**
+   * Runs a system call handler for a task stopped at that call.
+   *
+   * @param t The task.
+   * @param nr The number.
+   * @param args The arguments.
+   */
+  runSyscall(t: Task, nr: number, args: bigint[]): void {
+    const entry = this.table[nr];
+    if (!entry || !entry.handler) {
+      if (!this.#loggedMissing.has(nr)) {
+        this.#loggedMissing.add(nr);
+        this.log.debug(
+          `unsupported system call ${syscallName(nr)} (${nr}): ${entry?.errno ?? "ENOSYS"}`,
+        );
+      }
+      this.finishSyscall(t, -BigInt(new LinuxError(entry?.errno ?? "ENOSYS").errno));
+      return;
+    }
+    let r: SyscallResult;
+    this.current = t;
+    try {
+      r = entry.handler({ k: this, t, p: t.process, mem: this.memory(t), args, nr });
+    } catch (e) {
+      if (e instanceof WouldBlock) {
+        this.log.strace?.(`[${t.tid}] ${entry.name}(...) blocks`);
+        this.#block(t, nr, args, e);
+        return;
+      }
+      const errno = errnoOf(e);
+      this.log.strace?.(
+        `[${t.tid}] ${entry.name}(${
+          args.slice(0, 4).map((a) => "0x" + a.toString(16)).join(", ")
+        }) = -${errno ?? "bug"}`,
+      );
+      if (errno === null) {
+        this.log.warn(`bug in ${entry.name}: ${e instanceof Error ? e.stack : String(e)}`);
+        this.finishSyscall(t, -5n); // EIO
+        return;
+      }
+      this.finishSyscall(t, -BigInt(errno));
+      return;
+    }
+    this.log.strace?.(
+      `[${t.tid}] ${entry.name}(${
+        args.slice(0, 4).map((a) => "0x" + a.toString(16)).join(", ")
+      }) = ${typeof r === "symbol" ? r.description : r}`,
+    );
+    if (r === NO_RETURN) return;
+    if (r === PASSTHROUGH) {
+      t.state = "running";
+      this.machine.passthrough(this.hostTid(t));
+      return;
+    }
+    this.finishSyscall(t, BigInt(r));
+  }
+
+  /**
+   * Completes a task's system call with a value, delivers pending signals,
+   * and lets it run.
+   *
+   * @param t The task, stopped at a call (or parked).
+   * @param value The return value or `-errno`.
+   */
+  finishSyscall(t: Task, value: bigint): void {
+    t.syscallState = null;
+    t.onEintr = null;
+    const host = this.hostTid(t);
+    const regs = this.machine.getRegs(host);
+    regs.set("orig_rax", -1n);
+    regs.set("rax", value);
+    this.resumeWithSignals(t, regs);
+  }
+
+  /**
+   * Delivers what signals it can to a stopped task whose registers are in
+   * `regs`, writes them back and resumes it (unless a signal ended it).
+   *
+   * @param t The task.
+   * @param regs Its registers, already read (and changed) by the caller.
+   */
+  resumeWithSignals(t: Task, regs: Registers): void {
+    const host = this.hostTid(t);
+    const outcome = this.#deliverSignals(t, regs);
+    if (outcome === "dead") return;
+    this.machine.setRegs(host);
+    if (outcome === "stopped") {
+      t.state = "stopped";
+      return;
+    }
+    t.state = "running";
+    this.machine.resume(host);
+  }
+
+  #block(t: Task, nr: number, args: bigint[], wb: WouldBlock): void {
+    t.state = "blocked";
+    const unsubscribe: (() => void)[] = [];
+    let done = false;
+    const cancel = () => {
+      done = true;
+      unsubscribe.forEach((u) => u());
+    };
+    const retry = () => {
+      if (done) return;
+      cancel();
+      t.blocked = null;
+      t.state = "syscall";
+      this.runSyscall(t, nr, args);
+    };
+    for (const q of wb.queues) unsubscribe.push(q.subscribe(() => this.schedule(retry)));
+    if (wb.deadlineMs !== null) {
+      unsubscribe.push(
+        this.setTimer(wb.deadlineMs - performance.now(), () => this.schedule(retry)),
+      );
+    }
+    t.blocked = { nr, retry, cancel };
+    if (this.#hasDeliverable(t)) this.schedule(() => this.#interruptBlocked(t));
+  }
+
+  // ---- signals --------------------------------------------------------------------
+
+  /**
+   * Sends a signal to one thread.
+   *
+   * @param t The thread.
+   * @param s The signal and its info.
+   */
+  signalThread(t: Task, s: PendingSignal): void {
+    if (t.state === "exiting") return;
+    if (this.#ignored(t.process, s.sig)) return;
+    if (s.sig === SIG.CONT) this.#continueProcess(t.process);
+    t.signalArrived.notify();
+    if (s.sig < 32 && t.pending.some((x) => x.sig === s.sig)) return;
+    t.pending.push(s);
+    this.#wake(t);
+  }
+
+  /**
+   * Sends a signal to a process (kill).
+   *
+   * @param p The process.
+   * @param s The signal and its info.
+   */
+  signalProcess(p: Process, s: PendingSignal): void {
+    if (p.exitStatus !== null || p.threads.size === 0) return;
+    if (s.sig === SIG.CONT) this.#continueProcess(p);
+    if (s.sig === SIG.KILL) {
+      this.killProcess(p, SIG.KILL);
+      return;
+    }
+    if (this.#ignored(p, s.sig)) return;
+    for (const t of p.threads.values()) t.signalArrived.notify();
+    if (s.sig < 32 && p.pending.some((x) => x.sig === s.sig)) return;
+    p.pending.push(s);
+    // Wake a thread that does not block it.
+    const bit = sigbit(s.sig);
+    const pick = [...p.threads.values()].find((t) =>
+      (t.sigmask & bit) === 0n && t.state !== "exiting"
+    );
+    if (pick) this.#wake(pick);
+  }
+
+  #ignored(p: Process, sig: number): boolean {
+    const a = p.sigactions[sig]!;
+    if (a.handler === SIG_IGN) return sig !== SIG.KILL && sig !== SIG.STOP;
+    return a.handler === SIG_DFL && defaultAction(sig) === "ignore";
+  }
+
+  #hasDeliverable(t: Task): boolean {
+    const mask = t.sigmask & ~UNBLOCKABLE;
+    return t.pending.some((s) => (sigbit(s.sig) & mask) === 0n) ||
+      t.process.pending.some((s) => (sigbit(s.sig) & mask) === 0n);
+  }
+
+  /** Makes a task notice its deliverable signals soon. */
+  #wake(t: Task): void {
+    if (!this.#hasDeliverable(t)) return;
+    if (t.state === "blocked") {
+      this.schedule(() => this.#interruptBlocked(t));
+    } else if (t.state === "running" && !t.interruptRequested) {
+      // Stop the host thread; its signal stop comes back as a "signal" event.
+      t.interruptRequested = true;
+      const host = this.hostTid(t);
+      const tgid = this.hostTid(t.process.leader ?? t);
+      syscall(SYS.tgkill, BigInt(tgid), BigInt(host), BigInt(SIG.STOP));
+    } else if (t.state === "stopped" && (this.#anyPending(t, SIG.KILL))) {
+      this.killProcess(t.process, SIG.KILL);
+    }
+  }
+
+  #anyPending(t: Task, sig: number): boolean {
+    return t.pending.some((s) => s.sig === sig) || t.process.pending.some((s) => s.sig === sig);
+  }
+
+  /** A signal reached a task parked in a system call: end or restart the call. */
+  #interruptBlocked(t: Task): void {
+    const b = t.blocked;
+    if (!b || t.state !== "blocked" || !this.#hasDeliverable(t)) return;
+    const next = this.#peekDeliverable(t);
+    if (!next) return;
+    const act = t.process.sigactions[next.sig]!;
+    const runsHandler = act.handler !== SIG_DFL && act.handler !== SIG_IGN;
+    const dfl = defaultAction(next.sig);
+    if (!runsHandler && (dfl === "ignore" || dfl === "continue")) return;
+    b.cancel();
+    t.blocked = null;
+    const host = this.hostTid(t);
+    const regs = this.machine.getRegs(host);
+    regs.set("orig_rax", -1n);
+    const restart = runsHandler && (act.flags & SA.RESTART) !== 0 && RESTARTABLE.has(b.nr);
+    if (restart || !runsHandler) {
+      // Re-execute the call after the handler (or, for a stop, once continued).
+      regs.set("rax", BigInt(b.nr));
+      regs.set("rip", regs.get("rip") - 2n);
+    } else {
+      regs.set("rax", -4n); // EINTR
+      t.onEintr?.();
+    }
+    t.onEintr = null;
+    t.syscallState = null;
+    this.resumeWithSignals(t, regs);
+  }
+
+  #peekDeliverable(t: Task): PendingSignal | undefined {
+    const mask = t.sigmask & ~UNBLOCKABLE;
+    return t.pending.find((s) => (sigbit(s.sig) & mask) === 0n) ??
+      t.process.pending.find((s) => (sigbit(s.sig) & mask) === 0n);
+  }
+
+  #takeDeliverable(t: Task): PendingSignal | undefined {
+    const mask = t.sigmask & ~UNBLOCKABLE;
+    for (const list of [t.pending, t.process.pending]) {
+      const i = list.findIndex((s) => (sigbit(s.sig) & mask) === 0n);
+      if (i >= 0) return list.splice(i, 1)[0];
+    }
+    return undefined;
+  }
+
+  /**
+   * Acts on the task's deliverable signals: ignores, stops, kills, or sets
+   * up one handler frame in `regs`.
+   */
+  #deliverSignals(t: Task, regs: Registers): "running" | "stopped" | "dead" {
+    for (;;) {
+      const s = this.#takeDeliverable(t);
+      if (!s) break;
+      const p = t.process;
+      const act = p.sigactions[s.sig]!;
+      if (act.handler === SIG_IGN) continue;
+      if (act.handler === SIG_DFL) {
+        switch (defaultAction(s.sig)) {
+          case "ignore":
+          case "continue":
+            continue;
+          case "stop":
+            this.#stopProcess(p, s.sig);
+            return "stopped";
+          case "term":
+          case "core":
+            // Linux dumps no core here (RLIMIT_CORE is 0): the status is the signal alone.
+            this.killProcess(p, s.sig);
+            return "dead";
+        }
+      }
+      this.#setupFrame(t, regs, s, act);
+      if (act.flags & SA.RESETHAND) {
+        p.sigactions[s.sig] = { handler: SIG_DFL, flags: 0, restorer: 0n, mask: 0n };
+      }
+      return "running";
+    }
+    if (t.savedMask !== null) {
+      t.sigmask = t.savedMask;
+      t.savedMask = null;
+    }
+    return "running";
+  }
+
+  /**
+   * Builds an rt_sigframe on the task's stack (or alternate stack) and
+   * points the registers at the handler, as Linux's `setup_rt_frame`.
+   */
+  #setupFrame(
+    t: Task,
+    regs: Registers,
+    s: PendingSignal,
+    act: { handler: bigint; flags: number; restorer: bigint; mask: bigint },
+  ): void {
+    const host = this.hostTid(t);
+    const mem = this.memory(t);
+    const xstate = this.machine.getXState(host);
+    let sp = regs.get("rsp");
+    const onAlt = (act.flags & SA.ONSTACK) !== 0 && t.altstack.flags === 0 &&
+      !(sp >= t.altstack.sp && sp < t.altstack.sp + t.altstack.size);
+    if (onAlt) sp = t.altstack.sp + t.altstack.size;
+    else sp -= 128n; // the red zone
+    // FPU state, 64-byte aligned, then the frame below it.
+    sp = (sp - BigInt(xstate.length)) & ~63n;
+    const fpstate = sp;
+    const FRAME = 8 + 304 + 128;
+    sp = ((sp - BigInt(FRAME)) & ~15n) - 8n; // at entry (sp + 8) is 16-byte aligned
+    const frame = new Uint8Array(FRAME);
+    const v = new DataView(frame.buffer);
+    v.setBigUint64(0, act.restorer, true); // pretcode
+    const uc = 8;
+    v.setBigUint64(uc + 16, t.altstack.sp, true);
+    v.setInt32(uc + 24, t.altstack.flags | (onAlt ? 1 : 0), true);
+    v.setBigUint64(uc + 32, t.altstack.size, true);
+    const mc = uc + 40;
+    const order = [
+      "r8",
+      "r9",
+      "r10",
+      "r11",
+      "r12",
+      "r13",
+      "r14",
+      "r15",
+      "rdi",
+      "rsi",
+      "rbp",
+      "rbx",
+      "rdx",
+      "rax",
+      "rcx",
+      "rsp",
+      "rip",
+      "eflags",
+    ] as const;
+    order.forEach((r, i) => v.setBigUint64(mc + 8 * i, regs.get(r), true));
+    v.setUint16(mc + 144, Number(regs.get("cs")), true);
+    v.setUint16(mc + 150, Number(regs.get("ss")), true);
+    v.setBigUint64(mc + 160, s.sig === SIG.SEGV || s.sig === SIG.BUS ? 14n : 0n, true); // trapno
+    v.setBigUint64(mc + 168, t.sigmask, true); // oldmask
+    v.setBigUint64(mc + 176, s.addr ?? 0n, true); // cr2
+    v.setBigUint64(mc + 184, fpstate, true);
+    v.setBigUint64(uc + 296, t.savedMask ?? t.sigmask, true); // uc_sigmask
+    frame.set(this.#siginfo(s), 8 + 304);
+    mem.write(fpstate, xstate);
+    mem.write(sp, frame);
+    regs.set("rsp", sp);
+    regs.set("rip", act.handler);
+    regs.set("rdi", BigInt(s.sig));
+    regs.set("rsi", sp + 8n + 304n);
+    regs.set("rdx", sp + 8n);
+    regs.set("rax", 0n);
+    regs.set("orig_rax", -1n);
+    regs.set("eflags", regs.get("eflags") & ~0x40500n); // clear DF, TF, AC
+    t.savedMask = null;
+    t.sigmask |= act.mask;
+    if (!(act.flags & SA.NODEFER)) t.sigmask |= sigbit(s.sig);
+    t.sigmask &= ~UNBLOCKABLE;
+  }
+
+  #siginfo(s: PendingSignal): Uint8Array {
+    if (s.raw) return s.raw;
+    const info = new Uint8Array(128);
+    const v = new DataView(info.buffer);
+    v.setInt32(0, s.sig, true);
+    v.setInt32(8, s.code, true);
+    v.setInt32(16, s.pid, true);
+    v.setInt32(20, s.uid, true);
+    if (s.status !== undefined) v.setInt32(24, s.status, true);
+    if (s.addr !== undefined) v.setBigUint64(16, s.addr, true);
+    return info;
+  }
+
+  /**
+   * rt_sigreturn: restores what the frame at the stack pointer saved.
+   *
+   * @param t The task, stopped at the call.
+   */
+  sigreturn(t: Task): void {
+    const host = this.hostTid(t);
+    const mem = this.memory(t);
+    const regs = this.machine.getRegs(host);
+    const ucAddr = regs.get("rsp"); // the handler's `ret` popped pretcode
+    let uc: Uint8Array;
+    try {
+      uc = mem.read(ucAddr, 304);
+    } catch {
+      this.killProcess(t.process, SIG.SEGV);
+      return;
+    }
+    const v = new DataView(uc.buffer);
+    const mc = 40;
+    const order = [
+      "r8",
+      "r9",
+      "r10",
+      "r11",
+      "r12",
+      "r13",
+      "r14",
+      "r15",
+      "rdi",
+      "rsi",
+      "rbp",
+      "rbx",
+      "rdx",
+      "rax",
+      "rcx",
+      "rsp",
+      "rip",
+    ] as const;
+    order.forEach((r, i) => regs.set(r, v.getBigUint64(mc + 8 * i, true)));
+    const flagsMask = 0x40dd5n; // the user-changeable EFLAGS bits
+    regs.set(
+      "eflags",
+      (regs.get("eflags") & ~flagsMask) | (v.getBigUint64(mc + 136, true) & flagsMask),
+    );
+    regs.set("orig_rax", -1n);
+    t.sigmask = v.getBigUint64(296, true) & ~UNBLOCKABLE;
+    const fpstate = v.getBigUint64(mc + 184, true);
+    if (fpstate !== 0n) {
+      try {
+        const size = this.machine.getXState(host).length;
+        this.machine.setXState(host, mem.read(fpstate, size));
+      } catch {
+        this.killProcess(t.process, SIG.SEGV);
+        return;
+      }
+    }
+    const ssFlags = v.getInt32(24, true);
+    if (!(ssFlags & 1)) {
+      t.altstack = {
+        sp: v.getBigUint64(16, true),
+        size: v.getBigUint64(32, true),
+        flags: ssFlags & 2,
+      };
+    }
+    this.resumeWithSignals(t, regs);
+  }
+
+  /** A host signal stopped a task: ours (to deliver signals) or a fault. */
+  #onHostSignal(t: Task, sig: number, info: Uint8Array): void {
+    const host = this.hostTid(t);
+    if (sig === SIG.STOP && t.interruptRequested) {
+      t.interruptRequested = false;
+    } else if (sig === SIG.STOP || sig === SIG.CONT) {
+      // From outside the sandbox (a signal to the stub's host pid): as kill().
+      this.signalProcess(t.process, { sig, code: SI.USER, pid: 0, uid: 0 });
+    } else {
+      const v = new DataView(info.buffer, info.byteOffset, 128);
+      const code = v.getInt32(8, true);
+      const fault = code > 0 && [SIG.SEGV, SIG.BUS, SIG.FPE, SIG.ILL, SIG.TRAP].includes(sig as 11);
+      const s: PendingSignal = { sig, code, pid: 0, uid: 0, raw: info };
+      if (fault) {
+        s.addr = v.getBigUint64(16, true);
+        // A fault that is blocked or ignored kills, as force_sig does.
+        const a = t.process.sigactions[sig]!;
+        if ((t.sigmask & sigbit(sig)) || a.handler === SIG_IGN) {
+          t.process.sigactions[sig] = { handler: SIG_DFL, flags: 0, restorer: 0n, mask: 0n };
+          t.sigmask &= ~sigbit(sig);
+        }
+        t.pending.unshift(s);
+      } else {
+        this.signalThread(t, s);
+      }
+    }
+    const regs = this.machine.getRegs(host);
+    // Stopped inside a native call (futex): restart it the way Linux would.
+    const orig = BigInt.asIntN(64, regs.get("orig_rax"));
+    const rax = BigInt.asIntN(64, regs.get("rax"));
+    if (orig >= 0n && rax >= ERESTART_MIN && rax <= ERESTART_MAX) {
+      const next = this.#peekDeliverable(t);
+      const act = next ? t.process.sigactions[next.sig]! : null;
+      const handler = act && act.handler !== SIG_DFL && act.handler !== SIG_IGN;
+      const restart = !handler || rax === -513n || (rax === -512n && (act!.flags & SA.RESTART));
+      if (restart) {
+        regs.set("rax", orig);
+        regs.set("rip", regs.get("rip") - 2n);
+      } else {
+        regs.set("rax", -4n);
+      }
+      regs.set("orig_rax", -1n);
+    }
+    this.resumeWithSignals(t, regs);
+  }
+
+  // ---- job control ------------------------------------------------------------------
+
+  #stopProcess(p: Process, sig: number): void {
+    if (p.stopped) return;
+    p.stopped = true;
+    for (const t of p.threads.values()) {
+      if (t.state === "running") {
+        t.interruptRequested = true;
+        syscall(
+          SYS.tgkill,
+          BigInt(this.hostTid(p.leader ?? t)),
+          BigInt(this.hostTid(t)),
+          BigInt(SIG.STOP),
+        );
+      }
+    }
+    this.#notifyParent(p, CLD.STOPPED, sig);
+  }
+
+  #continueProcess(p: Process): void {
+    for (const list of [p.pending, ...[...p.threads.values()].map((t) => t.pending)]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        if ([SIG.STOP, SIG.TSTP, SIG.TTIN, SIG.TTOU].includes(list[i]!.sig as 19)) {
+          list.splice(i, 1);
+        }
+      }
+    }
+    if (!p.stopped) return;
+    p.stopped = false;
+    for (const t of p.threads.values()) {
+      if (t.state === "stopped") {
+        t.state = "running";
+        this.machine.resume(this.hostTid(t));
+      }
+    }
+    this.#notifyParent(p, CLD.CONTINUED, SIG.CONT);
+  }
+
+  #notifyParent(p: Process, code: number, status: number): void {
+    const parent = p.parent;
+    if (!parent) return;
+    const act = parent.sigactions[SIG.CHLD]!;
+    p.parent?.childReports.set(p, { status, code });
+    if (!(code === CLD.STOPPED && act.flags & SA.NOCLDSTOP)) {
+      this.signalProcess(parent, { sig: SIG.CHLD, code, pid: p.pid, uid: p.creds.uid, status });
+    }
+    parent.childEvents.notify();
+  }
+
+  // ---- life and death -----------------------------------------------------------------
+
+  /**
+   * Ends a whole process with a status (a fatal signal, exit_group from the
+   * Sentry's side): every thread dies on the host.
+   *
+   * @param p The process.
+   * @param status The wait status to report (a signal number, or code << 8).
+   */
+  killProcess(p: Process, status: number): void {
+    if (p.pendingExitStatus === null) p.pendingExitStatus = status;
+    for (const t of p.threads.values()) {
+      t.blocked?.cancel();
+      t.blocked = null;
+      t.state = "exiting";
+    }
+    const leader = p.leader ?? p.threads.values().next().value;
+    if (leader) this.#killHost(this.hostTid(leader));
+  }
+
+  #killHost(hostTid: number): void {
+    this.machine.kill(hostTid);
+  }
+
+  #onClone(parent: Task, childHost: number, how: "fork" | "vfork" | "thread"): void {
+    const tid = this.innerTid(childHost);
+    const p = parent.process;
+    if (how === "thread") {
+      const t = new Task(tid, p);
+      t.sigmask = parent.sigmask;
+      t.comm = parent.comm;
+      this.addTask(t, childHost);
+      t.state = "running";
+      this.machine.resume(childHost);
+      this.machine.resume(this.hostTid(parent));
+      parent.state = "running";
+      return;
+    }
+    const flags = parent.pendingCloneFlags;
+    parent.pendingCloneFlags = 0n;
+    const child = this.forkProcess(p, tid, flags);
+    const t = new Task(tid, child);
+    t.sigmask = parent.sigmask;
+    t.comm = parent.comm;
+    this.addTask(t, childHost);
+    t.state = "running";
+    this.machine.resume(childHost);
+    if (parent.vforkWaiting) {
+      // vfork ran as fork: the parent waits until the child execs or exits.
+      parent.vforkWaiting = false;
+      child.vforkParent = parent;
+      parent.state = "blocked";
+      return;
+    }
+    parent.state = "running";
+    this.machine.resume(this.hostTid(parent));
+  }
+
+  /**
+   * The process a fork makes: copies of the parent's tables.
+   *
+   * @param p The parent.
+   * @param pid The child's pid.
+   * @param flags The clone flags (0 for fork and vfork): CLONE_FILES,
+   *   CLONE_FS and CLONE_SIGHAND share instead of copying, CLONE_PARENT
+   *   makes a sibling, the low byte is the exit signal.
+   * @returns The child process (registered).
+   */
+  forkProcess(p: Process, pid: number, flags = 0n): Process {
+    const shareFiles = (flags & 0x400n) !== 0n;
+    if (shareFiles) p.fds.retain();
+    const parent = flags & 0x8000n && p.parent ? p.parent : p;
+    const child = new (p.constructor as typeof Process)({
+      pid,
+      parent,
+      pgid: p.pgid,
+      sid: p.sid,
+      fds: shareFiles ? p.fds : p.fds.fork(),
+      fs: flags & 0x200n ? p.fs : { root: p.fs.root, cwd: p.fs.cwd, umask: p.fs.umask },
+      creds: p.creds.clone(),
+      sigactions: flags & 0x800n ? p.sigactions : p.sigactions.map((a) => ({ ...a })),
+      rlimits: p.rlimits.map((r) => ({ ...r })),
+      mm: { ...p.mm },
+      startMs: this.uptimeMs,
+    });
+    child.exe = p.exe;
+    child.exeLocation = p.exeLocation;
+    child.argv = p.argv;
+    child.env = p.env;
+    child.noNewPrivs = p.noNewPrivs;
+    child.exitSignal = flags === 0n ? 17 : Number(flags & 0xffn);
+    parent.children.add(child);
+    this.processes.set(pid, child);
+    return child;
+  }
+
+  /**
+   * Releases a vfork parent (its child exec'd or exited).
+   *
+   * @param child The vfork child.
+   * @param pidValue What the parent's vfork returns (the child's pid).
+   */
+  releaseVforkParent(child: Process): void {
+    const parent = child.vforkParent;
+    if (!parent) return;
+    child.vforkParent = null;
+    if (parent.state !== "blocked") return;
+    parent.state = "running";
+    this.machine.resume(this.hostTid(parent));
+  }
+
+  #onExiting(t: Task, status: number): void {
+    t.state = "exiting";
+    t.blocked?.cancel();
+    t.blocked = null;
+    if (t.process.threads.size === 1 && t.process.pendingExitStatus === null) {
+      t.process.pendingExitStatus = status;
+    }
+    this.machine.release(this.hostTid(t));
+  }
+
+  #taskGone(t: Task, code: number | null, signal: number | null): void {
+    const host = this.#hostOf.get(t.tid);
+    if (host !== undefined) this.#byHost.delete(host);
+    this.#hostOf.delete(t.tid);
+    this.tasks.delete(t.tid);
+    const p = t.process;
+    p.threads.delete(t.tid);
+    if (p.threads.size > 0) return;
+    const hostStatus = code !== null ? code << 8 : (signal ?? SIG.KILL);
+    this.#processExited(p, p.pendingExitStatus ?? hostStatus);
+  }
+
+  #processExited(p: Process, status: number): void {
+    p.exitStatus = status;
+    p.fds.release();
+    this.releaseVforkParent(p);
+    // Children go to the nearest subreaper, or to init.
+    let reaper: Process | null = p.parent;
+    while (reaper && !reaper.subreaper) reaper = reaper.parent;
+    const adopter = reaper ?? this.init;
+    for (const c of p.children) {
+      c.parent = adopter && adopter !== p ? adopter : null;
+      c.parent?.children.add(c);
+      for (const ct of c.threads.values()) {
+        if (ct.pdeathsig) {
+          this.signalThread(ct, { sig: ct.pdeathsig, code: SI.USER, pid: p.pid, uid: 0 });
+        }
+      }
+      if (c.exitStatus !== null && c.parent) c.parent.childEvents.notify();
+    }
+    p.children.clear();
+    const parent = p.parent;
+    if (!parent) {
+      return;
+    }
+    const act = parent.sigactions[SIG.CHLD]!;
+    if (p.exitSignal === SIG.CHLD && (act.handler === SIG_IGN || (act.flags & SA.NOCLDWAIT))) {
+      this.reap(p);
+    } else if (p.exitSignal !== 0) {
+      const killed = (status & 0x7f) !== 0;
+      this.signalProcess(parent, {
+        sig: p.exitSignal,
+        code: killed ? CLD.KILLED : CLD.EXITED,
+        pid: p.pid,
+        uid: p.creds.uid,
+        status: killed ? status & 0x7f : (status >> 8) & 0xff,
+      });
+    }
+    parent.childEvents.notify();
+  }
+
+  /**
+   * Forgets a zombie (after wait).
+   *
+   * @param p The zombie.
+   */
+  reap(p: Process): void {
+    p.parent?.children.delete(p);
+    p.parent?.childReports.delete(p);
+    if (p !== this.init) this.processes.delete(p.pid);
+  }
+}

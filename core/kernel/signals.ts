@@ -1,0 +1,164 @@
+/**
+ * Signal numbers, default actions and signal sets.
+ *
+ * @module
+ */
+
+/** Signal numbers. */
+export const SIG = {
+  HUP: 1,
+  INT: 2,
+  QUIT: 3,
+  ILL: 4,
+  TRAP: 5,
+  ABRT: 6,
+  BUS: 7,
+  FPE: 8,
+  KILL: 9,
+  USR1: 10,
+  SEGV: 11,
+  USR2: 12,
+  PIPE: 13,
+  ALRM: 14,
+  TERM: 15,
+  STKFLT: 16,
+  CHLD: 17,
+  CONT: 18,
+  STOP: 19,
+  TSTP: 20,
+  TTIN: 21,
+  TTOU: 22,
+  URG: 23,
+  XCPU: 24,
+  XFSZ: 25,
+  VTALRM: 26,
+  PROF: 27,
+  WINCH: 28,
+  IO: 29,
+  PWR: 30,
+  SYS: 31,
+} as const;
+
+/** The highest signal number. */
+export const SIGRTMAX = 64;
+
+/** What happens to a signal with no handler. */
+export type DefaultAction = "term" | "core" | "ignore" | "stop" | "continue";
+
+/**
+ * The default action of a signal.
+ *
+ * @param sig The signal.
+ * @returns Its default action.
+ *
+ * @example
+ * ```ts
+ * import { defaultAction } from "./signals.ts";
+ * if (defaultAction(17) !== "ignore") throw new Error();
+ * ```
+ */
+export function defaultAction(sig: number): DefaultAction {
+  switch (sig) {
+    case SIG.CHLD:
+    case SIG.URG:
+    case SIG.WINCH:
+      return "ignore";
+    case SIG.CONT:
+      return "continue";
+    case SIG.STOP:
+    case SIG.TSTP:
+    case SIG.TTIN:
+    case SIG.TTOU:
+      return "stop";
+    case SIG.QUIT:
+    case SIG.ILL:
+    case SIG.TRAP:
+    case SIG.ABRT:
+    case SIG.BUS:
+    case SIG.FPE:
+    case SIG.SEGV:
+    case SIG.XCPU:
+    case SIG.XFSZ:
+    case SIG.SYS:
+      return "core";
+  }
+  return "term";
+}
+
+/**
+ * The bit of a signal in a signal set.
+ *
+ * @param sig The signal (1..64).
+ * @returns The bit.
+ */
+export function sigbit(sig: number): bigint {
+  return 1n << BigInt(sig - 1);
+}
+
+/** Signals that can never be blocked, ignored or caught. */
+export const UNBLOCKABLE = sigbit(SIG.KILL) | sigbit(SIG.STOP);
+
+/** Handler values. */
+export const SIG_DFL = 0n;
+export const SIG_IGN = 1n;
+
+/** `sa_flags` bits. */
+export const SA = {
+  NOCLDSTOP: 0x1,
+  NOCLDWAIT: 0x2,
+  SIGINFO: 0x4,
+  RESTORER: 0x04000000,
+  ONSTACK: 0x08000000,
+  RESTART: 0x10000000,
+  NODEFER: 0x40000000,
+  RESETHAND: 0x80000000,
+} as const;
+
+/** A signal disposition (`struct sigaction`, kernel layout). */
+export interface SigAction {
+  /** SIG_DFL, SIG_IGN or the handler's address. */
+  handler: bigint;
+  /** SA_* flags. */
+  flags: number;
+  /** sa_restorer. */
+  restorer: bigint;
+  /** Signals blocked while the handler runs. */
+  mask: bigint;
+}
+
+/** A pending signal with its siginfo. */
+export interface PendingSignal {
+  /** The signal. */
+  sig: number;
+  /** si_code. */
+  code: number;
+  /** Sending pid, or faulting address for faults. */
+  pid: number;
+  /** Sending uid. */
+  uid: number;
+  /** For SIGCHLD: status; for faults: the address. */
+  status?: number;
+  /** Fault address (SIGSEGV, SIGBUS). */
+  addr?: bigint;
+  /** Raw siginfo from the host (faults), 128 bytes. */
+  raw?: Uint8Array;
+}
+
+/** si_code values. */
+export const SI = {
+  USER: 0,
+  KERNEL: 0x80,
+  QUEUE: -1,
+  TIMER: -2,
+  TKILL: -6,
+} as const;
+
+/** SIGCHLD si_code values. */
+export const CLD = {
+  EXITED: 1,
+  KILLED: 2,
+  DUMPED: 3,
+  TRAPPED: 4,
+  STOPPED: 5,
+  CONTINUED: 6,
+} as const;

@@ -1,0 +1,269 @@
+/**
+ * Processes (thread groups) and tasks (threads): what the Sentry knows of
+ * everything running in a sandbox.
+ *
+ * A task is a host thread of a stub; its tid is its host pid in the
+ * sandbox's pid namespace. A process is the stub process holding the
+ * address space, the descriptor table, the file system context, the
+ * credentials and the signal dispositions its threads share.
+ *
+ * @module
+ */
+import { WaitQueue } from "../errors.ts";
+import type { FdTable } from "../vfs/fd_table.ts";
+import type { VPath } from "../vfs/mount.ts";
+import type { Credentials } from "./creds.ts";
+import { type PendingSignal, SIG_DFL, type SigAction } from "./signals.ts";
+
+/** Root, working directory and umask (shared by CLONE_FS threads). */
+export interface FsContext {
+  /** The root directory. */
+  root: VPath;
+  /** The working directory. */
+  cwd: VPath;
+  /** The umask. */
+  umask: number;
+}
+
+/** RLIMIT_* numbers. */
+export const RLIMIT = {
+  CPU: 0,
+  FSIZE: 1,
+  DATA: 2,
+  STACK: 3,
+  CORE: 4,
+  RSS: 5,
+  NPROC: 6,
+  NOFILE: 7,
+  MEMLOCK: 8,
+  AS: 9,
+  LOCKS: 10,
+  SIGPENDING: 11,
+  MSGQUEUE: 12,
+  NICE: 13,
+  RTPRIO: 14,
+  RTTIME: 15,
+} as const;
+
+/** RLIM_INFINITY. */
+export const RLIM_INFINITY = 0xffffffffffffffffn;
+
+/** A limit pair. */
+export interface Rlimit {
+  /** Soft limit. */
+  cur: bigint;
+  /** Hard limit. */
+  max: bigint;
+}
+
+/**
+ * Linux's defaults for a new init (as a container runtime starts it).
+ *
+ * @returns The limits by resource number.
+ */
+export function defaultRlimits(): Rlimit[] {
+  const inf = { cur: RLIM_INFINITY, max: RLIM_INFINITY };
+  const r: Rlimit[] = Array.from({ length: 16 }, () => ({ ...inf }));
+  r[RLIMIT.STACK] = { cur: 8n << 20n, max: RLIM_INFINITY };
+  r[RLIMIT.CORE] = { cur: 0n, max: RLIM_INFINITY };
+  r[RLIMIT.NOFILE] = { cur: 1024n, max: 1048576n };
+  r[RLIMIT.MEMLOCK] = { cur: 8n << 20n, max: 8n << 20n };
+  r[RLIMIT.NPROC] = { cur: 63304n, max: 63304n };
+  r[RLIMIT.SIGPENDING] = { cur: 63304n, max: 63304n };
+  r[RLIMIT.MSGQUEUE] = { cur: 819200n, max: 819200n };
+  r[RLIMIT.NICE] = { cur: 0n, max: 0n };
+  r[RLIMIT.RTPRIO] = { cur: 0n, max: 0n };
+  return r;
+}
+
+/** What the process's address space looks like to the Sentry. */
+export interface AddressSpaceInfo {
+  /** Start of the heap (after the program's data). */
+  brkStart: bigint;
+  /** Current program break. */
+  brk: bigint;
+  /** End of the heap mapping currently reserved. */
+  brkMapped: bigint;
+  /** The vDSO, given to the program in AT_SYSINFO_EHDR. */
+  vdso: bigint;
+  /** Start and end of the argument strings (/proc/PID/cmdline). */
+  argStart: bigint;
+  argEnd: bigint;
+  /** Start and end of the environment strings. */
+  envStart: bigint;
+  envEnd: bigint;
+  /** Top of the main thread's stack. */
+  stackTop: bigint;
+}
+
+/** A process: a thread group. */
+export class Process {
+  /** Process id (the leader's tid). */
+  readonly pid: number;
+  /** The parent, null for the sandbox's init. */
+  parent: Process | null;
+  /** Living and zombie children. */
+  readonly children = new Set<Process>();
+  /** Its threads by tid. */
+  readonly threads = new Map<number, Task>();
+  /** Process group id. */
+  pgid: number;
+  /** Session id. */
+  sid: number;
+  /** Descriptors. */
+  fds: FdTable;
+  /** Root, cwd, umask. */
+  fs: FsContext;
+  /** Credentials. */
+  creds: Credentials;
+  /** Dispositions, indexed by signal number. */
+  sigactions: SigAction[];
+  /** Signals sent to the process, not yet taken by a thread. */
+  readonly pending: PendingSignal[] = [];
+  /** Resource limits. */
+  rlimits: Rlimit[];
+  /** The address space. */
+  mm: AddressSpaceInfo;
+  /** The executable's path (/proc/PID/exe). */
+  exe = "";
+  /** Where the executable is (a VPath), for following /proc/PID/exe. */
+  exeLocation: unknown = null;
+  /** argv and environment of the last execve. */
+  argv: string[] = [];
+  env: string[] = [];
+  /** Wait status once it exited (a zombie), else null. */
+  exitStatus: number | null = null;
+  /** The status to report once every thread is gone (exit_group, a fatal signal). */
+  pendingExitStatus: number | null = null;
+  /** Notified when a child changes state (exits, stops, continues). */
+  readonly childEvents = new WaitQueue();
+  /** Children that stopped or continued and were not yet reported by wait. */
+  readonly childReports = new Map<Process, { status: number; code: number }>();
+  /** Stopped by a stop signal (job control). */
+  stopped = false;
+  /** PR_SET_CHILD_SUBREAPER. */
+  subreaper = false;
+  /** PR_SET_NO_NEW_PRIVS. */
+  noNewPrivs = false;
+  /** Start time (ms since the sandbox's boot), for /proc/PID/stat. */
+  readonly startMs: number;
+  /** The signal the parent gets when this process exits (clone's low byte; SIGCHLD). */
+  exitSignal = 17;
+  /** A vfork parent waiting for this child to exec or exit. */
+  vforkParent: Task | null = null;
+  /** CPU time consumed by reaped children (ticks), for times(2). */
+  childrenUserTicks = 0n;
+  childrenSystemTicks = 0n;
+
+  /**
+   * Makes a process.
+   *
+   * @param init Its fields.
+   */
+  constructor(init: {
+    pid: number;
+    parent: Process | null;
+    pgid: number;
+    sid: number;
+    fds: FdTable;
+    fs: FsContext;
+    creds: Credentials;
+    sigactions?: SigAction[];
+    rlimits: Rlimit[];
+    mm: AddressSpaceInfo;
+    startMs: number;
+  }) {
+    this.pid = init.pid;
+    this.parent = init.parent;
+    this.pgid = init.pgid;
+    this.sid = init.sid;
+    this.fds = init.fds;
+    this.fs = init.fs;
+    this.creds = init.creds;
+    this.sigactions = init.sigactions ??
+      Array.from({ length: 65 }, () => ({ handler: SIG_DFL, flags: 0, restorer: 0n, mask: 0n }));
+    this.rlimits = init.rlimits;
+    this.mm = init.mm;
+    this.startMs = init.startMs;
+  }
+
+  /** The thread whose tid is the pid. */
+  get leader(): Task | undefined {
+    return this.threads.get(this.pid);
+  }
+
+  /** The name shown by ps (the leader's comm). */
+  get comm(): string {
+    return this.leader?.comm ?? this.threads.values().next().value?.comm ?? "";
+  }
+}
+
+/** Why a task is not running application code. */
+export type TaskState =
+  /** Running (or runnable) on the host. */
+  | "running"
+  /** Stopped at a system call the Sentry is serving. */
+  | "syscall"
+  /** Parked in a Sentry system call until something happens. */
+  | "blocked"
+  /** Stopped by job control. */
+  | "stopped"
+  /** Exiting; gone soon. */
+  | "exiting";
+
+/** A parked system call. */
+export interface Blocked {
+  /** Runs the system call again (from its start). */
+  retry(): void;
+  /** Stops waiting (the queues' subscriptions and any timer). */
+  cancel(): void;
+  /** The system call number, for restart decisions. */
+  nr: number;
+}
+
+/** A thread. */
+export class Task {
+  /** Thread id (host pid in the sandbox's pid namespace). */
+  readonly tid: number;
+  /** Its process. */
+  process: Process;
+  /** Blocked signals. */
+  sigmask = 0n;
+  /** Signals sent to this thread. */
+  readonly pending: PendingSignal[] = [];
+  /** What it is doing. */
+  state: TaskState = "running";
+  /** Its parked system call. */
+  blocked: Blocked | null = null;
+  /** The alternate signal stack. */
+  altstack = { sp: 0n, size: 0n, flags: 2 /* SS_DISABLE */ };
+  /** rt_sigsuspend/ppoll: the mask to restore after a handler runs. */
+  savedMask: bigint | null = null;
+  /** Name (prctl PR_SET_NAME, /proc/PID/comm). */
+  comm = "";
+  /** PR_SET_PDEATHSIG. */
+  pdeathsig = 0;
+  /** The Sentry sent a host signal to stop it for a signal delivery. */
+  interruptRequested = false;
+  /** The task called vfork, which runs as fork: it waits for the child to exec or exit. */
+  vforkWaiting = false;
+  /** clone flags of a fork or clone the host is running for this task. */
+  pendingCloneFlags = 0n;
+  /** State a parked system call keeps between its retries (a sleep's deadline); cleared when the call ends. */
+  syscallState: unknown = null;
+  /** Runs when a parked call ends with EINTR (nanosleep writes the time left). */
+  onEintr: (() => void) | null = null;
+  /** Notified whenever a signal is sent to this task or its process (sigtimedwait). */
+  readonly signalArrived = new WaitQueue();
+
+  /**
+   * Makes a task.
+   *
+   * @param tid Its tid.
+   * @param process Its process.
+   */
+  constructor(tid: number, process: Process) {
+    this.tid = tid;
+    this.process = process;
+  }
+}

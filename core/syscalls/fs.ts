@@ -1,0 +1,868 @@
+/**
+ * File system calls: descriptors, I/O, paths, metadata.
+ *
+ * @module
+ */
+import { LinuxError } from "../errors.ts";
+import type { Handler, SyscallContext } from "../kernel/kernel.ts";
+import { SI, SIG } from "../kernel/signals.ts";
+import {
+  O,
+  type OpenFile,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  S_IFSOCK,
+} from "../vfs/inode.ts";
+import {
+  AT,
+  AT_FDCWD,
+  chmodAt,
+  chownAt,
+  createAt,
+  linkAt,
+  openPath,
+  removeAt,
+  renamePath,
+  resolveAt,
+  walkContext,
+} from "../vfs/ops.ts";
+import { MAY, mayAccess } from "../vfs/perm.ts";
+import { makePipe, PIPE_MAX_SIZE, PipeEnd } from "../vfs/pipe.ts";
+import { walk, type WalkOptions } from "../vfs/walk.ts";
+import type { VPath } from "../vfs/mount.ts";
+import { decodeTimespec, encodeStat, encodeStatx, i32, i64, size, u32 } from "./args.ts";
+
+const MAX_IO = 8 << 20;
+
+function str(c: SyscallContext, a: bigint | undefined): string {
+  return c.mem.readCString(a ?? 0n, 4095);
+}
+
+function file(c: SyscallContext, fd: bigint | undefined): OpenFile {
+  return c.p.fds.get(i32(fd));
+}
+
+/** Reading or writing failed with EPIPE: the writer also gets SIGPIPE. */
+function pipeSignal(c: SyscallContext, e: unknown): never {
+  if (e instanceof LinuxError && e.errno === 32) {
+    c.k.signalThread(c.t, { sig: SIG.PIPE, code: SI.KERNEL, pid: 0, uid: 0 });
+  }
+  throw e;
+}
+
+function doRead(
+  c: SyscallContext,
+  f: OpenFile,
+  addr: bigint,
+  count: number,
+  offset: bigint | null,
+): number {
+  if (!f.readable) throw new LinuxError("EBADF");
+  if ((f.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
+  if (count === 0) return 0;
+  const buf = new Uint8Array(Math.min(count, MAX_IO));
+  const n = f.read(buf, offset);
+  c.mem.write(addr, buf.subarray(0, n));
+  return n;
+}
+
+function doWrite(
+  c: SyscallContext,
+  f: OpenFile,
+  addr: bigint,
+  count: number,
+  offset: bigint | null,
+): number {
+  if (!f.writable) throw new LinuxError("EBADF");
+  if (count === 0) return 0;
+  const data = c.mem.read(addr, Math.min(count, MAX_IO));
+  try {
+    return f.write(data, offset);
+  } catch (e) {
+    return pipeSignal(c, e);
+  }
+}
+
+function iovecs(c: SyscallContext, addr: bigint, count: number): Array<[bigint, number]> {
+  if (count < 0 || count > 1024) throw new LinuxError("EINVAL");
+  if (count === 0) return [];
+  const raw = c.mem.read(addr, 16 * count);
+  const v = new DataView(raw.buffer);
+  const out: Array<[bigint, number]> = [];
+  for (let i = 0; i < count; i++) {
+    const len = v.getBigUint64(16 * i + 8, true);
+    if (len > 0x7ffff000n) throw new LinuxError("EINVAL");
+    out.push([v.getBigUint64(16 * i, true), Number(len)]);
+  }
+  return out;
+}
+
+function readv(
+  c: SyscallContext,
+  f: OpenFile,
+  vecs: Array<[bigint, number]>,
+  offset: bigint | null,
+): number {
+  if (!f.readable) throw new LinuxError("EBADF");
+  const total = Math.min(vecs.reduce((s, [, l]) => s + l, 0), MAX_IO);
+  if (total === 0) return 0;
+  const buf = new Uint8Array(total);
+  const n = f.read(buf, offset);
+  let done = 0;
+  for (const [base, len] of vecs) {
+    if (done >= n) break;
+    const take = Math.min(len, n - done);
+    c.mem.write(base, buf.subarray(done, done + take));
+    done += take;
+  }
+  return n;
+}
+
+function writev(
+  c: SyscallContext,
+  f: OpenFile,
+  vecs: Array<[bigint, number]>,
+  offset: bigint | null,
+): number {
+  if (!f.writable) throw new LinuxError("EBADF");
+  const parts = vecs.filter(([, l]) => l > 0).map(([b, l]) => c.mem.read(b, Math.min(l, MAX_IO)));
+  const total = parts.reduce((s, p) => s + p.length, 0);
+  if (total === 0) return 0;
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.length;
+  }
+  try {
+    return f.write(data, offset);
+  } catch (e) {
+    return pipeSignal(c, e);
+  }
+}
+
+function installFd(c: SyscallContext, f: OpenFile, flags: number): number {
+  try {
+    return c.p.fds.add(f, (flags & O.CLOEXEC) !== 0);
+  } catch (e) {
+    f.unref();
+    throw e;
+  }
+}
+
+function open(
+  c: SyscallContext,
+  dirfd: number,
+  path: string,
+  flags: number,
+  mode: number,
+  resolve: WalkOptions = {},
+): number {
+  const f = openPath(c.k.ns, c.p, dirfd, path, flags, mode, resolve);
+  return installFd(c, f, flags);
+}
+
+function statOf(c: SyscallContext, dirfd: number, path: string, flags: number) {
+  const at = resolveAt(c.k.ns, c.p, dirfd, path, flags);
+  return at.file ? at.file.inode.stat() : at.dentry.inode.stat();
+}
+
+function getdents(c: SyscallContext): number {
+  const f = file(c, c.args[0]);
+  const addr = c.args[1]!;
+  const count = size(c.args[2], 1 << 20);
+  const inode = f.inode;
+  if ((inode.stat().mode & S_IFMT) !== S_IFDIR) throw new LinuxError("ENOTDIR");
+  if (f.offset === 0n || !f.listing) {
+    const self = inode.stat();
+    const loc = f.location as VPath | null;
+    const parentIno = loc ? c.k.ns.parentOf(loc, c.p.fs.root).dentry.inode.stat().ino : self.ino;
+    f.listing = [
+      { name: ".", ino: self.ino, type: 4 },
+      { name: "..", ino: parentIno, type: 4 },
+      ...inode.readdir(),
+    ];
+  }
+  const out = new Uint8Array(count);
+  const v = new DataView(out.buffer);
+  let at = 0;
+  let index = Number(f.offset);
+  const enc = new TextEncoder();
+  while (index < f.listing.length) {
+    const e = f.listing[index]!;
+    const name = enc.encode(e.name);
+    const reclen = (19 + name.length + 1 + 7) & ~7;
+    if (at + reclen > count) {
+      if (at === 0) throw new LinuxError("EINVAL");
+      break;
+    }
+    v.setBigUint64(at, e.ino, true);
+    v.setBigInt64(at + 8, BigInt(index + 1), true);
+    v.setUint16(at + 16, reclen, true);
+    v.setUint8(at + 18, e.type);
+    out.set(name, at + 19);
+    at += reclen;
+    index++;
+  }
+  f.offset = BigInt(index);
+  c.mem.write(addr, out.subarray(0, at));
+  return at;
+}
+
+function access(
+  c: SyscallContext,
+  dirfd: number,
+  path: string,
+  mode: number,
+  flags: number,
+): number {
+  if (mode & ~7) throw new LinuxError("EINVAL");
+  const p = c.p;
+  // Without AT_EACCESS the check uses the real ids.
+  const creds = flags & AT.EACCESS ? p.creds : Object.assign(p.creds.clone(), {
+    fsuid: p.creds.uid,
+    fsgid: p.creds.gid,
+  });
+  if (!(flags & AT.EACCESS) && p.creds.uid !== 0) creds.effective = 0n;
+  const at = walk(
+    { ...walkContext(c.k.ns, p), creds },
+    dirfd === AT_FDCWD || path.startsWith("/") ? p.fs.cwd : (p.fds.get(dirfd).location as VPath),
+    path,
+    { follow: !(flags & AT.SYMLINK_NOFOLLOW) },
+  );
+  if (mode === 0) return 0;
+  const st = at.dentry.inode.stat();
+  if (
+    (mode & 2) && at.mount.flags.readOnly &&
+    ((st.mode & S_IFMT) === S_IFREG || (st.mode & S_IFMT) === S_IFDIR)
+  ) {
+    throw new LinuxError("EROFS");
+  }
+  if (!mayAccess(st, mode, creds)) throw new LinuxError("EACCES");
+  return 0;
+}
+
+function utimens(
+  c: SyscallContext,
+  dirfd: number,
+  pathAddr: bigint,
+  times: bigint,
+  flags: number,
+): number {
+  const path = pathAddr === 0n ? "" : str(c, pathAddr);
+  const at = resolveAt(c.k.ns, c.p, dirfd, path, pathAddr === 0n ? flags | AT.EMPTY_PATH : flags);
+  const inode = at.file ? at.file.inode : at.dentry.inode;
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const UTIME_NOW = (1n << 30n) - 1n;
+  const UTIME_OMIT = (1n << 30n) - 2n;
+  let atime: bigint | undefined = now;
+  let mtime: bigint | undefined = now;
+  const st = inode.stat();
+  if (times !== 0n) {
+    const raw = c.mem.read(times, 32);
+    const v = new DataView(raw.buffer);
+    const pick = (o: number): bigint | undefined => {
+      const ns = v.getBigInt64(o + 8, true);
+      if (ns === UTIME_OMIT) return undefined;
+      if (ns === UTIME_NOW) return now;
+      const t = decodeTimespec(raw.subarray(o, o + 16));
+      if (t === null) throw new LinuxError("EINVAL");
+      return t;
+    };
+    atime = pick(0);
+    mtime = pick(16);
+    if ((atime !== undefined && atime !== now) || (mtime !== undefined && mtime !== now)) {
+      if (c.p.creds.fsuid !== st.uid && !c.p.creds.capable(3)) throw new LinuxError("EPERM");
+    }
+  }
+  if (c.p.creds.fsuid !== st.uid && !c.p.creds.capable(3) && !mayAccess(st, MAY.WRITE, c.p.creds)) {
+    throw new LinuxError("EACCES");
+  }
+  if (!at.file && at.mount.flags.readOnly) throw new LinuxError("EROFS");
+  inode.setattr({
+    ...(atime !== undefined ? { atimeNs: atime } : {}),
+    ...(mtime !== undefined ? { mtimeNs: mtime } : {}),
+  });
+  return 0;
+}
+
+function truncate(c: SyscallContext, inode: OpenFile["inode"], length: bigint): number {
+  if (length < 0n) throw new LinuxError("EINVAL");
+  const type = inode.stat().mode & S_IFMT;
+  if (type === S_IFDIR) throw new LinuxError("EISDIR");
+  if (type !== S_IFREG) throw new LinuxError("EINVAL");
+  inode.setattr({ size: length });
+  return 0;
+}
+
+function fcntl(c: SyscallContext): number {
+  const fd = i32(c.args[0]);
+  const cmd = i32(c.args[1]);
+  const arg = c.args[2] ?? 0n;
+  const f = c.p.fds.get(fd);
+  switch (cmd) {
+    case 0: // F_DUPFD
+    case 1030: { // F_DUPFD_CLOEXEC
+      const min = i32(arg);
+      if (min < 0) throw new LinuxError("EINVAL");
+      f.ref();
+      try {
+        return c.p.fds.add(f, cmd === 1030, min);
+      } catch (e) {
+        f.unref();
+        throw e;
+      }
+    }
+    case 1: // F_GETFD
+      return c.p.fds.cloexec(fd) ? 1 : 0;
+    case 2: // F_SETFD
+      c.p.fds.setCloexec(fd, (i32(arg) & 1) !== 0);
+      return 0;
+    case 3: // F_GETFL
+      return f.flags | (f.flags & O.PATH ? 0 : O.LARGEFILE);
+    case 4: { // F_SETFL: O_APPEND, O_NONBLOCK, O_ASYNC, O_DIRECT, O_NOATIME
+      const settable = O.APPEND | O.NONBLOCK | 0o20000 | O.DIRECT | O.NOATIME;
+      f.flags = (f.flags & ~settable) | (i32(arg) & settable);
+      return 0;
+    }
+    case 1031: { // F_SETPIPE_SZ
+      if (!(f instanceof PipeEnd)) throw new LinuxError("EBADF");
+      const want = Number(arg);
+      if (want > PIPE_MAX_SIZE && !c.p.creds.capable(24)) throw new LinuxError("EPERM");
+      let cap = 4096;
+      while (cap < want) cap *= 2;
+      if (cap < f.pipe.length) throw new LinuxError("EBUSY");
+      f.pipe.capacity = cap;
+      return cap;
+    }
+    case 1032: // F_GETPIPE_SZ
+      if (!(f instanceof PipeEnd)) throw new LinuxError("EBADF");
+      return f.pipe.capacity;
+    case 1033: // F_ADD_SEALS
+    case 1034: // F_GET_SEALS
+      throw new LinuxError("EINVAL");
+    case 5: // F_GETLK
+    case 6: // F_SETLK
+    case 7: // F_SETLKW
+    case 36: // F_OFD_GETLK
+    case 37: // F_OFD_SETLK
+    case 38: { // F_OFD_SETLKW
+      // Record locks: granted (one sandbox, advisory); F_GETLK reports unlocked.
+      if (cmd === 5 || cmd === 36) {
+        const lock = c.mem.read(arg, 32);
+        new DataView(lock.buffer).setInt16(0, 2, true); // F_UNLCK
+        c.mem.write(arg, lock);
+      }
+      return 0;
+    }
+    case 8: // F_SETOWN
+    case 9: // F_GETOWN
+    case 10: // F_SETSIG
+    case 11: // F_GETSIG
+      return 0;
+  }
+  throw new LinuxError("EINVAL");
+}
+
+function ioctl(c: SyscallContext): bigint | number {
+  const f = file(c, c.args[0]);
+  const req = u32(c.args[1]);
+  const arg = c.args[2] ?? 0n;
+  switch (req) {
+    case 0x5421: { // FIONBIO
+      const on = c.mem.readI32(arg) !== 0;
+      f.flags = on ? f.flags | O.NONBLOCK : f.flags & ~O.NONBLOCK;
+      return 0;
+    }
+    case 0x5451: // FIOCLEX
+      c.p.fds.setCloexec(i32(c.args[0]), true);
+      return 0;
+    case 0x5450: // FIONCLEX
+      c.p.fds.setCloexec(i32(c.args[0]), false);
+      return 0;
+    case 0x541b: { // FIONREAD
+      if (f instanceof PipeEnd) {
+        c.mem.writeI32(arg, f.pipe.length);
+        return 0;
+      }
+      if ((f.inode.stat().mode & S_IFMT) === S_IFREG) {
+        const left = f.inode.stat().size - f.offset;
+        c.mem.writeI32(arg, Number(left > 0n ? left : 0n));
+        return 0;
+      }
+      break;
+    }
+  }
+  return f.ioctl(req, arg, c.mem);
+}
+
+const TYPE_OK = new Set([S_IFREG, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK, 0]);
+
+/** The handlers, by system call name. */
+export const FS_HANDLERS: Record<string, Handler> = {
+  read: (c) => doRead(c, file(c, c.args[0]), c.args[1]!, size(c.args[2]), null),
+  write: (c) => doWrite(c, file(c, c.args[0]), c.args[1]!, size(c.args[2]), null),
+  pread64: (c) => {
+    const f = file(c, c.args[0]);
+    if (!f.seekable) throw new LinuxError("ESPIPE");
+    if (i64(c.args[3]) < 0n) throw new LinuxError("EINVAL");
+    return doRead(c, f, c.args[1]!, size(c.args[2]), i64(c.args[3]));
+  },
+  pwrite64: (c) => {
+    const f = file(c, c.args[0]);
+    if (!f.seekable) throw new LinuxError("ESPIPE");
+    if (i64(c.args[3]) < 0n) throw new LinuxError("EINVAL");
+    return doWrite(c, f, c.args[1]!, size(c.args[2]), i64(c.args[3]));
+  },
+  readv: (c) => readv(c, file(c, c.args[0]), iovecs(c, c.args[1]!, i32(c.args[2])), null),
+  writev: (c) => writev(c, file(c, c.args[0]), iovecs(c, c.args[1]!, i32(c.args[2])), null),
+  preadv: (c) =>
+    readv(c, file(c, c.args[0]), iovecs(c, c.args[1]!, i32(c.args[2])), i64(c.args[3])),
+  pwritev: (c) =>
+    writev(c, file(c, c.args[0]), iovecs(c, c.args[1]!, i32(c.args[2])), i64(c.args[3])),
+  preadv2: (c) => {
+    const off = i64(c.args[3]);
+    return readv(
+      c,
+      file(c, c.args[0]),
+      iovecs(c, c.args[1]!, i32(c.args[2])),
+      off === -1n ? null : off,
+    );
+  },
+  pwritev2: (c) => {
+    const off = i64(c.args[3]);
+    return writev(
+      c,
+      file(c, c.args[0]),
+      iovecs(c, c.args[1]!, i32(c.args[2])),
+      off === -1n ? null : off,
+    );
+  },
+  open: (c) => open(c, AT_FDCWD, str(c, c.args[0]), i32(c.args[1]), u32(c.args[2])),
+  creat: (c) => open(c, AT_FDCWD, str(c, c.args[0]), O.CREAT | O.WRONLY | O.TRUNC, u32(c.args[1])),
+  openat: (c) => open(c, i32(c.args[0]), str(c, c.args[1]), i32(c.args[2]), u32(c.args[3])),
+  openat2: (c) => {
+    const howSize = size(c.args[3], 4096);
+    if (howSize < 24) throw new LinuxError("EINVAL");
+    const how = c.mem.read(c.args[2]!, 24);
+    const v = new DataView(how.buffer);
+    const flags = v.getBigUint64(0, true);
+    const mode = v.getBigUint64(8, true);
+    const resolve = Number(v.getBigUint64(16, true));
+    if (flags > 0xffffffffn || (mode && !(Number(flags) & (O.CREAT | O.TMPFILE)))) {
+      throw new LinuxError("EINVAL");
+    }
+    if (resolve & ~0x3f) throw new LinuxError("EINVAL");
+    return open(c, i32(c.args[0]), str(c, c.args[1]), Number(flags), Number(mode), {
+      noXdev: (resolve & 1) !== 0,
+      noMagicLinks: (resolve & 2) !== 0,
+      noSymlinks: (resolve & 4) !== 0,
+      beneath: (resolve & 8) !== 0,
+      inRoot: (resolve & 16) !== 0,
+    });
+  },
+  close: (c) => {
+    c.p.fds.close(i32(c.args[0]));
+    return 0;
+  },
+  close_range: (c) => {
+    const first = u32(c.args[0]);
+    const last = u32(c.args[1]);
+    const flags = u32(c.args[2]);
+    if (first > last || flags & ~6) throw new LinuxError("EINVAL");
+    for (const fd of c.p.fds.numbers()) {
+      if (fd < first || fd > last) continue;
+      if (flags & 4) c.p.fds.setCloexec(fd, true);
+      else c.p.fds.close(fd);
+    }
+    return 0;
+  },
+  lseek: (c) => file(c, c.args[0]).seek(i64(c.args[1]), i32(c.args[2])),
+  dup: (c) => {
+    const f = file(c, c.args[0]);
+    f.ref();
+    return installFd(c, f, 0);
+  },
+  dup2: (c) => {
+    const oldfd = i32(c.args[0]);
+    const newfd = i32(c.args[1]);
+    const f = c.p.fds.get(oldfd);
+    if (oldfd === newfd) return newfd;
+    f.ref();
+    c.p.fds.set(newfd, f, false);
+    return newfd;
+  },
+  dup3: (c) => {
+    const oldfd = i32(c.args[0]);
+    const newfd = i32(c.args[1]);
+    const flags = i32(c.args[2]);
+    if (oldfd === newfd || flags & ~O.CLOEXEC) throw new LinuxError("EINVAL");
+    const f = c.p.fds.get(oldfd);
+    f.ref();
+    c.p.fds.set(newfd, f, (flags & O.CLOEXEC) !== 0);
+    return newfd;
+  },
+  fcntl,
+  ioctl,
+  pipe: (c) => pipeCall(c, 0),
+  pipe2: (c) => pipeCall(c, i32(c.args[1])),
+  stat: (c) => writeStat(c, statOf(c, AT_FDCWD, str(c, c.args[0]), 0), c.args[1]!),
+  lstat: (c) =>
+    writeStat(c, statOf(c, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), c.args[1]!),
+  fstat: (c) => writeStat(c, file(c, c.args[0]).inode.stat(), c.args[1]!),
+  newfstatat: (c) => {
+    const flags = i32(c.args[3]);
+    if (flags & ~(AT.SYMLINK_NOFOLLOW | AT.EMPTY_PATH | AT.NO_AUTOMOUNT)) {
+      throw new LinuxError("EINVAL");
+    }
+    return writeStat(c, statOf(c, i32(c.args[0]), str(c, c.args[1]), flags), c.args[2]!);
+  },
+  statx: (c) => {
+    const flags = i32(c.args[2]);
+    const path = c.args[1] === 0n ? "" : str(c, c.args[1]);
+    const st = statOf(c, i32(c.args[0]), path, flags | (c.args[1] === 0n ? AT.EMPTY_PATH : 0));
+    c.mem.write(c.args[4]!, encodeStatx(st));
+    return 0;
+  },
+  getdents64: getdents,
+  getcwd: (c) => {
+    const path = c.k.ns.pathOf(c.p.fs.cwd, c.p.fs.root);
+    const bytes = new TextEncoder().encode(path + "\0");
+    if (bytes.length > size(c.args[1])) throw new LinuxError("ERANGE");
+    c.mem.write(c.args[0]!, bytes);
+    return bytes.length;
+  },
+  chdir: (c) => chdirTo(c, walk(walkContext(c.k.ns, c.p), c.p.fs.cwd, str(c, c.args[0]))),
+  fchdir: (c) => {
+    const f = file(c, c.args[0]);
+    const loc = f.location as VPath | null;
+    if (!loc) throw new LinuxError("ENOTDIR");
+    return chdirTo(c, loc);
+  },
+  chroot: (c) => {
+    if (!c.p.creds.capable(18)) throw new LinuxError("EPERM");
+    const at = walk(walkContext(c.k.ns, c.p), c.p.fs.cwd, str(c, c.args[0]));
+    if ((at.dentry.inode.stat().mode & S_IFMT) !== S_IFDIR) throw new LinuxError("ENOTDIR");
+    if (!mayAccess(at.dentry.inode.stat(), MAY.EXEC, c.p.creds)) throw new LinuxError("EACCES");
+    c.p.fs.root = at;
+    return 0;
+  },
+  mkdir: (c) => mkdirCall(c, AT_FDCWD, str(c, c.args[0]), u32(c.args[1])),
+  mkdirat: (c) => mkdirCall(c, i32(c.args[0]), str(c, c.args[1]), u32(c.args[2])),
+  mknod: (c) => mknodCall(c, AT_FDCWD, str(c, c.args[0]), u32(c.args[1]), c.args[2] ?? 0n),
+  mknodat: (c) => mknodCall(c, i32(c.args[0]), str(c, c.args[1]), u32(c.args[2]), c.args[3] ?? 0n),
+  rmdir: (c) => {
+    removeAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), true);
+    return 0;
+  },
+  unlink: (c) => {
+    removeAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), false);
+    return 0;
+  },
+  unlinkat: (c) => {
+    const flags = i32(c.args[2]);
+    if (flags & ~AT.REMOVEDIR) throw new LinuxError("EINVAL");
+    removeAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), (flags & AT.REMOVEDIR) !== 0);
+    return 0;
+  },
+  rename: (c) => {
+    renamePath(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT_FDCWD, str(c, c.args[1]), 0);
+    return 0;
+  },
+  renameat: (c) => {
+    renamePath(
+      c.k.ns,
+      c.p,
+      i32(c.args[0]),
+      str(c, c.args[1]),
+      i32(c.args[2]),
+      str(c, c.args[3]),
+      0,
+    );
+    return 0;
+  },
+  renameat2: (c) => {
+    const flags = u32(c.args[4]);
+    if (flags & ~3 || flags === 3) throw new LinuxError("EINVAL");
+    renamePath(
+      c.k.ns,
+      c.p,
+      i32(c.args[0]),
+      str(c, c.args[1]),
+      i32(c.args[2]),
+      str(c, c.args[3]),
+      flags,
+    );
+    return 0;
+  },
+  link: (c) => {
+    linkAt(
+      c.k.ns,
+      c.p,
+      resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0, false),
+      AT_FDCWD,
+      str(c, c.args[1]),
+    );
+    return 0;
+  },
+  linkat: (c) => {
+    const flags = i32(c.args[4]);
+    if (flags & ~(AT.SYMLINK_FOLLOW | AT.EMPTY_PATH)) throw new LinuxError("EINVAL");
+    const target = resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags, false);
+    linkAt(c.k.ns, c.p, target, i32(c.args[2]), str(c, c.args[3]));
+    return 0;
+  },
+  symlink: (c) => symlinkCall(c, str(c, c.args[0]), AT_FDCWD, str(c, c.args[1])),
+  symlinkat: (c) => symlinkCall(c, str(c, c.args[0]), i32(c.args[1]), str(c, c.args[2])),
+  readlink: (c) => readlinkCall(c, AT_FDCWD, str(c, c.args[0]), c.args[1]!, i32(c.args[2])),
+  readlinkat: (c) => readlinkCall(c, i32(c.args[0]), str(c, c.args[1]), c.args[2]!, i32(c.args[3])),
+  chmod: (c) => {
+    chmodAt(resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), u32(c.args[1]), c.p.creds);
+    return 0;
+  },
+  fchmod: (c) => {
+    const f = file(c, c.args[0]);
+    chmodAt({ ...c.p.fs.cwd, file: f }, u32(c.args[1]), c.p.creds);
+    return 0;
+  },
+  fchmodat: (c) => {
+    chmodAt(
+      resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), 0),
+      u32(c.args[2]),
+      c.p.creds,
+    );
+    return 0;
+  },
+  fchmodat2: (c) => {
+    const flags = i32(c.args[3]);
+    const at = resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
+    if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFLNK) throw new LinuxError("EOPNOTSUPP");
+    chmodAt(at, u32(c.args[2]), c.p.creds);
+    return 0;
+  },
+  chown: (c) => {
+    chownAt(
+      resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0),
+      i32(c.args[1]),
+      i32(c.args[2]),
+      c.p.creds,
+    );
+    return 0;
+  },
+  lchown: (c) => {
+    const at = resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW);
+    chownAt(at, i32(c.args[1]), i32(c.args[2]), c.p.creds);
+    return 0;
+  },
+  fchown: (c) => {
+    chownAt({ ...c.p.fs.cwd, file: file(c, c.args[0]) }, i32(c.args[1]), i32(c.args[2]), c.p.creds);
+    return 0;
+  },
+  fchownat: (c) => {
+    const flags = i32(c.args[4]);
+    const at = resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
+    chownAt(at, i32(c.args[2]), i32(c.args[3]), c.p.creds);
+    return 0;
+  },
+  umask: (c) => {
+    const old = c.p.fs.umask;
+    c.p.fs.umask = u32(c.args[0]) & 0o777;
+    return old;
+  },
+  access: (c) => access(c, AT_FDCWD, str(c, c.args[0]), i32(c.args[1]), 0),
+  faccessat: (c) => access(c, i32(c.args[0]), str(c, c.args[1]), i32(c.args[2]), 0),
+  faccessat2: (c) => {
+    const flags = i32(c.args[3]);
+    if (flags & ~(AT.EACCESS | AT.SYMLINK_NOFOLLOW | AT.EMPTY_PATH)) throw new LinuxError("EINVAL");
+    return access(c, i32(c.args[0]), str(c, c.args[1]), i32(c.args[2]), flags);
+  },
+  truncate: (c) => {
+    const at = resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
+    if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
+    if (!mayAccess(at.dentry.inode.stat(), MAY.WRITE, c.p.creds)) throw new LinuxError("EACCES");
+    if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
+    return truncate(c, at.dentry.inode, i64(c.args[1]));
+  },
+  ftruncate: (c) => {
+    const f = file(c, c.args[0]);
+    if (!f.writable) throw new LinuxError("EINVAL");
+    return truncate(c, f.inode, i64(c.args[1]));
+  },
+  utimensat: (c) => utimens(c, i32(c.args[0]), c.args[1] ?? 0n, c.args[2] ?? 0n, i32(c.args[3])),
+  utimes: (c) => utimesCall(c, AT_FDCWD, c.args[0]!, c.args[1] ?? 0n),
+  futimesat: (c) => utimesCall(c, i32(c.args[0]), c.args[1]!, c.args[2] ?? 0n),
+  utime: (c) => {
+    const times = c.args[1] ?? 0n;
+    if (times === 0n) return utimens(c, AT_FDCWD, c.args[0]!, 0n, 0);
+    const raw = c.mem.read(times, 16);
+    const v = new DataView(raw.buffer);
+    return setTimes(
+      c,
+      AT_FDCWD,
+      c.args[0]!,
+      v.getBigInt64(0, true) * 1_000_000_000n,
+      v.getBigInt64(8, true) * 1_000_000_000n,
+    );
+  },
+  statfs: (c) => {
+    const at = resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
+    c.mem.write(c.args[1]!, at.mount.fs.statfs());
+    return 0;
+  },
+  fstatfs: (c) => {
+    const f = file(c, c.args[0]);
+    const loc = f.location as VPath | null;
+    c.mem.write(c.args[1]!, (loc ? loc.mount.fs : f.inode.fs).statfs());
+    return 0;
+  },
+  sync: () => 0,
+  syncfs: (c) => (file(c, c.args[0]), 0),
+  fsync: (c) => (file(c, c.args[0]), 0),
+  fdatasync: (c) => (file(c, c.args[0]), 0),
+  fadvise64: (c) => {
+    const f = file(c, c.args[0]);
+    if ((f.inode.stat().mode & S_IFMT) === S_IFIFO) throw new LinuxError("ESPIPE");
+    return 0;
+  },
+  fallocate: (c) => {
+    const f = file(c, c.args[0]);
+    const mode = i32(c.args[1]);
+    const off = i64(c.args[2]);
+    const len = i64(c.args[3]);
+    if (off < 0n || len <= 0n) throw new LinuxError("EINVAL");
+    if (!f.writable) throw new LinuxError("EBADF");
+    if ((f.inode.stat().mode & S_IFMT) !== S_IFREG) throw new LinuxError("ENODEV");
+    if (mode !== 0 && mode !== 1) throw new LinuxError("EOPNOTSUPP");
+    if (mode === 0 && off + len > f.inode.stat().size) f.inode.setattr({ size: off + len });
+    return 0;
+  },
+};
+
+function writeStat(
+  c: SyscallContext,
+  st: ReturnType<OpenFile["inode"]["stat"]>,
+  addr: bigint,
+): number {
+  c.mem.write(addr, encodeStat(st));
+  return 0;
+}
+
+function pipeCall(c: SyscallContext, flags: number): number {
+  if (flags & ~(O.NONBLOCK | O.CLOEXEC | O.DIRECT)) throw new LinuxError("EINVAL");
+  const [r, w] = makePipe(flags, { uid: c.p.creds.euid, gid: c.p.creds.egid });
+  const cloexec = (flags & O.CLOEXEC) !== 0;
+  let rfd = -1;
+  try {
+    rfd = c.p.fds.add(r, cloexec);
+    const wfd = c.p.fds.add(w, cloexec);
+    const fds = new Uint8Array(8);
+    const v = new DataView(fds.buffer);
+    v.setInt32(0, rfd, true);
+    v.setInt32(4, wfd, true);
+    try {
+      c.mem.write(c.args[0]!, fds);
+    } catch (e) {
+      c.p.fds.close(rfd);
+      c.p.fds.close(wfd);
+      throw e;
+    }
+    return 0;
+  } catch (e) {
+    if (rfd < 0) r.unref();
+    w.unref();
+    throw e;
+  }
+}
+
+function chdirTo(c: SyscallContext, at: VPath): number {
+  const st = at.dentry.inode.stat();
+  if ((st.mode & S_IFMT) !== S_IFDIR) throw new LinuxError("ENOTDIR");
+  if (!mayAccess(st, MAY.EXEC, c.p.creds)) throw new LinuxError("EACCES");
+  c.p.fs.cwd = at;
+  return 0;
+}
+
+function mkdirCall(c: SyscallContext, dirfd: number, path: string, mode: number): number {
+  createAt(
+    c.k.ns,
+    c.p,
+    dirfd,
+    path,
+    (dir, name) => dir.mkdir(name, mode & 0o7777 & ~c.p.fs.umask, c.p.creds),
+    true,
+  );
+  return 0;
+}
+
+function mknodCall(
+  c: SyscallContext,
+  dirfd: number,
+  path: string,
+  mode: number,
+  dev: bigint,
+): number {
+  const type = mode & S_IFMT;
+  if (!TYPE_OK.has(type)) throw new LinuxError("EINVAL");
+  if ((type === S_IFCHR || type === S_IFBLK) && !c.p.creds.capable(27)) {
+    throw new LinuxError("EPERM");
+  }
+  createAt(c.k.ns, c.p, dirfd, path, (dir, name) => {
+    dir.mknod(name, (type || S_IFREG) | (mode & 0o7777 & ~c.p.fs.umask), c.p.creds, dev);
+  });
+  return 0;
+}
+
+function symlinkCall(c: SyscallContext, target: string, dirfd: number, path: string): number {
+  if (target.length === 0) throw new LinuxError("ENOENT");
+  createAt(c.k.ns, c.p, dirfd, path, (dir, name) => dir.symlink(name, target, c.p.creds));
+  return 0;
+}
+
+function readlinkCall(
+  c: SyscallContext,
+  dirfd: number,
+  path: string,
+  buf: bigint,
+  len: number,
+): number {
+  if (len <= 0) throw new LinuxError("EINVAL");
+  const at = resolveAt(c.k.ns, c.p, dirfd, path, AT.SYMLINK_NOFOLLOW | AT.EMPTY_PATH, false);
+  const inode = at.dentry.inode;
+  if ((inode.stat().mode & S_IFMT) !== S_IFLNK) throw new LinuxError("EINVAL");
+  const bytes = new TextEncoder().encode(inode.readlink());
+  const n = Math.min(bytes.length, len);
+  c.mem.write(buf, bytes.subarray(0, n));
+  return n;
+}
+
+function utimesCall(c: SyscallContext, dirfd: number, path: bigint, times: bigint): number {
+  if (times === 0n) return utimens(c, dirfd, path, 0n, 0);
+  const raw = c.mem.read(times, 32);
+  const v = new DataView(raw.buffer);
+  const tv = (o: number) => {
+    const usec = v.getBigInt64(o + 8, true);
+    if (usec < 0n || usec >= 1_000_000n) throw new LinuxError("EINVAL");
+    return v.getBigInt64(o, true) * 1_000_000_000n + usec * 1000n;
+  };
+  return setTimes(c, dirfd, path, tv(0), tv(16));
+}
+
+function setTimes(
+  c: SyscallContext,
+  dirfd: number,
+  path: bigint,
+  atime: bigint,
+  mtime: bigint,
+): number {
+  const at = resolveAt(c.k.ns, c.p, dirfd, str(c, path), 0);
+  const st = at.dentry.inode.stat();
+  if (c.p.creds.fsuid !== st.uid && !c.p.creds.capable(3)) throw new LinuxError("EPERM");
+  if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
+  at.dentry.inode.setattr({ atimeNs: atime, mtimeNs: mtime });
+  return 0;
+}

@@ -1,0 +1,539 @@
+/**
+ * procfs, synthesised from the Sentry's state: the processes the
+ * application sees (pids, status, command lines, descriptors, mappings)
+ * and system files with values consistent with the sandbox.
+ *
+ * @module
+ */
+import type { Kernel } from "../kernel/kernel.ts";
+import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
+import type { Process, Task } from "../kernel/task.ts";
+import { KERNEL_RELEASE, KERNEL_VERSION, memInfo } from "../syscalls/process.ts";
+import { LinuxError } from "../errors.ts";
+import type { Inode } from "./inode.ts";
+import type { VPath } from "./mount.ts";
+import { SynthDir, SynthFile, SynthFs, SynthLink } from "./synthetic.ts";
+
+const CLK_TCK = 100;
+
+/**
+ * Makes a procfs for a kernel.
+ *
+ * @param k The kernel.
+ * @returns The file system (mount it at /proc).
+ */
+export function makeProcfs(k: Kernel): SynthFs {
+  const fs = new SynthFs("proc", 0x04n);
+  const file =
+    (key: string, read: () => string, write: ((d: Uint8Array) => void) | null = null) => () =>
+      new SynthFile(fs, key, read, write);
+  const self = () => k.current?.process ?? k.init;
+  const entries = () => {
+    const m = new Map<string, () => Inode>();
+    m.set("self", () => new SynthLink(fs, "self", () => String(self()?.pid ?? 0)));
+    m.set(
+      "thread-self",
+      () =>
+        new SynthLink(fs, "thread-self", () => `${self()?.pid ?? 0}/task/${k.current?.tid ?? 0}`),
+    );
+    for (const p of k.processes.values()) {
+      if (p.exitStatus !== null && p.threads.size === 0 && p !== k.current?.process) continue;
+      m.set(String(p.pid), () => processDir(k, fs, p, `${p.pid}`));
+    }
+    m.set("meminfo", file("meminfo", () => meminfoText()));
+    m.set("cpuinfo", file("cpuinfo", () => hostText("/proc/cpuinfo")));
+    m.set(
+      "uptime",
+      file("uptime", () => {
+        const up = k.uptimeMs / 1000;
+        return `${up.toFixed(2)} ${(up * navigator.hardwareConcurrency).toFixed(2)}\n`;
+      }),
+    );
+    m.set(
+      "loadavg",
+      file("loadavg", () => {
+        const [a, b, c] = Deno.loadavg();
+        const running = [...k.tasks.values()].filter((t) => t.state === "running").length;
+        return `${a!.toFixed(2)} ${b!.toFixed(2)} ${c!.toFixed(2)} ${running}/${k.tasks.size} ${
+          Math.max(...k.tasks.keys(), 0)
+        }\n`;
+      }),
+    );
+    m.set(
+      "version",
+      file("version", () => `Linux version ${KERNEL_RELEASE} (dvisor) ${KERNEL_VERSION}\n`),
+    );
+    m.set(
+      "filesystems",
+      file(
+        "filesystems",
+        () => "nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevpts\nnodev\toverlay\nnodev\t9p\n",
+      ),
+    );
+    m.set("mounts", () => new SynthLink(fs, "mounts", () => "self/mounts"));
+    m.set("stat", file("stat", () => statText(k)));
+    m.set("sys", () => sysDir(k, fs));
+    return m;
+  };
+  fs.setRoot(new SynthDir(fs, "/", entries));
+  return fs;
+}
+
+function hostText(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+function meminfoText(): string {
+  const m = memInfo();
+  const kb = (b: bigint) => `${(b / 1024n).toString().padStart(8)} kB`;
+  return [
+    `MemTotal:       ${kb(m.total)}`,
+    `MemFree:        ${kb(m.free)}`,
+    `MemAvailable:   ${kb(m.available)}`,
+    `Buffers:        ${kb(0n)}`,
+    `Cached:         ${kb(0n)}`,
+    `SwapTotal:      ${kb(0n)}`,
+    `SwapFree:       ${kb(0n)}`,
+  ].join("\n") + "\n";
+}
+
+function statText(k: Kernel): string {
+  const cpus = navigator.hardwareConcurrency || 1;
+  const ticks = Math.floor(k.uptimeMs / 10);
+  const lines = [`cpu  0 0 0 ${ticks * cpus} 0 0 0 0 0 0`];
+  for (let i = 0; i < cpus; i++) lines.push(`cpu${i} 0 0 0 ${ticks} 0 0 0 0 0 0`);
+  const btime = Math.floor((Date.now() - k.uptimeMs) / 1000);
+  const running = [...k.tasks.values()].filter((t) => t.state === "running").length;
+  lines.push(
+    "intr 0",
+    "ctxt 0",
+    `btime ${btime}`,
+    `processes ${k.processes.size}`,
+    `procs_running ${running}`,
+    "procs_blocked 0",
+  );
+  return lines.join("\n") + "\n";
+}
+
+function sysDir(k: Kernel, fs: SynthFs): Inode {
+  const f = (key: string, text: () => string) => () => new SynthFile(fs, key, () => text() + "\n");
+  const dir = (key: string, items: Record<string, () => Inode>) => () =>
+    new SynthDir(fs, key, () => new Map(Object.entries(items)));
+  return new SynthDir(fs, "sys", () =>
+    new Map(Object.entries({
+      kernel: dir("sys/kernel", {
+        hostname: () =>
+          new SynthFile(fs, "sys/kernel/hostname", () => k.uts.hostname + "\n", (d) => {
+            k.uts.hostname = new TextDecoder().decode(d).replace(/\n$/, "");
+          }),
+        domainname: f("sys/kernel/domainname", () => k.uts.domainname),
+        ostype: f("sys/kernel/ostype", () => "Linux"),
+        osrelease: f("sys/kernel/osrelease", () => KERNEL_RELEASE),
+        version: f("sys/kernel/version", () => KERNEL_VERSION),
+        pid_max: f("sys/kernel/pid_max", () => "4194304"),
+        ngroups_max: f("sys/kernel/ngroups_max", () => "65536"),
+        cap_last_cap: f("sys/kernel/cap_last_cap", () => "40"),
+        random: dir("sys/kernel/random", {
+          boot_id: f("sys/kernel/random/boot_id", () => bootId),
+          uuid: f("sys/kernel/random/uuid", () => crypto.randomUUID()),
+        }),
+      }),
+      vm: dir("sys/vm", {
+        overcommit_memory: f("sys/vm/overcommit_memory", () => "0"),
+        max_map_count: f("sys/vm/max_map_count", () => "65530"),
+        mmap_min_addr: f("sys/vm/mmap_min_addr", () => "65536"),
+      }),
+      fs: dir("sys/fs", {
+        "file-max": f("sys/fs/file-max", () => "9223372036854775807"),
+        "nr_open": f("sys/fs/nr_open", () => "1048576"),
+        "pipe-max-size": f("sys/fs/pipe-max-size", () => "1048576"),
+      }),
+    })));
+}
+
+const bootId = crypto.randomUUID();
+
+function stateLetter(p: Process, t?: Task): string {
+  if (p.exitStatus !== null) return "Z";
+  if (p.stopped) return "T";
+  const s = t ?? p.leader;
+  if (!s) return "Z";
+  return s.state === "blocked" ? "S" : s.state === "stopped" ? "T" : "R";
+}
+
+function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Task): Inode {
+  const owner = () => ({ uid: p.creds.euid, gid: p.creds.egid });
+  const file = (
+    name: string,
+    read: () => string | Uint8Array,
+    write: ((d: Uint8Array) => void) | null = null,
+  ) =>
+  () => new SynthFile(fs, `${key}/${name}`, read, write, undefined, owner);
+  const root = () => p.fs.root;
+  const place = (v: VPath) => k.ns.pathOf(v, (k.current?.process ?? p).fs.root);
+  const entries = (): Map<string, () => Inode> => {
+    const m = new Map<string, () => Inode>();
+    const t = thread ?? p.leader ?? p.threads.values().next().value;
+    m.set("stat", file("stat", () => statLine(k, p, t)));
+    m.set("status", file("status", () => statusText(k, p, t)));
+    m.set("statm", file("statm", () => "0 0 0 0 0 0 0\n"));
+    m.set("cmdline", file("cmdline", () => (p.argv.length ? p.argv.join("\0") + "\0" : "")));
+    m.set("environ", file("environ", () => (p.env.length ? p.env.join("\0") + "\0" : "")));
+    m.set(
+      "comm",
+      file("comm", () => (t?.comm ?? p.comm) + "\n", (d) => {
+        if (t) t.comm = new TextDecoder().decode(d).replace(/\n$/, "").slice(0, 15);
+      }),
+    );
+    m.set(
+      "oom_score_adj",
+      file("oom_score_adj", () => `${oomAdj.get(p) ?? 0}\n`, (d) => {
+        const v = Number(new TextDecoder().decode(d).trim());
+        if (!Number.isInteger(v) || v < -1000 || v > 1000) throw new LinuxError("EINVAL");
+        oomAdj.set(p, v);
+      }),
+    );
+    m.set("oom_score", file("oom_score", () => "0\n"));
+    m.set("limits", file("limits", () => limitsText(p)));
+    m.set("mounts", file("mounts", () => mountsText(k)));
+    m.set("mountinfo", file("mountinfo", () => mountinfoText(k)));
+    m.set("maps", file("maps", () => mapsText(k, p)));
+    m.set("cgroup", file("cgroup", () => "0::/\n"));
+    m.set(
+      "exe",
+      () =>
+        new SynthLink(
+          fs,
+          `${key}/exe`,
+          () => p.exe,
+          () => (p.exeLocation ? { path: p.exeLocation } : null),
+          owner,
+        ),
+    );
+    m.set(
+      "cwd",
+      () =>
+        new SynthLink(fs, `${key}/cwd`, () => place(p.fs.cwd), () => ({ path: p.fs.cwd }), owner),
+    );
+    m.set(
+      "root",
+      () => new SynthLink(fs, `${key}/root`, () => place(root()), () => ({ path: root() }), owner),
+    );
+    m.set("fd", () => fdDir(k, fs, p, `${key}/fd`, owner));
+    m.set("fdinfo", () => fdinfoDir(fs, p, `${key}/fdinfo`, owner));
+    m.set(
+      "ns",
+      () =>
+        new SynthDir(
+          fs,
+          `${key}/ns`,
+          () =>
+            new Map(
+              ["cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "user", "uts"].map(
+                (n) => [
+                  n,
+                  () =>
+                    new SynthLink(
+                      fs,
+                      `${key}/ns/${n}`,
+                      () => `${n === "pid_for_children" ? "pid" : n}:[${4026531835 + n.length}]`,
+                    ),
+                ],
+              ),
+            ),
+          0o511,
+          owner,
+        ),
+    );
+    if (!thread) {
+      m.set("task", () =>
+        new SynthDir(
+          fs,
+          `${key}/task`,
+          () => {
+            const tm = new Map<string, () => Inode>();
+            for (const th of p.threads.values()) {
+              tm.set(String(th.tid), () => processDir(k, fs, p, `${key}/task/${th.tid}`, th));
+            }
+            return tm;
+          },
+          0o555,
+          owner,
+        ));
+    }
+    return m;
+  };
+  return new SynthDir(fs, key, entries, 0o555, owner);
+}
+
+const oomAdj = new WeakMap<Process, number>();
+
+function fdDir(
+  _k: Kernel,
+  fs: SynthFs,
+  p: Process,
+  key: string,
+  owner: () => { uid: number; gid: number },
+): Inode {
+  return new SynthDir(
+    fs,
+    key,
+    () => {
+      const m = new Map<string, () => Inode>();
+      for (const fd of p.fds.numbers()) {
+        m.set(String(fd), () => {
+          const f = p.fds.get(fd);
+          const text = () => f.path ?? anonName(f.inode);
+          return new SynthLink(
+            fs,
+            `${key}/${fd}`,
+            text,
+            () => ({ path: f.location ?? null, file: f }),
+            owner,
+          );
+        });
+      }
+      return m;
+    },
+    0o500,
+    owner,
+  );
+}
+
+/** What /proc/PID/fd shows for a file without a path: `pipe:[123]`, `anon_inode:[eventfd]`. */
+function anonName(inode: Inode): string {
+  try {
+    return inode.readlink();
+  } catch {
+    return `anon_inode:[${inode.fs.type}]`;
+  }
+}
+
+function fdinfoDir(
+  fs: SynthFs,
+  p: Process,
+  key: string,
+  owner: () => { uid: number; gid: number },
+): Inode {
+  return new SynthDir(
+    fs,
+    key,
+    () => {
+      const m = new Map<string, () => Inode>();
+      for (const fd of p.fds.numbers()) {
+        m.set(String(fd), () =>
+          new SynthFile(
+            fs,
+            `${key}/${fd}`,
+            () => {
+              const f = p.fds.get(fd);
+              return `pos:\t${f.offset}\nflags:\t0${
+                (f.flags | (p.fds.cloexec(fd) ? 0o2000000 : 0)).toString(8)
+              }\nmnt_id:\t0\n`;
+            },
+            null,
+            0o444,
+            owner,
+          ));
+      }
+      return m;
+    },
+    0o500,
+    owner,
+  );
+}
+
+function statLine(_k: Kernel, p: Process, t: Task | undefined): string {
+  const comm = t?.comm ?? p.comm;
+  const ppid = p.parent?.pid ?? 0;
+  const start = Math.floor(p.startMs / (1000 / CLK_TCK));
+  const threads = Math.max(p.threads.size, 1);
+  const fields = [
+    t?.tid ?? p.pid,
+    `(${comm})`,
+    stateLetter(p, t),
+    ppid,
+    p.pgid,
+    p.sid,
+    0, // tty_nr
+    -1, // tpgid
+    0, // flags
+    0,
+    0,
+    0,
+    0,
+    0, // utime
+    0, // stime
+    0,
+    0,
+    20, // priority
+    0, // nice
+    threads,
+    0,
+    start,
+    0, // vsize
+    0, // rss
+    "18446744073709551615",
+    0,
+    0,
+    Number(p.mm.stackTop),
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    p.exitSignal,
+    0,
+    0,
+    0,
+    0,
+    0,
+  ];
+  return fields.join(" ") + "\n";
+}
+
+function statusText(_k: Kernel, p: Process, t: Task | undefined): string {
+  const c = p.creds;
+  const hex = (m: bigint) => m.toString(16).padStart(16, "0");
+  let sigIgn = 0n;
+  let sigCgt = 0n;
+  for (let s = 1; s < p.sigactions.length; s++) {
+    const h = p.sigactions[s]!.handler;
+    if (h === SIG_IGN) sigIgn |= 1n << BigInt(s - 1);
+    else if (h !== SIG_DFL && h !== SIG_IGN) sigCgt |= 1n << BigInt(s - 1);
+  }
+  let pending = 0n;
+  for (const s of t?.pending ?? []) pending |= 1n << BigInt(s.sig - 1);
+  let shdPnd = 0n;
+  for (const s of p.pending) shdPnd |= 1n << BigInt(s.sig - 1);
+  const state = stateLetter(p, t);
+  const names: Record<string, string> = { R: "running", S: "sleeping", T: "stopped", Z: "zombie" };
+  return [
+    `Name:\t${t?.comm ?? p.comm}`,
+    `Umask:\t${p.fs.umask.toString(8).padStart(4, "0")}`,
+    `State:\t${state} (${names[state]})`,
+    `Tgid:\t${p.pid}`,
+    `Ngid:\t0`,
+    `Pid:\t${t?.tid ?? p.pid}`,
+    `PPid:\t${p.parent?.pid ?? 0}`,
+    `TracerPid:\t0`,
+    `Uid:\t${c.uid}\t${c.euid}\t${c.suid}\t${c.fsuid}`,
+    `Gid:\t${c.gid}\t${c.egid}\t${c.sgid}\t${c.fsgid}`,
+    `FDSize:\t${Math.max(64, p.fds.limit)}`,
+    `Groups:\t${c.groups.join(" ")}${c.groups.length ? " " : ""}`,
+    `NStgid:\t${p.pid}`,
+    `NSpid:\t${t?.tid ?? p.pid}`,
+    `NSpgid:\t${p.pgid}`,
+    `NSsid:\t${p.sid}`,
+    `Threads:\t${p.threads.size}`,
+    `SigQ:\t${p.pending.length}/63304`,
+    `SigPnd:\t${hex(pending)}`,
+    `ShdPnd:\t${hex(shdPnd)}`,
+    `SigBlk:\t${hex(t?.sigmask ?? 0n)}`,
+    `SigIgn:\t${hex(sigIgn)}`,
+    `SigCgt:\t${hex(sigCgt)}`,
+    `CapInh:\t${hex(c.inheritable)}`,
+    `CapPrm:\t${hex(c.permitted)}`,
+    `CapEff:\t${hex(c.effective)}`,
+    `CapBnd:\t${hex(c.bounding)}`,
+    `CapAmb:\t${hex(c.ambient)}`,
+    `NoNewPrivs:\t${p.noNewPrivs ? 1 : 0}`,
+    `Seccomp:\t0`,
+    `Cpus_allowed_list:\t0-${(navigator.hardwareConcurrency || 1) - 1}`,
+    `voluntary_ctxt_switches:\t0`,
+    `nonvoluntary_ctxt_switches:\t0`,
+  ].join("\n") + "\n";
+}
+
+const LIMIT_NAMES: Array<[string, string]> = [
+  ["Max cpu time", "seconds"],
+  ["Max file size", "bytes"],
+  ["Max data size", "bytes"],
+  ["Max stack size", "bytes"],
+  ["Max core file size", "bytes"],
+  ["Max resident set", "bytes"],
+  ["Max processes", "processes"],
+  ["Max open files", "files"],
+  ["Max locked memory", "bytes"],
+  ["Max address space", "bytes"],
+  ["Max file locks", "locks"],
+  ["Max pending signals", "signals"],
+  ["Max msgqueue size", "bytes"],
+  ["Max nice priority", ""],
+  ["Max realtime priority", ""],
+  ["Max realtime timeout", "us"],
+];
+
+function limitsText(p: Process): string {
+  const v = (x: bigint) => (x === 0xffffffffffffffffn ? "unlimited" : x.toString());
+  const lines = ["Limit                     Soft Limit           Hard Limit           Units     "];
+  LIMIT_NAMES.forEach(([name, unit], i) => {
+    const r = p.rlimits[i]!;
+    lines.push(`${name.padEnd(26)}${v(r.cur).padEnd(21)}${v(r.max).padEnd(21)}${unit.padEnd(10)}`);
+  });
+  return lines.join("\n") + "\n";
+}
+
+function mountsText(k: Kernel): string {
+  const root = (k.current?.process ?? k.init)!.fs.root;
+  return k.ns.mounts().map((m) => {
+    const at = m.parent && m.mountpoint
+      ? k.ns.pathOf({ mount: m.parent, dentry: m.mountpoint }, root)
+      : "/";
+    const opts = [
+      m.flags.readOnly ? "ro" : "rw",
+      m.flags.nosuid ? "nosuid" : "",
+      m.flags.nodev ? "nodev" : "",
+      m.flags.noexec ? "noexec" : "",
+      "relatime",
+      m.options,
+    ]
+      .filter(Boolean).join(",");
+    return `${m.source} ${at} ${m.fs.type} ${opts} 0 0`;
+  }).join("\n") + "\n";
+}
+
+function mountinfoText(k: Kernel): string {
+  const root = (k.current?.process ?? k.init)!.fs.root;
+  return k.ns.mounts().map((m) => {
+    const at = m.parent && m.mountpoint
+      ? k.ns.pathOf({ mount: m.parent, dentry: m.mountpoint }, root)
+      : "/";
+    const opts = [
+      m.flags.readOnly ? "ro" : "rw",
+      m.flags.nosuid ? "nosuid" : "",
+      m.flags.nodev ? "nodev" : "",
+      m.flags.noexec ? "noexec" : "",
+      "relatime",
+    ]
+      .filter(Boolean).join(",");
+    const dev = m.fs.dev;
+    return `${m.id} ${m.parent?.id ?? 0} 0:${dev} / ${at} ${opts} - ${m.fs.type} ${m.source} ${
+      m.flags.readOnly ? "ro" : "rw"
+    }`;
+  }).join("\n") + "\n";
+}
+
+function mapsText(k: Kernel, p: Process): string {
+  const t = p.leader ?? p.threads.values().next().value;
+  if (!t) return "";
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(`/proc/${k.hostTid(t)}/maps`);
+  } catch {
+    return "";
+  }
+  // The stub's own page is not the application's business.
+  return text.split("\n").filter((l) =>
+    l && !l.startsWith("7ffe00000000-") && !l.startsWith("7ffe00001000-")
+  )
+    .map((l) => l.replace(/\s+\/.*$|\s+dvisor-stub.*$/, "")).join("\n") + "\n";
+}

@@ -1,0 +1,387 @@
+/**
+ * tmpfs: a file system in the Sentry's memory. Used for /tmp and /dev/shm
+ * mounts, as the upper layer of the root overlay, and for devfs's tree.
+ *
+ * @module
+ */
+import { LinuxError } from "../errors.ts";
+import { openDevice } from "./devices.ts";
+import {
+  type DirEntry,
+  dtOf,
+  FileSystem,
+  type FsCreds,
+  Inode,
+  OpenFile,
+  S_IFCHR,
+  S_IFDIR,
+  S_IFIFO,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type SetAttr,
+  type Stat,
+} from "./inode.ts";
+import { Pipe, PipeEnd } from "./pipe.ts";
+
+let nextDev = 0x100n;
+
+/** Size limits of a tmpfs (`size=`, `nr_inodes=`). */
+export interface TmpFsLimits {
+  /** Most bytes of file data, or Infinity. */
+  maxBytes: number;
+  /** Most inodes, or Infinity. */
+  maxInodes: number;
+}
+
+/** An in-memory file system. */
+export class TmpFs extends FileSystem {
+  readonly type: string;
+  readonly dev: bigint = nextDev++;
+  /** Limits. */
+  readonly limits: TmpFsLimits;
+  /** Bytes of file data held. */
+  usedBytes = 0;
+  /** Inodes held. */
+  usedInodes = 0;
+  #nextIno = 1n;
+  readonly #root: TmpNode;
+
+  /**
+   * Makes an empty file system whose root has this mode and owner.
+   *
+   * @param options Root mode and owner, limits, and the type name shown in /proc/mounts.
+   */
+  constructor(
+    options: {
+      mode?: number;
+      uid?: number;
+      gid?: number;
+      limits?: Partial<TmpFsLimits>;
+      type?: string;
+    } = {},
+  ) {
+    super();
+    this.type = options.type ?? "tmpfs";
+    this.limits = { maxBytes: Infinity, maxInodes: Infinity, ...options.limits };
+    this.#root = new TmpNode(
+      this,
+      S_IFDIR | (options.mode ?? 0o1777),
+      options.uid ?? 0,
+      options.gid ?? 0,
+    );
+  }
+
+  /** @returns The root directory. */
+  root(): TmpNode {
+    return this.#root;
+  }
+
+  /** @internal A new inode number, counting against nr_inodes. */
+  allocIno(): bigint {
+    if (this.usedInodes + 1 > this.limits.maxInodes) throw new LinuxError("ENOSPC");
+    this.usedInodes++;
+    return this.#nextIno++;
+  }
+
+  /** @returns statfs with the limits as the totals. */
+  override statfs(): Uint8Array {
+    const buf = super.statfs();
+    const v = new DataView(buf.buffer);
+    const blocks = Number.isFinite(this.limits.maxBytes)
+      ? BigInt(Math.ceil(this.limits.maxBytes / 4096))
+      : 1n << 20n;
+    const used = BigInt(Math.ceil(this.usedBytes / 4096));
+    v.setBigUint64(16, blocks, true);
+    v.setBigUint64(24, blocks > used ? blocks - used : 0n, true);
+    v.setBigUint64(32, blocks > used ? blocks - used : 0n, true);
+    const files = Number.isFinite(this.limits.maxInodes)
+      ? BigInt(this.limits.maxInodes)
+      : 1n << 20n;
+    v.setBigUint64(40, files, true);
+    v.setBigUint64(48, files - BigInt(this.usedInodes), true);
+    return buf;
+  }
+}
+
+const now = () => BigInt(Date.now()) * 1_000_000n;
+
+/** A tmpfs inode of any kind. */
+export class TmpNode extends Inode {
+  readonly fs: TmpFs;
+  readonly ino: bigint;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink = 1;
+  rdev = 0n;
+  atimeNs = now();
+  mtimeNs = this.atimeNs;
+  ctimeNs = this.atimeNs;
+  /** Regular file data (capacity may exceed size). */
+  data = new Uint8Array(0);
+  /** Regular file size. */
+  size = 0;
+  /** Directory entries. */
+  readonly entries = new Map<string, TmpNode>();
+  /** Symlink target. */
+  target = "";
+  /** FIFO buffer, shared by every opener. */
+  fifo: Pipe | null = null;
+
+  /**
+   * Makes an inode.
+   *
+   * @param fs Its file system.
+   * @param mode Type and permission bits.
+   * @param uid Owner.
+   * @param gid Group.
+   */
+  constructor(fs: TmpFs, mode: number, uid: number, gid: number) {
+    super();
+    this.fs = fs;
+    this.ino = fs.allocIno();
+    this.mode = mode;
+    this.uid = uid;
+    this.gid = gid;
+    if ((mode & S_IFMT) === S_IFDIR) this.nlink = 2;
+  }
+
+  stat(): Stat {
+    const isDir = (this.mode & S_IFMT) === S_IFDIR;
+    const size = isDir
+      ? 4096n
+      : (this.mode & S_IFMT) === S_IFLNK
+      ? BigInt(new TextEncoder().encode(this.target).length)
+      : BigInt(this.size);
+    return {
+      dev: this.fs.dev,
+      ino: this.ino,
+      mode: this.mode,
+      nlink: this.nlink,
+      uid: this.uid,
+      gid: this.gid,
+      rdev: this.rdev,
+      size,
+      blksize: 4096,
+      blocks: (BigInt(this.data.length) + 511n) / 512n,
+      atimeNs: this.atimeNs,
+      mtimeNs: this.mtimeNs,
+      ctimeNs: this.ctimeNs,
+      btimeNs: this.ctimeNs,
+    };
+  }
+
+  #dir(): Map<string, TmpNode> {
+    if ((this.mode & S_IFMT) !== S_IFDIR) throw new LinuxError("ENOTDIR");
+    return this.entries;
+  }
+
+  override lookup(name: string): TmpNode {
+    const child = this.#dir().get(name);
+    if (!child) throw new LinuxError("ENOENT");
+    return child;
+  }
+
+  override readdir(): DirEntry[] {
+    return [...this.#dir()].map(([name, n]) => ({ name, ino: n.ino, type: dtOf(n.mode) }));
+  }
+
+  #add(name: string, node: TmpNode): TmpNode {
+    const dir = this.#dir();
+    if (dir.has(name)) throw new LinuxError("EEXIST");
+    dir.set(name, node);
+    this.mtimeNs = this.ctimeNs = now();
+    return node;
+  }
+
+  override mknod(name: string, mode: number, creds: FsCreds, dev = 0n): TmpNode {
+    const type = mode & S_IFMT || S_IFREG;
+    const node = new TmpNode(this.fs, type | (mode & 0o7777), creds.fsuid, this.#newGid(creds));
+    node.rdev = dev;
+    return this.#add(name, node);
+  }
+
+  override mkdir(name: string, mode: number, creds: FsCreds): TmpNode {
+    const node = this.#add(
+      name,
+      new TmpNode(
+        this.fs,
+        S_IFDIR | (mode & 0o7777) | (this.mode & 0o2000),
+        creds.fsuid,
+        this.#newGid(creds),
+      ),
+    );
+    this.nlink++;
+    return node;
+  }
+
+  override symlink(name: string, target: string, creds: FsCreds): TmpNode {
+    const node = new TmpNode(this.fs, S_IFLNK | 0o777, creds.fsuid, this.#newGid(creds));
+    node.target = target;
+    return this.#add(name, node);
+  }
+
+  /** A new file's group: the directory's with the setgid bit, else the creator's. */
+  #newGid(creds: FsCreds): number {
+    return this.mode & 0o2000 ? this.gid : creds.fsgid;
+  }
+
+  override link(name: string, target: Inode): void {
+    if (!(target instanceof TmpNode) || target.fs !== this.fs) throw new LinuxError("EXDEV");
+    if ((target.mode & S_IFMT) === S_IFDIR) throw new LinuxError("EPERM");
+    this.#add(name, target);
+    target.nlink++;
+    target.ctimeNs = now();
+  }
+
+  override unlink(name: string): void {
+    const child = this.lookup(name);
+    if ((child.mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
+    this.#dir().delete(name);
+    child.nlink--;
+    child.ctimeNs = this.mtimeNs = this.ctimeNs = now();
+    child.#maybeFree();
+  }
+
+  override rmdir(name: string): void {
+    const child = this.lookup(name);
+    if ((child.mode & S_IFMT) !== S_IFDIR) throw new LinuxError("ENOTDIR");
+    if (child.entries.size) throw new LinuxError("ENOTEMPTY");
+    this.#dir().delete(name);
+    this.nlink--;
+    child.nlink = 0;
+    this.mtimeNs = this.ctimeNs = now();
+    child.#maybeFree();
+  }
+
+  override rename(oldName: string, newDir: Inode, newName: string, flags: number): void {
+    if (!(newDir instanceof TmpNode) || newDir.fs !== this.fs) throw new LinuxError("EXDEV");
+    const moving = this.lookup(oldName);
+    const there = newDir.#dir().get(newName);
+    const NOREPLACE = 1;
+    const EXCHANGE = 2;
+    if (flags & EXCHANGE) {
+      if (!there) throw new LinuxError("ENOENT");
+      this.entries.set(oldName, there);
+      newDir.entries.set(newName, moving);
+      return;
+    }
+    if (there === moving) return;
+    if (there) {
+      if (flags & NOREPLACE) throw new LinuxError("EEXIST");
+      const movingDir = (moving.mode & S_IFMT) === S_IFDIR;
+      const thereDir = (there.mode & S_IFMT) === S_IFDIR;
+      if (movingDir && !thereDir) throw new LinuxError("ENOTDIR");
+      if (!movingDir && thereDir) throw new LinuxError("EISDIR");
+      if (thereDir && there.entries.size) throw new LinuxError("ENOTEMPTY");
+      there.nlink = thereDir ? 0 : there.nlink - 1;
+      if (thereDir) newDir.nlink--;
+      there.#maybeFree();
+    }
+    this.entries.delete(oldName);
+    newDir.entries.set(newName, moving);
+    if ((moving.mode & S_IFMT) === S_IFDIR && newDir !== this) {
+      this.nlink--;
+      newDir.nlink++;
+    }
+    this.mtimeNs =
+      this.ctimeNs =
+      newDir.mtimeNs =
+      newDir.ctimeNs =
+      moving.ctimeNs =
+        now();
+  }
+
+  /** Frees the data of a file with no names left (open descriptors keep the node object alive). */
+  #maybeFree(): void {
+    if (this.nlink > 0) return;
+    this.fs.usedInodes--;
+  }
+
+  override readlink(): string {
+    if ((this.mode & S_IFMT) !== S_IFLNK) throw new LinuxError("EINVAL");
+    this.atimeNs = now();
+    return this.target;
+  }
+
+  override setattr(attrs: SetAttr): void {
+    if (attrs.mode !== undefined) this.mode = (this.mode & S_IFMT) | (attrs.mode & 0o7777);
+    if (attrs.uid !== undefined) this.uid = attrs.uid;
+    if (attrs.gid !== undefined) this.gid = attrs.gid;
+    if (attrs.size !== undefined) {
+      if ((this.mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
+      if ((this.mode & S_IFMT) !== S_IFREG) throw new LinuxError("EINVAL");
+      this.resize(Number(attrs.size));
+      this.mtimeNs = now();
+    }
+    if (attrs.atimeNs !== undefined) this.atimeNs = attrs.atimeNs;
+    if (attrs.mtimeNs !== undefined) this.mtimeNs = attrs.mtimeNs;
+    this.ctimeNs = now();
+  }
+
+  /**
+   * Sets a regular file's size, zero-filling growth.
+   *
+   * @param size The new size.
+   */
+  resize(size: number): void {
+    if (size > Number.MAX_SAFE_INTEGER || size < 0) throw new LinuxError("EFBIG");
+    const grow = size - this.size;
+    if (grow > 0 && this.fs.usedBytes + grow > this.fs.limits.maxBytes) {
+      throw new LinuxError("ENOSPC");
+    }
+    if (size > this.data.length) {
+      const next = new Uint8Array(Math.max(size, Math.min(this.data.length * 2, size + (1 << 24))));
+      next.set(this.data.subarray(0, this.size));
+      this.data = next;
+    } else if (size < this.size) {
+      this.data.fill(0, size, this.size);
+    }
+    this.fs.usedBytes += grow;
+    this.size = size;
+  }
+
+  open(flags: number): OpenFile {
+    switch (this.mode & S_IFMT) {
+      case S_IFREG:
+        return new TmpFile(this, flags);
+      case S_IFDIR:
+        return new OpenFile(this, flags);
+      case S_IFIFO:
+        this.fifo ??= new Pipe();
+        return new PipeEnd(this, this.fifo, flags);
+      case S_IFCHR:
+        return openDevice(this, this.rdev, flags);
+    }
+    throw new LinuxError("ENXIO");
+  }
+}
+
+/** An open regular tmpfs file. */
+class TmpFile extends OpenFile {
+  readonly #node: TmpNode;
+
+  constructor(node: TmpNode, flags: number) {
+    super(node, flags);
+    this.#node = node;
+  }
+
+  protected override readAt(buf: Uint8Array, offset: bigint): number {
+    const n = this.#node;
+    if (offset >= BigInt(n.size)) return 0;
+    const at = Number(offset);
+    const len = Math.min(buf.length, n.size - at);
+    buf.set(n.data.subarray(at, at + len));
+    return len;
+  }
+
+  protected override writeAt(data: Uint8Array, offset: bigint): number {
+    const n = this.#node;
+    const end = Number(offset) + data.length;
+    if (end > n.size) n.resize(end);
+    n.data.set(data, Number(offset));
+    n.mtimeNs = n.ctimeNs = now();
+    return data.length;
+  }
+}
