@@ -86,6 +86,8 @@ export interface KernelLog {
   debug(msg: string): void;
   /** A warning line. */
   warn(msg: string): void;
+  /** With --strace: one line per system call the Sentry serves. */
+  strace?: (msg: string) => void;
 }
 
 /** The system call numbers whose calls restart after a handler with SA_RESTART. */

@@ -291,7 +291,7 @@ function utimens(
   return 0;
 }
 
-function truncate(c: SyscallContext, inode: OpenFile["inode"], length: bigint): number {
+function truncate(inode: OpenFile["inode"], length: bigint): number {
   if (length < 0n) throw new LinuxError("EINVAL");
   const type = inode.stat().mode & S_IFMT;
   if (type === S_IFDIR) throw new LinuxError("EISDIR");
@@ -686,12 +686,12 @@ export const FS_HANDLERS: Record<string, Handler> = {
     if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
     if (!mayAccess(at.dentry.inode.stat(), MAY.WRITE, c.p.creds)) throw new LinuxError("EACCES");
     if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
-    return truncate(c, at.dentry.inode, i64(c.args[1]));
+    return truncate(at.dentry.inode, i64(c.args[1]));
   },
   ftruncate: (c) => {
     const f = file(c, c.args[0]);
     if (!f.writable) throw new LinuxError("EINVAL");
-    return truncate(c, f.inode, i64(c.args[1]));
+    return truncate(f.inode, i64(c.args[1]));
   },
   utimensat: (c) => utimens(c, i32(c.args[0]), c.args[1] ?? 0n, c.args[2] ?? 0n, i32(c.args[3])),
   utimes: (c) => utimesCall(c, AT_FDCWD, c.args[0]!, c.args[1] ?? 0n),

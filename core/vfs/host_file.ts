@@ -8,7 +8,7 @@
  */
 import { closeQuietly, pollFd, readFd, writeFd } from "../../platform/fd.ts";
 import { FileCalls } from "../../platform/files.ts";
-import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import { LinuxError, type WaitQueue, WouldBlock } from "../errors.ts";
 import { FileSystem, Inode, OpenFile, POLL, S_IFMT, S_IFREG, type Stat } from "./inode.ts";
 
 /** Waits for host descriptors to become ready (the kernel's event loop). */
