@@ -724,6 +724,24 @@ export const FS_HANDLERS: Record<string, Handler> = {
   syncfs: (c) => (file(c, c.args[0]), 0),
   fsync: (c) => (file(c, c.args[0]), 0),
   fdatasync: (c) => (file(c, c.args[0]), 0),
+  getxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
+  lgetxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
+  fgetxattr: (c) => (file(c, c.args[0]), noXattr()),
+  listxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), 0),
+  llistxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), 0),
+  flistxattr: (c) => (file(c, c.args[0]), 0),
+  setxattr: () => {
+    throw new LinuxError("EOPNOTSUPP");
+  },
+  lsetxattr: () => {
+    throw new LinuxError("EOPNOTSUPP");
+  },
+  fsetxattr: () => {
+    throw new LinuxError("EOPNOTSUPP");
+  },
+  removexattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
+  lremovexattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
+  fremovexattr: (c) => (file(c, c.args[0]), noXattr()),
   fadvise64: (c) => {
     const f = file(c, c.args[0]);
     if ((f.inode.stat().mode & S_IFMT) === S_IFIFO) throw new LinuxError("ESPIPE");
@@ -742,6 +760,11 @@ export const FS_HANDLERS: Record<string, Handler> = {
     return 0;
   },
 };
+
+/** No file has extended attributes (yet): ENODATA, as for a missing name. */
+function noXattr(): never {
+  throw new LinuxError("ENODATA");
+}
 
 function writeStat(
   c: SyscallContext,

@@ -10,6 +10,7 @@ import { SYS, type SyscallName } from "../../platform/sysno.ts";
 import type { Handler, Support, SyscallEntry } from "../kernel/kernel.ts";
 import { FS_HANDLERS } from "./fs.ts";
 import { MEMORY_HANDLERS } from "./memory.ts";
+import { POLL_HANDLERS } from "./poll.ts";
 import { PROCESS_HANDLERS } from "./process.ts";
 import { SIGNAL_HANDLERS } from "./signal.ts";
 import { TIME_HANDLERS } from "./time.ts";
@@ -102,6 +103,7 @@ const HANDLERS: Record<string, Handler> = {
   ...SIGNAL_HANDLERS,
   ...MEMORY_HANDLERS,
   ...TIME_HANDLERS,
+  ...POLL_HANDLERS,
 };
 
 /**
