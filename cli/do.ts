@@ -1,8 +1,8 @@
 /**
  * `dvisor do [flags] -- CMD [ARGS]`: runs a command sandboxed, as
  * `runsc do`: the host's root file system read-only with a writable layer
- * inside the sandbox (the host is never written), a fresh /proc, /dev and
- * /tmp, the caller's working directory and environment, and its stdio.
+ * inside the sandbox (the host is never written), a fresh /proc and /dev,
+ * the caller's working directory and environment, and its stdio.
  *
  * @module
  */
@@ -99,7 +99,6 @@ export const doCommand: Command = {
         mounts: [
           { target: "/proc", type: "proc", flags: { nosuid: true, nodev: true, noexec: true } },
           { target: "/dev", type: "devfs", flags: { nosuid: true } },
-          { target: "/tmp", type: "tmpfs", flags: { nosuid: true, nodev: true } },
           { target: "/dev/shm", type: "tmpfs", flags: { nosuid: true, nodev: true } },
         ],
         process: {
