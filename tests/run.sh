@@ -6,10 +6,12 @@ here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$here"
 
 # Debian packages the tests use: busybox-static (the programs run in
-# namespaces), binutils (reassembling the machine code), util-linux (setpriv
-# for the unprivileged tests), git (the version's commit).
+# namespaces and sandboxes), binutils (reassembling the machine code),
+# util-linux (setpriv for the unprivileged tests), git (the version's
+# commit), gcc and libc6-dev (the static C test programs), python3, tar,
+# gzip and findutils (programs the Sentry runs).
 need=()
-for pkg in busybox-static binutils util-linux git; do
+for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

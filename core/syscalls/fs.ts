@@ -725,7 +725,9 @@ export const FS_HANDLERS: Record<string, Handler> = {
   fsync: (c) => (file(c, c.args[0]), 0),
   fdatasync: (c) => (file(c, c.args[0]), 0),
   getxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
-  lgetxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
+  lgetxattr: (
+    c,
+  ) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
   fgetxattr: (c) => (file(c, c.args[0]), noXattr()),
   listxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), 0),
   llistxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), 0),
@@ -740,7 +742,9 @@ export const FS_HANDLERS: Record<string, Handler> = {
     throw new LinuxError("EOPNOTSUPP");
   },
   removexattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
-  lremovexattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
+  lremovexattr: (
+    c,
+  ) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
   fremovexattr: (c) => (file(c, c.args[0]), noXattr()),
   fadvise64: (c) => {
     const f = file(c, c.args[0]);

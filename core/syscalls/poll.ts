@@ -23,7 +23,10 @@ interface PollState {
 }
 
 /** Readiness of each wanted descriptor, and the queues to wait on. */
-function check(c: SyscallContext, wants: Want[]): { revents: number[]; ready: number; queues: WaitQueue[] } {
+function check(
+  c: SyscallContext,
+  wants: Want[],
+): { revents: number[]; ready: number; queues: WaitQueue[] } {
   const revents: number[] = [];
   const queues = new Set<WaitQueue>();
   let ready = 0;
@@ -50,7 +53,11 @@ function check(c: SyscallContext, wants: Want[]): { revents: number[]; ready: nu
 }
 
 /** Waits as poll does: `timeoutMs` < 0 forever, 0 not at all. */
-function waitFor(c: SyscallContext, wants: Want[], timeoutMs: number | null): { revents: number[]; ready: number } {
+function waitFor(
+  c: SyscallContext,
+  wants: Want[],
+  timeoutMs: number | null,
+): { revents: number[]; ready: number } {
   let state = c.t.syscallState as PollState | null;
   if (!state) {
     state = { deadline: timeoutMs === null ? null : performance.now() + timeoutMs };
@@ -67,7 +74,9 @@ function pollCall(c: SyscallContext, addr: bigint, nfds: number, timeoutMs: numb
   const raw = nfds ? c.mem.read(addr, 8 * nfds) : new Uint8Array(0);
   const v = new DataView(raw.buffer);
   const wants: Want[] = [];
-  for (let i = 0; i < nfds; i++) wants.push({ fd: v.getInt32(8 * i, true), events: v.getInt16(8 * i + 4, true) & 0xffff });
+  for (let i = 0; i < nfds; i++) {
+    wants.push({ fd: v.getInt32(8 * i, true), events: v.getInt16(8 * i + 4, true) & 0xffff });
+  }
   const { revents, ready } = waitFor(c, wants, timeoutMs);
   revents.forEach((r, i) => v.setInt16(8 * i + 6, r, true));
   if (nfds) c.mem.write(addr, raw);
@@ -152,7 +161,12 @@ export const POLL_HANDLERS: Record<string, Handler> = {
       if (sec < 0n || usec < 0n) throw new LinuxError("EINVAL");
       timeout = Number(sec) * 1000 + Number(usec) / 1000;
     }
-    return selectCall(c, i32(c.args[0]), [c.args[1] ?? 0n, c.args[2] ?? 0n, c.args[3] ?? 0n], timeout);
+    return selectCall(
+      c,
+      i32(c.args[0]),
+      [c.args[1] ?? 0n, c.args[2] ?? 0n, c.args[3] ?? 0n],
+      timeout,
+    );
   },
   pselect6: (c) => {
     if (c.args[5]) {
@@ -160,6 +174,11 @@ export const POLL_HANDLERS: Record<string, Handler> = {
       const v = new DataView(raw.buffer);
       withMask(c, v.getBigUint64(0, true), v.getBigUint64(8, true));
     }
-    return selectCall(c, i32(c.args[0]), [c.args[1] ?? 0n, c.args[2] ?? 0n, c.args[3] ?? 0n], timespecMs(c, c.args[4] ?? 0n));
+    return selectCall(
+      c,
+      i32(c.args[0]),
+      [c.args[1] ?? 0n, c.args[2] ?? 0n, c.args[3] ?? 0n],
+      timespecMs(c, c.args[4] ?? 0n),
+    );
   },
 };

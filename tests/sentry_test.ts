@@ -1,0 +1,194 @@
+/**
+ * The Sentry runs real programs: static C programs, busybox scripts and
+ * the host's dynamically linked tools and Python, on both platforms, with
+ * the same output and exit code as running them natively.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { C_PROGRAMS, compileCPrograms, type Ran, run, runDo } from "./support/run.ts";
+
+const PLATFORMS = ["seccomp", "ptrace"];
+
+function same(native: Ran, sandboxed: Ran, what: string): void {
+  assertEquals(
+    { code: sandboxed.code, stdout: sandboxed.stdout, stderr: sandboxed.stderr },
+    { code: native.code, stdout: native.stdout, stderr: native.stderr },
+    what,
+  );
+}
+
+for (const platform of PLATFORMS) {
+  Deno.test(`Sentry (${platform}): static C programs behave as natively`, async (t) => {
+    const bin = await compileCPrograms();
+    for (const name of C_PROGRAMS.filter((n) => n !== "isolation")) {
+      await t.step(name, async () => {
+        const args = [];
+        let dirs: string[] = [];
+        if (name === "files") {
+          dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
+          args.push(dirs[0]!);
+        }
+        const native = await run(`${bin}/${name}`, args);
+        if (name === "files") args[0] = dirs[1]!;
+        const sandboxed = await runDo(platform, [`${bin}/${name}`, ...args]);
+        for (const d of dirs) await Deno.remove(d, { recursive: true });
+        same(native, sandboxed, name);
+      });
+    }
+  });
+
+  Deno.test(`Sentry (${platform}): busybox shell scripts`, async () => {
+    const script = [
+      "echo one two three | tr a-z A-Z",
+      "echo to-file > /tmp/sentry-redirect && cat < /tmp/sentry-redirect",
+      "(cd /; echo subshell $(pwd)); echo still $(basename $PWD)",
+      "sleep 0.1 & job=$!; wait $job; echo waited $?",
+      "trap 'echo trapped USR1' USR1; kill -USR1 $$; echo after trap",
+      "(exit 7); echo status $?",
+      "sleep 5 & kill -TERM $!; wait $!; echo killed $?",
+      "for i in 3 1 2; do echo $i; done | sort | head -2",
+      "echo ${#PATH} > /dev/null; echo done; exit 3",
+    ].join("\n");
+    const native = await run("/bin/busybox", ["sh", "-c", script], { cwd: "/tmp" });
+    const sandboxed = await runDo(platform, ["/bin/busybox", "sh", "-c", script], { cwd: "/tmp" });
+    same(native, sandboxed, "busybox sh");
+    assertEquals(sandboxed.code, 3);
+  });
+
+  Deno.test(`Sentry (${platform}): dynamically linked tools`, async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "dvisor-tools-" });
+    try {
+      await Deno.mkdir(`${dir}/tree/sub`, { recursive: true });
+      for (
+        const [name, text] of [["a.txt", "b\na\nb\nc\nb\n"], ["sub/x.log", "x\n"], [
+          "sub/y.txt",
+          "y\n",
+        ]]
+      ) {
+        await Deno.writeTextFile(`${dir}/tree/${name}`, text!);
+      }
+      const cases: Array<[string, string[]]> = [
+        ["ls", ["/bin/ls", "-la", "--time-style=+", `${dir}/tree`]],
+        ["cat", ["/bin/cat", `${dir}/tree/a.txt`, `${dir}/tree/sub/x.log`]],
+        ["sort | uniq -c", ["/bin/sh", "-c", `sort ${dir}/tree/a.txt | uniq -c`]],
+        ["find", ["/usr/bin/find", `${dir}/tree`, "-name", "*.txt", "-type", "f"]],
+        [
+          "tar round trip",
+          [
+            "/bin/sh",
+            "-c",
+            `cd ${dir} && tar czf /tmp/t.tgz tree && mkdir -p /tmp/x && tar xzf /tmp/t.tgz -C /tmp/x && cmp /tmp/x/tree/a.txt tree/a.txt && find /tmp/x | sort | sed 's|/tmp/x||'; rm -rf /tmp/x /tmp/t.tgz`,
+          ],
+        ],
+      ];
+      for (const [name, cmd] of cases) {
+        await t.step(name, async () => {
+          const native = await run(cmd[0]!, cmd.slice(1));
+          const sandboxed = await runDo(platform, cmd);
+          same(native, sandboxed, name);
+        });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  Deno.test(`Sentry (${platform}): Python with subprocess, threads, fork and files`, async () => {
+    const script = `
+import os, subprocess, threading, tempfile
+out = subprocess.run(["echo", "from subprocess"], capture_output=True, text=True)
+print(out.stdout.strip(), out.returncode)
+results = []
+ts = [threading.Thread(target=lambda i=i: results.append(i * i)) for i in range(4)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print("threads", sorted(results))
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(w, b"child says hi"); os._exit(5)
+os.close(w)
+print(os.read(r, 100).decode(), os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+with tempfile.TemporaryDirectory() as d:
+    p = os.path.join(d, "f")
+    with open(p, "w") as f: f.write("x" * 10000)
+    print("file", os.path.getsize(p), len(open(p).read()))
+print(subprocess.run("exit 3", shell=True).returncode)
+`;
+    const native = await run("/usr/bin/python3", ["-c", script]);
+    const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script]);
+    same(native, sandboxed, "python3");
+  });
+
+  Deno.test(`Sentry (${platform}): isolation from inside`, async () => {
+    const bin = await compileCPrograms();
+    const r = await runDo(platform, [`${bin}/isolation`, String(Deno.pid)]);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout.trim().split("\n"), [
+      "mount: EPERM",
+      "ptrace attach: EPERM",
+      "kill host pid: ESRCH",
+      "bpf: EPERM",
+      "perf_event_open: EACCES",
+      "keyctl: ENOSYS",
+      "userfaultfd: ENOSYS",
+      "io_uring_setup: ENOSYS",
+      "setns: EPERM",
+      "unshare: EPERM",
+      "open_by_handle_at: EPERM",
+      "open descriptors: 3",
+    ]);
+  });
+}
+
+Deno.test("Sentry: uname reports the Sentry's kernel, pid 1 is the command", async () => {
+  const r = await runDo("seccomp", [
+    "/bin/busybox",
+    "sh",
+    "-c",
+    "uname -sr; echo $$; cat /proc/1/cmdline | tr '\\0' ' '",
+  ]);
+  assertEquals(
+    r.stdout,
+    "Linux 6.1.0-dvisor\n1\n/bin/busybox sh -c uname -sr; echo $$; cat /proc/1/cmdline | tr '\\0' ' ' ",
+  );
+});
+
+Deno.test("Sentry: the host's files stay untouched by writes in the sandbox", async () => {
+  const path = `/tmp/dvisor-overlay-${Deno.pid}`;
+  const r = await runDo("seccomp", ["/bin/sh", "-c", `echo inside > ${path} && cat ${path}`]);
+  assertEquals(r.stdout, "inside\n");
+  let exists = true;
+  try {
+    await Deno.stat(path);
+  } catch {
+    exists = false;
+  }
+  assertEquals(exists, false);
+});
+
+Deno.test("Sentry: bad programs fail like a shell says", async (t) => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(
+      `${dir}/corrupt`,
+      new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0]),
+      { mode: 0o755 },
+    );
+    await Deno.writeTextFile(`${dir}/noexec`, "#!/bin/sh\necho no\n", { mode: 0o644 });
+    const cases: Array<[string, string, number, string]> = [
+      ["missing", "/nonexistent/program", 127, "no such file or directory"],
+      ["not in PATH", "no-such-command-anywhere", 127, "executable file not found in $PATH"],
+      ["not executable", `${dir}/noexec`, 126, "permission denied"],
+      ["corrupt ELF", `${dir}/corrupt`, 126, "exec format error"],
+    ];
+    for (const [name, prog, code, text] of cases) {
+      await t.step(name, async () => {
+        const r = await runDo("seccomp", [prog]);
+        assertEquals(r.code, code);
+        assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+        assertStringIncludes(r.stderr, text);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

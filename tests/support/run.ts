@@ -1,0 +1,115 @@
+/**
+ * Running commands the way a user does, for integration tests: `./dvisor`
+ * as a subprocess, the same command natively, and the C test programs
+ * compiled with `gcc -static`.
+ *
+ * @module
+ */
+
+/** What a finished command printed and returned. */
+export interface Ran {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+/** The launcher. */
+export const DVISOR = `${ROOT}dvisor`;
+
+/**
+ * Runs a command to the end.
+ *
+ * @param cmd The program.
+ * @param args Its arguments.
+ * @param options Working directory and stdin text.
+ * @returns Its output and exit code.
+ *
+ * @example
+ * ```ts
+ * import { run } from "./run.ts";
+ * const r = await run("/bin/echo", ["hi"]);
+ * if (r.stdout !== "hi\n") throw new Error();
+ * ```
+ */
+export async function run(
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; stdin?: string } = {},
+): Promise<Ran> {
+  const child = new Deno.Command(cmd, {
+    args,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    stdin: options.stdin !== undefined ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/**
+ * Runs a command sandboxed with `dvisor do`.
+ *
+ * @param platform seccomp or ptrace.
+ * @param cmd The command and its arguments.
+ * @param options Working directory and stdin text.
+ * @returns Its output and exit code.
+ */
+export function runDo(
+  platform: string,
+  cmd: string[],
+  options: { cwd?: string; stdin?: string } = {},
+): Promise<Ran> {
+  return run(DVISOR, [`--platform=${platform}`, "do", "--", ...cmd], options);
+}
+
+/** The C programs in tests/fixtures/c. */
+export const C_PROGRAMS = [
+  "hello",
+  "signals",
+  "procs",
+  "threads",
+  "files",
+  "mem",
+  "time",
+  "isolation",
+];
+
+let compiled: Promise<string> | null = null;
+
+/**
+ * Compiles the C test programs once per test process (`gcc -static`).
+ *
+ * @returns The directory holding the binaries.
+ * @throws {Error} If gcc or the static C library is missing (tests/run.sh installs them).
+ */
+export function compileCPrograms(): Promise<string> {
+  compiled ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dvisor-c-" });
+    await Deno.chmod(dir, 0o755);
+    for (const name of C_PROGRAMS) {
+      const src = `${ROOT}tests/fixtures/c/${name}.c`;
+      const out = await run("gcc", ["-static", "-O1", "-pthread", "-o", `${dir}/${name}`, src]);
+      if (out.code !== 0) {
+        throw new Error(
+          `gcc -static failed for ${name} (install gcc and libc6-dev): ${out.stderr}`,
+        );
+      }
+    }
+    return dir;
+  })();
+  return compiled;
+}
