@@ -11,6 +11,7 @@ import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
 import { doCommand } from "./do.ts";
+import { syscallTableText } from "../core/syscalls/table.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -56,6 +57,9 @@ Usage: dvisor [global flags] <command> [flags] [arguments]
 Commands:
 ${commands || "   (none yet)"}
 
+Help topics:
+   help syscalls  the system call table: what the Sentry supports
+
 Global flags:
 ${flagHelp(GLOBAL_FLAGS)}
 `;
@@ -95,6 +99,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 0;
     }
     const [name, ...rest] = parsed.args;
+    if (name === "help" && rest[0] === "syscalls") {
+      await writeOut(syscallTableText());
+      return 0;
+    }
+    if (name === "help" && rest[0] !== undefined) {
+      throw new UsageError(`No help topic ${JSON.stringify(rest[0])}: try dvisor help syscalls`);
+    }
     if (g.help || name === undefined || name === "help") {
       await writeOut(helpText());
       return name === undefined && !g.help ? 1 : 0;

@@ -101,3 +101,11 @@ Deno.test("compile.sh builds dist/dvisor, or says in one line why it cannot", as
   assertEquals(bad.code, 1);
   assertStringIncludes(bad.stderr, "DENORT_BIN=/nonexistent/denort is not an executable file");
 });
+
+Deno.test("dvisor help syscalls prints the system call table", async () => {
+  const r = await run(DVISOR, ["help", "syscalls"]);
+  assertEquals(r.code, 0);
+  assertMatch(r.stdout, /^0 +read +full/m);
+  assertMatch(r.stdout, /^165 +mount +error +EPERM/m);
+  assertMatch(r.stdout, /\d+ full, \d+ partial, \d+ fail on purpose, \d+ missing \(ENOSYS\)\n$/);
+});

@@ -192,3 +192,37 @@ Deno.test("Sentry: bad programs fail like a shell says", async (t) => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Sentry: from the host, no process runs the container's binary", async () => {
+  const child = new Deno.Command("./dvisor", {
+    args: ["do", "--", "/bin/sleep", "3"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    let stubs = 0;
+    let sleepers: string[] = [];
+    for (let i = 0; i < 50 && stubs === 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      sleepers = [];
+      stubs = 0;
+      for (const e of Deno.readDirSync("/proc")) {
+        if (!/^\d+$/.test(e.name)) continue;
+        let exe = "";
+        try {
+          exe = Deno.readLinkSync(`/proc/${e.name}/exe`);
+        } catch {
+          continue;
+        }
+        if (exe.includes("dvisor-stub")) stubs++;
+        if (exe === "/usr/bin/sleep" || exe === "/bin/sleep") sleepers.push(e.name);
+      }
+    }
+    assertEquals(stubs > 0, true, "the sandboxed sleep runs in a stub");
+    assertEquals(sleepers, [], "no host process executes /bin/sleep");
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+});
