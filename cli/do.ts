@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { dupFd } from "../platform/fd.ts";
+import { closeQuietly, dupFd } from "../platform/fd.ts";
+import { startGofer } from "./gofer_process.ts";
 import { type PlatformName, PLATFORMS } from "../platform/machine.ts";
 import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -90,10 +91,11 @@ export const doCommand: Command = {
       await Deno.mkdir(debugDir, { recursive: true });
       debugLog = `${debugDir}/dvisor-do-${Deno.pid}.log`;
     }
+    const gofer = startGofer([{ path: "/", readOnly: true }], emptyRootAt);
     try {
       const config: WorkerConfig = {
         platform: platform as PlatformName,
-        rootPath: "/",
+        rootGoferFd: gofer.sentryFds[0]!,
         rootReadOnly: true,
         rootOverlay: parsed.flags.overlay !== false,
         mounts: [
@@ -124,6 +126,10 @@ export const doCommand: Command = {
       }
       return exitCodeOf(r.status);
     } finally {
+      gofer.sentryFds.forEach(closeQuietly);
+      // The gofer ends when the Sentry closes its sockets.
+      await gofer.child.wait();
+      gofer.child.close();
       await Deno.remove(emptyRootAt).catch(() => {});
     }
   },

@@ -11,6 +11,7 @@ import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
 import { doCommand } from "./do.ts";
+import { goferCommand } from "./gofer.ts";
 import { syscallTableText } from "../core/syscalls/table.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
@@ -44,6 +45,7 @@ export interface Command {
 /** The subcommands. */
 export const COMMANDS: Record<string, Command> = {
   do: doCommand,
+  gofer: goferCommand,
 };
 
 function helpText(): string {

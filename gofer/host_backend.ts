@@ -36,13 +36,16 @@ export class HostBackend implements FsBackend {
   /**
    * Opens the root.
    *
-   * @param root The host directory to serve.
+   * @param root The host directory to serve: a path, or a descriptor of it
+   *   (owned from then on) opened before the gofer confined itself.
    * @param options `readOnly`: refuse every change.
    * @throws {Errno} If the root cannot be opened.
    */
-  constructor(root: string, options: { readOnly: boolean }) {
+  constructor(root: string | number, options: { readOnly: boolean }) {
     this.readOnly = options.readOnly;
-    this.#rootFd = this.#calls.openBeneath(-100, root, O_PATH | O.DIRECTORY, 0, 0);
+    this.#rootFd = typeof root === "number"
+      ? root
+      : this.#calls.openBeneath(-100, root, O_PATH | O.DIRECTORY, 0, 0);
   }
 
   #handle(path: string): number {

@@ -9,13 +9,16 @@
  * @module
  */
 import { HostBackend } from "../../gofer/host_backend.ts";
+import { GoferClient } from "../vfs/gofer_client.ts";
 import { type MountConfig, type ProcessConfig, runSandbox, StartError } from "./sandbox.ts";
 import type { PlatformName } from "../../platform/machine.ts";
 
 /** What the Worker needs, as data (descriptors are process-wide numbers). */
 export interface WorkerConfig {
   platform: PlatformName;
-  rootPath: string;
+  /** The root's file server: a gofer socket, or (tests) a host path served in this process. */
+  rootGoferFd?: number;
+  rootPath?: string;
   rootReadOnly: boolean;
   rootOverlay: boolean;
   mounts: Array<Omit<MountConfig, "backend"> & { hostPath?: string; readOnly?: boolean }>;
@@ -46,7 +49,9 @@ worker.onmessage = (e) => {
     }
   };
   try {
-    const root = new HostBackend(c.rootPath, { readOnly: c.rootReadOnly || c.rootOverlay });
+    const root = c.rootGoferFd !== undefined
+      ? new GoferClient(c.rootGoferFd)
+      : new HostBackend(c.rootPath!, { readOnly: c.rootReadOnly || c.rootOverlay });
     const mounts: MountConfig[] = c.mounts.map((m) => ({
       ...m,
       ...(m.type === "bind"

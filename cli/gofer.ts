@@ -1,0 +1,80 @@
+/**
+ * `dvisor gofer` (internal): the file server of one container. It opens
+ * what it serves, confines itself (an empty root in its own mount
+ * namespace, a seccomp filter), then answers the Sentry's requests on the
+ * sockets it inherited until the Sentry closes them.
+ *
+ *     dvisor gofer --empty-root DIR --serve PATH:ro:FD [--serve PATH:rw:FD ...]
+ *
+ * @module
+ */
+import { denySyscalls, enterEmptyRoot } from "../platform/confine.ts";
+import { FileCalls } from "../platform/files.ts";
+import { O } from "../platform/fd.ts";
+import { HostBackend } from "../gofer/host_backend.ts";
+import { GoferServer, serveAll } from "../gofer/server.ts";
+import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import type { Command } from "./main.ts";
+
+const FLAGS: FlagSpec[] = [
+  {
+    name: "serve",
+    type: "list",
+    help: "PATH:ro|rw:FD, a directory to serve on an inherited socket",
+  },
+  {
+    name: "empty-root",
+    type: "string",
+    help: "an existing directory to mount the gofer's empty root on",
+  },
+];
+
+/** What a gofer must never do once serving. */
+const DENIED = [
+  "execve",
+  "execveat",
+  "ptrace",
+  "process_vm_readv",
+  "process_vm_writev",
+  "mount",
+  "umount2",
+  "pivot_root",
+  "chroot",
+  "setns",
+  "unshare",
+  "kexec_load",
+  "init_module",
+  "finit_module",
+  "bpf",
+  "perf_event_open",
+  "keyctl",
+  "add_key",
+  "request_key",
+  "connect",
+  "bind",
+  "listen",
+] as const;
+
+/** The `gofer` command. */
+export const goferCommand: Command = {
+  summary: "(internal) serve a container's files to its sandbox",
+  run(args, { logger }) {
+    const parsed = parseFlags(args, FLAGS);
+    const serves = (parsed.flags.serve as string[] | undefined) ?? [];
+    if (serves.length === 0) throw new UsageError("dvisor gofer needs --serve PATH:ro|rw:FD");
+    const calls = new FileCalls();
+    const pairs = serves.map((spec) => {
+      const m = /^(.*):(ro|rw):(\d+)$/.exec(spec);
+      if (!m) throw new UsageError(`Invalid --serve ${spec}: use PATH:ro|rw:FD`);
+      const root = calls.openBeneath(-100, m[1]!, 0o10000000 /* O_PATH */ | O.DIRECTORY, 0, 0);
+      const server = new GoferServer(new HostBackend(root, { readOnly: m[2] === "ro" }));
+      server.onBug = (msg) => logger.error(msg);
+      return { fd: Number(m[3]), server };
+    });
+    const empty = parsed.flags["empty-root"] as string | undefined;
+    if (empty) enterEmptyRoot(empty);
+    denySyscalls(DENIED);
+    serveAll(pairs);
+    return 0;
+  },
+};

@@ -1,0 +1,64 @@
+/**
+ * Starts a container's gofer: `dvisor gofer` in namespaces of its own
+ * (mount, pid, ipc, uts, net) with no new privileges, connected to the
+ * Sentry by one socket pair per served directory.
+ *
+ * @module
+ */
+import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
+import { socketPair } from "../platform/socket.ts";
+import { type Child, spawn } from "../platform/spawn.ts";
+import { selfCommand } from "./self.ts";
+
+/** A directory to serve. */
+export interface Served {
+  /** Host path. */
+  path: string;
+  /** Refuse changes. */
+  readOnly: boolean;
+}
+
+/** A running gofer. */
+export interface Gofer {
+  /** The process. */
+  child: Child;
+  /** The Sentry's ends of the sockets, one per served directory, in order. */
+  sentryFds: number[];
+}
+
+/**
+ * Starts a gofer serving directories.
+ *
+ * @param served The directories (the container's root first).
+ * @param emptyRootAt An existing empty directory for its empty root.
+ * @returns The gofer.
+ */
+export function startGofer(served: Served[], emptyRootAt: string): Gofer {
+  const pairs = served.map(() => socketPair());
+  const devnull = openFile("/dev/null", O.RDWR);
+  try {
+    const serveArgs = served.flatMap((
+      s,
+      i,
+    ) => ["--serve", `${s.path}:${s.readOnly ? "ro" : "rw"}:${3 + i}`]);
+    const { path, argv } = selfCommand(["gofer", "--empty-root", emptyRootAt, ...serveArgs]);
+    const env = ["PATH", "HOME", "DENO_DIR", "NO_COLOR"]
+      .flatMap((k) => (Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []));
+    const child = spawn({
+      path,
+      args: argv,
+      env,
+      fds: [[0, devnull], [1, devnull], [2, 2], ...pairs.map(([, g], i) => [3 + i, g] as const)],
+      namespaces: ["mount", "pid", "ipc", "uts", "net"],
+      noNewPrivileges: true,
+      parentDeathSignal: 9,
+    });
+    return { child, sentryFds: pairs.map(([s]) => s) };
+  } catch (e) {
+    pairs.forEach(([a]) => closeQuietly(a));
+    throw e;
+  } finally {
+    pairs.forEach(([, g]) => closeQuietly(g));
+    closeFd(devnull);
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * How dvisor starts itself for its internal roles (`gofer`, later `boot`):
+ * the compiled binary re-executes itself, the sources run with the Deno that
+ * runs this process. Never a `deno` found on PATH.
+ *
+ * @module
+ */
+import { embeddedBuildInfo } from "./version.ts";
+
+/**
+ * The program and arguments that run `dvisor ARGS`.
+ *
+ * @param args dvisor's arguments.
+ * @returns The executable's path and its full argv (argv[0] included).
+ *
+ * @example
+ * ```ts
+ * import { selfCommand } from "./self.ts";
+ * const { path } = selfCommand(["--version"]);
+ * if (!path.startsWith("/")) throw new Error();
+ * ```
+ */
+export function selfCommand(args: string[]): { path: string; argv: string[] } {
+  const exe = Deno.execPath();
+  if (embeddedBuildInfo()) return { path: exe, argv: ["dvisor", ...args] };
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  return {
+    path: exe,
+    argv: ["deno", "run", "-A", "--quiet", "--no-lock", "--config", config, main, ...args],
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * The gofer's request loop: decodes requests, runs them on a host backend,
+ * encodes replies. A malformed, oversized or unknown request gets an error
+ * reply (EINVAL, EMSGSIZE, ENOSYS) and the server keeps serving.
+ *
+ * @module
+ */
+import { closeQuietly } from "../platform/fd.ts";
+import { EventLoop } from "../platform/event_loop.ts";
+import { Channel } from "./channel.ts";
+import type { HostBackend } from "./host_backend.ts";
+import { MSG, ProtocolError, Reader, SETATTR, Writer } from "./protocol.ts";
+import type { SetAttr } from "../core/vfs/inode.ts";
+
+/** Serves one backend's requests. */
+export class GoferServer {
+  readonly #backend: HostBackend;
+  /** Called with a line for each request that failed unexpectedly (bugs, not errnos). */
+  onBug: (msg: string) => void = () => {};
+
+  /**
+   * Makes a server for a backend.
+   *
+   * @param backend What to serve.
+   */
+  constructor(backend: HostBackend) {
+    this.#backend = backend;
+  }
+
+  /**
+   * Runs one request.
+   *
+   * @param id The message id.
+   * @param payload Its payload.
+   * @returns The reply: id, payload and descriptors to pass (closed after sending).
+   */
+  handle(id: number, payload: Uint8Array): { id: number; payload: Uint8Array; fds: number[] } {
+    const r = new Reader(payload);
+    const w = new Writer();
+    const b = this.#backend;
+    const fds: number[] = [];
+    const node = (n: { handle: number; stat: Parameters<Writer["stat"]>[0] }) =>
+      w.u64(BigInt(n.handle)).stat(n.stat);
+    const h = () => Number(r.u64());
+    try {
+      switch (id) {
+        case MSG.MOUNT:
+          node(b.root());
+          w.u8(b.readOnly ? 1 : 0);
+          break;
+        case MSG.STAT:
+          w.stat(b.stat(h()));
+          break;
+        case MSG.SETATTR: {
+          const handle = h();
+          const mask = r.u32();
+          const mode = r.u32();
+          const uid = r.u32();
+          const gid = r.u32();
+          const size = r.u64();
+          const atime = r.i64();
+          const mtime = r.i64();
+          const attrs: SetAttr = {};
+          if (mask & SETATTR.MODE) attrs.mode = mode;
+          if (mask & SETATTR.UID) attrs.uid = uid;
+          if (mask & SETATTR.GID) attrs.gid = gid;
+          if (mask & SETATTR.SIZE) attrs.size = size;
+          if (mask & SETATTR.ATIME) attrs.atimeNs = atime;
+          if (mask & SETATTR.MTIME) attrs.mtimeNs = mtime;
+          b.setattr(handle, attrs);
+          break;
+        }
+        case MSG.WALK: {
+          const dir = h();
+          node(b.walk(dir, r.str()));
+          break;
+        }
+        case MSG.OPEN: {
+          const handle = h();
+          fds.push(b.open(handle, r.u32()));
+          break;
+        }
+        case MSG.CREATE: {
+          const dir = h();
+          const name = r.str();
+          const flags = r.u32();
+          const mode = r.u32();
+          const uid = r.u32();
+          const gid = r.u32();
+          const made = b.create(dir, name, flags, mode, { uid, gid });
+          node(made.node);
+          fds.push(made.fd);
+          break;
+        }
+        case MSG.RELEASE:
+          b.release(h());
+          break;
+        case MSG.MKDIR: {
+          const dir = h();
+          const name = r.str();
+          const mode = r.u32();
+          node(b.mkdir(dir, name, mode, { uid: r.u32(), gid: r.u32() }));
+          break;
+        }
+        case MSG.MKNOD: {
+          const dir = h();
+          const name = r.str();
+          const mode = r.u32();
+          const dev = r.u64();
+          node(b.mknod(dir, name, mode, dev, { uid: r.u32(), gid: r.u32() }));
+          break;
+        }
+        case MSG.SYMLINK: {
+          const dir = h();
+          const name = r.str();
+          const target = r.str();
+          node(b.symlink(dir, name, target, { uid: r.u32(), gid: r.u32() }));
+          break;
+        }
+        case MSG.LINK: {
+          const dir = h();
+          const name = r.str();
+          node(b.link(dir, name, h()));
+          break;
+        }
+        case MSG.STATFS:
+          w.bytes(b.statfs(h()));
+          break;
+        case MSG.READLINK:
+          w.str(b.readlink(h()));
+          break;
+        case MSG.UNLINK: {
+          const dir = h();
+          const name = r.str();
+          b.unlink(dir, name, r.u8() === 1);
+          break;
+        }
+        case MSG.RENAME: {
+          const oldDir = h();
+          const oldName = r.str();
+          const newDir = h();
+          const newName = r.str();
+          b.rename(oldDir, oldName, newDir, newName, r.u32());
+          break;
+        }
+        case MSG.READDIR: {
+          const handle = h();
+          const start = r.u32();
+          const all = b.readdir(handle);
+          const page = new Writer();
+          let count = 0;
+          let i = start;
+          for (; i < all.length; i++) {
+            const e = all[i]!;
+            page.u64(e.ino).u8(e.type).str(e.name);
+            count++;
+            if (page.done().length > 512 * 1024) {
+              i++;
+              break;
+            }
+          }
+          w.u32(count).u8(i < all.length ? 1 : 0).bytes(page.done());
+          break;
+        }
+        default:
+          return errorReply(38); // ENOSYS
+      }
+      if (r.left !== 0) throw new ProtocolError("trailing bytes");
+    } catch (e) {
+      fds.forEach(closeQuietly);
+      if (e instanceof ProtocolError) return errorReply(22);
+      const errno = (e as { errno?: unknown }).errno;
+      if (typeof errno === "number") return errorReply(errno);
+      this.onBug(
+        `gofer request ${id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`,
+      );
+      return errorReply(5);
+    }
+    return { id, payload: w.done(), fds };
+  }
+}
+
+function errorReply(errno: number): { id: number; payload: Uint8Array; fds: number[] } {
+  return { id: MSG.ERROR, payload: new Writer().u32(errno).done(), fds: [] };
+}
+
+/**
+ * Serves connections until every peer has closed its end.
+ *
+ * @param pairs Each connected socket and the server for it.
+ *
+ * @example
+ * ```ts ignore
+ * serveAll([{ fd: 3, server: new GoferServer(new HostBackend(rootFd, { readOnly: true })) }]);
+ * ```
+ */
+export function serveAll(pairs: Array<{ fd: number; server: GoferServer }>): void {
+  using loop = new EventLoop();
+  const live = new Map<number, { channel: Channel; server: GoferServer }>();
+  pairs.forEach((p, i) => {
+    live.set(i, { channel: new Channel(p.fd), server: p.server });
+    loop.watch(p.fd, 1, /* EPOLLIN */ i);
+  });
+  while (live.size) {
+    const { events } = loop.waitSync(-1);
+    for (const e of events) {
+      const conn = live.get(e.token);
+      if (!conn) continue;
+      let msg;
+      try {
+        msg = conn.channel.receive();
+      } catch {
+        msg = null;
+      }
+      if (!msg) {
+        loop.unwatch(conn.channel.fd);
+        conn.channel.close();
+        live.delete(e.token);
+        continue;
+      }
+      const reply = msg.oversized ? errorReply(90) : conn.server.handle(msg.id, msg.payload);
+      msg.fds.forEach(closeQuietly);
+      try {
+        conn.channel.send(reply.id, reply.payload, reply.fds);
+      } catch {
+        loop.unwatch(conn.channel.fd);
+        conn.channel.close();
+        live.delete(e.token);
+      }
+      reply.fds.forEach(closeQuietly);
+    }
+  }
+}
