@@ -10,6 +10,7 @@ import { closeQuietly, dupFd } from "../platform/fd.ts";
 import { startGofer } from "./gofer_process.ts";
 import { type PlatformName, PLATFORMS } from "../platform/machine.ts";
 import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
+import { wake, type WakerInfo } from "../platform/event_loop.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 
@@ -29,20 +30,40 @@ const FLAGS: FlagSpec[] = [
   },
 ];
 
+/** A sandbox running in a Sentry Worker. */
+export interface RunningSandbox {
+  /** Settles when the sandbox ends: the init's wait status, or a start error. */
+  done: Promise<{ ok: boolean; status: number; message?: string }>;
+  /** Sends a signal to the container's init. */
+  signal(sig: number): void;
+  /** Kills every process of the sandbox (done then settles). */
+  stop(): void;
+}
+
 /**
- * Runs a configuration in a Sentry Worker and waits for it.
+ * Runs a configuration in a Sentry Worker.
  *
  * @param config The sandbox.
- * @returns The init's wait status, or a start error.
+ * @returns Its handle.
  */
-export function runInWorker(
-  config: WorkerConfig,
-): Promise<{ ok: boolean; status: number; message?: string }> {
+export function runInWorker(config: WorkerConfig): RunningSandbox {
+  const control = new SharedArrayBuffer(8);
+  const words = new Int32Array(control);
   const worker = new Worker(new URL("../core/boot/sentry_worker.ts", import.meta.url), {
     type: "module",
   });
-  return new Promise((resolve, reject) => {
+  let waker: WakerInfo | null = null;
+  let stopAsked = false;
+  const poke = () => {
+    if (waker) wake(waker);
+  };
+  const done = new Promise<{ ok: boolean; status: number; message?: string }>((resolve, reject) => {
     worker.onmessage = (e) => {
+      if (e.data.ready) {
+        waker = e.data.waker;
+        if (stopAsked || Atomics.load(words, 1)) poke();
+        return;
+      }
       worker.terminate();
       resolve(e.data);
     };
@@ -51,8 +72,20 @@ export function runInWorker(
       worker.terminate();
       reject(new Error(`The Sentry failed: ${e.message}`));
     };
-    worker.postMessage(config);
   });
+  worker.postMessage({ ...config, control });
+  return {
+    done,
+    signal(sig) {
+      Atomics.store(words, 1, sig);
+      poke();
+    },
+    stop() {
+      stopAsked = true;
+      Atomics.store(words, 0, 1);
+      poke();
+    },
+  };
 }
 
 /**
@@ -118,7 +151,30 @@ export const doCommand: Command = {
         strace: globals.strace === true,
       };
       logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
-      const r = await runInWorker(config);
+      const sandbox = runInWorker(config);
+      const forward = (name: Deno.Signal, num: number) => {
+        const fn = () => sandbox.signal(num);
+        Deno.addSignalListener(name, fn);
+        return () => Deno.removeSignalListener(name, fn);
+      };
+      const unlisten = [forward("SIGINT", 2), forward("SIGTERM", 15), forward("SIGHUP", 1)];
+      let goferDied: string | null = null;
+      gofer.child.wait().then((st) => {
+        if (st.signal === null && st.code === 0) return;
+        goferDied = st.signal !== null ? `signal ${st.signal}` : `exit code ${st.code}`;
+        sandbox.stop();
+      });
+      let r;
+      try {
+        r = await sandbox.done;
+      } finally {
+        unlisten.forEach((u) => u());
+      }
+      if (goferDied) {
+        const msg = `the gofer died (${goferDied}): the sandbox was stopped`;
+        logger.error(msg);
+        await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${msg}\n`));
+      }
       if (!r.ok) {
         await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${r.message}\n`));
         logger.error(r.message ?? "the sandbox failed");

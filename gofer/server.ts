@@ -42,14 +42,25 @@ export class GoferServer {
     const node = (n: { handle: number; stat: Parameters<Writer["stat"]>[0] }) =>
       w.u64(BigInt(n.handle)).stat(n.stat);
     const h = () => Number(r.u64());
+    // Every argument is decoded, and the whole payload checked, before the
+    // backend is called: a malformed request changes nothing.
+    const end = () => {
+      if (r.left !== 0) throw new ProtocolError("trailing bytes");
+    };
     try {
       switch (id) {
         case MSG.MOUNT:
+          end();
           node(b.root());
           w.u8(b.readOnly ? 1 : 0);
           break;
         case MSG.STAT:
-          w.stat(b.stat(h()));
+          {
+            const handle = h();
+            end();
+            w.stat(b.stat(handle));
+            break;
+          }
           break;
         case MSG.SETATTR: {
           const handle = h();
@@ -67,17 +78,22 @@ export class GoferServer {
           if (mask & SETATTR.SIZE) attrs.size = size;
           if (mask & SETATTR.ATIME) attrs.atimeNs = atime;
           if (mask & SETATTR.MTIME) attrs.mtimeNs = mtime;
+          end();
           b.setattr(handle, attrs);
           break;
         }
         case MSG.WALK: {
           const dir = h();
-          node(b.walk(dir, r.str()));
+          const name = r.str();
+          end();
+          node(b.walk(dir, name));
           break;
         }
         case MSG.OPEN: {
           const handle = h();
-          fds.push(b.open(handle, r.u32()));
+          const flags = r.u32();
+          end();
+          fds.push(b.open(handle, flags));
           break;
         }
         case MSG.CREATE: {
@@ -87,19 +103,25 @@ export class GoferServer {
           const mode = r.u32();
           const uid = r.u32();
           const gid = r.u32();
+          end();
           const made = b.create(dir, name, flags, mode, { uid, gid });
           node(made.node);
           fds.push(made.fd);
           break;
         }
-        case MSG.RELEASE:
-          b.release(h());
+        case MSG.RELEASE: {
+          const handle = h();
+          end();
+          b.release(handle);
           break;
+        }
         case MSG.MKDIR: {
           const dir = h();
           const name = r.str();
           const mode = r.u32();
-          node(b.mkdir(dir, name, mode, { uid: r.u32(), gid: r.u32() }));
+          const owner = { uid: r.u32(), gid: r.u32() };
+          end();
+          node(b.mkdir(dir, name, mode, owner));
           break;
         }
         case MSG.MKNOD: {
@@ -107,32 +129,46 @@ export class GoferServer {
           const name = r.str();
           const mode = r.u32();
           const dev = r.u64();
-          node(b.mknod(dir, name, mode, dev, { uid: r.u32(), gid: r.u32() }));
+          const owner = { uid: r.u32(), gid: r.u32() };
+          end();
+          node(b.mknod(dir, name, mode, dev, owner));
           break;
         }
         case MSG.SYMLINK: {
           const dir = h();
           const name = r.str();
           const target = r.str();
-          node(b.symlink(dir, name, target, { uid: r.u32(), gid: r.u32() }));
+          const owner = { uid: r.u32(), gid: r.u32() };
+          end();
+          node(b.symlink(dir, name, target, owner));
           break;
         }
         case MSG.LINK: {
           const dir = h();
           const name = r.str();
-          node(b.link(dir, name, h()));
+          const target = h();
+          end();
+          node(b.link(dir, name, target));
           break;
         }
-        case MSG.STATFS:
-          w.bytes(b.statfs(h()));
+        case MSG.STATFS: {
+          const handle = h();
+          end();
+          w.bytes(b.statfs(handle));
           break;
-        case MSG.READLINK:
-          w.str(b.readlink(h()));
+        }
+        case MSG.READLINK: {
+          const handle = h();
+          end();
+          w.str(b.readlink(handle));
           break;
+        }
         case MSG.UNLINK: {
           const dir = h();
           const name = r.str();
-          b.unlink(dir, name, r.u8() === 1);
+          const rmdir = r.u8() === 1;
+          end();
+          b.unlink(dir, name, rmdir);
           break;
         }
         case MSG.RENAME: {
@@ -140,12 +176,15 @@ export class GoferServer {
           const oldName = r.str();
           const newDir = h();
           const newName = r.str();
-          b.rename(oldDir, oldName, newDir, newName, r.u32());
+          const flags = r.u32();
+          end();
+          b.rename(oldDir, oldName, newDir, newName, flags);
           break;
         }
         case MSG.READDIR: {
           const handle = h();
           const start = r.u32();
+          end();
           const all = b.readdir(handle);
           const page = new Writer();
           let count = 0;
@@ -165,7 +204,6 @@ export class GoferServer {
         default:
           return errorReply(38); // ENOSYS
       }
-      if (r.left !== 0) throw new ProtocolError("trailing bytes");
     } catch (e) {
       fds.forEach(closeQuietly);
       if (e instanceof ProtocolError) return errorReply(22);

@@ -98,6 +98,7 @@ export class Child {
   #steps: StepTable;
   #program: string;
   #status: ExitStatus | null = null;
+  #waiting: Promise<ExitStatus> | null = null;
   #closed = false;
 
   /** @internal Made by {@linkcode spawn}. */
@@ -144,9 +145,11 @@ export class Child {
    *
    * @returns How it ended.
    */
-  async wait(): Promise<ExitStatus> {
-    if (!this.#status) this.#status = await waitPidfdAsync(this.pidfd);
-    return this.#status;
+  wait(): Promise<ExitStatus> {
+    if (this.#status) return Promise.resolve(this.#status);
+    // Every caller shares one waitid: a second would find nothing to reap.
+    this.#waiting ??= waitPidfdAsync(this.pidfd).then((st) => (this.#status = st));
+    return this.#waiting;
   }
 
   /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { EventLoop } from "../../platform/event_loop.ts";
+import { EventLoop, type WakerInfo } from "../../platform/event_loop.ts";
 import { Machine, type PlatformName } from "../../platform/machine.ts";
 import { LinuxError } from "../errors.ts";
 import { Credentials } from "../kernel/creds.ts";
@@ -92,7 +92,18 @@ export interface SandboxConfig {
   emptyRootAt: string;
   /** Debug log. */
   log: KernelLog;
+  /**
+   * Requests from other threads: a shared `[stop, signal]` pair of words.
+   * `stop` set kills every process; a `signal` is sent to the init (and
+   * cleared). The caller wakes the sandbox with the waker given to `onReady`.
+   */
+  control?: Int32Array;
+  /** Called once the sandbox can be woken, with what wakes it. */
+  onReady?: (waker: WakerInfo) => void;
 }
+
+/** Indices in {@linkcode SandboxConfig.control}. */
+export const CONTROL = { STOP: 0, SIGNAL: 1 } as const;
 
 /** The program could not start (before any of it ran). */
 export class StartError extends Error {
@@ -291,6 +302,19 @@ export function runSandbox(config: SandboxConfig): number {
     }
     throw e;
   }
+  const control = config.control;
+  if (control) {
+    k.onWake = () => {
+      const sig = Atomics.exchange(control, CONTROL.SIGNAL, 0);
+      if (sig && k.init && k.init.exitStatus === null) {
+        k.signalProcess(k.init, { sig, code: 0, pid: 0, uid: 0 });
+      }
+      if (Atomics.load(control, CONTROL.STOP)) {
+        for (const p of k.processes.values()) if (p.exitStatus === null) k.killProcess(p, 9);
+      }
+    };
+  }
+  config.onReady?.(loop.waker());
   k.resumeWithSignals(task, machine.getRegs(hostTid));
   return k.run();
 }

@@ -2,7 +2,8 @@
  * The tracer thread of a sandbox: a Worker that boots the Sentry from a
  * plain-data configuration and serves it until every process is gone.
  *
- * Message in: a {@linkcode WorkerConfig}. Message out:
+ * Message in: a {@linkcode WorkerConfig}. Messages out: `{ ready, waker }`
+ * once it runs (wake it after writing to `control`), then
  * `{ ok: true, status }` (the init's wait status) or
  * `{ ok: false, message, status }` (it could not start).
  *
@@ -29,6 +30,8 @@ export interface WorkerConfig {
   debugLog: string | null;
   /** Log every system call the Sentry serves to the debug log. */
   strace?: boolean;
+  /** Shared `[stop, signal]` words; see SandboxConfig.control. */
+  control?: SharedArrayBuffer;
 }
 
 const worker = self as unknown as {
@@ -68,6 +71,8 @@ worker.onmessage = (e) => {
       hostname: c.hostname,
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,
+      ...(c.control ? { control: new Int32Array(c.control) } : {}),
+      onReady: (waker) => worker.postMessage({ ready: true, waker }),
       log: {
         debug: (m) => write("D", m),
         warn: (m) => write("W", m),

@@ -140,6 +140,8 @@ export class Kernel {
   readonly bootMs = performance.now();
   /** The container's init, once started. */
   init: Process | null = null;
+  /** Called when another thread woke the loop (a control request). */
+  onWake: (() => void) | null = null;
   /** The task whose system call is being served (procfs's "self"). */
   current: Task | null = null;
   /** The XSAVE area of a fresh process, put back at every execve. */
@@ -328,6 +330,7 @@ export class Kernel {
     }
     if (e.kind === "doorbell") {
       const r = this.loop.waitSync(0);
+      if (r.woken) this.onWake?.();
       for (const ev of r.events) {
         const timer = this.#timers.get(ev.token);
         if (timer) {

@@ -1,0 +1,121 @@
+/**
+ * The gofer as a process: confined, serving the sandbox, and what happens
+ * when it dies.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { DVISOR } from "./support/run.ts";
+
+function goferPids(): number[] {
+  const out: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      if (cmd.includes("gofer") && cmd.some((a) => a.startsWith("--serve"))) {
+        out.push(Number(e.name));
+      }
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+async function until<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A new gofer, once it has confined itself (the seccomp filter comes last). */
+function confinedGofer(before: Set<number>): Promise<number> {
+  return until(() =>
+    goferPids().find((p) => {
+      if (before.has(p)) return false;
+      try {
+        return Deno.readTextFileSync(`/proc/${p}/status`).includes("Seccomp:\t2");
+      } catch {
+        return false;
+      }
+    })
+  );
+}
+
+function startSleeper(seconds: number): Deno.ChildProcess {
+  return new Deno.Command(DVISOR, {
+    args: ["do", "--", "/bin/sleep", String(seconds)],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+}
+
+Deno.test("the gofer runs confined: empty root, own namespaces, seccomp, no new privileges", async () => {
+  const before = new Set(goferPids());
+  const child = startSleeper(3);
+  try {
+    const pid = await confinedGofer(before);
+    assertEquals([...Deno.readDirSync(`/proc/${pid}/root`)], [], "its root is empty");
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    assertStringIncludes(status, "NoNewPrivs:\t1");
+    assertStringIncludes(status, "Seccomp:\t2");
+    for (const ns of ["mnt", "pid", "net", "ipc", "uts"]) {
+      assertEquals(
+        Deno.readLinkSync(`/proc/${pid}/ns/${ns}`) !== Deno.readLinkSync(`/proc/self/ns/${ns}`),
+        true,
+        `own ${ns} namespace`,
+      );
+    }
+  } finally {
+    child.kill("SIGKILL");
+    await child.output();
+  }
+});
+
+Deno.test("a gofer that dies stops the sandbox with one error line", async () => {
+  const before = new Set(goferPids());
+  const child = new Deno.Command(DVISOR, {
+    args: ["do", "--", "/bin/sh", "-c", "echo ready; sleep 30"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  assertEquals(new TextDecoder().decode((await reader.read()).value), "ready\n");
+  reader.releaseLock();
+  const pid = await confinedGofer(before);
+  Deno.kill(pid, "SIGKILL");
+  const out = await child.output();
+  const stderr = new TextDecoder().decode(out.stderr).trim().split("\n");
+  assertEquals(out.code, 137);
+  assertEquals(stderr, ["dvisor: the gofer died (signal 9): the sandbox was stopped"]);
+  // Nothing of the sandbox is left.
+  await until(() => (goferPids().some((p) => !before.has(p)) ? undefined : true));
+});
+
+Deno.test("dvisor do forwards SIGINT to the container's init", async () => {
+  const child = new Deno.Command(DVISOR, {
+    args: [
+      "do",
+      "--",
+      "/bin/sh",
+      "-c",
+      'trap "echo got INT; exit 9" INT; echo ready; sleep 10 & wait',
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  assertEquals(new TextDecoder().decode(first.value), "ready\n");
+  child.kill("SIGINT");
+  const rest = await reader.read();
+  reader.releaseLock();
+  const status = await child.status;
+  assertEquals(new TextDecoder().decode(rest.value), "got INT\n");
+  assertEquals(status.code, 9);
+  await child.stderr.cancel();
+});
