@@ -6,13 +6,12 @@
  *
  * @module
  */
-import { closeQuietly, dupFd } from "../platform/fd.ts";
-import { startGofer } from "./gofer_process.ts";
+import { wake, type WakerInfo } from "../platform/event_loop.ts";
 import { type PlatformName, PLATFORMS } from "../platform/machine.ts";
 import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
-import { wake, type WakerInfo } from "../platform/event_loop.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
+import { passedGlobals, runSandboxProcesses } from "./sandbox_process.ts";
 
 const FLAGS: FlagSpec[] = [
   {
@@ -41,7 +40,7 @@ export interface RunningSandbox {
 }
 
 /**
- * Runs a configuration in a Sentry Worker.
+ * Runs a configuration in a Sentry Worker (in this process: `dvisor boot`).
  *
  * @param config The sandbox.
  * @returns Its handle.
@@ -53,7 +52,6 @@ export function runInWorker(config: WorkerConfig): RunningSandbox {
     type: "module",
   });
   let waker: WakerInfo | null = null;
-  let stopAsked = false;
   const poke = () => {
     if (waker) wake(waker);
   };
@@ -61,7 +59,7 @@ export function runInWorker(config: WorkerConfig): RunningSandbox {
     worker.onmessage = (e) => {
       if (e.data.ready) {
         waker = e.data.waker;
-        if (stopAsked || Atomics.load(words, 1)) poke();
+        if (Atomics.load(words, 0) || Atomics.load(words, 1)) poke();
         return;
       }
       worker.terminate();
@@ -81,7 +79,6 @@ export function runInWorker(config: WorkerConfig): RunningSandbox {
       poke();
     },
     stop() {
-      stopAsked = true;
       Atomics.store(words, 0, 1);
       poke();
     },
@@ -100,6 +97,34 @@ export function exitCodeOf(status: number): number {
   return sig === 0 ? (status >> 8) & 0xff : 128 + sig;
 }
 
+/**
+ * Checks --platform and --network and picks the debug log file.
+ *
+ * @param globals Parsed global flags.
+ * @param role A name for the debug log file.
+ * @returns The platform, debug log path and strace flag.
+ */
+export async function sandboxGlobals(
+  globals: Record<string, unknown>,
+  role: string,
+): Promise<{ platform: PlatformName; debugLog: string | null; strace: boolean }> {
+  const platform = (globals.platform as string | undefined) ?? "seccomp";
+  if (!PLATFORMS.includes(platform as PlatformName)) {
+    throw new UsageError(`Unknown --platform ${platform}: use ${PLATFORMS.join(" or ")}`);
+  }
+  const network = (globals.network as string | undefined) ?? "none";
+  if (network !== "none") {
+    throw new UsageError(`--network ${network} is not supported yet: use none`);
+  }
+  const dir = globals["debug-log"] as string | undefined;
+  let debugLog: string | null = null;
+  if (dir) {
+    await Deno.mkdir(dir, { recursive: true });
+    debugLog = `${dir}/dvisor-${role}-${Deno.pid}.log`;
+  }
+  return { platform: platform as PlatformName, debugLog, strace: globals.strace === true };
+}
+
 /** The `do` command. */
 export const doCommand: Command = {
   summary: "run a command sandboxed on the host's root file system",
@@ -109,26 +134,11 @@ export const doCommand: Command = {
     if (cmd.length === 0) {
       throw new UsageError("dvisor do needs a command: dvisor do -- CMD [ARGS]");
     }
-    const platform = (globals.platform as string | undefined) ?? "seccomp";
-    if (!PLATFORMS.includes(platform as PlatformName)) {
-      throw new UsageError(`Unknown --platform ${platform}: use ${PLATFORMS.join(" or ")}`);
-    }
-    const network = (globals.network as string | undefined) ?? "none";
-    if (network !== "none") {
-      throw new UsageError(`--network ${network} is not supported yet: use none`);
-    }
-    const emptyRootAt = await Deno.makeTempDir({ prefix: "dvisor-empty-" });
-    const debugDir = globals["debug-log"] as string | undefined;
-    let debugLog: string | null = null;
-    if (debugDir) {
-      await Deno.mkdir(debugDir, { recursive: true });
-      debugLog = `${debugDir}/dvisor-do-${Deno.pid}.log`;
-    }
-    const gofer = startGofer([{ path: "/", readOnly: true }], emptyRootAt);
-    try {
-      const config: WorkerConfig = {
-        platform: platform as PlatformName,
-        rootGoferFd: gofer.sentryFds[0]!,
+    const { platform, debugLog, strace } = await sandboxGlobals(globals, "do");
+    logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
+    return await runSandboxProcesses(
+      {
+        platform,
         rootReadOnly: true,
         rootOverlay: parsed.flags.overlay !== false,
         mounts: [
@@ -145,48 +155,14 @@ export const doCommand: Command = {
           groups: [],
         },
         hostname: (parsed.flags.hostname as string | undefined) ?? Deno.hostname(),
-        stdio: [dupFd(0, 3), dupFd(1, 3), dupFd(2, 3)],
-        emptyRootAt,
         debugLog,
-        strace: globals.strace === true,
-      };
-      logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
-      const sandbox = runInWorker(config);
-      const forward = (name: Deno.Signal, num: number) => {
-        const fn = () => sandbox.signal(num);
-        Deno.addSignalListener(name, fn);
-        return () => Deno.removeSignalListener(name, fn);
-      };
-      const unlisten = [forward("SIGINT", 2), forward("SIGTERM", 15), forward("SIGHUP", 1)];
-      let goferDied: string | null = null;
-      gofer.child.wait().then((st) => {
-        if (st.signal === null && st.code === 0) return;
-        goferDied = st.signal !== null ? `signal ${st.signal}` : `exit code ${st.code}`;
-        sandbox.stop();
-      });
-      let r;
-      try {
-        r = await sandbox.done;
-      } finally {
-        unlisten.forEach((u) => u());
-      }
-      if (goferDied) {
-        const msg = `the gofer died (${goferDied}): the sandbox was stopped`;
-        logger.error(msg);
-        await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${msg}\n`));
-      }
-      if (!r.ok) {
-        await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${r.message}\n`));
-        logger.error(r.message ?? "the sandbox failed");
-        return r.status;
-      }
-      return exitCodeOf(r.status);
-    } finally {
-      gofer.sentryFds.forEach(closeQuietly);
-      // The gofer ends when the Sentry closes its sockets.
-      await gofer.child.wait();
-      gofer.child.close();
-      await Deno.remove(emptyRootAt).catch(() => {});
-    }
+        strace,
+      },
+      { path: "/", readOnly: true },
+      passedGlobals(globals).filter((g) =>
+        !g.startsWith("--platform") && !g.startsWith("--network")
+      ),
+      logger,
+    );
   },
 };

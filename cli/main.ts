@@ -12,6 +12,8 @@ import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
 import { doCommand } from "./do.ts";
 import { goferCommand } from "./gofer.ts";
+import { bootCommand } from "./boot.ts";
+import { runCommand } from "./run.ts";
 import { syscallTableText } from "../core/syscalls/table.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
@@ -26,6 +28,11 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "network", type: "string", help: "networking: none or host" },
   { name: "systemd-cgroup", type: "bool", help: "use systemd for cgroups" },
   { name: "rootless", type: "string", help: "rootless mode: true, false or auto" },
+  {
+    name: "overlay",
+    type: "bool",
+    help: "keep writes to the container's root in the sandbox (host rootfs untouched)",
+  },
   { name: "criu", type: "string", help: "(runc) path to criu; ignored", ignored: true },
   { name: "version", type: "bool", aliases: ["v"], help: "print the version" },
   { name: "help", type: "bool", aliases: ["h"], help: "show this help" },
@@ -44,7 +51,9 @@ export interface Command {
 
 /** The subcommands. */
 export const COMMANDS: Record<string, Command> = {
+  run: runCommand,
   do: doCommand,
+  boot: bootCommand,
   gofer: goferCommand,
 };
 

@@ -68,6 +68,8 @@ export function sealedMemfd(
   const fd = memfdCreate(name);
   try {
     writeAll(fd, bytes);
+    // Readers start at the beginning.
+    checked(syscall(SYS.lseek, BigInt(fd), 0n, 0n), "lseek memfd");
     checked(syscall(SYS.fchmod, BigInt(fd), BigInt(mode)), "fchmod memfd");
     checked(
       syscall(

@@ -22,7 +22,10 @@ export interface WorkerConfig {
   rootPath?: string;
   rootReadOnly: boolean;
   rootOverlay: boolean;
-  mounts: Array<Omit<MountConfig, "backend"> & { hostPath?: string; readOnly?: boolean }>;
+  /** Mounts; a bind mount is served by a gofer socket (`goferFd`) or, in tests, from `hostPath` in-process. */
+  mounts: Array<
+    Omit<MountConfig, "backend"> & { hostPath?: string; readOnly?: boolean; goferFd?: number }
+  >;
   process: ProcessConfig;
   hostname: string;
   stdio: [number, number, number];

@@ -1,0 +1,283 @@
+/**
+ * Reading an OCI bundle's `config.json`: what dvisor honours of the
+ * runtime spec, checked, with one clear error per problem.
+ *
+ * @module
+ */
+import { capabilityNumber } from "../../platform/caps.ts";
+
+/** A problem with the bundle the user has to fix. */
+export class SpecError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What is wrong and what to do.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "SpecError";
+  }
+}
+
+/** A mount as dvisor makes it. */
+export interface SpecMount {
+  /** Where, inside the container. */
+  destination: string;
+  /** tmpfs, proc, devfs (for a tmpfs on /dev), or bind (served by the gofer). */
+  kind: "tmpfs" | "proc" | "devfs" | "bind";
+  /** For bind: the host path. */
+  source?: string;
+  /** Mount flags. */
+  readOnly: boolean;
+  nosuid: boolean;
+  nodev: boolean;
+  noexec: boolean;
+  /** tmpfs size in bytes. */
+  sizeBytes?: number;
+  /** tmpfs root mode. */
+  mode?: number;
+}
+
+/** The parts of config.json dvisor uses. */
+export interface Spec {
+  /** Spec version. */
+  ociVersion: string;
+  /** The rootfs, absolute. */
+  rootPath: string;
+  /** root.readonly. */
+  rootReadOnly: boolean;
+  /** Hostname. */
+  hostname: string;
+  /** The process. */
+  process: {
+    terminal: boolean;
+    args: string[];
+    env: string[];
+    cwd: string;
+    uid: number;
+    gid: number;
+    groups: number[];
+    umask?: number;
+    capabilities: {
+      effective: bigint;
+      permitted: bigint;
+      inheritable: bigint;
+      bounding: bigint;
+      ambient: bigint;
+    };
+    rlimits: Array<{ resource: number; soft: bigint; hard: bigint }>;
+    noNewPrivileges: boolean;
+  };
+  /** Mounts, in order. */
+  mounts: SpecMount[];
+  /** Mounts dvisor does not make, with why (for the debug log). */
+  skipped: string[];
+  /** Annotations. */
+  annotations: Record<string, string>;
+}
+
+const RLIMITS: Record<string, number> = {
+  RLIMIT_CPU: 0,
+  RLIMIT_FSIZE: 1,
+  RLIMIT_DATA: 2,
+  RLIMIT_STACK: 3,
+  RLIMIT_CORE: 4,
+  RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6,
+  RLIMIT_NOFILE: 7,
+  RLIMIT_MEMLOCK: 8,
+  RLIMIT_AS: 9,
+  RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11,
+  RLIMIT_MSGQUEUE: 12,
+  RLIMIT_NICE: 13,
+  RLIMIT_RTPRIO: 14,
+  RLIMIT_RTTIME: 15,
+};
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function strings(v: unknown, what: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) {
+    throw new SpecError(`config.json: ${what} must be an array of strings`);
+  }
+  return v as string[];
+}
+
+function int(v: unknown, what: string, min = 0, max = 0xffffffff): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new SpecError(`config.json: ${what} must be an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
+function capMask(names: unknown, what: string): bigint {
+  let mask = 0n;
+  for (const n of strings(names, what)) {
+    try {
+      mask |= 1n << BigInt(capabilityNumber(n));
+    } catch {
+      throw new SpecError(`config.json: ${what} names an unknown capability ${n}`);
+    }
+  }
+  return mask;
+}
+
+function absolute(p: string, what: string): string {
+  if (!p.startsWith("/")) throw new SpecError(`config.json: ${what} ${p} must be an absolute path`);
+  return p;
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+)([kmg%]?)$/i.exec(s);
+  if (!m) throw new SpecError(`config.json: tmpfs size=${s} is not a size`);
+  const n = Number(m[1]);
+  switch (m[2]!.toLowerCase()) {
+    case "k":
+      return n * 1024;
+    case "m":
+      return n * 1024 * 1024;
+    case "g":
+      return n * 1024 * 1024 * 1024;
+  }
+  return n;
+}
+
+/**
+ * Parses a bundle's config.json.
+ *
+ * @param text The file's text.
+ * @param bundle The bundle directory (root.path is relative to it).
+ * @returns What dvisor runs.
+ * @throws {SpecError} For invalid JSON or a field dvisor cannot honour.
+ *
+ * @example
+ * ```ts
+ * import { parseSpec } from "./oci_spec.ts";
+ * const s = parseSpec(JSON.stringify({ ociVersion: "1.0.2", root: { path: "rootfs" }, process: { args: ["sh"], cwd: "/" } }), "/b");
+ * if (s.rootPath !== "/b/rootfs") throw new Error();
+ * ```
+ */
+export function parseSpec(text: string, bundle: string): Spec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new SpecError(`config.json is not valid JSON: ${e instanceof Error ? e.message : e}`);
+  }
+  if (!isObject(raw)) throw new SpecError("config.json must hold a JSON object");
+  if (typeof raw.ociVersion !== "string") throw new SpecError("config.json: ociVersion is missing");
+  const root = raw.root;
+  if (!isObject(root) || typeof root.path !== "string" || root.path === "") {
+    throw new SpecError("config.json: root.path is missing");
+  }
+  const rootPath = root.path.startsWith("/") ? root.path : `${bundle}/${root.path}`;
+  const proc = raw.process;
+  if (!isObject(proc)) throw new SpecError("config.json: process is missing");
+  const args = strings(proc.args, "process.args");
+  if (args.length === 0) throw new SpecError("config.json: process.args must name a program");
+  const cwd = typeof proc.cwd === "string" ? absolute(proc.cwd, "process.cwd") : "/";
+  const user = isObject(proc.user) ? proc.user : {};
+  const caps = isObject(proc.capabilities) ? proc.capabilities : {};
+  const rlimits = (Array.isArray(proc.rlimits) ? proc.rlimits : []).map((r: unknown) => {
+    if (!isObject(r) || typeof r.type !== "string" || !(r.type in RLIMITS)) {
+      throw new SpecError(
+        `config.json: process.rlimits has an unknown type ${isObject(r) ? r.type : r}`,
+      );
+    }
+    const hard = BigInt(int(r.hard, `${r.type}.hard`, 0, Number.MAX_SAFE_INTEGER));
+    const soft = BigInt(int(r.soft, `${r.type}.soft`, 0, Number.MAX_SAFE_INTEGER));
+    if (soft > hard) {
+      throw new SpecError(`config.json: ${r.type} has soft ${soft} above hard ${hard}`);
+    }
+    return { resource: RLIMITS[r.type]!, soft, hard };
+  });
+  const mounts: SpecMount[] = [];
+  const skipped: string[] = [];
+  for (const m of Array.isArray(raw.mounts) ? raw.mounts : []) {
+    if (!isObject(m) || typeof m.destination !== "string") {
+      throw new SpecError("config.json: a mount has no destination");
+    }
+    const destination = absolute(m.destination, "mount destination");
+    if (destination.split("/").includes("..")) {
+      throw new SpecError(`config.json: mount destination ${destination} must not contain ".."`);
+    }
+    const options = strings(m.options, `options of mount ${destination}`);
+    const type = typeof m.type === "string" ? m.type : "";
+    const isBind = type === "bind" || options.includes("bind") || options.includes("rbind");
+    const flags = {
+      readOnly: options.includes("ro"),
+      nosuid: options.includes("nosuid"),
+      nodev: options.includes("nodev"),
+      noexec: options.includes("noexec"),
+    };
+    if (isBind) {
+      if (typeof m.source !== "string") {
+        throw new SpecError(`config.json: bind mount ${destination} has no source`);
+      }
+      const source = m.source.startsWith("/") ? m.source : `${bundle}/${m.source}`;
+      mounts.push({ destination, kind: "bind", source, ...flags });
+      continue;
+    }
+    if (type === "proc") {
+      mounts.push({ destination, kind: "proc", ...flags });
+    } else if (type === "tmpfs") {
+      const size = options.find((o) => o.startsWith("size="));
+      const mode = options.find((o) => o.startsWith("mode="));
+      mounts.push({
+        destination,
+        kind: destination === "/dev" ? "devfs" : "tmpfs",
+        ...flags,
+        ...(size ? { sizeBytes: parseSize(size.slice(5)) } : {}),
+        ...(mode ? { mode: parseInt(mode.slice(5), 8) } : {}),
+      });
+    } else {
+      skipped.push(
+        `${
+          type || "untyped"
+        } on ${destination}: not made yet (devpts, mqueue, sysfs and cgroup come with later releases)`,
+      );
+    }
+  }
+  const annotations: Record<string, string> = {};
+  if (isObject(raw.annotations)) {
+    for (const [k, v] of Object.entries(raw.annotations)) {
+      if (typeof v === "string") annotations[k] = v;
+    }
+  }
+  return {
+    ociVersion: raw.ociVersion,
+    rootPath,
+    rootReadOnly: root.readonly === true,
+    hostname: typeof raw.hostname === "string" ? raw.hostname : "",
+    process: {
+      terminal: proc.terminal === true,
+      args,
+      env: strings(proc.env, "process.env"),
+      cwd,
+      uid: int(user.uid ?? 0, "process.user.uid"),
+      gid: int(user.gid ?? 0, "process.user.gid"),
+      groups: (Array.isArray(user.additionalGids) ? user.additionalGids : []).map((g: unknown) =>
+        int(g, "process.user.additionalGids")
+      ),
+      ...(user.umask !== undefined
+        ? { umask: int(user.umask, "process.user.umask", 0, 0o777) }
+        : {}),
+      capabilities: {
+        effective: capMask(caps.effective, "process.capabilities.effective"),
+        permitted: capMask(caps.permitted, "process.capabilities.permitted"),
+        inheritable: capMask(caps.inheritable, "process.capabilities.inheritable"),
+        bounding: capMask(caps.bounding, "process.capabilities.bounding"),
+        ambient: capMask(caps.ambient, "process.capabilities.ambient"),
+      },
+      rlimits,
+      noNewPrivileges: proc.noNewPrivileges === true,
+    },
+    mounts,
+    skipped,
+    annotations,
+  };
+}
