@@ -12,7 +12,11 @@
  *
  * @module
  */
-import { closeFd, dupFd, readAll } from "../platform/fd.ts";
+import { closeFd, dupFd, O, openFile, readAll } from "../platform/fd.ts";
+import { denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
+import { errnoNumber } from "../platform/errno.ts";
+import type { SyscallName } from "../platform/sysno.ts";
+import { refusedWith } from "../core/syscalls/table.ts";
 import { exitCodeOf, runInWorker } from "./do.ts";
 import { decodeConfig } from "./sandbox_process.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -21,6 +25,59 @@ import type { Command } from "./main.ts";
 const FLAGS: FlagSpec[] = [
   { name: "config-fd", type: "int", help: "descriptor holding the sandbox configuration (JSON)" },
 ];
+
+/**
+ * What the sandbox process never does once running. (It still creates
+ * stubs, which takes clone, mount, pivot_root and execveat of the stub;
+ * ptrace and process_vm are its platform.)
+ *
+ * Stubs inherit this filter, and a seccomp errno outranks the stub
+ * filter's own trap, so each call is refused with the errno the Sentry
+ * gives the container for it: the container sees the same on every
+ * platform.
+ */
+const SENTRY_DENIED = [
+  "kexec_load",
+  "kexec_file_load",
+  "init_module",
+  "finit_module",
+  "delete_module",
+  "bpf",
+  "perf_event_open",
+  "keyctl",
+  "add_key",
+  "request_key",
+  "open_by_handle_at",
+  "name_to_handle_at",
+  "userfaultfd",
+  "iopl",
+  "ioperm",
+  "swapon",
+  "swapoff",
+  "reboot",
+  "acct",
+  "settimeofday",
+  "clock_settime",
+  "clock_adjtime",
+  "adjtimex",
+  "quotactl",
+  "syslog",
+  "lookup_dcookie",
+  "fanotify_init",
+] as const;
+
+/**
+ * The sandbox process's seccomp rules: each refused call with its errno.
+ *
+ * @returns The rules.
+ */
+export function sentryDenyRules(): Array<[SyscallName, number]> {
+  return SENTRY_DENIED.map((name) => {
+    const errno = refusedWith(name);
+    if (errno === null) throw new Error(`The Sentry serves ${name}: it cannot be denied`);
+    return [name, errnoNumber(errno)];
+  });
+}
 
 /** Signals a sandbox passes on to its init. */
 export const FORWARDED: Array<[Deno.Signal, number]> = [
@@ -44,7 +101,17 @@ export const bootCommand: Command = {
     closeFd(fd);
     const config = decodeConfig(text);
     config.stdio = [dupFd(0, 3), dupFd(1, 3), dupFd(2, 3)];
-    const sandbox = runInWorker(config);
+    if (config.debugLog) {
+      config.debugLogFd = openFile(config.debugLog, O.WRONLY | O.CREAT | O.APPEND, 0o644);
+    }
+    const sandbox = runInWorker(config, () => {
+      // The Worker has loaded its code: from now on the sandbox process
+      // needs no host path. Leave the host's file system, then refuse the
+      // calls the Sentry never makes.
+      const stubDir = enterSandboxRoot(config.emptyRootAt);
+      denySyscalls(sentryDenyRules());
+      return { ...config, emptyRootAt: stubDir };
+    });
     const listeners = FORWARDED.map(([name, num]) => {
       const fn = () => sandbox.signal(num);
       Deno.addSignalListener(name, fn);
@@ -53,6 +120,7 @@ export const bootCommand: Command = {
     try {
       const r = await sandbox.done;
       if (!r.ok) {
+        if (r.quiet) return r.status;
         logger.error(r.message ?? "the sandbox failed");
         await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${r.message}\n`));
         return r.status;

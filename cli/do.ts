@@ -32,7 +32,7 @@ const FLAGS: FlagSpec[] = [
 /** A sandbox running in a Sentry Worker. */
 export interface RunningSandbox {
   /** Settles when the sandbox ends: the init's wait status, or a start error. */
-  done: Promise<{ ok: boolean; status: number; message?: string }>;
+  done: Promise<{ ok: boolean; status: number; message?: string; quiet?: boolean }>;
   /** Sends a signal to the container's init. */
   signal(sig: number): void;
   /** Kills every process of the sandbox (done then settles). */
@@ -43,9 +43,14 @@ export interface RunningSandbox {
  * Runs a configuration in a Sentry Worker (in this process: `dvisor boot`).
  *
  * @param config The sandbox.
+ * @param beforeStart Runs once the Worker has loaded its code, before the
+ *   sandbox starts (the sandbox process confines itself there).
  * @returns Its handle.
  */
-export function runInWorker(config: WorkerConfig): RunningSandbox {
+export function runInWorker(
+  config: WorkerConfig,
+  beforeStart?: () => WorkerConfig,
+): RunningSandbox {
   const control = new SharedArrayBuffer(8);
   const words = new Int32Array(control);
   const worker = new Worker(new URL("../core/boot/sentry_worker.ts", import.meta.url), {
@@ -55,23 +60,37 @@ export function runInWorker(config: WorkerConfig): RunningSandbox {
   const poke = () => {
     if (waker) wake(waker);
   };
-  const done = new Promise<{ ok: boolean; status: number; message?: string }>((resolve, reject) => {
-    worker.onmessage = (e) => {
-      if (e.data.ready) {
-        waker = e.data.waker;
-        if (Atomics.load(words, 0) || Atomics.load(words, 1)) poke();
-        return;
-      }
-      worker.terminate();
-      resolve(e.data);
-    };
-    worker.onerror = (e) => {
-      e.preventDefault();
-      worker.terminate();
-      reject(new Error(`The Sentry failed: ${e.message}`));
-    };
-  });
-  worker.postMessage({ ...config, control });
+  const done = new Promise<{ ok: boolean; status: number; message?: string; quiet?: boolean }>(
+    (resolve, reject) => {
+      worker.onmessage = (e) => {
+        if (e.data.pong) {
+          let start = config;
+          try {
+            start = beforeStart ? beforeStart() : config;
+          } catch (err) {
+            worker.terminate();
+            reject(err);
+            return;
+          }
+          worker.postMessage({ ...start, control });
+          return;
+        }
+        if (e.data.ready) {
+          waker = e.data.waker;
+          if (Atomics.load(words, 0) || Atomics.load(words, 1)) poke();
+          return;
+        }
+        worker.terminate();
+        resolve(e.data);
+      };
+      worker.onerror = (e) => {
+        e.preventDefault();
+        worker.terminate();
+        reject(new Error(`The Sentry failed: ${e.message}`));
+      };
+    },
+  );
+  worker.postMessage({ ping: true });
   return {
     done,
     signal(sig) {
@@ -116,11 +135,19 @@ export async function sandboxGlobals(
   if (network !== "none") {
     throw new UsageError(`--network ${network} is not supported yet: use none`);
   }
-  const dir = globals["debug-log"] as string | undefined;
+  const where = globals["debug-log"] as string | undefined;
   let debugLog: string | null = null;
-  if (dir) {
-    await Deno.mkdir(dir, { recursive: true });
-    debugLog = `${dir}/dvisor-${role}-${Deno.pid}.log`;
+  if (where) {
+    // As runsc: a path ending in "/" (or an existing directory) holds one
+    // log per process; anything else is a file every process appends to.
+    const isDir = where.endsWith("/") ||
+      (await Deno.stat(where).then((s) => s.isDirectory, () => false));
+    if (isDir) {
+      await Deno.mkdir(where, { recursive: true });
+      debugLog = `${where.replace(/\/+$/, "")}/dvisor-${role}-${Deno.pid}.log`;
+    } else {
+      debugLog = where;
+    }
   }
   return { platform: platform as PlatformName, debugLog, strace: globals.strace === true };
 }

@@ -22,7 +22,11 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "log", type: "string", help: "append runtime log records to this file" },
   { name: "log-format", type: "string", help: "log record format: text or json" },
   { name: "debug", type: "bool", help: "write debug records to the log" },
-  { name: "debug-log", type: "string", help: "directory for sandbox debug logs" },
+  {
+    name: "debug-log",
+    type: "string",
+    help: "debug log file (a path ending in / is a directory of logs)",
+  },
   { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
   { name: "strace", type: "bool", help: "log every system call the Sentry serves to --debug-log" },
   { name: "network", type: "string", help: "networking: none or host" },

@@ -92,7 +92,9 @@ export async function runSandboxProcesses(
       Deno.addSignalListener(name, fn);
       unlisten.push(() => Deno.removeSignalListener(name, fn));
     }
-    gofer.child.wait().then((st) => {
+    // A gofer that dies takes the sandbox down (the Sentry also stops by
+    // itself at its next file request).
+    const goferEnd = gofer.child.wait().then((st) => {
       if (st.code === 0 && st.signal === null) return;
       goferDied = st.signal !== null ? `signal ${st.signal}` : `exit code ${st.code}`;
       try {
@@ -100,6 +102,9 @@ export async function runSandboxProcesses(
       } catch { /* it ended */ }
     });
     const status = await b.wait();
+    // With the sandbox gone the gofer ends too; its status says whether it died first.
+    closeSockets();
+    await goferEnd;
     if (goferDied) {
       const msg = `the gofer died (${goferDied}): the sandbox was stopped`;
       logger.error(msg);

@@ -138,3 +138,27 @@ export class WouldBlock extends Error {
     this.deadlineMs = deadlineMs;
   }
 }
+
+/**
+ * Thrown when a file server (the gofer) is gone: the sandbox cannot go on
+ * without its files, so the Sentry stops it rather than hand the container
+ * I/O errors.
+ *
+ * @example
+ * ```ts
+ * import { FileServerLost } from "./errors.ts";
+ * const e = new FileServerLost("connection reset");
+ * if (!e.message.includes("gofer")) throw new Error();
+ * ```
+ */
+export class FileServerLost extends Error {
+  /**
+   * Makes it.
+   *
+   * @param why What the connection said.
+   */
+  constructor(why: string) {
+    super(`the gofer is gone (${why})`);
+    this.name = "FileServerLost";
+  }
+}

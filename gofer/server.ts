@@ -54,14 +54,12 @@ export class GoferServer {
           node(b.root());
           w.u8(b.readOnly ? 1 : 0);
           break;
-        case MSG.STAT:
-          {
-            const handle = h();
-            end();
-            w.stat(b.stat(handle));
-            break;
-          }
+        case MSG.STAT: {
+          const handle = h();
+          end();
+          w.stat(b.stat(handle));
           break;
+        }
         case MSG.SETATTR: {
           const handle = h();
           const mask = r.u32();

@@ -7,7 +7,7 @@
  */
 import { cString } from "./checks.ts";
 import { addressOf } from "./native_unsafe.ts";
-import { type Action, action, compileFilter } from "./seccomp_bpf.ts";
+import { action, compileFilter } from "./seccomp_bpf.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS, type SyscallName } from "./sysno.ts";
 
@@ -38,6 +38,19 @@ const SECCOMP_FILTER_FLAG_TSYNC = 1n;
  * ```
  */
 export function enterEmptyRoot(at: string): void {
+  pivotToTmpfs(at, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555", () => {});
+}
+
+/**
+ * Mounts a tmpfs on `at`, lets `fill` populate it, and makes it the root
+ * of this mount namespace with the old root detached.
+ */
+function pivotToTmpfs(
+  at: string,
+  flags: bigint,
+  options: string,
+  fill: (str: (x: string) => bigint) => void,
+): void {
   const keep: Uint8Array[] = [];
   const str = (x: string) => {
     const b = cString(x);
@@ -46,20 +59,51 @@ export function enterEmptyRoot(at: string): void {
   };
   checked(syscall(SYS.mount, 0n, str("/"), 0n, MS_REC | MS_PRIVATE, 0n), "make / private");
   checked(
-    syscall(
-      SYS.mount,
-      str("tmpfs"),
-      str(at),
-      str("tmpfs"),
-      MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-      str("size=4k,mode=0555"),
-    ),
-    `mount an empty root on ${at}`,
+    syscall(SYS.mount, str("tmpfs"), str(at), str("tmpfs"), flags, str(options)),
+    `mount a new root on ${at}`,
   );
+  fill(str);
   checked(syscall(SYS.chdir, str(at)), `chdir ${at}`);
   checked(syscall(SYS.pivot_root, str("."), str(".")), "pivot_root");
   checked(syscall(SYS.umount2, str("."), MNT_DETACH), "detach the old root");
   checked(syscall(SYS.chdir, str("/")), "chdir /");
+}
+
+/**
+ * Makes a fresh root for the sandbox process in its mount namespace: a
+ * read-only tmpfs holding only `/proc` (a procfs of this process's pid
+ * namespace, for the Sentry's views of its stubs) and an empty `/stub`
+ * (where stubs mount their own empty root). No other host path stays
+ * reachable; descriptors opened before stay usable.
+ *
+ * Preconditions: the process has a mount namespace of its own and
+ * CAP_SYS_ADMIN in it; `at` is an existing directory.
+ *
+ * @param at An existing directory to build the new root on.
+ * @returns Where stubs mount their empty root, in the new root.
+ * @throws {Errno} If a step fails.
+ *
+ * @example
+ * ```ts ignore
+ * const stubDir = enterSandboxRoot("/run/dvisor/sandbox-root");
+ * ```
+ */
+export function enterSandboxRoot(at: string): string {
+  const flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  pivotToTmpfs(at, flags, "size=16k,mode=0555", (str) => {
+    checked(syscall(SYS.mkdirat, -100n, str(`${at}/proc`), 0o555n), "mkdir proc");
+    checked(syscall(SYS.mkdirat, -100n, str(`${at}/stub`), 0o555n), "mkdir stub");
+    checked(
+      syscall(SYS.mount, str("proc"), str(`${at}/proc`), str("proc"), flags, 0n),
+      "mount proc",
+    );
+    const MS_REMOUNT = 32n;
+    checked(
+      syscall(SYS.mount, 0n, str(at), 0n, MS_REMOUNT | MS_RDONLY | flags, 0n),
+      "make the sandbox root read-only",
+    );
+  });
+  return "/stub";
 }
 
 /**
@@ -69,21 +113,22 @@ export function enterEmptyRoot(at: string): void {
  *
  * Preconditions: no_new_privs is set, or the process has CAP_SYS_ADMIN.
  *
- * @param names The system calls to refuse.
- * @param verdict What they get (EPERM by default).
+ * @param names The system calls to refuse, each with the errno it gets
+ *   (EPERM when only a name is given).
  * @throws {Errno} If seccomp fails.
  *
  * @example
  * ```ts ignore
- * denySyscalls(["execve", "execveat", "ptrace", "mount"]);
+ * denySyscalls(["execve", "execveat", "ptrace", ["keyctl", 38]]);
  * ```
  */
-export function denySyscalls(
-  names: readonly SyscallName[],
-  verdict: Action = action.errno(1),
-): void {
+export function denySyscalls(names: ReadonlyArray<SyscallName | [SyscallName, number]>): void {
   const program = compileFilter({
-    rules: names.map((n) => ({ syscall: SYS[n], action: verdict })),
+    rules: names.map((n) =>
+      typeof n === "string"
+        ? { syscall: SYS[n], action: action.errno(1) }
+        : { syscall: SYS[n[0]], action: action.errno(n[1]) }
+    ),
     defaultAction: action.allow(),
   });
   const fprog = new BigUint64Array(2);

@@ -5,20 +5,23 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { DVISOR } from "./support/run.ts";
 
-function goferPids(): number[] {
+/** Processes whose command line has `role` followed by an argument starting with `flag`. */
+function pidsOf(role: string, flag: string): number[] {
   const out: number[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
     try {
       const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
-      if (cmd.includes("gofer") && cmd.some((a) => a.startsWith("--serve"))) {
-        out.push(Number(e.name));
-      }
+      if (cmd.includes(role) && cmd.some((a) => a.startsWith(flag))) out.push(Number(e.name));
     } catch {
       // gone
     }
   }
   return out;
+}
+
+function goferPids(): number[] {
+  return pidsOf("gofer", "--serve");
 }
 
 async function until<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
@@ -33,8 +36,12 @@ async function until<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
 
 /** A new gofer, once it has confined itself (the seccomp filter comes last). */
 function confinedGofer(before: Set<number>): Promise<number> {
+  return confined(goferPids, before);
+}
+
+function confined(pids: () => number[], before: Set<number>): Promise<number> {
   return until(() =>
-    goferPids().find((p) => {
+    pids().find((p) => {
       if (before.has(p)) return false;
       try {
         return Deno.readTextFileSync(`/proc/${p}/status`).includes("Seccomp:\t2");
@@ -43,6 +50,17 @@ function confinedGofer(before: Set<number>): Promise<number> {
       }
     })
   );
+}
+
+/** What the host sees of a process: its root's entries, status, and namespaces not shared with us. */
+function inspect(pid: number): { root: string[]; status: string; ownNamespaces: string[] } {
+  return {
+    root: [...Deno.readDirSync(`/proc/${pid}/root`)].map((e) => e.name),
+    status: Deno.readTextFileSync(`/proc/${pid}/status`),
+    ownNamespaces: ["mnt", "pid", "net", "ipc", "uts"].filter((ns) =>
+      Deno.readLinkSync(`/proc/${pid}/ns/${ns}`) !== Deno.readLinkSync(`/proc/self/ns/${ns}`)
+    ),
+  };
 }
 
 function startSleeper(seconds: number): Deno.ChildProcess {
@@ -59,17 +77,28 @@ Deno.test("the gofer runs confined: empty root, own namespaces, seccomp, no new 
   const child = startSleeper(3);
   try {
     const pid = await confinedGofer(before);
-    assertEquals([...Deno.readDirSync(`/proc/${pid}/root`)], [], "its root is empty");
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    assertStringIncludes(status, "NoNewPrivs:\t1");
-    assertStringIncludes(status, "Seccomp:\t2");
-    for (const ns of ["mnt", "pid", "net", "ipc", "uts"]) {
-      assertEquals(
-        Deno.readLinkSync(`/proc/${pid}/ns/${ns}`) !== Deno.readLinkSync(`/proc/self/ns/${ns}`),
-        true,
-        `own ${ns} namespace`,
-      );
-    }
+    const p = inspect(pid);
+    assertEquals(p.root, [], "its root is empty");
+    assertStringIncludes(p.status, "NoNewPrivs:\t1");
+    assertStringIncludes(p.status, "Seccomp:\t2");
+    assertEquals(p.ownNamespaces, ["mnt", "pid", "net", "ipc", "uts"]);
+  } finally {
+    child.kill("SIGKILL");
+    await child.output();
+  }
+});
+
+Deno.test("the sandbox process runs confined: no host files, seccomp, own mount namespace", async () => {
+  const boots = () => pidsOf("boot", "--config-fd");
+  const before = new Set(boots());
+  const child = startSleeper(3);
+  try {
+    const pid = await confined(boots, before);
+    // Its root holds only its procfs and where stubs mount their empty root.
+    const p = inspect(pid);
+    assertEquals(p.root.sort(), ["proc", "stub"]);
+    assertEquals(p.ownNamespaces.includes("mnt"), true, "own mount namespace");
+    assertStringIncludes(p.status, "Seccomp:\t2");
   } finally {
     child.kill("SIGKILL");
     await child.output();

@@ -5,12 +5,15 @@
  * Message in: a {@linkcode WorkerConfig}. Messages out: `{ ready, waker }`
  * once it runs (wake it after writing to `control`), then
  * `{ ok: true, status }` (the init's wait status) or
- * `{ ok: false, message, status }` (it could not start).
+ * `{ ok: false, message, status, quiet? }` (it could not start, or lost
+ * its gofer: `quiet`, the caller that watches the gofer reports it).
  *
  * @module
  */
 import { HostBackend } from "../../gofer/host_backend.ts";
 import { GoferClient } from "../vfs/gofer_client.ts";
+import { writeAll } from "../../platform/fd.ts";
+import { FileServerLost } from "../errors.ts";
 import { type MountConfig, type ProcessConfig, runSandbox, StartError } from "./sandbox.ts";
 import type { PlatformName } from "../../platform/machine.ts";
 
@@ -31,6 +34,8 @@ export interface WorkerConfig {
   stdio: [number, number, number];
   emptyRootAt: string;
   debugLog: string | null;
+  /** The debug log as an open descriptor (a sandbox that confined itself cannot open paths). */
+  debugLogFd?: number;
   /** Log every system call the Sentry serves to the debug log. */
   strace?: boolean;
   /** Shared `[stop, signal]` words; see SandboxConfig.control. */
@@ -43,13 +48,17 @@ const worker = self as unknown as {
 };
 
 worker.onmessage = (e) => {
+  if ((e.data as { ping?: boolean }).ping) {
+    // Loaded: every module this Worker needs has been read from disk.
+    worker.postMessage({ pong: true });
+    return;
+  }
   const c = e.data;
   const write = (level: string, msg: string) => {
-    if (!c.debugLog) return;
+    const line = `${new Date().toISOString()} ${level} ${msg}\n`;
     try {
-      Deno.writeTextFileSync(c.debugLog, `${new Date().toISOString()} ${level} ${msg}\n`, {
-        append: true,
-      });
+      if (c.debugLogFd !== undefined) writeAll(c.debugLogFd, new TextEncoder().encode(line));
+      else if (c.debugLog) Deno.writeTextFileSync(c.debugLog, line, { append: true });
     } catch {
       // debug logging must never break the sandbox
     }
@@ -61,7 +70,11 @@ worker.onmessage = (e) => {
     const mounts: MountConfig[] = c.mounts.map((m) => ({
       ...m,
       ...(m.type === "bind"
-        ? { backend: new HostBackend(m.hostPath!, { readOnly: m.readOnly ?? false }) }
+        ? {
+          backend: m.goferFd !== undefined
+            ? new GoferClient(m.goferFd)
+            : new HostBackend(m.hostPath!, { readOnly: m.readOnly ?? false }),
+        }
         : {}),
     }));
     const status = runSandbox({
@@ -86,6 +99,12 @@ worker.onmessage = (e) => {
   } catch (err) {
     if (err instanceof StartError) {
       worker.postMessage({ ok: false, message: err.message, status: err.status });
+      return;
+    }
+    if (err instanceof FileServerLost) {
+      // The process that started the gofer saw it die and says so.
+      write("E", err.message);
+      worker.postMessage({ ok: false, message: err.message, status: 137, quiet: true });
       return;
     }
     write("E", err instanceof Error ? err.stack ?? err.message : String(err));

@@ -19,7 +19,7 @@ import type { Registers } from "../../platform/ptrace.ts";
 import { syscallName } from "../../platform/sysno.ts";
 import { syscall } from "../../platform/syscall.ts";
 import { SYS } from "../../platform/sysno.ts";
-import { errnoOf, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import { errnoOf, FileServerLost, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { TaskMemory } from "../mm/memory.ts";
 import type { MountNamespace } from "../vfs/mount.ts";
 import {
@@ -293,6 +293,8 @@ export class Kernel {
       try {
         this.#dispatch(e);
       } catch (err) {
+        // Without its files the sandbox cannot go on: stop it (the caller disposes the machine).
+        if (err instanceof FileServerLost) throw err;
         this.log.warn(
           `Sentry error handling ${e.kind}: ${err instanceof Error ? err.stack : String(err)}`,
         );
@@ -307,6 +309,7 @@ export class Kernel {
       try {
         fn();
       } catch (err) {
+        if (err instanceof FileServerLost) throw err;
         this.log.warn(
           `Sentry error in deferred work: ${err instanceof Error ? err.stack : String(err)}`,
         );
@@ -410,6 +413,7 @@ export class Kernel {
     try {
       r = entry.handler({ k: this, t, p: t.process, mem: this.memory(t), args, nr });
     } catch (e) {
+      if (e instanceof FileServerLost) throw e;
       if (e instanceof WouldBlock) {
         this.log.strace?.(`[${t.tid}] ${entry.name}(...) blocks`);
         this.#block(t, nr, args, e);

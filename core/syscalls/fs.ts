@@ -47,8 +47,13 @@ function file(c: SyscallContext, fd: bigint | undefined): OpenFile {
   return c.p.fds.get(i32(fd));
 }
 
-/** Reading or writing failed with EPIPE: the writer also gets SIGPIPE. */
-function pipeSignal(c: SyscallContext, e: unknown): never {
+/**
+ * Reading or writing failed with EPIPE: the writer also gets SIGPIPE.
+ *
+ * @param c The call.
+ * @param e What was thrown.
+ */
+export function pipeSignal(c: SyscallContext, e: unknown): never {
   if (e instanceof LinuxError && e.errno === 32) {
     c.k.signalThread(c.t, { sig: SIG.PIPE, code: SI.KERNEL, pid: 0, uid: 0 });
   }

@@ -13,6 +13,7 @@ import { MEMORY_HANDLERS } from "./memory.ts";
 import { POLL_HANDLERS } from "./poll.ts";
 import { PROCESS_HANDLERS } from "./process.ts";
 import { SIGNAL_HANDLERS } from "./signal.ts";
+import { SPLICE_HANDLERS } from "./splice.ts";
 import { TIME_HANDLERS } from "./time.ts";
 
 /** A row: name, support, note (handlers are found by name). */
@@ -104,7 +105,25 @@ const HANDLERS: Record<string, Handler> = {
   ...MEMORY_HANDLERS,
   ...TIME_HANDLERS,
   ...POLL_HANDLERS,
+  ...SPLICE_HANDLERS,
 };
+
+/**
+ * The error a system call always fails with in the sandbox, if it is one
+ * of the calls the Sentry refuses outright.
+ *
+ * @param name The system call.
+ * @returns The errno name (`"EPERM"`), or null when the Sentry serves it.
+ *
+ * @example
+ * ```ts
+ * import { refusedWith } from "./table.ts";
+ * if (refusedWith("bpf") !== "EPERM" || refusedWith("read") !== null) throw new Error();
+ * ```
+ */
+export function refusedWith(name: SyscallName): string | null {
+  return ERRORS.find(([n]) => n === name)?.[1] ?? null;
+}
 
 /**
  * Builds the table, indexed by system call number.

@@ -8,7 +8,7 @@
 import { closeQuietly } from "../../platform/fd.ts";
 import { Channel } from "../../gofer/channel.ts";
 import { MSG, Reader, SETATTR, Writer } from "../../gofer/protocol.ts";
-import { LinuxError } from "../errors.ts";
+import { FileServerLost, LinuxError } from "../errors.ts";
 import type { BackendNode, FsBackend, Owner } from "./backend.ts";
 import type { DirEntry, SetAttr, Stat } from "./inode.ts";
 
@@ -22,7 +22,7 @@ export class GoferClient implements FsBackend {
    * Connects: sends MOUNT and learns the root.
    *
    * @param fd The connected socket (owned).
-   * @throws {LinuxError} EIO when the gofer does not answer.
+   * @throws {FileServerLost} When the gofer does not answer.
    */
   constructor(fd: number) {
     this.#channel = new Channel(fd);
@@ -37,9 +37,9 @@ export class GoferClient implements FsBackend {
       this.#channel.send(id, w.done());
       reply = this.#channel.receive();
     } catch (e) {
-      throw new LinuxError("EIO", `gofer: ${e instanceof Error ? e.message : String(e)}`);
+      throw new FileServerLost(e instanceof Error ? e.message : String(e));
     }
-    if (!reply) throw new LinuxError("EIO", "the gofer is gone");
+    if (!reply) throw new FileServerLost("connection closed");
     const reader = new Reader(reply.payload);
     if (reply.id === MSG.ERROR) {
       reply.fds.forEach(closeQuietly);

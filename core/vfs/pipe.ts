@@ -45,6 +45,19 @@ export class Pipe {
    * @returns Bytes read; 0 at end of file.
    */
   read(buf: Uint8Array, nonblock: boolean): number {
+    const n = this.peek(buf, nonblock);
+    this.drop(n);
+    return n;
+  }
+
+  /**
+   * Copies buffered bytes without taking them (tee, splice from a pipe).
+   *
+   * @param buf Where to.
+   * @param nonblock Fail with EAGAIN instead of waiting.
+   * @returns Bytes copied; 0 at end of file.
+   */
+  peek(buf: Uint8Array, nonblock: boolean): number {
     if (buf.length === 0) return 0;
     if (this.#length === 0) {
       if (this.writers === 0) return 0;
@@ -52,17 +65,34 @@ export class Pipe {
       throw new WouldBlock([this.readable]);
     }
     let n = 0;
-    while (n < buf.length && this.#chunks.length) {
-      const c = this.#chunks[0]!;
+    for (const c of this.#chunks) {
+      if (n === buf.length) break;
       const take = Math.min(c.length, buf.length - n);
       buf.set(c.subarray(0, take), n);
       n += take;
-      if (take === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(take);
     }
-    this.#length -= n;
-    this.writable.notify();
     return n;
+  }
+
+  /**
+   * Discards bytes from the front.
+   *
+   * @param count How many (at most {@linkcode length}).
+   */
+  drop(count: number): void {
+    let left = Math.min(count, this.#length);
+    this.#length -= left;
+    while (left > 0) {
+      const c = this.#chunks[0]!;
+      if (c.length <= left) {
+        left -= c.length;
+        this.#chunks.shift();
+      } else {
+        this.#chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    if (count > 0) this.writable.notify();
   }
 
   /**

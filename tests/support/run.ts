@@ -79,6 +79,7 @@ export function runDo(
 /** The C programs in tests/fixtures/c. */
 export const C_PROGRAMS = [
   "hello",
+  "splice",
   "signals",
   "procs",
   "threads",
