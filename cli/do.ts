@@ -121,12 +121,15 @@ export function exitCodeOf(status: number): number {
  *
  * @param globals Parsed global flags.
  * @param role A name for the debug log file.
- * @returns The platform, debug log path and strace flag.
+ * @returns The platform, debug log path, strace flag, and the directory
+ *   sandbox processes mount their roots on.
  */
 export async function sandboxGlobals(
   globals: Record<string, unknown>,
   role: string,
-): Promise<{ platform: PlatformName; debugLog: string | null; strace: boolean }> {
+): Promise<
+  { platform: PlatformName; debugLog: string | null; strace: boolean; mountPoint: string }
+> {
   const platform = (globals.platform as string | undefined) ?? "seccomp";
   if (!PLATFORMS.includes(platform as PlatformName)) {
     throw new UsageError(`Unknown --platform ${platform}: use ${PLATFORMS.join(" or ")}`);
@@ -149,7 +152,24 @@ export async function sandboxGlobals(
       debugLog = where;
     }
   }
-  return { platform: platform as PlatformName, debugLog, strace: globals.strace === true };
+  // The state root holds one empty directory that the gofer and the
+  // sandbox process mount their own roots on, each in its own mount
+  // namespace; it stays, as runc's /run/runc does.
+  const stateRoot = (globals.root as string | undefined) ?? "/run/dvisor";
+  const mountPoint = `${stateRoot}/empty`;
+  try {
+    await Deno.mkdir(mountPoint, { recursive: true, mode: 0o711 });
+  } catch (e) {
+    throw new UsageError(
+      `Cannot create ${mountPoint}: ${e instanceof Error ? e.message : e}: check --root`,
+    );
+  }
+  return {
+    platform: platform as PlatformName,
+    debugLog,
+    strace: globals.strace === true,
+    mountPoint,
+  };
 }
 
 /** The `do` command. */
@@ -161,7 +181,7 @@ export const doCommand: Command = {
     if (cmd.length === 0) {
       throw new UsageError("dvisor do needs a command: dvisor do -- CMD [ARGS]");
     }
-    const { platform, debugLog, strace } = await sandboxGlobals(globals, "do");
+    const { platform, debugLog, strace, mountPoint } = await sandboxGlobals(globals, "do");
     logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
     return await runSandboxProcesses(
       {
@@ -186,6 +206,7 @@ export const doCommand: Command = {
         strace,
       },
       { path: "/", readOnly: true },
+      mountPoint,
       passedGlobals(globals).filter((g) =>
         !g.startsWith("--platform") && !g.startsWith("--network")
       ),

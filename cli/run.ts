@@ -81,7 +81,7 @@ export const runCommand: Command = {
       );
     }
     for (const s of spec.skipped) logger.debug(`run ${id}: mount ${s}`);
-    const { platform, debugLog, strace } = await sandboxGlobals(globals, `run-${id}`);
+    const { platform, debugLog, strace, mountPoint } = await sandboxGlobals(globals, `run-${id}`);
     return await runSandboxProcesses(
       {
         platform,
@@ -99,8 +99,12 @@ export const runCommand: Command = {
         hostname: spec.hostname || id,
         debugLog,
         strace,
+        // As runc: a process that cannot start is exit status 1.
+        startFailureStatus: 1,
       },
-      { path: spec.rootPath, readOnly: spec.rootReadOnly },
+      // With --overlay, writes stay in the sandbox: the gofer serves the rootfs read-only.
+      { path: spec.rootPath, readOnly: spec.rootReadOnly || globals.overlay === true },
+      mountPoint,
       passedGlobals(globals).filter((g) =>
         !g.startsWith("--platform") && !g.startsWith("--network")
       ),

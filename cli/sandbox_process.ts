@@ -25,6 +25,8 @@ export type SandboxRequest = Omit<
  *
  * @param request The sandbox (mount entries of type bind name their host path in `hostPath`).
  * @param served The container's root directory, as the gofer serves it.
+ * @param mountPoint An existing directory the gofer and sandbox process
+ *   mount their own roots on (in their own mount namespaces).
  * @param globals Global flags to pass on (--log, --log-format, --debug-log).
  * @param logger Where errors are logged.
  * @returns The exit code to leave with.
@@ -32,10 +34,11 @@ export type SandboxRequest = Omit<
 export async function runSandboxProcesses(
   request: SandboxRequest,
   served: Served,
+  mountPoint: string,
   globals: string[],
   logger: Logger,
 ): Promise<number> {
-  const emptyRootAt = await Deno.makeTempDir({ prefix: "dvisor-empty-" });
+  const emptyRootAt = mountPoint;
   const binds = request.mounts.filter((m) => m.type === "bind");
   const gofer = startGofer([
     served,
@@ -127,7 +130,6 @@ export async function runSandboxProcesses(
     closeSockets();
     await gofer.child.wait();
     gofer.child.close();
-    await Deno.remove(emptyRootAt).catch(() => {});
   }
 }
 

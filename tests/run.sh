@@ -9,9 +9,11 @@ cd "$here"
 # namespaces and sandboxes), binutils (reassembling the machine code),
 # util-linux (setpriv for the unprivileged tests), git (the version's
 # commit), gcc and libc6-dev (the static C test programs), python3, tar,
-# gzip and findutils (programs the Sentry runs).
+# gzip and findutils (programs the Sentry runs), runc (the reference the
+# containers' output is compared with), debootstrap (a Debian rootfs).
 need=()
-for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils; do
+for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils \
+  runc debootstrap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -19,6 +21,25 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# A Debian rootfs for the tests that compare `dvisor run` with `runc run`
+# (tests/support/bundle.ts), made once and kept.
+rootfs=/var/cache/dvisor/debian-rootfs
+if [ ! -x "$rootfs/usr/bin/python3" ]; then
+  mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' \
+    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  echo "tests/run.sh: making a Debian rootfs in $rootfs from $mirror (about a minute)"
+  mkdir -p /var/cache/dvisor
+  rm -rf "$rootfs.tmp"
+  if ! debootstrap --variant=minbase --include=python3 bookworm "$rootfs.tmp" "$mirror" \
+    >/var/cache/dvisor/debootstrap.log 2>&1; then
+    tail -5 /var/cache/dvisor/debootstrap.log >&2
+    echo "tests/run.sh: debootstrap failed; see /var/cache/dvisor/debootstrap.log" >&2
+    exit 1
+  fi
+  mv "$rootfs.tmp" "$rootfs"
 fi
 
 # npm ci only when package-lock.json changed since the last install.

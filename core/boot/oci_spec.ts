@@ -235,10 +235,19 @@ export function parseSpec(text: string, bundle: string): Spec {
         ...(mode ? { mode: parseInt(mode.slice(5), 8) } : {}),
       });
     } else {
+      // Not made yet: an empty read-only directory stands in, so the path
+      // exists as the container expects.
+      mounts.push({
+        destination,
+        kind: "tmpfs",
+        ...flags,
+        readOnly: true,
+        mode: type === "mqueue" ? 0o1777 : 0o755,
+      });
       skipped.push(
         `${
           type || "untyped"
-        } on ${destination}: not made yet (devpts, mqueue, sysfs and cgroup come with later releases)`,
+        } on ${destination}: not made yet, an empty directory stands in (devpts, mqueue, sysfs and cgroup come with later releases)`,
       );
     }
   }

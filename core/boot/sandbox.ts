@@ -125,6 +125,26 @@ export class StartError extends Error {
 
 const ROOT_CREDS = { fsuid: 0, fsgid: 0, groups: [], capable: () => true };
 
+/**
+ * Finds a mount's target, making missing directories as runc does when
+ * their parent is on a writable mount (a tmpfs, /dev, a writable root).
+ */
+function mountPoint(ns: MountNamespace, target: string): VPath {
+  const root = ns.root;
+  const ctx = { ns, root, cwd: root, creds: ROOT_CREDS };
+  let at = root;
+  for (const name of target.split("/").filter((n) => n !== "" && n !== ".")) {
+    try {
+      at = walk(ctx, at, name, { follow: true });
+    } catch (e) {
+      if (!(e instanceof LinuxError) || e.errno !== 2 || at.mount.flags.readOnly) throw e;
+      at.dentry.inode.mkdir(name, 0o755, ROOT_CREDS);
+      at = walk(ctx, at, name, { follow: true });
+    }
+  }
+  return at;
+}
+
 function mountAt(
   ns: MountNamespace,
   target: string,
@@ -132,10 +152,9 @@ function mountAt(
   flags: Partial<MountFlags>,
   source: string,
 ): void {
-  const root = ns.root;
   let at: VPath;
   try {
-    at = walk({ ns, root, cwd: root, creds: ROOT_CREDS }, root, target, { follow: true });
+    at = mountPoint(ns, target);
   } catch (e) {
     throw new StartError(
       `Cannot mount ${source} on ${target}: ${e instanceof Error ? e.message : String(e)}`,

@@ -38,6 +38,8 @@ export interface WorkerConfig {
   debugLogFd?: number;
   /** Log every system call the Sentry serves to the debug log. */
   strace?: boolean;
+  /** The exit status when the first program cannot start (default: as a shell, 126 or 127). */
+  startFailureStatus?: number;
   /** Shared `[stop, signal]` words; see SandboxConfig.control. */
   control?: SharedArrayBuffer;
 }
@@ -98,7 +100,11 @@ worker.onmessage = (e) => {
     worker.postMessage({ ok: true, status });
   } catch (err) {
     if (err instanceof StartError) {
-      worker.postMessage({ ok: false, message: err.message, status: err.status });
+      worker.postMessage({
+        ok: false,
+        message: err.message,
+        status: c.startFailureStatus ?? err.status,
+      });
       return;
     }
     if (err instanceof FileServerLost) {

@@ -1,7 +1,7 @@
 /**
- * /dev as OCI runtimes make it: a small tmpfs holding the standard device
- * nodes, the /dev/fd and stdio links, and directories for pts, shm and
- * mqueue.
+ * /dev as runc makes it: a small tmpfs holding the standard device nodes,
+ * the /dev/fd and stdio links, and directories for pts and shm (other
+ * mount points are made by the mounts that need them).
  *
  * @module
  */
@@ -32,12 +32,10 @@ export function makeDevfs(): TmpFs {
   }
   root.mkdir("pts", 0o755, ROOT);
   root.mkdir("shm", 0o1777, ROOT);
-  root.mkdir("mqueue", 0o1777, ROOT);
   root.symlink("fd", "/proc/self/fd", ROOT);
   root.symlink("stdin", "/proc/self/fd/0", ROOT);
   root.symlink("stdout", "/proc/self/fd/1", ROOT);
   root.symlink("stderr", "/proc/self/fd/2", ROOT);
   root.symlink("ptmx", "pts/ptmx", ROOT);
-  root.symlink("core", "/proc/kcore", ROOT);
   return fs;
 }

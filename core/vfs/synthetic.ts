@@ -83,6 +83,11 @@ abstract class SynthNode extends Inode {
     this.owner = owner ?? (() => ({ uid: 0, gid: 0 }));
   }
 
+  /** The file type, without computing attributes (a directory's link count walks its entries). */
+  override get type(): number {
+    return this.mode & 0o170000;
+  }
+
   stat(): Stat {
     const o = this.owner();
     const now = BigInt(Date.now()) * 1_000_000n;
@@ -127,6 +132,13 @@ export class SynthDir extends SynthNode {
   ) {
     super(fs, key, S_IFDIR | mode, owner);
     this.#entries = entries;
+  }
+
+  /** As Linux: a directory's link count is 2 plus its subdirectories (/proc: plus its processes). */
+  override stat(): Stat {
+    let dirs = 0;
+    for (const make of this.#entries().values()) if (make().type === S_IFDIR) dirs++;
+    return { ...super.stat(), nlink: 2 + dirs };
   }
 
   override lookup(name: string): Inode {

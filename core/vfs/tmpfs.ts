@@ -147,10 +147,19 @@ export class TmpNode extends Inode {
     if ((mode & S_IFMT) === S_IFDIR) this.nlink = 2;
   }
 
+  /** As Linux's shmem: whole pages for file data, a page for a symlink of 128 bytes or more. */
+  #blocks(size: bigint): bigint {
+    const type = this.mode & S_IFMT;
+    if (type === S_IFREG) return ((size + 4095n) / 4096n) * 8n;
+    if (type === S_IFLNK && size >= 128n) return 8n;
+    return 0n;
+  }
+
   stat(): Stat {
     const isDir = (this.mode & S_IFMT) === S_IFDIR;
+    // As Linux's shmem: a directory's size is 20 bytes per entry, "." and ".." included.
     const size = isDir
-      ? 4096n
+      ? BigInt(20 * (this.entries.size + 2))
       : (this.mode & S_IFMT) === S_IFLNK
       ? BigInt(new TextEncoder().encode(this.target).length)
       : BigInt(this.size);
@@ -164,7 +173,7 @@ export class TmpNode extends Inode {
       rdev: this.rdev,
       size,
       blksize: 4096,
-      blocks: (BigInt(this.data.length) + 511n) / 512n,
+      blocks: this.#blocks(size),
       atimeNs: this.atimeNs,
       mtimeNs: this.mtimeNs,
       ctimeNs: this.ctimeNs,

@@ -1,0 +1,250 @@
+/**
+ * `dvisor run` on OCI bundles, compared with `runc run` on the same
+ * bundle: a Debian rootfs with its dynamically linked tools and Python,
+ * isolation of the container's root, writes to the root, exit statuses,
+ * and bad input. Every dvisor case runs on both platforms.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { DEBIAN_ROOTFS, makeBundle, runBundle, sandboxTraces } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+import type { Ran } from "./support/run.ts";
+
+const PLATFORMS = ["seccomp", "ptrace"];
+
+function debianRootfs(): string {
+  try {
+    Deno.statSync(`${DEBIAN_ROOTFS}/usr/bin/python3`);
+  } catch {
+    throw new Error(`No Debian rootfs at ${DEBIAN_ROOTFS}: run tests/run.sh, which makes it`);
+  }
+  return DEBIAN_ROOTFS;
+}
+
+/**
+ * Runs a script in a bundle under runc and under dvisor on each platform,
+ * and checks that output and exit code are the same.
+ */
+async function sameAsRunc(
+  t: Deno.TestContext,
+  name: string,
+  bundle: { rootfs: string; readonly?: boolean },
+  script: string,
+  normalize: (s: string) => string = (s) => s,
+): Promise<Ran> {
+  const dir = await makeBundle({ ...bundle, args: ["/bin/sh", "-c", script] });
+  try {
+    const norm = (r: Ran) => ({
+      code: r.code,
+      stdout: normalize(r.stdout),
+      stderr: normalize(r.stderr),
+    });
+    const runc = await runBundle("runc", dir);
+    for (const platform of PLATFORMS) {
+      await t.step(`${name} (${platform})`, async () => {
+        const dvisor = await runBundle("dvisor", dir, [`--platform=${platform}`]);
+        assertEquals(norm(dvisor), norm(runc));
+      });
+    }
+    return runc;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("dvisor run matches runc on a Debian rootfs", async (t) => {
+  const rootfs = { rootfs: debianRootfs() };
+  // Mount points made at start show their creation time, which may fall
+  // in another minute for the second runtime; /proc's link count counts
+  // the host's processes under runc (Linux's nr_processes is global).
+  const startTimes = (s: string) =>
+    s.replace(/ +/g, " ").replace(
+      /^(d\S+ )(\d+)( \S+ \S+ \d+) \w{3} \d+ \d\d:\d\d (dev|proc|tmp)$/gm,
+      (_m, mode, nlink, rest, name) => `${mode}${name === "proc" ? "N" : nlink}${rest} T ${name}`,
+    );
+  const ls = await sameAsRunc(t, "ls -la /", rootfs, "ls -la /", startTimes);
+  assertStringIncludes(ls.stdout, "usr");
+  await sameAsRunc(t, "cat", rootfs, "cat /etc/os-release /etc/debian_version");
+  await sameAsRunc(t, "sort | uniq -c", rootfs, "cut -d: -f7 /etc/passwd | sort | uniq -c");
+  await sameAsRunc(t, "find", rootfs, "find /etc/apt /usr/share/doc/dash; find / -xdev | wc -l");
+  const tar = await sameAsRunc(
+    t,
+    "tar round trip",
+    rootfs,
+    [
+      "cd /tmp && tar czf etc.tgz -C / etc; echo tar c $?",
+      "mkdir x && tar xzf etc.tgz --no-same-owner -C x; echo tar x $?",
+      "diff -r --no-dereference /etc x/etc && echo same",
+      "tar tzf etc.tgz | sort | md5sum",
+      "ls -laR x/etc | md5sum",
+    ].join("; "),
+  );
+  assertStringIncludes(tar.stdout, "same");
+  const py = await sameAsRunc(
+    t,
+    "python3",
+    rootfs,
+    `python3 - <<'EOF'
+import os, subprocess, threading, hashlib, json, tempfile, sys
+r = subprocess.run(["sh", "-c", "echo from-child; echo err >&2; exit 3"], capture_output=True, text=True)
+print("subprocess", r.returncode, r.stdout.strip(), r.stderr.strip())
+print("check_output", subprocess.check_output(["ls", "/etc/apt"]).decode().split())
+results, lock = [], threading.Lock()
+def work(n):
+    h = hashlib.sha256(str(n).encode()).hexdigest()[:8]
+    with lock:
+        results.append((n, h))
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("threads", sorted(results))
+rd, wr = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.close(rd); os.write(wr, b"hello from fork"); os._exit(7)
+os.close(wr)
+data = os.read(rd, 100)
+_, st = os.waitpid(pid, 0)
+print("fork", data.decode(), os.WEXITSTATUS(st))
+with tempfile.TemporaryDirectory() as d:
+    p = os.path.join(d, "f.json")
+    with open(p, "w") as f: json.dump({"a": [1, 2, 3]}, f)
+    with open(p) as f: print("file", json.load(f), os.stat(p).st_size)
+    os.rename(p, p + ".2")
+    print(sorted(os.listdir(d)))
+print("uid", os.getuid(), "not init", os.getpid() > 1)
+sys.exit(5)
+EOF`,
+  );
+  assertEquals(py.code, 5);
+  assertStringIncludes(py.stdout, "fork hello from fork 7");
+});
+
+Deno.test("dvisor run: the container cannot reach host files", async (t) => {
+  const secretDir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "dvisor-secret-" });
+  const secret = `${secretDir}/secret`;
+  await Deno.writeTextFile(secret, "host secret\n");
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    await Deno.symlink(secret, `${rootfs}/escape-abs`);
+    await Deno.symlink(`../../../../../../../../..${secret}`, `${rootfs}/tmp-escape-rel`);
+    await Deno.symlink("/proc/1/root/..", `${rootfs}/escape-proc`);
+    const script = [
+      "/escape-abs",
+      "/tmp-escape-rel",
+      `/../../../..${secret}`,
+      `/proc/self/root${secret}`,
+      `/proc/1/root${secret}`,
+      `/proc/self/cwd/../../..${secret}`,
+      `/escape-proc${secret}`,
+    ].map((p) => `cat ${p} 2>&1 || echo "failed: ${p}"`).join("; ") +
+      "; ls /proc/1/root/ /proc/self/root/.. | head -3";
+    const r = await sameAsRunc(t, "escapes", { rootfs }, script);
+    assertEquals(r.stdout.includes("host secret"), false);
+    assertEquals(r.stdout.split("\n").filter((l) => l.startsWith("failed")).length, 7);
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+    await Deno.remove(secretDir, { recursive: true });
+  }
+});
+
+Deno.test("dvisor run: writes to the root as runc, or kept in the sandbox with --overlay", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    await t.step("root.readonly refuses writes", async (t) => {
+      const r = await sameAsRunc(
+        t,
+        "read-only root",
+        { rootfs, readonly: true },
+        "echo x > /newfile; echo $?; mkdir /newdir; echo $?; echo tmp > /tmp/ok && cat /tmp/ok",
+      );
+      assertStringIncludes(r.stderr, "Read-only file system");
+    });
+    const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
+    /** Writes and deletes in the root of a writable-root bundle. */
+    const writeRoot = async (flags: string[]) => {
+      await Deno.writeTextFile(`${rootfs}/etc/group`, "root:x:0:\n");
+      const dir = await makeBundle({
+        rootfs,
+        readonly: false,
+        args: [
+          "/bin/sh",
+          "-c",
+          "echo new > /etc/written; rm /etc/group; cat /etc/written; ls /etc",
+        ],
+      });
+      const r = await runBundle("dvisor", dir, flags);
+      await Deno.remove(dir, { recursive: true });
+      assertEquals(r, { code: 0, stdout: "new\npasswd\nwritten\n", stderr: "" });
+    };
+    for (const platform of PLATFORMS) {
+      await t.step(`a writable root is written to (${platform})`, async () => {
+        await writeRoot([`--platform=${platform}`]);
+        assertEquals(await Deno.readTextFile(`${rootfs}/etc/written`), "new\n");
+        assertEquals(await exists(`${rootfs}/etc/group`), false);
+        await Deno.remove(`${rootfs}/etc/written`);
+      });
+      await t.step(`--overlay keeps the rootfs untouched (${platform})`, async () => {
+        await writeRoot(["--overlay", `--platform=${platform}`]);
+        assertEquals(await exists(`${rootfs}/etc/written`), false);
+        assertEquals(await Deno.readTextFile(`${rootfs}/etc/group`), "root:x:0:\n");
+      });
+    }
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("dvisor run: exit statuses as runc gives them", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    const cases: Array<[string, string]> = [
+      ["exit code", "exit 6"],
+      ["killed by a signal", "kill -9 $$"],
+      ["terminated", "kill -TERM $$; sleep 1"],
+      ["orphans do not hold it", "sleep 30 & exit 2"],
+    ];
+    for (const [name, script] of cases) await sameAsRunc(t, name, { rootfs }, script);
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("dvisor run: bad input gives one line, runc's status, and leaves nothing", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  await Deno.writeTextFile(`${rootfs}/noexec`, "#!/bin/sh\necho no\n");
+  await Deno.writeTextFile(`${rootfs}/corrupt`, "\x7fELF\x02\x01\x01\0garbage garbage garbage");
+  await Deno.chmod(`${rootfs}/corrupt`, 0o755);
+  const cases: Array<[string, string, string[]]> = [
+    ["missing binary", rootfs, ["/nope"]],
+    ["not in PATH", rootfs, ["nope"]],
+    ["not executable", rootfs, ["/noexec"]],
+    ["corrupt ELF", rootfs, ["/corrupt"]],
+    ["a directory", rootfs, ["/tmp"]],
+    ["missing rootfs", `${rootfs}/does-not-exist`, ["true"]],
+    ["rootfs is a file", `${rootfs}/noexec`, ["true"]],
+  ];
+  try {
+    for (const [name, root, args] of cases) {
+      const dir = await makeBundle({ rootfs: root, args });
+      try {
+        const runc = await runBundle("runc", dir);
+        for (const platform of PLATFORMS) {
+          await t.step(`${name} (${platform})`, async () => {
+            const before = sandboxTraces();
+            const r = await runBundle("dvisor", dir, [`--platform=${platform}`]);
+            assertEquals(r.code, runc.code, "runc's exit status");
+            assertEquals(r.stdout, "");
+            const lines = r.stderr.trimEnd().split("\n");
+            assertEquals(lines.length, 1, r.stderr);
+            assertEquals(lines[0]!.startsWith("dvisor: "), true, r.stderr);
+            assertEquals(sandboxTraces(), before, "nothing left behind");
+          });
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    }
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
