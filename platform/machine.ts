@@ -26,7 +26,8 @@ import { Arena } from "./arena_unsafe.ts";
 import { closeQuietly } from "./fd.ts";
 import { fdArg } from "./checks.ts";
 import { native } from "./native_unsafe.ts";
-import { checked } from "./syscall.ts";
+import { checked, syscall } from "./syscall.ts";
+import { SYS } from "./sysno.ts";
 import { sealedMemfd } from "./memfd.ts";
 import { ProcessMemory } from "./process_vm.ts";
 import { PTRACE_O, type Registers, type TraceEvent, Tracer } from "./ptrace.ts";
@@ -47,6 +48,8 @@ export const STUB_TRAMPOLINE = STUB_BASE + 0x1010n;
 /** The stub's mapped range (its ELF header page and text page). */
 export const STUB_END = STUB_BASE + 0x2000n;
 
+/** How long the tracer polls before it sleeps in wait4 (see #spinThenWait). */
+const SPIN_MS = 0.05;
 const SIGTRAP = 5;
 const SIGSTOP = 19;
 const SIGKILL = 9;
@@ -530,11 +533,27 @@ export class Machine {
     this.#tracer.resume(t.tid, "syscall");
   }
 
+  /**
+   * Waits for the next stop, first polling for a while with the CPU
+   * yielded in between: a task that traps again soon (the common case) is
+   * then met by an awake tracer, instead of waking an idle vCPU, which is
+   * what a stop costs most in a VM.
+   */
+  #spinThenWait(): TraceEvent | null {
+    const until = performance.now() + SPIN_MS;
+    do {
+      const e = this.#tracer.wait(-1, { noHang: true });
+      if (e) return e;
+      syscall(SYS.sched_yield);
+    } while (performance.now() < until);
+    return this.#tracer.wait(-1);
+  }
+
   #next(noHang: boolean): MachineEvent | null {
     for (;;) {
       const queued = this.#queue.shift();
       if (queued) return queued;
-      const e = this.#tracer.wait(-1, { noHang });
+      const e = noHang ? this.#tracer.wait(-1, { noHang }) : this.#spinThenWait();
       if (!e) return null;
       const out = this.#handle(e);
       if (out) return out;

@@ -126,8 +126,9 @@ export class StartError extends Error {
 const ROOT_CREDS = { fsuid: 0, fsgid: 0, groups: [], capable: () => true };
 
 /**
- * Finds a mount's target, making missing directories as runc does when
- * their parent is on a writable mount (a tmpfs, /dev, a writable root).
+ * Finds a mount's target, making missing directories as runc does: on a
+ * writable mount, and on the Sentry's own in-memory file systems even when
+ * mounted read-only (a mount point under a read-only /sys stand-in).
  */
 function mountPoint(ns: MountNamespace, target: string): VPath {
   const root = ns.root;
@@ -137,7 +138,8 @@ function mountPoint(ns: MountNamespace, target: string): VPath {
     try {
       at = walk(ctx, at, name, { follow: true });
     } catch (e) {
-      if (!(e instanceof LinuxError) || e.errno !== 2 || at.mount.flags.readOnly) throw e;
+      const canMake = !at.mount.flags.readOnly || at.mount.fs instanceof TmpFs;
+      if (!(e instanceof LinuxError) || e.errno !== 2 || !canMake) throw e;
       at.dentry.inode.mkdir(name, 0o755, ROOT_CREDS);
       at = walk(ctx, at, name, { follow: true });
     }

@@ -7,7 +7,7 @@
  * @module
  */
 import { closeQuietly } from "../../platform/fd.ts";
-import { preadFd, pwriteFd } from "../../platform/files.ts";
+import { ftruncateFd, preadFd, pwriteFd } from "../../platform/files.ts";
 import { LinuxError } from "../errors.ts";
 import type { FsBackend } from "./backend.ts";
 import { openDevice } from "./devices.ts";
@@ -28,8 +28,13 @@ import {
   type Stat,
 } from "./inode.ts";
 import { Pipe, PipeEnd } from "./pipe.ts";
+import { HostFdCache, type SharedFd } from "./host_fd_cache.ts";
 
 let nextDev = 0x1000n;
+/** Idle donated descriptors a gofer file system keeps open. */
+const IDLE_FDS = 128;
+/** Open flags that need a descriptor of their own. */
+const UNSHARED = O.SYNC | O.DSYNC | O.DIRECT;
 
 /** A gofer-backed file system. */
 export class GoferFs extends FileSystem {
@@ -40,6 +45,8 @@ export class GoferFs extends FileSystem {
   readonly #root: GoferInode;
   /** FIFOs by host inode: every opener shares one buffer. */
   readonly fifos = new Map<bigint, Pipe>();
+  /** Donated descriptors shared by opens of the same file (keys: `handle:accessMode`). */
+  readonly fds = new HostFdCache(IDLE_FDS);
 
   /**
    * Mounts what a backend serves.
@@ -130,7 +137,8 @@ export class GoferInode extends Inode {
     const owner = { uid: creds.fsuid, gid: this.#newGid(creds) };
     if ((mode & S_IFMT) === S_IFREG || (mode & S_IFMT) === 0) {
       const { node, fd } = this.fs.backend.create(this.handle, name, O.RDWR, mode & 0o7777, owner);
-      closeQuietly(fd);
+      // The open that usually follows a create finds this descriptor.
+      this.fs.fds.adopt(`${node.handle}:${O.RDWR}`, fd);
       return this.#created(node);
     }
     return this.#created(this.fs.backend.mknod(this.handle, name, mode, dev, owner));
@@ -192,6 +200,18 @@ export class GoferInode extends Inode {
     return this.#link;
   }
 
+  /** O_TRUNC on a shared descriptor: locally when it can write, else through the gofer. */
+  #truncate(shared: SharedFd, access: number): void {
+    if (this.#stat.size === 0n) return;
+    if (access === O.RDONLY && !shared.key.endsWith(`:${O.RDWR}`)) {
+      this.setattr({ size: 0n });
+      return;
+    }
+    ftruncateFd(shared.fd, 0n);
+    const now = BigInt(Date.now()) * 1_000_000n;
+    this.#stat = { ...this.#stat, size: 0n, mtimeNs: now, ctimeNs: now };
+  }
+
   override setattr(attrs: SetAttr): void {
     this.fs.backend.setattr(this.handle, attrs);
     this.refresh();
@@ -200,9 +220,24 @@ export class GoferInode extends Inode {
   open(flags: number): OpenFile {
     switch (this.#stat.mode & S_IFMT) {
       case S_IFREG: {
-        const fd = this.fs.backend.open(this.handle, flags);
-        if (flags & O.TRUNC) this.refresh();
-        return new GoferFile(this, fd, flags);
+        if (flags & UNSHARED) {
+          const fd = this.fs.backend.open(this.handle, flags);
+          if (flags & O.TRUNC) this.refresh();
+          return new GoferFile(this, { fd, key: "", refs: 1 }, flags);
+        }
+        const access = flags & O.ACCMODE;
+        const keys = [`${this.handle}:${access}`];
+        if (access !== O.RDWR) keys.push(`${this.handle}:${O.RDWR}`);
+        const shared = this.fs.fds.acquire(keys, () => this.fs.backend.open(this.handle, access));
+        if (flags & O.TRUNC) {
+          try {
+            this.#truncate(shared, access);
+          } catch (e) {
+            this.fs.fds.release(shared);
+            throw e;
+          }
+        }
+        return new GoferFile(this, shared, flags);
       }
       case S_IFDIR:
         return new OpenFile(this, flags);
@@ -218,23 +253,27 @@ export class GoferInode extends Inode {
   }
 }
 
-/** An open regular file: a host descriptor the gofer donated. */
+/** An open regular file: a host descriptor the gofer donated, maybe shared. */
 export class GoferFile extends OpenFile {
-  /** The host descriptor. */
-  readonly fd: number;
+  readonly #shared: SharedFd;
   readonly #node: GoferInode;
 
   /**
    * Wraps a donated descriptor.
    *
    * @param node The file.
-   * @param fd The descriptor.
+   * @param shared The descriptor (its `key` is empty when not cached).
    * @param flags Open flags.
    */
-  constructor(node: GoferInode, fd: number, flags: number) {
+  constructor(node: GoferInode, shared: SharedFd, flags: number) {
     super(node, flags);
     this.#node = node;
-    this.fd = fd;
+    this.#shared = shared;
+  }
+
+  /** The host descriptor. */
+  get fd(): number {
+    return this.#shared.fd;
   }
 
   protected override readAt(buf: Uint8Array, offset: bigint): number {
@@ -248,6 +287,7 @@ export class GoferFile extends OpenFile {
   }
 
   protected override release(): void {
-    closeQuietly(this.fd);
+    if (this.#shared.key === "") closeQuietly(this.fd);
+    else this.#node.fs.fds.release(this.#shared);
   }
 }
