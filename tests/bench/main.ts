@@ -12,7 +12,15 @@ import {
   tracedMicros,
   userNotifMicros,
 } from "./platform_bench.ts";
-import { availablePeers, getpidMicros, makeBundle, startMillis } from "./peers.ts";
+import {
+  availablePeers,
+  getpidMicros,
+  makeBundle,
+  type Peer,
+  startMillis,
+  syscallNanos,
+} from "./peers.ts";
+import { DVISOR } from "../support/run.ts";
 
 const quick = Deno.args.includes("--quick");
 const SPAWNS = quick ? 30 : 200;
@@ -74,26 +82,65 @@ row("seccomp USER_NOTIF, answered by the main thread", us(notif));
 const dir = await Deno.makeTempDir({ prefix: "dvisor-bench-" });
 try {
   const peers = await availablePeers(dir);
+  const bundle = await makeBundle(dir);
   if (peers.length) {
-    const bundle = await makeBundle(dir);
     console.log("\npeers measured now (same probe program in a container)");
     for (const peer of peers) {
       const getpid = await getpidMicros(peer, bundle, peer.name === "runsc" ? CALLS : NATIVE_CALLS);
-      const start = await startMillis(peer, bundle, quick ? 2 : 5);
       row(
         `${peer.name}: getpid in a container`,
         us(getpid),
         `dvisor seccomp ${ratio(seccomp, getpid)}, ptrace ${ratio(sysemu, getpid)}`,
       );
-      row(
-        `${peer.name}: run /bin/true (container start to exit)`,
-        `${start.toFixed(1)} ms`,
-        `runner spawn (vfork, no namespaces) is ${ratio(vforkPlain / 1000, start)} of it`,
-      );
     }
   } else {
     console.log("\nrunc and runsc are not installed: no peer ratios (apt-get install runc runsc)");
   }
+  await sandboxTable(peers, bundle);
 } finally {
   await Deno.remove(dir, { recursive: true });
+}
+
+/**
+ * The Sentry's costs inside a container next to runc's and runsc's: each
+ * operation of tests/bench/syscalls.c, and `run` of /bin/true.
+ */
+async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
+  const runtimes: Peer[] = [
+    ...peers,
+    ...["seccomp", "ptrace"].map((p) => ({
+      name: `dvisor ${p}`,
+      argv: [DVISOR, "--root", `${dir}/dvisor`, `--platform=${p}`],
+    })),
+  ];
+  console.log("\ninside a container, per operation (tests/bench/syscalls.c; median of 3 runs)");
+  const costs = new Map<string, Map<string, number>>();
+  for (const r of runtimes) costs.set(r.name, await syscallNanos(r, bundle, quick ? 1 : 5));
+  const starts = new Map<string, number>();
+  for (const r of runtimes) starts.set(r.name, await startMillis(r, bundle, quick ? 2 : 5));
+  const names = runtimes.map((r) => r.name);
+  const cell = (s: string) => s.padStart(16);
+  console.log(
+    `${"".padEnd(18)}${names.map(cell).join("")}${cell("seccomp/runsc")}${cell("seccomp/runc")}`,
+  );
+  const ratios = (v: (n: string) => number | undefined) => {
+    const mine = v("dvisor seccomp");
+    const vs = (peer: string) => {
+      const p = v(peer);
+      return p && mine !== undefined ? ratio(mine, p) : "n/a";
+    };
+    return cell(vs("runsc")) + cell(vs("runc"));
+  };
+  for (const op of costs.get("dvisor seccomp")!.keys()) {
+    const v = (n: string) => costs.get(n)?.get(op);
+    console.log(
+      `${op.padEnd(18)}${names.map((n) => cell(us((v(n) ?? NaN) / 1000))).join("")}${ratios(v)}`,
+    );
+  }
+  const start = (n: string) => starts.get(n);
+  console.log(
+    `${"run /bin/true".padEnd(18)}${names.map((n) => cell(`${start(n)!.toFixed(1)} ms`)).join("")}${
+      ratios(start)
+    }`,
+  );
 }

@@ -39,7 +39,11 @@ export async function availablePeers(stateDir: string): Promise<Peer[]> {
   return peers;
 }
 
-/** Makes an OCI bundle whose rootfs has /probe and /bin/busybox (with /bin/true). */
+/**
+ * Makes an OCI bundle whose rootfs has /probe, /bin/busybox (with
+ * /bin/true), /syscalls (tests/bench/syscalls.c, built with gcc -static)
+ * and /bench-file (4 KiB it reads).
+ */
 export async function makeBundle(dir: string): Promise<string> {
   const bundle = `${dir}/bundle`;
   await Deno.mkdir(`${bundle}/rootfs/bin`, { recursive: true });
@@ -47,6 +51,15 @@ export async function makeBundle(dir: string): Promise<string> {
   await Deno.copyFile("/bin/busybox", `${bundle}/rootfs/bin/busybox`);
   await Deno.chmod(`${bundle}/rootfs/bin/busybox`, 0o755);
   await Deno.symlink("busybox", `${bundle}/rootfs/bin/true`);
+  const src = new URL("./syscalls.c", import.meta.url).pathname;
+  const gcc = await new Deno.Command("gcc", {
+    args: ["-static", "-O2", "-o", `${bundle}/rootfs/syscalls`, src],
+    stderr: "piped",
+  }).output();
+  if (!gcc.success) {
+    throw new Error(`gcc failed on ${src}: ${new TextDecoder().decode(gcc.stderr)}`);
+  }
+  await Deno.writeFile(`${bundle}/rootfs/bench-file`, new Uint8Array(4096).fill(7));
   return bundle;
 }
 
@@ -78,20 +91,59 @@ let serial = 0;
 
 /** Milliseconds for `run` of a container with these args, start to exit. */
 async function runMillis(peer: Peer, bundle: string, args: string[]): Promise<number> {
+  return (await runTimed(peer, bundle, args)).ms;
+}
+
+/** Runs a container to its end: milliseconds from start to exit, and its output. */
+async function runTimed(
+  peer: Peer,
+  bundle: string,
+  args: string[],
+): Promise<{ ms: number; stdout: string }> {
   await Deno.remove(`${bundle}/config.json`).catch(() => {});
   await writeConfig(bundle, args);
   const id = `dvisor-bench-${Deno.pid}-${serial++}`;
   const t0 = performance.now();
   const out = await new Deno.Command(peer.argv[0]!, {
     args: [...peer.argv.slice(1), "run", "--bundle", bundle, id],
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).output();
   const elapsed = performance.now() - t0;
   if (!out.success) {
     throw new Error(`${peer.name} run failed: ${new TextDecoder().decode(out.stderr)}`);
   }
-  return elapsed;
+  return { ms: elapsed, stdout: new TextDecoder().decode(out.stdout) };
+}
+
+/**
+ * Nanoseconds per operation of tests/bench/syscalls.c in a container
+ * (getpid, open+read+close, stat, pipe round trip, mmap+munmap,
+ * fork+exec+wait, clock_gettime), the median of three runs.
+ *
+ * @param peer The runtime.
+ * @param bundle A bundle from {@linkcode makeBundle}.
+ * @param scale Iteration multiplier.
+ * @returns Cost by operation name.
+ */
+export async function syscallNanos(
+  peer: Peer,
+  bundle: string,
+  scale: number,
+): Promise<Map<string, number>> {
+  const runs: Array<Map<string, number>> = [];
+  for (let i = 0; i < 3; i++) {
+    const { stdout } = await runTimed(peer, bundle, ["/syscalls", String(scale)]);
+    runs.push(
+      new Map(
+        stdout.trim().split("\n").map((l) => {
+          const at = l.lastIndexOf(" ");
+          return [l.slice(0, at), Number(l.slice(at + 1))] as [string, number];
+        }),
+      ),
+    );
+  }
+  return new Map([...runs[0]!.keys()].map((k) => [k, median(runs.map((r) => r.get(k) ?? NaN))]));
 }
 
 /** Median milliseconds to run `/bin/true` in a container. */
