@@ -37,7 +37,7 @@ for (const platform of PLATFORMS) {
       await t.step(name, async () => {
         const args = [];
         let dirs: string[] = [];
-        if (name === "files" || name === "splice") {
+        if (["files", "splice", "exec_wait"].includes(name)) {
           dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
           args.push(dirs[0]!);
         }

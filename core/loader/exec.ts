@@ -32,8 +32,12 @@ import {
   PT_PHDR,
 } from "./elf.ts";
 
-/** Linux's limit on nested `#!` interpreters. */
-const MAX_INTERP_DEPTH = 4;
+/**
+ * Linux's limit on `#!` scripts in one exec: it loads at most 6 files (the
+ * program and 5 interpreters, exec_binprm's depth check), so 5 scripts
+ * may chain to a binary and a sixth is ELOOP.
+ */
+const MAX_INTERP_DEPTH = 5;
 /** MAX_ARG_STRLEN: the longest single argument or environment string. */
 const MAX_ARG_STRLEN = 32 * 4096;
 /** Where a position-independent executable is loaded (ELF_ET_DYN_BASE). */

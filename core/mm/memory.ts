@@ -10,6 +10,8 @@ import type { UserMemory } from "../vfs/inode.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+/** Linux's limit on one argument or environment string, NUL included (32 pages). */
+const MAX_ARG_STRLEN = 32 * 4096;
 
 /** One task's memory. */
 export class TaskMemory implements UserMemory {
@@ -144,7 +146,14 @@ export class TaskMemory implements UserMemory {
     for (let i = 0;; i++) {
       const p = this.readU64(addr + BigInt(8 * i));
       if (p === 0n) return out;
-      const s = this.readCString(p, 128 * 1024);
+      let s: string;
+      try {
+        s = this.readCString(p, MAX_ARG_STRLEN - 1);
+      } catch (e) {
+        // One string longer than MAX_ARG_STRLEN is E2BIG, as the total is.
+        if (e instanceof LinuxError && e.errno === 36) throw new LinuxError("E2BIG");
+        throw e;
+      }
       total += encoder.encode(s).length + 1 + 8;
       if (total > maxBytes) throw new LinuxError("E2BIG");
       out.push(s);

@@ -80,6 +80,7 @@ export function runDo(
 export const C_PROGRAMS = [
   "hello",
   "splice",
+  "exec_wait",
   "signals",
   "procs",
   "threads",
