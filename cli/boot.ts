@@ -16,7 +16,8 @@ import { closeFd, dupFd, O, openFile, readAll } from "../platform/fd.ts";
 import { denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
 import { errnoNumber } from "../platform/errno.ts";
 import type { SyscallName } from "../platform/sysno.ts";
-import { refusedWith } from "../core/syscalls/table.ts";
+import { refusedWith } from "../core/syscalls/refused.ts";
+import { FORWARDED } from "./forwarded_signals.ts";
 import { exitCodeOf, runInWorker } from "./do.ts";
 import { decodeConfig } from "./sandbox_process.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -79,20 +80,8 @@ export function sentryDenyRules(): Array<[SyscallName, number]> {
   });
 }
 
-/** Signals a sandbox passes on to its init. */
-export const FORWARDED: Array<[Deno.Signal, number]> = [
-  ["SIGHUP", 1],
-  ["SIGINT", 2],
-  ["SIGQUIT", 3],
-  ["SIGUSR1", 10],
-  ["SIGUSR2", 12],
-  ["SIGTERM", 15],
-  ["SIGWINCH", 28],
-];
-
 /** The `boot` command. */
 export const bootCommand: Command = {
-  summary: "(internal) run a sandbox: the Sentry and the container's processes",
   async run(args, { logger }) {
     const parsed = parseFlags(args, FLAGS);
     const fd = parsed.flags["config-fd"];

@@ -7,7 +7,7 @@
  * @module
  */
 import { wake, type WakerInfo } from "../platform/event_loop.ts";
-import { type PlatformName, PLATFORMS } from "../platform/machine.ts";
+import { type PlatformName, PLATFORMS } from "../platform/platform_name.ts";
 import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -174,7 +174,6 @@ export async function sandboxGlobals(
 
 /** The `do` command. */
 export const doCommand: Command = {
-  summary: "run a command sandboxed on the host's root file system",
   async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     const cmd = parsed.args;

@@ -57,7 +57,6 @@ const DENIED = [
 
 /** The `gofer` command. */
 export const goferCommand: Command = {
-  summary: "(internal) serve a container's files to its sandbox",
   run(args, { logger }) {
     const parsed = parseFlags(args, FLAGS);
     const serves = (parsed.flags.serve as string[] | undefined) ?? [];

@@ -10,11 +10,6 @@
 import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
-import { doCommand } from "./do.ts";
-import { goferCommand } from "./gofer.ts";
-import { bootCommand } from "./boot.ts";
-import { runCommand } from "./run.ts";
-import { syscallTableText } from "../core/syscalls/table.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -44,8 +39,6 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
 
 /** A subcommand. */
 export interface Command {
-  /** One line for the help. */
-  summary: string;
   /** Runs it; returns the exit status. */
   run(
     args: string[],
@@ -53,12 +46,27 @@ export interface Command {
   ): Promise<number> | number;
 }
 
-/** The subcommands. */
-export const COMMANDS: Record<string, Command> = {
-  run: runCommand,
-  do: doCommand,
-  boot: bootCommand,
-  gofer: goferCommand,
+/**
+ * The subcommands: a summary for the help, and the module to load. Each
+ * process loads only its own command (a gofer never loads the Sentry).
+ */
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  run: {
+    summary: "create and run a container from an OCI bundle",
+    load: async () => (await import("./run.ts")).runCommand,
+  },
+  do: {
+    summary: "run a command sandboxed on the host's root file system",
+    load: async () => (await import("./do.ts")).doCommand,
+  },
+  boot: {
+    summary: "(internal) run a sandbox: the Sentry and the container's processes",
+    load: async () => (await import("./boot.ts")).bootCommand,
+  },
+  gofer: {
+    summary: "(internal) serve a container's files to its sandbox",
+    load: async () => (await import("./gofer.ts")).goferCommand,
+  },
 };
 
 function helpText(): string {
@@ -115,6 +123,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const [name, ...rest] = parsed.args;
     if (name === "help" && rest[0] === "syscalls") {
+      const { syscallTableText } = await import("../core/syscalls/table.ts");
       await writeOut(syscallTableText());
       return 0;
     }
@@ -125,12 +134,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       await writeOut(helpText());
       return name === undefined && !g.help ? 1 : 0;
     }
-    const command = COMMANDS[name];
-    if (!command) {
+    const entry = COMMANDS[name];
+    if (!entry) {
       throw new UsageError(
         `Unknown command ${JSON.stringify(name)}: run dvisor --help to see the commands`,
       );
     }
+    const command = await entry.load();
     return await command.run(rest, { logger, globals: g });
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);

@@ -47,7 +47,6 @@ const ID = /^[\w+\-.]+$/;
 
 /** The `run` command. */
 export const runCommand: Command = {
-  summary: "create and run a container from an OCI bundle",
   async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     for (const name of parsed.ignored) logger.debug(`run: flag --${name} is accepted and ignored`);

@@ -9,7 +9,7 @@ import { closeFd, closeQuietly } from "../platform/fd.ts";
 import { sealedMemfd } from "../platform/memfd.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
 import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
-import { FORWARDED } from "./boot.ts";
+import { FORWARDED } from "./forwarded_signals.ts";
 import { type Served, startGofer } from "./gofer_process.ts";
 import type { Logger } from "./log.ts";
 import { selfCommand } from "./self.ts";

@@ -35,11 +35,8 @@ import { action, compileFilter } from "./seccomp_bpf.ts";
 import { isSelfOnly, selfOnlyRules } from "./self_only.ts";
 import { type Child, type Namespace, spawn } from "./spawn.ts";
 
-/** How system calls are caught. */
-export type PlatformName = "seccomp" | "ptrace";
-
-/** The platforms, for `--platform`. */
-export const PLATFORMS: readonly PlatformName[] = ["seccomp", "ptrace"];
+import { type PlatformName, PLATFORMS } from "./platform_name.ts";
+export { type PlatformName, PLATFORMS };
 
 /** Where stub.S is linked: its text page. */
 export const STUB_BASE = 0x7ffe00000000n;

@@ -15,6 +15,7 @@ import { PROCESS_HANDLERS } from "./process.ts";
 import { SIGNAL_HANDLERS } from "./signal.ts";
 import { SPLICE_HANDLERS } from "./splice.ts";
 import { TIME_HANDLERS } from "./time.ts";
+import { REFUSED } from "./refused.ts";
 
 /** A row: name, support, note (handlers are found by name). */
 type Row = [SyscallName, Support, string];
@@ -49,55 +50,6 @@ const PARTIAL: Row[] = [
   ],
 ];
 
-const ERRORS: Array<[SyscallName, string, string]> = [
-  ["mount", "EPERM", "file systems are set up by the runtime"],
-  ["umount2", "EPERM", "file systems are set up by the runtime"],
-  ["pivot_root", "EPERM", "the root is set up by the runtime"],
-  ["ptrace", "EPERM", "tracing inside the sandbox is not supported"],
-  ["process_vm_readv", "EPERM", "no access to other processes' memory"],
-  ["process_vm_writev", "EPERM", "no access to other processes' memory"],
-  ["kcmp", "EPERM", "not supported"],
-  ["setns", "EPERM", "no namespaces inside the sandbox"],
-  ["unshare", "EPERM", "no namespaces inside the sandbox"],
-  ["bpf", "EPERM", "no BPF programs"],
-  ["perf_event_open", "EACCES", "no performance counters"],
-  ["open_by_handle_at", "EPERM", "no file handles"],
-  ["name_to_handle_at", "EOPNOTSUPP", "no file handles"],
-  ["keyctl", "ENOSYS", "no key management"],
-  ["add_key", "ENOSYS", "no key management"],
-  ["request_key", "ENOSYS", "no key management"],
-  ["userfaultfd", "ENOSYS", "not supported"],
-  ["io_uring_setup", "ENOSYS", "not supported"],
-  ["io_uring_enter", "ENOSYS", "not supported"],
-  ["io_uring_register", "ENOSYS", "not supported"],
-  ["kexec_load", "EPERM", "not in a sandbox"],
-  ["kexec_file_load", "EPERM", "not in a sandbox"],
-  ["init_module", "EPERM", "not in a sandbox"],
-  ["finit_module", "EPERM", "not in a sandbox"],
-  ["delete_module", "EPERM", "not in a sandbox"],
-  ["reboot", "EPERM", "not in a sandbox"],
-  ["swapon", "EPERM", "not in a sandbox"],
-  ["swapoff", "EPERM", "not in a sandbox"],
-  ["syslog", "EPERM", "no kernel log"],
-  ["acct", "EPERM", "no process accounting"],
-  ["settimeofday", "EPERM", "the clock is the host's"],
-  ["clock_settime", "EPERM", "the clock is the host's"],
-  ["clock_adjtime", "EPERM", "the clock is the host's"],
-  ["adjtimex", "EPERM", "the clock is the host's"],
-  ["iopl", "EPERM", "no port I/O"],
-  ["ioperm", "EPERM", "no port I/O"],
-  ["quotactl", "EPERM", "no quotas"],
-  ["lookup_dcookie", "EPERM", "not supported"],
-  ["fanotify_init", "ENOSYS", "not supported"],
-  ["mbind", "EPERM", "no NUMA policy"],
-  ["set_mempolicy", "EPERM", "no NUMA policy"],
-  ["migrate_pages", "EPERM", "no NUMA policy"],
-  ["move_pages", "EPERM", "no NUMA policy"],
-  ["vhangup", "EPERM", "not supported"],
-  ["uselib", "ENOSYS", "obsolete"],
-  ["clone3", "ENOSYS", "C libraries fall back to clone"],
-];
-
 const HANDLERS: Record<string, Handler> = {
   ...FS_HANDLERS,
   ...PROCESS_HANDLERS,
@@ -107,23 +59,6 @@ const HANDLERS: Record<string, Handler> = {
   ...POLL_HANDLERS,
   ...SPLICE_HANDLERS,
 };
-
-/**
- * The error a system call always fails with in the sandbox, if it is one
- * of the calls the Sentry refuses outright.
- *
- * @param name The system call.
- * @returns The errno name (`"EPERM"`), or null when the Sentry serves it.
- *
- * @example
- * ```ts
- * import { refusedWith } from "./table.ts";
- * if (refusedWith("bpf") !== "EPERM" || refusedWith("read") !== null) throw new Error();
- * ```
- */
-export function refusedWith(name: SyscallName): string | null {
-  return ERRORS.find(([n]) => n === name)?.[1] ?? null;
-}
 
 /**
  * Builds the table, indexed by system call number.
@@ -151,7 +86,7 @@ export function buildSyscallTable(): (SyscallEntry | undefined)[] {
     e.support = support;
     e.note = note;
   }
-  for (const [name, errno, note] of ERRORS) {
+  for (const [name, errno, note] of REFUSED) {
     if (table[SYS[name]]?.handler) continue;
     table[SYS[name]] = { name, support: "error", note, errno };
   }

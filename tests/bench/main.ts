@@ -57,7 +57,6 @@ for (
   );
 }
 row("runner fork, no namespaces", us(spawnMicros([], SPAWNS, "fork")));
-const vforkPlain = spawnMicros([], SPAWNS);
 
 console.log("\nFFI cost per getpid (1M calls)");
 const ffi = getpidNanos(quick ? 200000 : 1000000);
