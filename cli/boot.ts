@@ -1,24 +1,25 @@
 /**
- * `dvisor boot` (internal): the sandbox process. It runs the Sentry on a
- * tracer Worker, forwards the signals it gets to the container's init, and
- * exits with the init's status the way runc reports it (the code, or 128 +
- * the signal).
+ * `dvisor boot` (internal): the sandbox process. It leaves the host's file
+ * system, runs the Sentry on its main thread (signals for the init come
+ * through the control pipe), and exits with the init's status the way runc
+ * reports it (the code, or 128 + the signal). An error that stopped the
+ * start goes to the report descriptor for the starting process to print.
  *
  *     dvisor boot --config-fd N
  *
- * The configuration (a JSON {@linkcode WorkerConfig}) is read from the
+ * The configuration (a JSON {@linkcode BootConfig}) is read from the
  * descriptor; stdin, stdout and stderr are the container's; gofer sockets
  * are inherited at the numbers the configuration names.
  *
  * @module
  */
-import { closeFd, dupFd, O, openFile, readAll } from "../platform/fd.ts";
+import { closeFd, dupFd, O, openFile, readAll, writeAll } from "../platform/fd.ts";
 import { denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
 import { errnoNumber } from "../platform/errno.ts";
 import type { SyscallName } from "../platform/sysno.ts";
 import { refusedWith } from "../core/syscalls/refused.ts";
-import { FORWARDED } from "./forwarded_signals.ts";
-import { exitCodeOf, runInWorker } from "./do.ts";
+import { exitCodeOf } from "./do.ts";
+import { bootSandbox } from "../core/boot/boot_config.ts";
 import { decodeConfig } from "./sandbox_process.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -82,7 +83,7 @@ export function sentryDenyRules(): Array<[SyscallName, number]> {
 
 /** The `boot` command. */
 export const bootCommand: Command = {
-  async run(args, { logger }) {
+  run(args, { logger }) {
     const parsed = parseFlags(args, FLAGS);
     const fd = parsed.flags["config-fd"];
     if (typeof fd !== "number") throw new UsageError("dvisor boot needs --config-fd");
@@ -93,30 +94,21 @@ export const bootCommand: Command = {
     if (config.debugLog) {
       config.debugLogFd = openFile(config.debugLog, O.WRONLY | O.CREAT | O.APPEND, 0o644);
     }
-    const sandbox = runInWorker(config, () => {
-      // The Worker has loaded its code: from now on the sandbox process
-      // needs no host path. Leave the host's file system, then refuse the
-      // calls the Sentry never makes.
-      const stubDir = enterSandboxRoot(config.emptyRootAt);
-      denySyscalls(sentryDenyRules());
-      return { ...config, emptyRootAt: stubDir };
-    });
-    const listeners = FORWARDED.map(([name, num]) => {
-      const fn = () => sandbox.signal(num);
-      Deno.addSignalListener(name, fn);
-      return () => Deno.removeSignalListener(name, fn);
-    });
-    try {
-      const r = await sandbox.done;
-      if (!r.ok) {
-        if (r.quiet) return r.status;
-        logger.error(r.message ?? "the sandbox failed");
-        await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${r.message}\n`));
-        return r.status;
-      }
-      return exitCodeOf(r.status);
-    } finally {
-      listeners.forEach((u) => u());
+    // Every module the Sentry uses is loaded (this module imports them):
+    // from now on the sandbox process needs no host path. Leave the host's
+    // file system, then refuse the calls the Sentry never makes.
+    const stubDir = enterSandboxRoot(config.emptyRootAt);
+    denySyscalls(sentryDenyRules());
+    const r = bootSandbox({ ...config, emptyRootAt: stubDir });
+    if (r.ok) return exitCodeOf(r.status);
+    if (r.quiet) return r.status;
+    // The starting process prints and logs the error (this one cannot reach --log any more).
+    if (config.reportFd !== undefined) {
+      writeAll(config.reportFd, new TextEncoder().encode(JSON.stringify(r)));
+    } else {
+      logger.error(r.message ?? "the sandbox failed");
+      writeAll(2, new TextEncoder().encode(`dvisor: ${r.message}\n`));
     }
+    return r.status;
   },
 };

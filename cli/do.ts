@@ -6,9 +6,7 @@
  *
  * @module
  */
-import { wake, type WakerInfo } from "../platform/event_loop.ts";
 import { type PlatformName, PLATFORMS } from "../platform/platform_name.ts";
-import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { passedGlobals, runSandboxProcesses } from "./sandbox_process.ts";
@@ -28,81 +26,6 @@ const FLAGS: FlagSpec[] = [
     help: "writable layer over the root inside the sandbox (default true)",
   },
 ];
-
-/** A sandbox running in a Sentry Worker. */
-export interface RunningSandbox {
-  /** Settles when the sandbox ends: the init's wait status, or a start error. */
-  done: Promise<{ ok: boolean; status: number; message?: string; quiet?: boolean }>;
-  /** Sends a signal to the container's init. */
-  signal(sig: number): void;
-  /** Kills every process of the sandbox (done then settles). */
-  stop(): void;
-}
-
-/**
- * Runs a configuration in a Sentry Worker (in this process: `dvisor boot`).
- *
- * @param config The sandbox.
- * @param beforeStart Runs once the Worker has loaded its code, before the
- *   sandbox starts (the sandbox process confines itself there).
- * @returns Its handle.
- */
-export function runInWorker(
-  config: WorkerConfig,
-  beforeStart?: () => WorkerConfig,
-): RunningSandbox {
-  const control = new SharedArrayBuffer(8);
-  const words = new Int32Array(control);
-  const worker = new Worker(new URL("../core/boot/sentry_worker.ts", import.meta.url), {
-    type: "module",
-  });
-  let waker: WakerInfo | null = null;
-  const poke = () => {
-    if (waker) wake(waker);
-  };
-  const done = new Promise<{ ok: boolean; status: number; message?: string; quiet?: boolean }>(
-    (resolve, reject) => {
-      worker.onmessage = (e) => {
-        if (e.data.pong) {
-          let start = config;
-          try {
-            start = beforeStart ? beforeStart() : config;
-          } catch (err) {
-            worker.terminate();
-            reject(err);
-            return;
-          }
-          worker.postMessage({ ...start, control });
-          return;
-        }
-        if (e.data.ready) {
-          waker = e.data.waker;
-          if (Atomics.load(words, 0) || Atomics.load(words, 1)) poke();
-          return;
-        }
-        worker.terminate();
-        resolve(e.data);
-      };
-      worker.onerror = (e) => {
-        e.preventDefault();
-        worker.terminate();
-        reject(new Error(`The Sentry failed: ${e.message}`));
-      };
-    },
-  );
-  worker.postMessage({ ping: true });
-  return {
-    done,
-    signal(sig) {
-      Atomics.store(words, 1, sig);
-      poke();
-    },
-    stop() {
-      Atomics.store(words, 0, 1);
-      poke();
-    },
-  };
-}
 
 /**
  * Turns a wait status into an exit code the way runc and shells do:

@@ -5,10 +5,10 @@
  *
  * @module
  */
-import { closeFd, closeQuietly } from "../platform/fd.ts";
+import { closeFd, closeQuietly, O, pipe, readAll, writeFd } from "../platform/fd.ts";
 import { sealedMemfd } from "../platform/memfd.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
-import type { WorkerConfig } from "../core/boot/sentry_worker.ts";
+import type { BootConfig } from "../core/boot/boot_config.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
 import { type Served, startGofer } from "./gofer_process.ts";
 import type { Logger } from "./log.ts";
@@ -16,7 +16,7 @@ import { selfCommand } from "./self.ts";
 
 /** What to run, minus the descriptors this module wires. */
 export type SandboxRequest = Omit<
-  WorkerConfig,
+  BootConfig,
   "stdio" | "rootGoferFd" | "rootPath" | "emptyRootAt"
 >;
 
@@ -47,6 +47,9 @@ export async function runSandboxProcesses(
   let boot: Child | null = null;
   let goferDied: string | null = null;
   const unlisten: Array<() => void> = [];
+  // Control pipe (signals for the init; its end stops the sandbox) and report pipe (a start error).
+  const [controlRead, controlWrite] = pipe(O.CLOEXEC);
+  const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   let socketsClosed = false;
   const closeSockets = () => {
     if (socketsClosed) return;
@@ -54,42 +57,53 @@ export async function runSandboxProcesses(
     gofer.sentryFds.forEach(closeQuietly);
   };
   try {
-    // In the boot process: stdio at 0-2, gofer sockets from 3, the config after them.
+    // In the boot process: stdio at 0-2, gofer sockets from 3, then the
+    // config, control and report descriptors.
     let next = 3;
     const rootFd = next++;
     const mounts = request.mounts.map((m) => (m.type === "bind" ? { ...m, goferFd: next++ } : m));
-    const config: WorkerConfig = {
+    const configAt = next;
+    const config: BootConfig = {
       ...request,
       mounts,
       rootGoferFd: rootFd,
       emptyRootAt,
       stdio: [0, 1, 2],
+      controlFd: configAt + 1,
+      reportFd: configAt + 2,
     };
     const configFd = sealedMemfd("dvisor-config", new TextEncoder().encode(encodeConfig(config)));
     try {
-      const { path, argv } = selfCommand([...globals, "boot", "--config-fd", String(next)]);
+      const { path, argv } = selfCommand([...globals, "boot", "--config-fd", String(configAt)]);
       boot = spawn({
         path,
         args: argv,
         env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
           Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
         ),
-        fds: [[0, 0], [1, 1], [2, 2], ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const), [
-          next,
-          configFd,
-        ]],
+        fds: [
+          [0, 0],
+          [1, 1],
+          [2, 2],
+          ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const),
+          [configAt, configFd],
+          [configAt + 1, controlRead],
+          [configAt + 2, reportWrite],
+        ],
         namespaces: ["mount", "ipc", "uts"],
         parentDeathSignal: 9,
       });
     } finally {
       closeFd(configFd);
+      closeQuietly(controlRead);
+      closeQuietly(reportWrite);
       closeSockets();
     }
     const b = boot;
     for (const [name, num] of FORWARDED) {
       const fn = () => {
         try {
-          b.kill(num);
+          writeFd(controlWrite, new Uint8Array([num]));
         } catch { /* it ended */ }
       };
       Deno.addSignalListener(name, fn);
@@ -108,11 +122,16 @@ export async function runSandboxProcesses(
     // With the sandbox gone the gofer ends too; its status says whether it died first.
     closeSockets();
     await goferEnd;
-    if (goferDied) {
-      const msg = `the gofer died (${goferDied}): the sandbox was stopped`;
+    const fail = async (msg: string, code: number) => {
       logger.error(msg);
       await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${msg}\n`));
-      return 137;
+      return code;
+    };
+    if (goferDied) return await fail(`the gofer died (${goferDied}): the sandbox was stopped`, 137);
+    const report = new TextDecoder().decode(readAll(reportRead));
+    if (report) {
+      const r = JSON.parse(report) as { message?: string; status: number };
+      return await fail(r.message ?? "the sandbox failed", r.status);
     }
     return status.signal !== null ? 128 + status.signal : status.code ?? 1;
   } catch (e) {
@@ -125,6 +144,8 @@ export async function runSandboxProcesses(
     throw e;
   } finally {
     unlisten.forEach((u) => u());
+    closeQuietly(controlWrite);
+    closeQuietly(reportRead);
     boot?.close();
     // The gofer ends when the sandbox's end of its sockets closes.
     closeSockets();
@@ -140,7 +161,7 @@ export async function runSandboxProcesses(
  * @param config The configuration.
  * @returns The JSON text.
  */
-export function encodeConfig(config: WorkerConfig): string {
+export function encodeConfig(config: BootConfig): string {
   return JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? { $bigint: v.toString() } : v));
 }
 
@@ -150,11 +171,11 @@ export function encodeConfig(config: WorkerConfig): string {
  * @param text The JSON text.
  * @returns The configuration.
  */
-export function decodeConfig(text: string): WorkerConfig {
+export function decodeConfig(text: string): BootConfig {
   return JSON.parse(
     text,
     (_k, v) => v && typeof v === "object" && typeof v.$bigint === "string" ? BigInt(v.$bigint) : v,
-  ) as WorkerConfig;
+  ) as BootConfig;
 }
 
 /**

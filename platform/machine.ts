@@ -224,12 +224,14 @@ export class Machine {
     const arena = new Arena(STACK + 4096);
     const stack = arena.alloc(STACK, 16) + STACK;
     const table = arena.alloc(48);
-    const events = arena.alloc(16 * 12);
+    const pollfd = arena.alloc(8, 8);
     const v = arena.view;
+    v.setInt32(pollfd, epfd, true);
+    v.setInt16(pollfd + 4, 1, /* POLLIN */ true);
     v.setBigUint64(table, arena.addr(stack), true);
     v.setBigUint64(table + 8, BigInt(epfd), true);
-    v.setBigUint64(table + 16, arena.addr(events), true);
-    v.setBigUint64(table + 24, 16n, true);
+    v.setBigUint64(table + 16, arena.addr(pollfd), true);
+    v.setBigUint64(table + 24, 0n, true);
     v.setBigUint64(table + 32, 0xffffffffffffffffn, true);
     let pid: number;
     try {

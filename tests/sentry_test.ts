@@ -4,7 +4,7 @@
  * the same output and exit code as running them natively.
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { C_PROGRAMS, compileCPrograms, type Ran, run, runDo } from "./support/run.ts";
+import { C_PROGRAMS, compileCPrograms, DVISOR, type Ran, run, runDo } from "./support/run.ts";
 
 const PLATFORMS = ["seccomp", "ptrace"];
 
@@ -164,6 +164,24 @@ Deno.test("Sentry: uname reports the Sentry's kernel, pid 1 is the command", asy
     r.stdout,
     "Linux 6.1.0-dvisor\n1\n/bin/busybox sh -c uname -sr; echo $$; cat /proc/1/cmdline | tr '\\0' ' ' ",
   );
+});
+
+Deno.test("Sentry: a container blocked on stdin wakes when data comes later", async () => {
+  const child = new Deno.Command(DVISOR, {
+    args: ["do", "--", "/bin/sh", "-c", "read a; echo first $a; read b; echo second $b"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  for (const line of ["one\n", "two\n"]) {
+    await new Promise((r) => setTimeout(r, 300));
+    await w.write(new TextEncoder().encode(line));
+  }
+  await w.close();
+  const out = await child.output();
+  assertEquals(new TextDecoder().decode(out.stdout), "first one\nsecond two\n");
+  assertEquals(out.code, 0);
 });
 
 Deno.test("Sentry: the host's files stay untouched by writes in the sandbox", async () => {

@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { EventLoop, type WakerInfo } from "../../platform/event_loop.ts";
+import { EventLoop } from "../../platform/event_loop.ts";
+import { closeQuietly, readFd, setNonblocking } from "../../platform/fd.ts";
 import { Machine, type PlatformName } from "../../platform/machine.ts";
 import { LinuxError } from "../errors.ts";
 import { Credentials } from "../kernel/creds.ts";
@@ -19,7 +20,7 @@ import { makeDevfs } from "../vfs/devfs.ts";
 import { FdTable } from "../vfs/fd_table.ts";
 import { GoferFs } from "../vfs/gofer_fs.ts";
 import { HostFdFile } from "../vfs/host_file.ts";
-import { type FileSystem, O, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
+import { type FileSystem, O, POLL, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
 import { Dentry, Mount, type MountFlags, MountNamespace, type VPath } from "../vfs/mount.ts";
 import { TmpFs } from "../vfs/tmpfs.ts";
 import { walk } from "../vfs/walk.ts";
@@ -93,17 +94,12 @@ export interface SandboxConfig {
   /** Debug log. */
   log: KernelLog;
   /**
-   * Requests from other threads: a shared `[stop, signal]` pair of words.
-   * `stop` set kills every process; a `signal` is sent to the init (and
-   * cleared). The caller wakes the sandbox with the waker given to `onReady`.
+   * A pipe (read end, owned) from the process that started the sandbox:
+   * each byte is a signal for the init; its end (that process is gone)
+   * kills every process.
    */
-  control?: Int32Array;
-  /** Called once the sandbox can be woken, with what wakes it. */
-  onReady?: (waker: WakerInfo) => void;
+  controlFd?: number;
 }
-
-/** Indices in {@linkcode SandboxConfig.control}. */
-export const CONTROL = { STOP: 0, SIGNAL: 1 } as const;
 
 /** The program could not start (before any of it ran). */
 export class StartError extends Error {
@@ -323,19 +319,7 @@ export function runSandbox(config: SandboxConfig): number {
     }
     throw e;
   }
-  const control = config.control;
-  if (control) {
-    k.onWake = () => {
-      const sig = Atomics.exchange(control, CONTROL.SIGNAL, 0);
-      if (sig && k.init && k.init.exitStatus === null) {
-        k.signalProcess(k.init, { sig, code: 0, pid: 0, uid: 0 });
-      }
-      if (Atomics.load(control, CONTROL.STOP)) {
-        for (const p of k.processes.values()) if (p.exitStatus === null) k.killProcess(p, 9);
-      }
-    };
-  }
-  config.onReady?.(loop.waker());
+  if (config.controlFd !== undefined) watchControl(k, config.controlFd);
   k.resumeWithSignals(task, machine.getRegs(hostTid));
   return k.run();
 }
@@ -354,4 +338,35 @@ function describe(errno: number): string {
       return "argument list too long";
   }
   return `errno ${errno}`;
+}
+
+/**
+ * Serves the control pipe from the sandbox's event loop: signals for the
+ * init as they come, and every process killed when the pipe ends.
+ */
+function watchControl(k: Kernel, fd: number): void {
+  setNonblocking(fd, true);
+  const buf = new Uint8Array(64);
+  const onReadable = () => {
+    for (;;) {
+      let n: number;
+      try {
+        n = readFd(fd, buf);
+      } catch {
+        break; // EAGAIN: all read
+      }
+      if (n === 0) {
+        closeQuietly(fd);
+        for (const p of k.processes.values()) if (p.exitStatus === null) k.killProcess(p, 9);
+        return;
+      }
+      for (const sig of buf.subarray(0, n)) {
+        if (k.init && k.init.exitStatus === null) {
+          k.signalProcess(k.init, { sig, code: 0, pid: 0, uid: 0 });
+        }
+      }
+    }
+    k.hostQueue(fd, POLL.IN).subscribe(onReadable);
+  };
+  k.hostQueue(fd, POLL.IN).subscribe(onReadable);
 }

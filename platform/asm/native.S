@@ -22,11 +22,13 @@
  * dv_doorbell(table) -> pid or -errno
  *   Starts the doorbell: a child sharing this process's memory and
  *   descriptors (CLONE_VM | CLONE_FILES) that the calling thread traces. It
- *   waits in epoll_wait on the table's epoll set and stops (int3) whenever
- *   something is ready, so the tracer, blocked in wait4 for its tracees,
- *   also wakes for descriptors, timers and other threads. Table (u64):
- *   0 stack top, 8 epoll fd, 16 events buffer, 24 max events,
- *   32 sigset: all blocked, 40 sigset: caller's saved mask.
+ *   polls the table's epoll descriptor and stops (int3) whenever something
+ *   in the set is ready, so the tracer, blocked in wait4 for its tracees,
+ *   also wakes for descriptors, timers and other threads. It only polls:
+ *   the events (one-shot ones included) stay for the tracer to collect.
+ *   Table (u64): 0 stack top, 8 epoll fd (unused by the code), 16 a
+ *   struct pollfd for the epoll fd, 24 unused, 32 sigset: all blocked,
+ *   40 sigset: caller's saved mask.
  *
  * Table layout (all fields u64 unless noted; spawn_table.ts mirrors it):
  *     0 clone flags          8 child stack top (0: keep the stack)
@@ -272,12 +274,11 @@ dv_doorbell:
         mov     eax, 62
         syscall
 .Ldb_loop:
-        /* epoll_wait(epfd, events, max, -1); int3 */
-        mov     rdi, [rbx + 8]
-        mov     rsi, [rbx + 16]
-        mov     rdx, [rbx + 24]
-        mov     r10, -1
-        mov     eax, 232
+        /* poll(&pollfd, 1, -1); int3 */
+        mov     rdi, [rbx + 16]
+        mov     esi, 1
+        mov     rdx, -1
+        mov     eax, 7
         syscall
         int3
         jmp     .Ldb_loop

@@ -1,12 +1,7 @@
 /**
- * The tracer thread of a sandbox: a Worker that boots the Sentry from a
- * plain-data configuration and serves it until every process is gone.
- *
- * Message in: a {@linkcode WorkerConfig}. Messages out: `{ ready, waker }`
- * once it runs (wake it after writing to `control`), then
- * `{ ok: true, status }` (the init's wait status) or
- * `{ ok: false, message, status, quiet? }` (it could not start, or lost
- * its gofer: `quiet`, the caller that watches the gofer reports it).
+ * Booting the Sentry from a plain-data configuration (what `dvisor boot`
+ * reads from its config descriptor) and serving the sandbox until every
+ * process is gone, on the calling thread.
  *
  * @module
  */
@@ -17,8 +12,8 @@ import { FileServerLost } from "../errors.ts";
 import { type MountConfig, type ProcessConfig, runSandbox, StartError } from "./sandbox.ts";
 import type { PlatformName } from "../../platform/machine.ts";
 
-/** What the Worker needs, as data (descriptors are process-wide numbers). */
-export interface WorkerConfig {
+/** What the sandbox process needs, as data (descriptors are its own numbers). */
+export interface BootConfig {
   platform: PlatformName;
   /** The root's file server: a gofer socket, or (tests) a host path served in this process. */
   rootGoferFd?: number;
@@ -40,22 +35,39 @@ export interface WorkerConfig {
   strace?: boolean;
   /** The exit status when the first program cannot start (default: as a shell, 126 or 127). */
   startFailureStatus?: number;
-  /** Shared `[stop, signal]` words; see SandboxConfig.control. */
-  control?: SharedArrayBuffer;
+  /** A pipe from the starting process: signal numbers for the init; its end stops the sandbox. */
+  controlFd?: number;
+  /** A pipe to the starting process: a start error as JSON, for it to print and log. */
+  reportFd?: number;
 }
 
-const worker = self as unknown as {
-  onmessage: (e: MessageEvent<WorkerConfig>) => void;
-  postMessage: (m: unknown) => void;
-};
+/** How a sandbox ended. */
+export interface BootResult {
+  /** Whether the init ran (`status` is then its wait status). */
+  ok: boolean;
+  /** The init's wait status, or the exit code to leave with when not ok. */
+  status: number;
+  /** Why it could not start. */
+  message?: string;
+  /** Not to be printed: the starting process, which watches the gofer, reports it. */
+  quiet?: boolean;
+}
 
-worker.onmessage = (e) => {
-  if ((e.data as { ping?: boolean }).ping) {
-    // Loaded: every module this Worker needs has been read from disk.
-    worker.postMessage({ pong: true });
-    return;
-  }
-  const c = e.data;
+/**
+ * Runs a sandbox to its end on this thread.
+ *
+ * Preconditions: every module the Sentry uses is loaded (the caller may
+ * have left the host's file system).
+ *
+ * @param c The configuration.
+ * @returns How it ended.
+ *
+ * @example
+ * ```ts ignore
+ * const r = bootSandbox(decodeConfig(text));
+ * ```
+ */
+export function bootSandbox(c: BootConfig): BootResult {
   const write = (level: string, msg: string) => {
     const line = `${new Date().toISOString()} ${level} ${msg}\n`;
     try {
@@ -89,35 +101,24 @@ worker.onmessage = (e) => {
       hostname: c.hostname,
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,
-      ...(c.control ? { control: new Int32Array(c.control) } : {}),
-      onReady: (waker) => worker.postMessage({ ready: true, waker }),
+      ...(c.controlFd !== undefined ? { controlFd: c.controlFd } : {}),
       log: {
         debug: (m) => write("D", m),
         warn: (m) => write("W", m),
         ...(c.strace ? { strace: (m: string) => write("S", m) } : {}),
       },
     });
-    worker.postMessage({ ok: true, status });
+    return { ok: true, status };
   } catch (err) {
     if (err instanceof StartError) {
-      worker.postMessage({
-        ok: false,
-        message: err.message,
-        status: c.startFailureStatus ?? err.status,
-      });
-      return;
+      return { ok: false, message: err.message, status: c.startFailureStatus ?? err.status };
     }
     if (err instanceof FileServerLost) {
       // The process that started the gofer saw it die and says so.
       write("E", err.message);
-      worker.postMessage({ ok: false, message: err.message, status: 137, quiet: true });
-      return;
+      return { ok: false, message: err.message, status: 137, quiet: true };
     }
     write("E", err instanceof Error ? err.stack ?? err.message : String(err));
-    worker.postMessage({
-      ok: false,
-      message: err instanceof Error ? err.message : String(err),
-      status: 1,
-    });
+    return { ok: false, message: err instanceof Error ? err.message : String(err), status: 1 };
   }
-};
+}
