@@ -2,7 +2,7 @@
  * Boots a sandbox, as gVisor's `loader.go`: the platform, the event loop,
  * the mount namespace (root from a file server, /proc, /dev, tmpfs mounts),
  * the kernel, and the container's init process; then serves it until every
- * process is gone. Runs on the tracer thread (a Worker).
+ * process is gone. Runs on the tracer thread (the sandbox process's main thread).
  *
  * @module
  */
