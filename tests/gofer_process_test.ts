@@ -4,6 +4,7 @@
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { DVISOR } from "./support/run.ts";
+import { sandboxTraces } from "./support/bundle.ts";
 
 /** Processes whose command line has `role` followed by an argument starting with `flag`. */
 function pidsOf(role: string, flag: string): number[] {
@@ -106,6 +107,7 @@ Deno.test("the sandbox process runs confined: no host files, seccomp, own mount 
 });
 
 Deno.test("a gofer that dies stops the sandbox with one error line", async () => {
+  const traces = sandboxTraces();
   const before = new Set(goferPids());
   const child = new Deno.Command(DVISOR, {
     args: ["do", "--", "/bin/sh", "-c", "echo ready; sleep 30"],
@@ -121,8 +123,9 @@ Deno.test("a gofer that dies stops the sandbox with one error line", async () =>
   const stderr = new TextDecoder().decode(out.stderr).trim().split("\n");
   assertEquals(out.code, 137);
   assertEquals(stderr, ["dvisor: the gofer died (signal 9): the sandbox was stopped"]);
-  // Nothing of the sandbox is left.
+  // Nothing of the sandbox is left: no gofer, sandbox or stub process, no mount, no file.
   await until(() => (goferPids().some((p) => !before.has(p)) ? undefined : true));
+  assertEquals(sandboxTraces(), traces);
 });
 
 Deno.test("dvisor do forwards SIGINT to the container's init", async () => {

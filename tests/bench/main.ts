@@ -89,7 +89,7 @@ try {
       row(
         `${peer.name}: getpid in a container`,
         us(getpid),
-        `dvisor seccomp ${ratio(seccomp, getpid)}, ptrace ${ratio(sysemu, getpid)}`,
+        `bare tracer loop: seccomp ${ratio(seccomp, getpid)}, ptrace ${ratio(sysemu, getpid)}`,
       );
     }
   } else {
