@@ -27,8 +27,10 @@ fi
 # (tests/support/bundle.ts), made once and kept.
 rootfs=/var/cache/dvisor/debian-rootfs
 if [ ! -x "$rootfs/usr/bin/python3" ]; then
-  mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' \
-    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -1)
+  # The mirror apt uses (sources files that do not exist are skipped).
+  mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+    sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' |
+    head -1 || true)
   mirror=${mirror:-http://deb.debian.org/debian}
   echo "tests/run.sh: making a Debian rootfs in $rootfs from $mirror (about a minute)"
   mkdir -p /var/cache/dvisor
