@@ -455,6 +455,57 @@ export class Machine {
   }
 
   /**
+   * Ends one thread of a stub process and leaves the others running, as
+   * execve's thread-group teardown needs: the thread is stopped (a host
+   * SIGSTOP when it runs), made to call exit(0) from the trampoline, and
+   * let go at its exit stop. Threads it creates meanwhile end too.
+   * Its stops are consumed here: the Sentry forgets the task first.
+   *
+   * @param tid The thread.
+   */
+  exitThread(tid: number): void {
+    const pending = [tid];
+    while (pending.length) {
+      const one = pending.pop()!;
+      const t = this.#threads.get(one);
+      if (!t) continue;
+      const born = (e: TraceEvent) => {
+        if (e.kind === "event" && ["clone", "fork", "vfork"].includes(e.event)) {
+          pending.push(Number(this.#tracer.eventMessage(one)));
+        }
+      };
+      let stopped = t.mode === "stopped" && !t.awaitingFirstStop;
+      if (!stopped) {
+        // Any stop will do; the SIGSTOP, if another stop came first, is swallowed below.
+        syscall(SYS.tkill, BigInt(one), BigInt(SIGSTOP));
+        const e = this.#tracer.wait(one)!;
+        stopped = e.kind !== "exited" && e.kind !== "killed";
+        born(e);
+      }
+      if (stopped) {
+        const regs = this.#tracer.getRegs(one);
+        regs.set("orig_rax", -1n);
+        regs.set("rax", BigInt(SYS.exit));
+        regs.set("rdi", 0n);
+        regs.set("rip", STUB_TRAMPOLINE);
+        this.#tracer.setRegs(one);
+        this.#tracer.resume(one, "cont");
+        // Until its exit stop: a leader's exit is reported only once the
+        // whole group is gone, so its end is not waited for here (the
+        // "gone" event that comes later names a task the Sentry forgot).
+        for (;;) {
+          const e = this.#tracer.wait(one)!;
+          if (e.kind === "exited" || e.kind === "killed") break;
+          born(e);
+          this.#tracer.resume(one, "cont");
+          if (e.kind === "event" && e.event === "exit") break;
+        }
+      }
+      this.#threads.delete(one);
+    }
+  }
+
+  /**
    * Kills a whole stub process (SIGKILL through the host).
    *
    * @param tid Any task of it.

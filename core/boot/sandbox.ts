@@ -305,6 +305,7 @@ export function runSandbox(config: SandboxConfig): number {
   const task = new Task(pid, init);
   k.addTask(task, hostTid);
   k.processes.set(pid, init);
+  init.hostTgid = hostTid;
   k.init = init;
   k.cleanXState = machine.getXState(hostTid);
   try {

@@ -20,7 +20,7 @@ import { syscallName } from "../../platform/sysno.ts";
 import { syscall } from "../../platform/syscall.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { errnoOf, FileServerLost, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
-import { TaskMemory } from "../mm/memory.ts";
+import { hostMappings, TaskMemory } from "../mm/memory.ts";
 import type { MountNamespace } from "../vfs/mount.ts";
 import {
   CLD,
@@ -35,6 +35,9 @@ import {
   UNBLOCKABLE,
 } from "./signals.ts";
 import { type Process, Task } from "./task.ts";
+
+/** The most of a vfork parent's stack copied back from its child. */
+const VFORK_STACK_MAX = 1n << 20n;
 
 /** A handler result: let the host run the call as made. */
 export const PASSTHROUGH: unique symbol = Symbol("passthrough");
@@ -192,6 +195,39 @@ export class Kernel {
     this.#byHost.set(hostTid, t);
     this.#hostOf.set(t.tid, hostTid);
     t.process.threads.set(t.tid, t);
+  }
+
+  /**
+   * Leaves `t` the only thread of its process, as execve does (de_thread):
+   * the other threads end on the host with no exit reported for them, and
+   * `t` takes the process id when it was not the leader.
+   *
+   * Preconditions: `t` is stopped at a system call the Sentry serves.
+   *
+   * @param t The thread that stays.
+   */
+  keepOnlyThread(t: Task): void {
+    const p = t.process;
+    for (const other of [...p.threads.values()]) {
+      if (other === t) continue;
+      other.blocked?.cancel();
+      other.blocked = null;
+      other.state = "exiting";
+      const host = this.#hostOf.get(other.tid);
+      this.#hostOf.delete(other.tid);
+      this.tasks.delete(other.tid);
+      p.threads.delete(other.tid);
+      if (host === undefined) continue;
+      this.#byHost.delete(host);
+      this.machine.exitThread(host);
+    }
+    if (t.tid === p.pid) return;
+    const host = this.hostTid(t);
+    this.tasks.delete(t.tid);
+    p.threads.delete(t.tid);
+    this.#hostOf.delete(t.tid);
+    t.tid = p.pid;
+    this.addTask(t, host);
   }
 
   /**
@@ -573,7 +609,7 @@ export class Kernel {
       // Stop the host thread; its signal stop comes back as a "signal" event.
       t.interruptRequested = true;
       const host = this.hostTid(t);
-      const tgid = this.hostTid(t.process.leader ?? t);
+      const tgid = t.process.hostTgid || host;
       syscall(SYS.tgkill, BigInt(tgid), BigInt(host), BigInt(SIG.STOP));
     } else if (t.state === "stopped" && (this.#anyPending(t, SIG.KILL))) {
       this.killProcess(t.process, SIG.KILL);
@@ -877,12 +913,8 @@ export class Kernel {
     for (const t of p.threads.values()) {
       if (t.state === "running") {
         t.interruptRequested = true;
-        syscall(
-          SYS.tgkill,
-          BigInt(this.hostTid(p.leader ?? t)),
-          BigInt(this.hostTid(t)),
-          BigInt(SIG.STOP),
-        );
+        const host = this.hostTid(t);
+        syscall(SYS.tgkill, BigInt(p.hostTgid || host), BigInt(host), BigInt(SIG.STOP));
       }
     }
     this.#notifyParent(p, CLD.STOPPED, sig);
@@ -934,8 +966,9 @@ export class Kernel {
       t.blocked = null;
       t.state = "exiting";
     }
-    const leader = p.leader ?? p.threads.values().next().value;
-    if (leader) this.#killHost(this.hostTid(leader));
+    const any = p.leader ?? p.threads.values().next().value;
+    if (p.hostTgid) this.#killHost(p.hostTgid);
+    else if (any) this.#killHost(this.hostTid(any));
   }
 
   #killHost(hostTid: number): void {
@@ -959,6 +992,7 @@ export class Kernel {
     const flags = parent.pendingCloneFlags;
     parent.pendingCloneFlags = 0n;
     const child = this.forkProcess(p, tid, flags);
+    child.hostTgid = childHost;
     const t = new Task(tid, child);
     t.sigmask = parent.sigmask;
     t.comm = parent.comm;
@@ -969,6 +1003,7 @@ export class Kernel {
       // vfork ran as fork: the parent waits until the child execs or exits.
       parent.vforkWaiting = false;
       child.vforkParent = parent;
+      child.vforkStack = this.#stackAbove(parent);
       parent.state = "blocked";
       return;
     }
@@ -1014,6 +1049,38 @@ export class Kernel {
     return child;
   }
 
+  /** The parent's stack from its stack pointer to the end of that mapping (at most 1 MiB). */
+  #stackAbove(t: Task): { start: bigint; end: bigint } | null {
+    const host = this.hostTid(t);
+    const sp = this.machine.getRegs(host).get("rsp");
+    const m = hostMappings(host).find((m) => sp >= m.start && sp < m.end);
+    if (!m) return null;
+    return { start: sp, end: m.end - sp > VFORK_STACK_MAX ? sp + VFORK_STACK_MAX : m.end };
+  }
+
+  /**
+   * Copies what a vfork child could have written to its parent's stack
+   * back to the parent (vfork runs as fork; see Process.vforkStack).
+   *
+   * Preconditions: the child's memory is still its own (before execve
+   * replaces it, or at its exit stop).
+   *
+   * @param child The vfork child.
+   */
+  vforkCopyBack(child: Process): void {
+    const range = child.vforkStack;
+    const parent = child.vforkParent;
+    child.vforkStack = null;
+    const from = child.leader ?? child.threads.values().next().value;
+    if (!range || !parent || !from) return;
+    try {
+      const data = this.memory(from).read(range.start, Number(range.end - range.start));
+      this.memory(parent).write(range.start, data);
+    } catch (e) {
+      this.log.debug(`vfork: the parent's stack was not updated: ${e}`);
+    }
+  }
+
   /**
    * Releases a vfork parent (its child exec'd or exited).
    *
@@ -1030,6 +1097,7 @@ export class Kernel {
   }
 
   #onExiting(t: Task, status: number): void {
+    if (t.process.threads.size === 1) this.vforkCopyBack(t.process);
     t.state = "exiting";
     t.blocked?.cancel();
     t.blocked = null;

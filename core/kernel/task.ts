@@ -98,6 +98,8 @@ export interface AddressSpaceInfo {
 
 /** A process: a thread group. */
 export class Process {
+  /** Host pid of the stub process (what host tgkill needs; stays when the leader changes). */
+  hostTgid = 0;
   /** Process id (the leader's tid). */
   readonly pid: number;
   /** The parent, null for the sandbox's init. */
@@ -151,6 +153,13 @@ export class Process {
   exitSignal = 17;
   /** A vfork parent waiting for this child to exec or exit. */
   vforkParent: Task | null = null;
+  /**
+   * vfork ran as fork: the part of the parent's stack the child could
+   * write (from the parent's stack pointer to the end of its mapping),
+   * copied back to the parent when the child execs or exits, so that what
+   * a vfork child stores there (posix_spawn's error) reaches the parent.
+   */
+  vforkStack: { start: bigint; end: bigint } | null = null;
   /** CPU time consumed by reaped children (ticks), for times(2). */
   childrenUserTicks = 0n;
   childrenSystemTicks = 0n;
@@ -223,8 +232,8 @@ export interface Blocked {
 
 /** A thread. */
 export class Task {
-  /** Thread id (host pid in the sandbox's pid namespace). */
-  readonly tid: number;
+  /** Thread id (its host pid in the sandbox's pid namespace; after a non-leader execve, the pid). */
+  tid: number;
   /** Its process. */
   process: Process;
   /** Blocked signals. */

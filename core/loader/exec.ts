@@ -13,6 +13,7 @@
 import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { LinuxError } from "../errors.ts";
+import { hostMappings } from "../mm/memory.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
 import type { Task } from "../kernel/task.ts";
@@ -183,16 +184,6 @@ export function planExec(
   }
 }
 
-/** Maps the host's mappings of a stub, to empty it. */
-function mappings(hostTid: number): Array<{ start: bigint; end: bigint; name: string }> {
-  const text = Deno.readTextFileSync(`/proc/${hostTid}/maps`);
-  return text.trim().split("\n").filter((l) => l).map((line) => {
-    const [range, , , , , ...rest] = line.split(/\s+/);
-    const [a, b] = range!.split("-");
-    return { start: BigInt(`0x${a}`), end: BigInt(`0x${b}`), name: rest.join(" ") };
-  });
-}
-
 const KEEP = new Set(["[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]"]);
 
 /** Values of the host's auxiliary vector the program should see (hardware capabilities). */
@@ -243,7 +234,7 @@ export function loadProgram(k: Kernel, t: Task, plan: ExecPlan): void {
   call(SYS.set_tid_address, 0n);
   // 2. Empty the address space, keeping the stub page and the vDSO.
   let vdso = 0n;
-  for (const m of mappings(host)) {
+  for (const m of hostMappings(host)) {
     if (m.name === "[vdso]") vdso = m.start;
     if (KEEP.has(m.name)) continue;
     if (m.start >= STUB_BASE && m.end <= STUB_END) continue;

@@ -30,6 +30,10 @@ function clone(c: SyscallContext, flags: bigint): typeof PASSTHROUGH {
   if (flags & CLONE_PIDFD) throw new LinuxError("EINVAL", "CLONE_PIDFD");
   if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) throw new LinuxError("EINVAL");
   if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) throw new LinuxError("EINVAL");
+  if ((flags & CLONE_VM) && !(flags & (CLONE_THREAD | CLONE_VFORK))) {
+    // A process sharing memory with its parent: each process has its own stub here.
+    throw new LinuxError("EINVAL", "CLONE_VM without CLONE_THREAD or CLONE_VFORK");
+  }
   const host = c.k.hostTid(c.t);
   const regs = c.k.machine.getRegs(host);
   let run = flags;
@@ -67,8 +71,10 @@ function execve(
   const argv = c.mem.readStringArray(argvAddr);
   const envp = c.mem.readStringArray(envAddr);
   if (flags & ~(AT.EMPTY_PATH | AT.SYMLINK_NOFOLLOW)) throw new LinuxError("EINVAL");
-  if (c.p.threads.size > 1) throw new LinuxError("EAGAIN", "execve from a multithreaded process");
   const plan = planExec(c.k, c.t, startOf(c.p, dirfd, path), path, argv, envp);
+  // The point of no return: the other threads end and this one takes the pid.
+  if (c.p.threads.size > 1) c.k.keepOnlyThread(c.t);
+  c.k.vforkCopyBack(c.p);
   try {
     loadProgram(c.k, c.t, plan);
   } catch (e) {

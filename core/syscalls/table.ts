@@ -31,11 +31,13 @@ const PARTIAL: Row[] = [
   [
     "clone",
     "partial",
-    "no CLONE_NEW* (EPERM) or CLONE_PIDFD (EINVAL); CLONE_VFORK runs as fork with the parent waiting",
+    "no CLONE_NEW* (EPERM) or CLONE_PIDFD (EINVAL); CLONE_VFORK runs as fork with the parent waiting and its stack copied back; CLONE_VM without CLONE_THREAD or CLONE_VFORK: EINVAL",
   ],
-  ["vfork", "partial", "runs as fork; the parent waits until the child execs or exits"],
-  ["execve", "partial", "not from a multithreaded process (EAGAIN)"],
-  ["execveat", "partial", "as execve"],
+  [
+    "vfork",
+    "partial",
+    "runs as fork; the parent waits until the child execs or exits and gets back what the child wrote to its stack (not other memory)",
+  ],
   ["setitimer", "partial", "ITIMER_REAL only"],
   ["getrusage", "partial", "CPU times only"],
   ["sched_setaffinity", "partial", "accepted, without effect"],

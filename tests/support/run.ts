@@ -81,6 +81,8 @@ export const C_PROGRAMS = [
   "hello",
   "splice",
   "exec_wait",
+  "exec_threads",
+  "vfork",
   "signals",
   "procs",
   "threads",
