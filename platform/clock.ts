@@ -39,3 +39,26 @@ export function clockNs(clock: number): bigint {
   checked(syscall(SYS.clock_gettime, BigInt(clock), addressOf(ts)), "clock_gettime");
   return ts[0]! * 1_000_000_000n + ts[1]!;
 }
+
+/**
+ * Reads another process's CPU time through its process CPU clock (Linux's
+ * `((~pid) << 3) | kind` clock ids): "virt" is user time, "prof" user plus
+ * system time (what ITIMER_VIRTUAL and ITIMER_PROF count).
+ *
+ * @param pid The process (its id in this process's pid namespace).
+ * @param kind Which time.
+ * @returns Nanoseconds.
+ * @throws {Errno} EINVAL when the process is gone.
+ *
+ * @example
+ * ```ts
+ * import { processCpuNs } from "./clock.ts";
+ * if (processCpuNs(Deno.pid, "prof") <= 0n) throw new Error();
+ * ```
+ */
+export function processCpuNs(pid: number, kind: "virt" | "prof"): bigint {
+  intArg(pid, 1, 0x3fffffff, "pid");
+  const id = ((~pid) << 3) | (kind === "virt" ? 1 : 0);
+  checked(syscall(SYS.clock_gettime, BigInt(id), addressOf(ts)), "clock_gettime");
+  return ts[0]! * 1_000_000_000n + ts[1]!;
+}

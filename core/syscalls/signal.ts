@@ -162,66 +162,6 @@ function sigtimedwait(c: SyscallContext): number {
   throw new WouldBlock([c.t.signalArrived], state.deadline);
 }
 
-/** ITIMER_REAL of each process: the timer's cancel function and its settings. */
-const realTimers = new WeakMap<Process, { cancel: () => void; due: number; interval: number }>();
-
-function armReal(
-  c: SyscallContext,
-  valueMs: number,
-  intervalMs: number,
-): { value: number; interval: number } {
-  const p = c.p;
-  const cur = realTimers.get(p);
-  const old = cur
-    ? { value: Math.max(cur.due - performance.now(), 0), interval: cur.interval }
-    : { value: 0, interval: 0 };
-  cur?.cancel();
-  realTimers.delete(p);
-  if (valueMs > 0) {
-    const k = c.k;
-    const fire = () => {
-      const entry = realTimers.get(p);
-      if (p.exitStatus !== null) return;
-      k.signalProcess(p, { sig: SIG.ALRM, code: SI.KERNEL, pid: 0, uid: 0 });
-      if (entry && entry.interval > 0) {
-        entry.due = performance.now() + entry.interval;
-        entry.cancel = k.setTimer(entry.interval, fire);
-      } else realTimers.delete(p);
-    };
-    realTimers.set(p, {
-      cancel: k.setTimer(valueMs, fire),
-      due: performance.now() + valueMs,
-      interval: intervalMs,
-    });
-  }
-  return old;
-}
-
-function readTimeval(raw: Uint8Array, o: number): number {
-  const v = new DataView(raw.buffer, raw.byteOffset);
-  const sec = v.getBigInt64(o, true);
-  const usec = v.getBigInt64(o + 8, true);
-  if (sec < 0n || usec < 0n || usec >= 1_000_000n) throw new LinuxError("EINVAL");
-  return Number(sec) * 1000 + Number(usec) / 1000;
-}
-
-function writeItimer(
-  c: SyscallContext,
-  addr: bigint,
-  t: { value: number; interval: number },
-): void {
-  const b = new Uint8Array(32);
-  const v = new DataView(b.buffer);
-  const tv = (o: number, ms: number) => {
-    const us = Math.ceil(ms * 1000);
-    v.setBigInt64(o, BigInt(Math.floor(us / 1e6)), true);
-    v.setBigInt64(o + 8, BigInt(us % 1e6), true);
-  };
-  tv(0, t.interval);
-  tv(16, t.value);
-  c.mem.write(addr, b);
-}
-
 /** The handlers, by system call name. */
 export const SIGNAL_HANDLERS: Record<string, Handler> = {
   rt_sigaction: sigaction,
@@ -255,32 +195,6 @@ export const SIGNAL_HANDLERS: Record<string, Handler> = {
     if (!p) throw new LinuxError("ESRCH");
     if (sig < 0 || sig > SIGRTMAX) throw new LinuxError("EINVAL");
     if (sig) c.k.signalProcess(p, { sig, code: SI.QUEUE, pid: c.p.pid, uid: c.p.creds.uid });
-    return 0;
-  },
-  alarm: (c) => {
-    const secs = Number(c.args[0] ?? 0n);
-    const old = armReal(c, secs * 1000, 0);
-    return Math.ceil(old.value / 1000);
-  },
-  setitimer: (c) => {
-    const which = i32(c.args[0]);
-    if (which !== 0) throw new LinuxError(which === 1 || which === 2 ? "ENOSYS" : "EINVAL");
-    const raw = c.args[1] ? c.mem.read(c.args[1], 32) : new Uint8Array(32);
-    const old = armReal(c, readTimeval(raw, 16), readTimeval(raw, 0));
-    if (c.args[2]) writeItimer(c, c.args[2], old);
-    return 0;
-  },
-  getitimer: (c) => {
-    const which = i32(c.args[0]);
-    if (which < 0 || which > 2) throw new LinuxError("EINVAL");
-    const cur = which === 0 ? realTimers.get(c.p) : undefined;
-    writeItimer(
-      c,
-      c.args[1]!,
-      cur
-        ? { value: Math.max(cur.due - performance.now(), 0), interval: cur.interval }
-        : { value: 0, interval: 0 },
-    );
     return 0;
   },
 };

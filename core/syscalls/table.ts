@@ -9,6 +9,7 @@ import { SELF_ONLY } from "../../platform/self_only.ts";
 import { SYS, type SyscallName } from "../../platform/sysno.ts";
 import type { Handler, Support, SyscallEntry } from "../kernel/kernel.ts";
 import { FS_HANDLERS } from "./fs.ts";
+import { ITIMER_HANDLERS } from "./itimer.ts";
 import { MEMORY_HANDLERS } from "./memory.ts";
 import { POLL_HANDLERS } from "./poll.ts";
 import { PROCESS_HANDLERS } from "./process.ts";
@@ -38,7 +39,6 @@ const PARTIAL: Row[] = [
     "partial",
     "runs as fork; the parent waits until the child execs or exits and gets back what the child wrote to its stack (not other memory)",
   ],
-  ["setitimer", "partial", "ITIMER_REAL only"],
   ["getrusage", "partial", "CPU times only"],
   ["sched_setaffinity", "partial", "accepted, without effect"],
   ["setpriority", "partial", "accepted, without effect"],
@@ -60,6 +60,7 @@ const HANDLERS: Record<string, Handler> = {
   ...TIME_HANDLERS,
   ...POLL_HANDLERS,
   ...SPLICE_HANDLERS,
+  ...ITIMER_HANDLERS,
 };
 
 /**

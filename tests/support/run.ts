@@ -83,6 +83,7 @@ export const C_PROGRAMS = [
   "exec_wait",
   "exec_threads",
   "vfork",
+  "itimers",
   "signals",
   "procs",
   "threads",
