@@ -626,3 +626,27 @@ export function makedev(major: number, minor: number): bigint {
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) |
     (mi & 0xffn);
 }
+
+let inodeCalls: FileCalls | null = null;
+
+/**
+ * The host inode number of an open descriptor (how the host's
+ * /proc/PID/maps names what is mapped from it).
+ *
+ * @param fd The descriptor.
+ * @returns Its inode number.
+ * @throws {Errno} If statx fails.
+ *
+ * @example
+ * ```ts
+ * import { hostInode } from "./files.ts";
+ * import { closeFd, O, openFile } from "./fd.ts";
+ * const fd = openFile("/", O.RDONLY);
+ * if (hostInode(fd) !== BigInt(Deno.statSync("/").ino!)) throw new Error();
+ * closeFd(fd);
+ * ```
+ */
+export function hostInode(fd: number): bigint {
+  inodeCalls ??= new FileCalls();
+  return inodeCalls.statFd(fd).ino;
+}

@@ -23,7 +23,7 @@
  */
 import { stubExecutableBytes } from "./asm/stub_bin.ts";
 import { Arena } from "./arena_unsafe.ts";
-import { closeQuietly } from "./fd.ts";
+import { closeQuietly, pollFd } from "./fd.ts";
 import { fdArg } from "./checks.ts";
 import { native } from "./native_unsafe.ts";
 import { checked, syscall } from "./syscall.ts";
@@ -34,6 +34,8 @@ import { PTRACE_O, type Registers, type TraceEvent, Tracer } from "./ptrace.ts";
 import { action, compileFilter } from "./seccomp_bpf.ts";
 import { isSelfOnly, selfOnlyRules } from "./self_only.ts";
 import { type Child, type Namespace, spawn } from "./spawn.ts";
+import { SECCOMP_FILTER_FLAG_NEW_LISTENER, SeccompNotifier } from "./seccomp_notify.ts";
+import { receiveFds, socketPair } from "./socket.ts";
 
 import { type PlatformName, PLATFORMS } from "./platform_name.ts";
 export { type PlatformName, PLATFORMS };
@@ -118,7 +120,9 @@ export class Machine {
   readonly #threads = new Map<number, Thread>();
   readonly #queue: MachineEvent[] = [];
   readonly #children: Child[] = [];
-  readonly #filter: Uint8Array | null;
+  readonly #filter: Uint8Array;
+  /** Listeners of the stubs' filters (one per stub made by createAddressSpace). */
+  readonly #notifiers: SeccompNotifier[] = [];
   #stubFd = -1;
   #doorbell: { pid: number; arena: Arena } | null = null;
 
@@ -133,9 +137,17 @@ export class Machine {
       throw new RangeError(`Unknown platform ${platform}: use ${PLATFORMS.join(" or ")}`);
     }
     this.platform = platform;
+    // Both platforms: the descriptor-passing call (see injectFd) stops for
+    // the Sentry's listener. Seccomp platform: the self-only class runs,
+    // the rest stops for the tracer.
+    const passFd = {
+      syscall: SYS.dup,
+      args: [{ arg: "ip" as const, op: "eq" as const, value: STUB_TRAMPOLINE + 2n }],
+      action: action.userNotif(),
+    };
     this.#filter = platform === "seccomp"
-      ? compileFilter({ rules: selfOnlyRules(), defaultAction: action.trace() })
-      : null;
+      ? compileFilter({ rules: [passFd, ...selfOnlyRules()], defaultAction: action.trace() })
+      : compileFilter({ rules: [passFd], defaultAction: action.allow() });
   }
 
   /** Registers of the last {@linkcode Machine.getRegs}. */
@@ -159,18 +171,47 @@ export class Machine {
    */
   createAddressSpace(options: AddressSpaceOptions): number {
     if (this.#stubFd < 0) this.#stubFd = sealedMemfd("dvisor-stub", stubExecutableBytes(), 0o755);
-    const child = spawn({
-      args: ["dvisor-stub"],
-      executableFd: this.#stubFd,
-      fds: [],
-      trace: "stop",
-      namespaces: options.namespaces ?? [],
-      emptyRootAt: options.emptyRootAt,
-      noNewPrivileges: true,
-      parentDeathSignal: SIGKILL,
-      ...(this.#filter ? { seccomp: { program: this.#filter } } : {}),
-    });
+    // The stub sends its filter's listener back over a socket, then closes both.
+    const [mine, theirs] = socketPair();
+    let child: Child;
+    try {
+      child = spawn({
+        args: ["dvisor-stub"],
+        executableFd: this.#stubFd,
+        fds: [[3, theirs]],
+        trace: "stop",
+        namespaces: options.namespaces ?? [],
+        emptyRootAt: options.emptyRootAt,
+        noNewPrivileges: true,
+        parentDeathSignal: SIGKILL,
+        seccomp: {
+          program: this.#filter,
+          flags: SECCOMP_FILTER_FLAG_NEW_LISTENER,
+          sendListenerOn: 3,
+        },
+      });
+    } catch (e) {
+      closeQuietly(mine);
+      throw e;
+    } finally {
+      closeQuietly(theirs);
+    }
     this.#children.push(child);
+    try {
+      this.#startStub(child);
+      // It sent the listener before its execve.
+      const got = receiveFds(mine, new Uint8Array(1));
+      if (got.fds.length !== 1) throw new Error("The stub did not send its seccomp listener");
+      this.#notifiers.push(new SeccompNotifier(got.fds[0]!));
+    } finally {
+      closeQuietly(mine);
+    }
+    this.#threads.set(child.pid, newThread(child.pid, false));
+    return child.pid;
+  }
+
+  /** Takes a new stub from its stop before execve to its first instruction. */
+  #startStub(child: Child): void {
     const pid = child.pid;
     const stop = this.#tracer.wait(pid);
     if (stop?.kind !== "signal" || stop.signal !== SIGSTOP) {
@@ -204,8 +245,6 @@ export class Machine {
     if (trap?.kind !== "signal" || trap.signal !== SIGTRAP) {
       throw new Error(`The stub did not reach its first instruction: ${JSON.stringify(trap)}`);
     }
-    this.#threads.set(pid, newThread(pid, false));
-    return pid;
   }
 
   /**
@@ -392,6 +431,47 @@ export class Machine {
    * @throws {Error} If the stub died or its trampoline is gone.
    */
   inject(tid: number, nr: number, args: readonly bigint[]): bigint {
+    const saved = this.#startInjected(tid, nr, args);
+    return this.#finishInjected(tid, saved);
+  }
+
+  /**
+   * Installs a host descriptor in a task's stub for one use (mmap of a
+   * gofer file): the stub calls dup from its trampoline, which its filter
+   * hands to the Sentry's listener, and the listener answers by adding the
+   * descriptor (SECCOMP_IOCTL_NOTIF_ADDFD), close-on-exec. The caller
+   * closes it in the stub right after use.
+   *
+   * @param tid The task, stopped.
+   * @param hostFd The Sentry's descriptor.
+   * @returns The descriptor's number in the stub.
+   * @throws {Error} If the stub died or its trampoline is gone.
+   */
+  injectFd(tid: number, hostFd: number): number {
+    const saved = this.#startInjected(tid, SYS.dup, []);
+    let added = -1;
+    for (let tries = 0; added < 0; tries++) {
+      for (const n of this.#notifiers) {
+        if (pollFd(n.fd, 1, /* POLLIN */ tries === 0 ? 0 : 5) === 0) continue;
+        const note = n.receive();
+        if (note.pid !== tid) {
+          n.respond(note.id, -1n, 1 /* EPERM: not a call the Sentry made */);
+          continue;
+        }
+        added = n.addFdAndRespond(note.id, hostFd, true);
+      }
+      if (added >= 0) break;
+      // Not there yet: a stop (a host signal) may have come first.
+      const e = this.#tracer.wait(tid, { noHang: true });
+      if (e) this.#injectedStop(tid, e);
+    }
+    const result = this.#finishInjected(tid, saved);
+    if (result < 0n) throw new Error(`Passing a descriptor to task ${tid} failed: ${result}`);
+    return added;
+  }
+
+  /** Points a stopped task at the trampoline with a call loaded; returns its saved registers. */
+  #startInjected(tid: number, nr: number, args: readonly bigint[]): Uint8Array {
     const regs = this.#tracer.getRegs(tid);
     const saved = regs.save();
     regs.set("orig_rax", -1n);
@@ -402,35 +482,40 @@ export class Machine {
     regs.set("rip", STUB_TRAMPOLINE);
     this.#tracer.setRegs(tid);
     this.#tracer.resume(tid, "cont");
+    return saved;
+  }
+
+  /** Handles a stop of a task making an injected call (anything but the trap after it). */
+  #injectedStop(tid: number, e: TraceEvent): void {
+    if (e.kind === "event" && e.event === "seccomp") {
+      this.#tracer.resume(tid, "cont");
+      return;
+    }
+    if (e.kind === "signal") {
+      const info = this.#tracer.getSiginfo(tid);
+      const code = new DataView(info.buffer).getInt32(8, true);
+      if ([4, 7, 8, 11].includes(e.signal) && code > 0) {
+        // A fault while making the call: the stub's memory is not what the Sentry thinks.
+        throw new Error(
+          `Task ${tid} faulted (signal ${e.signal}, code ${code}) in a system call made for it`,
+        );
+      }
+      // A host signal arrived meanwhile: report it after the call.
+      this.#queue.push({ kind: "signal", tid, signal: e.signal, info });
+      this.#tracer.resume(tid, "cont");
+      return;
+    }
+    const gone = this.#translate(e);
+    if (gone) this.#queue.push(gone);
+    throw new Error(`Task ${tid} stopped working during a system call made for it: ${e.kind}`);
+  }
+
+  /** Waits for the trap after an injected call; restores the registers; returns the result. */
+  #finishInjected(tid: number, saved: Uint8Array): bigint {
     for (;;) {
       const e = this.#tracer.wait(tid)!;
       if (e.kind === "signal" && e.signal === SIGTRAP) break;
-      if (e.kind === "event" && e.event === "seccomp") {
-        this.#tracer.resume(tid, "cont");
-        continue;
-      }
-      if (e.kind === "signal") {
-        const info = this.#tracer.getSiginfo(tid);
-        const code = new DataView(info.buffer).getInt32(8, true);
-        if ([4, 7, 8, 11].includes(e.signal) && code > 0) {
-          // A fault while making the call: the stub's memory is not what the Sentry thinks.
-          throw new Error(
-            `Task ${tid} faulted (signal ${e.signal}, code ${code}) in a system call made for it`,
-          );
-        }
-        // A host signal arrived meanwhile: report it after the call.
-        this.#queue.push({
-          kind: "signal",
-          tid,
-          signal: e.signal,
-          info: this.#tracer.getSiginfo(tid),
-        });
-        this.#tracer.resume(tid, "cont");
-        continue;
-      }
-      const gone = this.#translate(e);
-      if (gone) this.#queue.push(gone);
-      throw new Error(`Task ${tid} stopped working during a system call made for it: ${e.kind}`);
+      this.#injectedStop(tid, e);
     }
     const after = this.#tracer.getRegs(tid);
     if (after.get("rip") !== STUB_TRAMPOLINE + 3n) {
@@ -553,6 +638,7 @@ export class Machine {
       }
     }
     for (const c of this.#children) c.close();
+    for (const n of this.#notifiers) n[Symbol.dispose]();
     closeQuietly(this.#stubFd);
     this.#tracer[Symbol.dispose]();
     this.memory[Symbol.dispose]();

@@ -66,8 +66,8 @@ export type ArgOp = "eq" | "ne" | "lt" | "le" | "gt" | "ge" | "masked-eq";
 
 /** A condition on one system call argument. */
 export interface ArgCondition {
-  /** Argument index, 0..5. */
-  arg: number;
+  /** Argument index, 0..5, or "ip": the address after the `syscall` instruction. */
+  arg: number | "ip";
   /** The comparison; all are unsigned. */
   op: ArgOp;
   /** The value compared with (for masked-eq: compared with `arg & mask`). */
@@ -312,7 +312,7 @@ function condition(p: Program, c: ArgCondition, fail: Label): void {
   const mask = BigInt.asUintN(64, BigInt(c.mask ?? -1n));
   const lo = (v: bigint) => Number(v & 0xffffffffn);
   const hi = (v: bigint) => Number(v >> 32n);
-  const loOff = 16 + 8 * c.arg;
+  const loOff = c.arg === "ip" ? 8 : 16 + 8 * c.arg;
   const hiOff = loOff + 4;
   const wide = (c.width ?? 64) === 64;
   const pass = p.label();
@@ -403,9 +403,9 @@ function validate(spec: FilterSpec): void {
     }
     checkAction(r.action, `rule ${i} action`);
     for (const c of r.args ?? []) {
-      if (!Number.isInteger(c.arg) || c.arg < 0 || c.arg > 5) {
+      if (c.arg !== "ip" && (!Number.isInteger(c.arg) || c.arg < 0 || c.arg > 5)) {
         throw new RangeError(
-          `Rule ${i}: invalid argument index ${c.arg}, use 0 to 5`,
+          `Rule ${i}: invalid argument index ${c.arg}, use 0 to 5 or "ip"`,
         );
       }
       if (!OPS.includes(c.op)) {

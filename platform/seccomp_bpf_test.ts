@@ -21,7 +21,7 @@ import { probeFd } from "./testdata/programs.ts";
 function holds(c: ArgCondition, args: bigint[]): boolean {
   const full = (c.width ?? 64) === 64;
   const cut = (v: bigint) => full ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v);
-  const a = cut(args[c.arg] ?? 0n);
+  const a = cut(c.arg === "ip" ? 0n : args[c.arg] ?? 0n);
   const v = cut(BigInt(c.value));
   switch (c.op) {
     case "eq":
@@ -102,6 +102,21 @@ Deno.test("compileFilter() argument comparisons agree with their definition", ()
       assertEquals(runFilter(program, { nr, args }), expected(rules, action.allow(), nr, args));
     }
   }
+});
+
+Deno.test("compileFilter() matches the caller's instruction pointer", () => {
+  const program = compileFilter({
+    rules: [{
+      syscall: 32,
+      args: [{ arg: "ip", op: "eq", value: 0x7ffe00001012n }],
+      action: action.userNotif(),
+    }],
+    defaultAction: action.trace(),
+  });
+  assertEquals(runFilter(program, { nr: 32, ip: 0x7ffe00001012n }), action.userNotif());
+  assertEquals(runFilter(program, { nr: 32, ip: 0x401000n }), action.trace());
+  assertEquals(runFilter(program, { nr: 32, ip: 0x1_7ffe00001012n }), action.trace());
+  assertEquals(runFilter(program, { nr: 33, ip: 0x7ffe00001012n }), action.trace());
 });
 
 Deno.test("compileFilter() checks the architecture and x32 numbers", () => {

@@ -127,6 +127,7 @@ export function isSelfOnly(nr: number, args: readonly bigint[]): boolean {
   const entry = BY_NR.get(nr);
   if (!entry) return false;
   return (entry.args ?? []).every((c) => {
+    if (c.arg === "ip") return false; // no self-only rule looks at the caller's address
     const width = c.width === 32 ? 32 : 64;
     const a = BigInt.asUintN(width, args[c.arg] ?? 0n);
     const v = BigInt.asUintN(width, BigInt(c.value));

@@ -151,7 +151,8 @@ export interface SpawnOptions {
     flags?: number;
     /**
      * With SECCOMP_FILTER_FLAG_NEW_LISTENER: the child-side descriptor of a
-     * unix socket over which the child sends the listener to the parent.
+     * unix socket over which the child sends the listener to the parent
+     * (the child closes both afterwards).
      */
     sendListenerOn?: number;
   };
@@ -795,4 +796,5 @@ function planSeccomp(
     expect: 1n,
   });
   t.add("close the seccomp listener", SYS.close, [fdSlot], { load: [0] });
+  t.add("close the listener socket", SYS.close, [BigInt(seccomp.sendListenerOn)]);
 }

@@ -139,6 +139,11 @@ export class Kernel {
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */
   readonly processes = new Map<number, Process>();
+  /**
+   * Files mapped from host descriptors, by host inode number: how
+   * /proc/PID/maps names them (the Sentry's device, inode and path).
+   */
+  readonly mappedFiles = new Map<bigint, { dev: bigint; ino: bigint; path: string }>();
   /** When the sandbox booted (performance.now()). */
   readonly bootMs = performance.now();
   /** The container's init, once started. */

@@ -14,6 +14,7 @@ import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { LinuxError } from "../errors.ts";
 import { hostMappings } from "../mm/memory.ts";
+import { hostInode } from "../../platform/files.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
 import type { Task } from "../kernel/task.ts";
@@ -352,7 +353,51 @@ interface Mapped {
   end: bigint;
 }
 
-/** Maps an ELF file's PT_LOAD segments: one anonymous range, the bytes copied in, then each page's protection. */
+/**
+ * Maps the file-backed part of each segment from the file's host
+ * descriptor, as Linux's ELF loader does (in order, whole pages, MAP_FIXED
+ * over the reserved range), and zeroes the rest of a segment's last page
+ * where its bss starts. The descriptor is in the stub only meanwhile.
+ */
+function mapFileSegments(
+  k: Kernel,
+  t: Task,
+  elf: Loadable,
+  loads: ElfInfo["phdrs"],
+  bias: bigint,
+  hostFd: number,
+  call: (nr: number, ...args: bigint[]) => bigint,
+): void {
+  const st = elf.file.inode.stat();
+  k.mappedFiles.set(hostInode(hostFd), { dev: st.dev, ino: st.ino, path: elf.path });
+  const fd = BigInt(k.machine.injectFd(k.hostTid(t), hostFd));
+  try {
+    for (const ph of loads) {
+      if (ph.filesz === 0n) continue;
+      const start = (ph.vaddr & ~(PAGE - 1n)) + bias;
+      const end = ((ph.vaddr + ph.filesz + PAGE - 1n) & ~(PAGE - 1n)) + bias;
+      const off = ph.offset & ~(PAGE - 1n);
+      const at = call(
+        SYS.mmap,
+        start,
+        end - start,
+        PROT_READ | PROT_WRITE,
+        MAP_PRIVATE | MAP_FIXED,
+        fd,
+        off,
+      );
+      if (at !== start) throw new LinuxError("ENOMEM", `mapping a segment of ${elf.path}`);
+      const fileEnd = ph.vaddr + ph.filesz + bias;
+      if (ph.memsz > ph.filesz && fileEnd < end) {
+        k.memory(t).write(fileEnd, new Uint8Array(Number(end - fileEnd)));
+      }
+    }
+  } finally {
+    call(SYS.close, fd);
+  }
+}
+
+/** Maps an ELF file's PT_LOAD segments: one anonymous range, the file's pages over it, then each page's protection. */
 function mapElf(
   k: Kernel,
   t: Task,
@@ -383,13 +428,18 @@ function mapElf(
     );
   }
   const mem = k.memory(t);
-  for (const ph of loads) {
-    const CHUNK = 1 << 20;
-    for (let off = 0n; off < ph.filesz; off += BigInt(CHUNK)) {
-      const len = Number(ph.filesz - off < BigInt(CHUNK) ? ph.filesz - off : BigInt(CHUNK));
-      const bytes = readAt(elf.file, ph.offset + off, len);
-      if (bytes.length !== len) throw new LinuxError("EIO", "short read of a segment");
-      mem.write(ph.vaddr + bias + off, bytes);
+  const hostFd = elf.file.mappableFd();
+  if (hostFd !== null && loads.every((ph) => (ph.vaddr - ph.offset) % PAGE === 0n)) {
+    mapFileSegments(k, t, elf, loads, bias, hostFd, call);
+  } else {
+    for (const ph of loads) {
+      const CHUNK = 1 << 20;
+      for (let off = 0n; off < ph.filesz; off += BigInt(CHUNK)) {
+        const len = Number(ph.filesz - off < BigInt(CHUNK) ? ph.filesz - off : BigInt(CHUNK));
+        const bytes = readAt(elf.file, ph.offset + off, len);
+        if (bytes.length !== len) throw new LinuxError("EIO", "short read of a segment");
+        mem.write(ph.vaddr + bias + off, bytes);
+      }
     }
   }
   // Protection per page: the union of the segments covering it.

@@ -2,15 +2,18 @@
  * Memory system calls the Sentry serves (the self-only class runs
  * natively): brk, and mmap of files and shared memory.
  *
- * A private file mapping is anonymous memory the Sentry fills with the
- * file's bytes, so no host descriptor ever enters the stub.
+ * A file with host pages (a gofer file's donated descriptor, a tmpfs
+ * file's memfd) is mapped from its descriptor, which enters the stub for
+ * that one mmap and is closed there right after. Other files (procfs) are
+ * mapped as private copies.
  *
  * @module
  */
 import { SYS } from "../../platform/sysno.ts";
+import { hostInode } from "../../platform/files.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
-import { S_IFCHR, S_IFMT, S_IFREG } from "../vfs/inode.ts";
+import { O, S_IFCHR, S_IFMT, S_IFREG } from "../vfs/inode.ts";
 import { i32 } from "./args.ts";
 
 const PAGE = 4096n;
@@ -88,9 +91,26 @@ function mmap(c: SyscallContext): bigint {
   }
   if (kind !== S_IFREG) throw new LinuxError("ENODEV");
   const shared = type !== MAP_PRIVATE;
+  if (shared && (prot & PROT_WRITE) && (f.flags & O.ACCMODE) !== O.RDWR) {
+    throw new LinuxError("EACCES");
+  }
+  const hostFd = f.mappableFd();
+  if (hostFd !== null) {
+    const host = c.k.hostTid(c.t);
+    // /proc/PID/maps finds the mapping by the host inode and shows the Sentry's.
+    c.k.mappedFiles.set(hostInode(hostFd), { dev: st.dev, ino: st.ino, path: f.path ?? "" });
+    const fd = c.k.machine.injectFd(host, hostFd);
+    try {
+      return inject(c, SYS.mmap, addr, len, prot, flags, BigInt(fd), off);
+    } finally {
+      inject(c, SYS.close, BigInt(fd));
+    }
+  }
   if (shared && (prot & PROT_WRITE)) {
-    if (!f.writable) throw new LinuxError("EACCES");
-    throw new LinuxError("ENODEV", "writable shared file mappings are not supported yet");
+    throw new LinuxError(
+      "ENODEV",
+      "writable shared mappings of in-memory files are not supported yet",
+    );
   }
   const anonFlags = (flags & ~(MAP_TYPE | 0x80000n /* MAP_SYNC */)) | MAP_PRIVATE | MAP_ANONYMOUS;
   const at = inject(c, SYS.mmap, addr, len, PROT_READ | PROT_WRITE, anonFlags, -1n, 0n);

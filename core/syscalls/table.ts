@@ -27,7 +27,7 @@ const PARTIAL: Row[] = [
   [
     "mmap",
     "partial",
-    "private file mappings are copies; writable shared file mappings fail with ENODEV",
+    "files map from host descriptors (gofer files; tmpfs files through a memfd); devices other than /dev/zero: ENODEV",
   ],
   [
     "clone",

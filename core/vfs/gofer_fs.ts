@@ -276,6 +276,11 @@ export class GoferFile extends OpenFile {
     return this.#shared.fd;
   }
 
+  /** @returns The donated descriptor: mappings of the file share the host's pages. */
+  override mappableFd(): number {
+    return this.fd;
+  }
+
   protected override readAt(buf: Uint8Array, offset: bigint): number {
     return preadFd(this.fd, buf, offset);
   }

@@ -339,8 +339,11 @@ export const POLL = {
  * every descriptor dup'ed from it.
  */
 export class OpenFile {
-  /** The file. */
-  readonly inode: Inode;
+  /**
+   * The file as the process sees it (fstat, /proc): the opened inode, or
+   * the overlay inode in front of it (see {@linkcode OpenFile.presentAs}).
+   */
+  inode: Inode;
   /** Status flags (`O_*`): access mode, O_APPEND, O_NONBLOCK... */
   flags: number;
   /** The file offset. */
@@ -431,6 +434,28 @@ export class OpenFile {
    */
   protected writeAt(_data: Uint8Array, _offset: bigint): number {
     throw new LinuxError(this.inode.type === S_IFDIR ? "EISDIR" : "EINVAL");
+  }
+
+  /**
+   * Makes the file report another inode (an overlay's, in front of the
+   * layer's file that does the I/O): fstat then agrees with stat.
+   *
+   * @param inode The inode to show.
+   * @returns This file.
+   */
+  presentAs(inode: Inode): this {
+    this.inode = inode;
+    return this;
+  }
+
+  /**
+   * A host descriptor the file's pages can be mapped from (a gofer file),
+   * or null when its data lives in the Sentry (then a mapping is a copy).
+   *
+   * @returns The descriptor, owned by the file.
+   */
+  mappableFd(): number | null {
+    return null;
   }
 
   /**

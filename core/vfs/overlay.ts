@@ -322,7 +322,9 @@ export class OverlayInode extends Inode {
     const writes = acc !== O.RDONLY || (flags & O.TRUNC) !== 0;
     const type = this.stat().mode & S_IFMT;
     if (type === S_IFDIR) return new OpenFile(this, flags);
-    if (writes && type === S_IFREG) return this.copyUp().open(flags);
-    return (this.upper ?? this.lower!).open(flags);
+    const layer = writes && type === S_IFREG ? this.copyUp() : (this.upper ?? this.lower!);
+    const f = layer.open(flags);
+    // Pipes and devices are what they are; files and directories show the overlay's inode.
+    return type === S_IFREG || type === S_IFDIR ? f.presentAs(this) : f;
   }
 }

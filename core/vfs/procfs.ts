@@ -6,6 +6,7 @@
  * @module
  */
 import type { Kernel } from "../kernel/kernel.ts";
+import { splitDev } from "./devices.ts";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
 import type { Process, Task } from "../kernel/task.ts";
 import { KERNEL_RELEASE, KERNEL_VERSION, memInfo } from "../syscalls/process.ts";
@@ -531,9 +532,29 @@ function mapsText(k: Kernel, p: Process): string {
   } catch {
     return "";
   }
-  // The stub's own page is not the application's business.
+  // The stub's own page is not the application's business; host devices,
+  // inodes and paths become the Sentry's.
   return text.split("\n").filter((l) =>
     l && !l.startsWith("7ffe00000000-") && !l.startsWith("7ffe00001000-")
-  )
-    .map((l) => l.replace(/\s+\/.*$|\s+dvisor-stub.*$/, "")).join("\n") + "\n";
+  ).map((l) => sentryMapsLine(k, l)).join("\n") + "\n";
+}
+
+/** One line of the host's maps, in the Sentry's terms (Linux's layout: names from column 73). */
+function sentryMapsLine(k: Kernel, line: string): string {
+  const m = /^(\S+ \S+ \S+) (\S+) (\d+) ?(.*)$/.exec(line);
+  if (!m) return line;
+  const [, head, , inode, rawName] = m;
+  const hostName = rawName!.trim();
+  let dev = "00:00";
+  let ino = "0";
+  let name = hostName.startsWith("[") ? hostName : ""; // [heap], [stack], [vdso]: never a host path
+  const file = inode === "0" ? undefined : k.mappedFiles.get(BigInt(inode!));
+  if (file) {
+    const [major, minor] = splitDev(file.dev);
+    dev = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}`;
+    ino = String(file.ino);
+    name = file.path;
+  }
+  const left = `${head} ${dev} ${ino} `;
+  return name ? `${left.padEnd(73)}${name}` : left;
 }

@@ -5,6 +5,12 @@
  * @module
  */
 import { LinuxError } from "../errors.ts";
+import { closeQuietly } from "../../platform/fd.ts";
+import { ftruncateFd, preadFd, pwriteFd } from "../../platform/files.ts";
+import { memfdCreate } from "../../platform/memfd.ts";
+
+/** Closes a mapped file's memfd once its node is gone. */
+const memfds = new FinalizationRegistry<number>((fd) => closeQuietly(fd));
 import { openDevice } from "./devices.ts";
 import {
   type DirEntry,
@@ -118,10 +124,12 @@ export class TmpNode extends Inode {
   atimeNs = now();
   mtimeNs = this.atimeNs;
   ctimeNs = this.atimeNs;
-  /** Regular file data (capacity may exceed size). */
+  /** Regular file data (capacity may exceed size), until the file is mapped. */
   data = new Uint8Array(0);
   /** Regular file size. */
   size = 0;
+  /** Once the file was mapped: a host memfd holding its data (`data` is then unused). */
+  #memfd = -1;
   /** Directory entries. */
   readonly entries = new Map<string, TmpNode>();
   /** Symlink target. */
@@ -330,6 +338,62 @@ export class TmpNode extends Inode {
   }
 
   /**
+   * The file's data as a host descriptor, made at the first mapping (the
+   * stub maps it; reads and writes go through it from then on, so they
+   * and the mapping see each other). Closed when the node is collected.
+   *
+   * @returns The memfd.
+   */
+  hostData(): number {
+    if (this.#memfd >= 0) return this.#memfd;
+    const fd = memfdCreate("dvisor-tmpfs");
+    try {
+      ftruncateFd(fd, BigInt(this.size));
+      if (this.size > 0 && pwriteFd(fd, this.data.subarray(0, this.size), 0n) !== this.size) {
+        throw new LinuxError("EIO", "short write to a memfd");
+      }
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
+    this.#memfd = fd;
+    this.data = new Uint8Array(0);
+    memfds.register(this, fd);
+    return fd;
+  }
+
+  /**
+   * Reads file data.
+   *
+   * @param buf Where to.
+   * @param at The offset (within the size).
+   * @returns Bytes read.
+   */
+  readData(buf: Uint8Array, at: number): number {
+    const len = Math.min(buf.length, this.size - at);
+    if (len <= 0) return 0;
+    if (this.#memfd >= 0) return preadFd(this.#memfd, buf.subarray(0, len), BigInt(at));
+    buf.set(this.data.subarray(at, at + len));
+    return len;
+  }
+
+  /**
+   * Writes file data, growing the file.
+   *
+   * @param data The bytes.
+   * @param at The offset.
+   */
+  writeData(data: Uint8Array, at: number): void {
+    const end = at + data.length;
+    if (end > this.size) this.resize(end);
+    if (this.#memfd >= 0) {
+      if (pwriteFd(this.#memfd, data, BigInt(at)) !== data.length) {
+        throw new LinuxError("EIO", "short write to a memfd");
+      }
+    } else this.data.set(data, at);
+  }
+
+  /**
    * Sets a regular file's size, zero-filling growth.
    *
    * @param size The new size.
@@ -340,7 +404,9 @@ export class TmpNode extends Inode {
     if (grow > 0 && this.fs.usedBytes + grow > this.fs.limits.maxBytes) {
       throw new LinuxError("ENOSPC");
     }
-    if (size > this.data.length) {
+    if (this.#memfd >= 0) {
+      ftruncateFd(this.#memfd, BigInt(size));
+    } else if (size > this.data.length) {
       const next = new Uint8Array(Math.max(size, Math.min(this.data.length * 2, size + (1 << 24))));
       next.set(this.data.subarray(0, this.size));
       this.data = next;
@@ -376,20 +442,20 @@ class TmpFile extends OpenFile {
     this.#node = node;
   }
 
+  /** @returns The file's memfd: a mapping shares its pages with reads and writes. */
+  override mappableFd(): number {
+    return this.#node.hostData();
+  }
+
   protected override readAt(buf: Uint8Array, offset: bigint): number {
     const n = this.#node;
     if (offset >= BigInt(n.size)) return 0;
-    const at = Number(offset);
-    const len = Math.min(buf.length, n.size - at);
-    buf.set(n.data.subarray(at, at + len));
-    return len;
+    return n.readData(buf, Number(offset));
   }
 
   protected override writeAt(data: Uint8Array, offset: bigint): number {
     const n = this.#node;
-    const end = Number(offset) + data.length;
-    if (end > n.size) n.resize(end);
-    n.data.set(data, Number(offset));
+    n.writeData(data, Number(offset));
     n.mtimeNs = n.ctimeNs = now();
     return data.length;
   }

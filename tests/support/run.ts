@@ -84,6 +84,7 @@ export const C_PROGRAMS = [
   "exec_threads",
   "vfork",
   "itimers",
+  "mmap_files",
   "signals",
   "procs",
   "threads",
