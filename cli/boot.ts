@@ -14,7 +14,8 @@
  * @module
  */
 import { closeFd, dupFd, O, openFile, readAll, writeAll } from "../platform/fd.ts";
-import { denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
+import { allowOnly, denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
+import { sandboxRules } from "./sandbox_syscalls.ts";
 import { errnoNumber } from "../platform/errno.ts";
 import type { SyscallName } from "../platform/sysno.ts";
 import { refusedWith } from "../core/syscalls/refused.ts";
@@ -99,7 +100,9 @@ export const bootCommand: Command = {
     // file system, then refuse the calls the Sentry never makes.
     const stubDir = enterSandboxRoot(config.emptyRootAt);
     denySyscalls(sentryDenyRules());
-    const r = bootSandbox({ ...config, emptyRootAt: stubDir });
+    // Once the first stub exists (stubs must not inherit it): only the
+    // calls the sandbox process makes reach the host (invariant 4).
+    const r = bootSandbox({ ...config, emptyRootAt: stubDir }, () => allowOnly(sandboxRules()));
     if (r.ok) return exitCodeOf(r.status);
     if (r.quiet) return r.status;
     // The starting process prints and logs the error (this one cannot reach --log any more).

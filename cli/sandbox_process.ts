@@ -90,7 +90,8 @@ export async function runSandboxProcesses(
           [configAt + 1, controlRead],
           [configAt + 2, reportWrite],
         ],
-        namespaces: ["mount", "ipc", "uts"],
+        // Its own pid namespace: the only processes it can signal or trace are its stubs.
+        namespaces: ["mount", "pid", "ipc", "uts"],
         parentDeathSignal: 9,
       });
     } finally {

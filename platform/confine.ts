@@ -7,7 +7,7 @@
  */
 import { cString } from "./checks.ts";
 import { addressOf } from "./native_unsafe.ts";
-import { action, compileFilter } from "./seccomp_bpf.ts";
+import { type Action, action, compileFilter, type Rule } from "./seccomp_bpf.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS, type SyscallName } from "./sysno.ts";
 
@@ -123,14 +123,38 @@ export function enterSandboxRoot(at: string): string {
  * ```
  */
 export function denySyscalls(names: ReadonlyArray<SyscallName | [SyscallName, number]>): void {
-  const program = compileFilter({
+  installFilter(compileFilter({
     rules: names.map((n) =>
       typeof n === "string"
         ? { syscall: SYS[n], action: action.errno(1) }
         : { syscall: SYS[n[0]], action: action.errno(n[1]) }
     ),
     defaultAction: action.allow(),
-  });
+  }));
+}
+
+/**
+ * Installs a seccomp filter on every thread of this process that allows
+ * only the given rules and answers every other call with `otherwise`
+ * (EPERM by default): the sandbox process's allow-list. Children made
+ * afterwards inherit it.
+ *
+ * Preconditions: no_new_privs is set, or the process has CAP_SYS_ADMIN.
+ *
+ * @param rules What is allowed (rules with other actions apply too).
+ * @param otherwise The verdict for everything else.
+ * @throws {Errno} If seccomp fails.
+ *
+ * @example
+ * ```ts ignore
+ * allowOnly([{ syscall: SYS.read, action: action.allow() }]);
+ * ```
+ */
+export function allowOnly(rules: Rule[], otherwise: Action = action.errno(1)): void {
+  installFilter(compileFilter({ rules, defaultAction: otherwise }));
+}
+
+function installFilter(program: Uint8Array): void {
   const fprog = new BigUint64Array(2);
   new DataView(fprog.buffer).setUint16(0, program.length / 8, true);
   fprog[1] = addressOf(program);

@@ -89,7 +89,7 @@ Deno.test("the gofer runs confined: empty root, own namespaces, seccomp, no new 
   }
 });
 
-Deno.test("the sandbox process runs confined: no host files, seccomp, own mount namespace", async () => {
+Deno.test("the sandbox process runs confined: no host files, own mount and pid namespaces, seccomp allow-list", async () => {
   const boots = () => pidsOf("boot", "--config-fd");
   const before = new Set(boots());
   const child = startSleeper(3);
@@ -99,7 +99,15 @@ Deno.test("the sandbox process runs confined: no host files, seccomp, own mount 
     const p = inspect(pid);
     assertEquals(p.root.sort(), ["proc", "stub"]);
     assertEquals(p.ownNamespaces.includes("mnt"), true, "own mount namespace");
+    assertEquals(
+      p.ownNamespaces.includes("pid"),
+      true,
+      "own pid namespace: it sees only its stubs",
+    );
     assertStringIncludes(p.status, "Seccomp:\t2");
+    // The deny list from its start, then the allow-list once the container runs.
+    const filters = () => /Seccomp_filters:\t(\d+)/.exec(inspect(pid).status)?.[1];
+    assertEquals(await until(() => (filters() === "2" ? "2" : undefined)), "2");
   } finally {
     child.kill("SIGKILL");
     await child.output();

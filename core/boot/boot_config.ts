@@ -60,6 +60,8 @@ export interface BootResult {
  * have left the host's file system).
  *
  * @param c The configuration.
+ * @param beforeRun Runs once the init is loaded, before the Sentry serves
+ *   it (where the sandbox process installs its system call allow-list).
  * @returns How it ended.
  *
  * @example
@@ -67,7 +69,7 @@ export interface BootResult {
  * const r = bootSandbox(decodeConfig(text));
  * ```
  */
-export function bootSandbox(c: BootConfig): BootResult {
+export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
   const write = (level: string, msg: string) => {
     const line = `${new Date().toISOString()} ${level} ${msg}\n`;
     try {
@@ -102,6 +104,7 @@ export function bootSandbox(c: BootConfig): BootResult {
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,
       ...(c.controlFd !== undefined ? { controlFd: c.controlFd } : {}),
+      ...(beforeRun ? { beforeRun } : {}),
       log: {
         debug: (m) => write("D", m),
         warn: (m) => write("W", m),

@@ -99,6 +99,8 @@ export interface SandboxConfig {
    * kills every process.
    */
   controlFd?: number;
+  /** Runs once the init is loaded, just before the Sentry serves it (the sandbox process locks itself down). */
+  beforeRun?: () => void;
 }
 
 /** The program could not start (before any of it ran). */
@@ -321,6 +323,10 @@ export function runSandbox(config: SandboxConfig): number {
     throw e;
   }
   if (config.controlFd !== undefined) watchControl(k, config.controlFd);
+  // Everything that needs more than the Sentry's own calls is done: the
+  // first stub exists (later ones are its forks, which do not inherit what
+  // the Sentry installs now).
+  config.beforeRun?.();
   k.resumeWithSignals(task, machine.getRegs(hostTid));
   return k.run();
 }

@@ -1,0 +1,132 @@
+/**
+ * The sandbox process's system call allow-list (DESIGN.md invariant 4):
+ * what Deno, V8 and the Sentry call once the container runs. Installed
+ * after the first stub exists, so stubs (forks of it) never inherit it;
+ * anything else fails with EPERM and never reaches the host kernel.
+ *
+ * @module
+ */
+import { action, type Rule } from "../platform/seccomp_bpf.ts";
+import { SYS, type SyscallName } from "../platform/sysno.ts";
+
+const CLONE_THREAD = 0x10000;
+
+/** Calls allowed with any arguments. */
+export const SANDBOX_ALLOWED: readonly SyscallName[] = [
+  // memory (V8, the allocator, FFI arenas)
+  "mmap",
+  "munmap",
+  "mprotect",
+  "mremap",
+  "madvise",
+  "brk",
+  "membarrier",
+  // descriptors and files: the gofer's donated descriptors, memfds, /proc of the stubs
+  "read",
+  "write",
+  "pread64",
+  "pwrite64",
+  "readv",
+  "writev",
+  "close",
+  "dup",
+  "dup3",
+  "fcntl",
+  "ioctl",
+  "lseek",
+  "openat",
+  "statx",
+  "newfstatat",
+  "fstat",
+  "getdents64",
+  "readlink",
+  "ftruncate",
+  "fallocate",
+  "memfd_create",
+  "pipe2",
+  "fsync",
+  "fdatasync",
+  // the gofer's sockets
+  "sendmsg",
+  "recvmsg",
+  "shutdown",
+  // waiting: the event loop, timers, the doorbell, futexes
+  "epoll_create1",
+  "epoll_ctl",
+  "epoll_wait",
+  "epoll_pwait",
+  "epoll_pwait2",
+  "eventfd2",
+  "timerfd_create",
+  "timerfd_settime",
+  "timerfd_gettime",
+  "poll",
+  "ppoll",
+  "futex",
+  "nanosleep",
+  "clock_nanosleep",
+  "clock_gettime",
+  "clock_getres",
+  "gettimeofday",
+  "sched_yield",
+  // the platform: tracing stubs, their memory, their signals and exits
+  "ptrace",
+  "wait4",
+  "waitid",
+  "process_vm_readv",
+  "process_vm_writev",
+  "kill",
+  "tkill",
+  "tgkill",
+  "pidfd_open",
+  "pidfd_send_signal",
+  "pidfd_getfd",
+  // threads and signals of this process
+  "rt_sigaction",
+  "rt_sigprocmask",
+  "rt_sigreturn",
+  "sigaltstack",
+  "set_robust_list",
+  "rseq",
+  "set_tid_address",
+  "exit",
+  "exit_group",
+  "getpid",
+  "gettid",
+  "getppid",
+  "prctl",
+  "arch_prctl",
+  "getrandom",
+  "sched_getaffinity",
+  "prlimit64",
+  "getrlimit",
+  "uname",
+  "getuid",
+  "geteuid",
+  "getgid",
+  "getegid",
+  "sysinfo",
+  "getrusage",
+  "times",
+  "sched_getparam",
+  "sched_getscheduler",
+];
+
+/**
+ * The allow-list as seccomp rules: the calls above, thread creation only
+ * through clone with CLONE_THREAD (clone3's arguments are out of a
+ * filter's sight, so it is ENOSYS and the C library falls back to clone).
+ *
+ * @returns The rules.
+ */
+export function sandboxRules(): Rule[] {
+  return [
+    ...SANDBOX_ALLOWED.map((n) => ({ syscall: SYS[n], action: action.allow() })),
+    {
+      syscall: SYS.clone,
+      args: [{ arg: 0, op: "masked-eq", mask: CLONE_THREAD, value: CLONE_THREAD, width: 32 }],
+      action: action.allow(),
+    },
+    { syscall: SYS.clone3, action: action.errno(38) },
+  ];
+}
