@@ -7,12 +7,19 @@
  */
 import { closeFd, closeQuietly, O, pipe, readAll, writeFd } from "../platform/fd.ts";
 import { sealedMemfd } from "../platform/memfd.ts";
+import { capabilityNumber } from "../platform/caps.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
 import type { BootConfig } from "../core/boot/boot_config.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
 import { type Served, startGofer } from "./gofer_process.ts";
 import type { Logger } from "./log.ts";
 import { selfCommand } from "./self.ts";
+
+/**
+ * The sandbox process's capabilities: CAP_SYS_ADMIN (its root, the stubs'
+ * namespaces and empty roots) and CAP_SETPCAP (to start stubs with none).
+ */
+const BOOT_CAPS = ["CAP_SYS_ADMIN", "CAP_SETPCAP"].map(capabilityNumber);
 
 /** What to run, minus the descriptors this module wires. */
 export type SandboxRequest = Omit<
@@ -92,6 +99,8 @@ export async function runSandboxProcesses(
         ],
         // Its own pid namespace: the only processes it can signal or trace are its stubs.
         namespaces: ["mount", "pid", "ipc", "uts"],
+        // The bounding set makes these hold across its execve as root.
+        capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
         parentDeathSignal: 9,
       });
     } finally {

@@ -71,8 +71,8 @@ function pivotToTmpfs(
 
 /**
  * Makes a fresh root for the sandbox process in its mount namespace: a
- * read-only tmpfs holding only `/proc` (a procfs of this process's pid
- * namespace, for the Sentry's views of its stubs) and an empty `/stub`
+ * read-only tmpfs holding only `/proc` (a read-only procfs of this
+ * process's pid namespace, for the Sentry's views of its stubs) and an empty `/stub`
  * (where stubs mount their own empty root). No other host path stays
  * reachable; descriptors opened before stay usable.
  *
@@ -90,11 +90,12 @@ function pivotToTmpfs(
  */
 export function enterSandboxRoot(at: string): string {
   const flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  pivotToTmpfs(at, flags, "size=16k,mode=0555", (str) => {
+  pivotToTmpfs(at, flags, "size=16k,mode=0755", (str) => {
     checked(syscall(SYS.mkdirat, -100n, str(`${at}/proc`), 0o555n), "mkdir proc");
     checked(syscall(SYS.mkdirat, -100n, str(`${at}/stub`), 0o555n), "mkdir stub");
     checked(
-      syscall(SYS.mount, str("proc"), str(`${at}/proc`), str("proc"), flags, 0n),
+      // Read-only: the Sentry only reads it, and /proc/sys is the host's.
+      syscall(SYS.mount, str("proc"), str(`${at}/proc`), str("proc"), flags | MS_RDONLY, 0n),
       "mount proc",
     );
     const MS_REMOUNT = 32n;

@@ -183,6 +183,8 @@ export class Machine {
         namespaces: options.namespaces ?? [],
         emptyRootAt: options.emptyRootAt,
         noNewPrivileges: true,
+        // No capabilities at all (root's come back at execve unless the bounding set is empty).
+        capabilities: { bounding: [], effective: [], permitted: [], inheritable: [] },
         parentDeathSignal: SIGKILL,
         seccomp: {
           program: this.#filter,

@@ -64,6 +64,13 @@ function inspect(pid: number): { root: string[]; status: string; ownNamespaces: 
   };
 }
 
+/** Whether a process's /proc is mounted read-only. */
+function readOnlyProc(pid: number): boolean {
+  const line = Deno.readTextFileSync(`/proc/${pid}/mountinfo`).split("\n")
+    .find((l) => l.split(" ")[4] === "/proc");
+  return line?.split(" ")[5]?.split(",").includes("ro") ?? false;
+}
+
 function startSleeper(seconds: number): Deno.ChildProcess {
   return new Deno.Command(DVISOR, {
     args: ["do", "--", "/bin/sleep", String(seconds)],
@@ -104,6 +111,10 @@ Deno.test("the sandbox process runs confined: no host files, own mount and pid n
       true,
       "own pid namespace: it sees only its stubs",
     );
+    assertEquals(readOnlyProc(pid), true, "its /proc is read-only (/proc/sys is the host's)");
+    // CAP_SYS_ADMIN and CAP_SETPCAP (bits 21 and 8), nothing else, bounding set included.
+    assertStringIncludes(p.status, "CapEff:\t0000000000200100");
+    assertStringIncludes(p.status, "CapBnd:\t0000000000200100");
     assertStringIncludes(p.status, "Seccomp:\t2");
     // The deny list from its start, then the allow-list once the container runs.
     const filters = () => /Seccomp_filters:\t(\d+)/.exec(inspect(pid).status)?.[1];

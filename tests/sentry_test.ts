@@ -33,6 +33,21 @@ function stubDescriptors(): string[] {
   });
 }
 
+/** Stubs with any capability (effective, permitted or bounding), as `pid`. */
+function stubCapabilities(): string[] {
+  return processExes().filter(([, exe]) => exe.includes("dvisor-stub")).flatMap(([pid]) => {
+    try {
+      const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+      const caps = ["CapEff", "CapPrm", "CapBnd"].map((k) =>
+        new RegExp(`${k}:\\t([0-9a-f]+)`).exec(status)?.[1]
+      );
+      return caps.every((c) => c === "0000000000000000") ? [] : [pid];
+    } catch {
+      return [];
+    }
+  });
+}
+
 function same(native: Ran, sandboxed: Ran, what: string): void {
   assertEquals(
     { code: sandboxed.code, stdout: sandboxed.stdout, stderr: sandboxed.stderr },
@@ -258,6 +273,7 @@ Deno.test("Sentry: from the host, no process runs the container's binary", async
     // sleep and its libraries are mapped from gofer descriptors by now: none stays in the stub.
     await new Promise((r) => setTimeout(r, 500));
     assertEquals(stubDescriptors(), [], "stubs hold no descriptors");
+    assertEquals(stubCapabilities(), [], "stubs have no capabilities");
   } finally {
     child.kill("SIGKILL");
     await child.status;
