@@ -102,12 +102,26 @@ export const bootCommand: Command = {
     denySyscalls(sentryDenyRules());
     // Once the first stub exists (stubs must not inherit it): only the
     // calls the sandbox process makes reach the host (invariant 4).
-    const r = bootSandbox({ ...config, emptyRootAt: stubDir }, () => allowOnly(sandboxRules()));
+    const report = (line: unknown) => {
+      if (config.reportFd === undefined) return;
+      try {
+        writeAll(config.reportFd, new TextEncoder().encode(JSON.stringify(line) + "\n"));
+      } catch {
+        // the starting process is gone (create returned): nobody reads it
+      }
+    };
+    const r = bootSandbox({ ...config, emptyRootAt: stubDir }, () => {
+      allowOnly(sandboxRules());
+      report({ ready: true });
+    });
+    if (r.ok && config.exitFd !== undefined) {
+      writeAll(config.exitFd, new TextEncoder().encode(`${r.status}\n`));
+    }
     if (r.ok) return exitCodeOf(r.status);
     if (r.quiet) return r.status;
     // The starting process prints and logs the error (this one cannot reach --log any more).
     if (config.reportFd !== undefined) {
-      writeAll(config.reportFd, new TextEncoder().encode(JSON.stringify(r)));
+      report(r);
     } else {
       logger.error(r.message ?? "the sandbox failed");
       writeAll(2, new TextEncoder().encode(`dvisor: ${r.message}\n`));

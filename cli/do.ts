@@ -8,6 +8,7 @@
  */
 import { type PlatformName, PLATFORMS } from "../platform/platform_name.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { stateRoot } from "./state_root.ts";
 import type { Command } from "./main.ts";
 import { passedGlobals, runSandboxProcesses } from "./sandbox_process.ts";
 
@@ -78,8 +79,8 @@ export async function sandboxGlobals(
   // The state root holds one empty directory that the gofer and the
   // sandbox process mount their own roots on, each in its own mount
   // namespace; it stays, as runc's /run/runc does.
-  const stateRoot = (globals.root as string | undefined) ?? "/run/dvisor";
-  const mountPoint = `${stateRoot}/empty`;
+  // "#" is never in a container id: this cannot be a container's directory.
+  const mountPoint = `${stateRoot(globals)}/#empty`;
   try {
     await Deno.mkdir(mountPoint, { recursive: true, mode: 0o711 });
   } catch (e) {

@@ -31,9 +31,10 @@ export interface Gofer {
  *
  * @param served The directories (the container's root first).
  * @param emptyRootAt An existing empty directory for its empty root.
+ * @param detached Outlive the calling process (`dvisor create`); by default it dies with it.
  * @returns The gofer.
  */
-export function startGofer(served: Served[], emptyRootAt: string): Gofer {
+export function startGofer(served: Served[], emptyRootAt: string, detached = false): Gofer {
   const pairs = served.map(() => socketPair());
   const devnull = openFile("/dev/null", O.RDWR);
   try {
@@ -51,7 +52,7 @@ export function startGofer(served: Served[], emptyRootAt: string): Gofer {
       fds: [[0, devnull], [1, devnull], [2, 2], ...pairs.map(([, g], i) => [3 + i, g] as const)],
       namespaces: ["mount", "pid", "ipc", "uts", "net"],
       noNewPrivileges: true,
-      parentDeathSignal: 9,
+      ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
     });
     return { child, sentryFds: pairs.map(([s]) => s) };
   } catch (e) {

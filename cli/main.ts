@@ -10,6 +10,7 @@
 import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
+import { writeErr, writeOut } from "./output.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -58,6 +59,38 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   do: {
     summary: "run a command sandboxed on the host's root file system",
     load: async () => (await import("./do.ts")).doCommand,
+  },
+  create: {
+    summary: "create a container from an OCI bundle (its init waits for start)",
+    load: async () => (await import("./create.ts")).createCommand,
+  },
+  start: {
+    summary: "start a created container",
+    load: async () => (await import("./start.ts")).startCommand,
+  },
+  state: {
+    summary: "print a container's state (JSON)",
+    load: async () => (await import("./state.ts")).stateCommand,
+  },
+  kill: {
+    summary: "send a signal to a container's init (or, with --all, every process)",
+    load: async () => (await import("./kill.ts")).killCommand,
+  },
+  delete: {
+    summary: "delete a stopped container (--force: a running one)",
+    load: async () => (await import("./delete.ts")).deleteCommand,
+  },
+  list: {
+    summary: "list containers",
+    load: async () => (await import("./list.ts")).listCommand,
+  },
+  ps: {
+    summary: "list a container's processes",
+    load: async () => (await import("./ps.ts")).psCommand,
+  },
+  wait: {
+    summary: "wait for a container's init to exit and print its status",
+    load: async () => (await import("./wait.ts")).waitCommand,
   },
   boot: {
     summary: "(internal) run a sandbox: the Sentry and the container's processes",
@@ -166,14 +199,6 @@ function earlyLogger(argv: readonly string[]): Logger {
     else if (value === "json") format = "json";
   }
   return new Logger({ ...(path ? { path } : {}), format });
-}
-
-async function writeOut(text: string): Promise<void> {
-  await Deno.stdout.write(new TextEncoder().encode(text));
-}
-
-async function writeErr(text: string): Promise<void> {
-  await Deno.stderr.write(new TextEncoder().encode(text));
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

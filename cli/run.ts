@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { parseSpec } from "../core/boot/oci_spec.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
-import { sandboxGlobals } from "./do.ts";
-import { passedGlobals, runSandboxProcesses } from "./sandbox_process.ts";
+import { loadBundle } from "./bundle.ts";
+import { checkId } from "./container_state.ts";
+import { runSandboxProcesses } from "./sandbox_process.ts";
 
 const FLAGS: FlagSpec[] = [
   {
@@ -42,9 +42,6 @@ const FLAGS: FlagSpec[] = [
   { name: "keep", type: "bool", help: "(runc) ignored", ignored: true },
 ];
 
-/** Container ids runc accepts. */
-const ID = /^[\w+\-.]+$/;
-
 /** The `run` command. */
 export const runCommand: Command = {
   async run(args, { globals, logger }) {
@@ -55,59 +52,12 @@ export const runCommand: Command = {
     if (extra.length) {
       throw new UsageError(`Unexpected argument ${extra[0]}: dvisor run takes one container id`);
     }
-    if (!ID.test(id) || id.length > 1024) {
-      throw new UsageError(`Invalid container id ${id}: use letters, digits, _ + - .`);
-    }
-    const bundle = (parsed.flags.bundle as string | undefined) ?? Deno.cwd();
-    let text: string;
     try {
-      text = await Deno.readTextFile(`${bundle}/config.json`);
-    } catch {
-      throw new UsageError(`Cannot read ${bundle}/config.json: give the bundle with --bundle`);
+      checkId(id);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
     }
-    const spec = parseSpec(text, bundle.startsWith("/") ? bundle : `${Deno.cwd()}/${bundle}`);
-    if (spec.process.terminal) {
-      throw new UsageError(
-        "process.terminal is true, but terminals are not supported yet: set it to false",
-      );
-    }
-    try {
-      const st = await Deno.stat(spec.rootPath);
-      if (!st.isDirectory) throw new Error();
-    } catch {
-      throw new UsageError(
-        `The rootfs ${spec.rootPath} is not a readable directory: check root.path in config.json`,
-      );
-    }
-    for (const s of spec.skipped) logger.debug(`run ${id}: mount ${s}`);
-    const { platform, debugLog, strace, mountPoint } = await sandboxGlobals(globals, `run-${id}`);
-    return await runSandboxProcesses(
-      {
-        platform,
-        rootReadOnly: spec.rootReadOnly,
-        rootOverlay: globals.overlay === true,
-        mounts: spec.mounts.map((m) => ({
-          target: m.destination,
-          type: m.kind,
-          flags: { readOnly: m.readOnly, nosuid: m.nosuid, nodev: m.nodev, noexec: m.noexec },
-          ...(m.sizeBytes !== undefined ? { sizeBytes: m.sizeBytes } : {}),
-          ...(m.mode !== undefined ? { mode: m.mode } : {}),
-          ...(m.source !== undefined ? { hostPath: m.source, readOnly: m.readOnly } : {}),
-        })),
-        process: spec.process,
-        hostname: spec.hostname || id,
-        debugLog,
-        strace,
-        // As runc: a process that cannot start is exit status 1.
-        startFailureStatus: 1,
-      },
-      // With --overlay, writes stay in the sandbox: the gofer serves the rootfs read-only.
-      { path: spec.rootPath, readOnly: spec.rootReadOnly || globals.overlay === true },
-      mountPoint,
-      passedGlobals(globals).filter((g) =>
-        !g.startsWith("--platform") && !g.startsWith("--network")
-      ),
-      logger,
-    );
+    const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+    return await runSandboxProcesses(b.request, b.served, b.mountPoint, b.globals, logger);
   },
 };

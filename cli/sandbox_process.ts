@@ -27,6 +27,128 @@ export type SandboxRequest = Omit<
   "stdio" | "rootGoferFd" | "rootPath" | "emptyRootAt"
 >;
 
+/** The sandbox's two processes, just started. */
+export interface LaunchedSandbox {
+  /** The sandbox process (`dvisor boot`). */
+  boot: Child;
+  /** The gofer. */
+  gofer: Child;
+  /** Read end of the report pipe (JSON lines: ready, or why it stopped). */
+  reportRead: number;
+  /** Write end of the control pipe (attached sandboxes): signal numbers; closing it stops the sandbox. */
+  controlWrite: number | null;
+}
+
+/** How to launch a sandbox. */
+export interface LaunchOptions {
+  /** What to run. */
+  request: SandboxRequest;
+  /** The container's root directory, as the gofer serves it. */
+  served: Served;
+  /** An existing directory the gofer and sandbox process mount their own roots on. */
+  mountPoint: string;
+  /** Global flags to pass on (--log, --log-format, --debug-log). */
+  globals: string[];
+  /**
+   * A sandbox that outlives this process (`dvisor create`): its control
+   * socket and exit file, and the init waits for StartRoot. Otherwise it
+   * dies with this process and takes signals through the control pipe.
+   */
+  detached?: { controlListenFd: number; exitFd: number };
+}
+
+/**
+ * Starts the gofer and the sandbox process; the container's stdio is this
+ * process's. On failure nothing is left running.
+ *
+ * @param o What and how.
+ * @returns The processes and the pipes to them.
+ */
+export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
+  const { request, served, mountPoint, globals, detached } = o;
+  const binds = request.mounts.filter((m) => m.type === "bind");
+  const gofer = startGofer(
+    [
+      served,
+      ...binds.map((m) => ({ path: m.hostPath!, readOnly: m.readOnly ?? false })),
+    ],
+    mountPoint,
+    detached !== undefined,
+  );
+  const [reportRead, reportWrite] = pipe(O.CLOEXEC);
+  const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
+  const configFds: Array<readonly [number, number]> = [];
+  try {
+    // In the sandbox process: stdio at 0-2, gofer sockets from 3, then the
+    // config and the other descriptors.
+    let next = 3;
+    const rootFd = next++;
+    const mounts = request.mounts.map((m) => (m.type === "bind" ? { ...m, goferFd: next++ } : m));
+    const configAt = next++;
+    const pass = (fd: number) => {
+      const at = next++;
+      configFds.push([at, fd]);
+      return at;
+    };
+    const config: BootConfig = {
+      ...request,
+      mounts,
+      rootGoferFd: rootFd,
+      emptyRootAt: mountPoint,
+      stdio: [0, 1, 2],
+      reportFd: pass(reportWrite),
+      ...(detached
+        ? {
+          controlListenFd: pass(detached.controlListenFd),
+          exitFd: pass(detached.exitFd),
+          startOnRequest: true,
+        }
+        : { controlFd: pass(controlRead) }),
+    };
+    const configFd = sealedMemfd("dvisor-config", new TextEncoder().encode(encodeConfig(config)));
+    try {
+      const { path, argv } = selfCommand([...globals, "boot", "--config-fd", String(configAt)]);
+      const boot = spawn({
+        path,
+        args: argv,
+        env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
+          Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
+        ),
+        fds: [
+          [0, 0],
+          [1, 1],
+          [2, 2],
+          ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const),
+          [configAt, configFd],
+          ...configFds,
+        ],
+        // Its own pid namespace: the only processes it can signal or trace are its stubs.
+        namespaces: ["mount", "pid", "ipc", "uts"],
+        // The bounding set makes these hold across its execve as root.
+        capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
+        ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
+      });
+      return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
+    } finally {
+      closeFd(configFd);
+    }
+  } catch (e) {
+    closeQuietly(reportRead);
+    if (!detached) closeQuietly(controlWrite);
+    try {
+      gofer.child.kill(9);
+    } catch { /* gone */ }
+    gofer.child.waitSync();
+    gofer.child.close();
+    throw e;
+  } finally {
+    // The sandbox process has its copies now.
+    closeQuietly(reportWrite);
+    if (!detached) closeQuietly(controlRead);
+    gofer.sentryFds.forEach(closeQuietly);
+  }
+}
+
 /**
  * Runs a sandbox to its end: gofer and boot processes, stdio inherited.
  *
@@ -45,75 +167,15 @@ export async function runSandboxProcesses(
   globals: string[],
   logger: Logger,
 ): Promise<number> {
-  const emptyRootAt = mountPoint;
-  const binds = request.mounts.filter((m) => m.type === "bind");
-  const gofer = startGofer([
-    served,
-    ...binds.map((m) => ({ path: m.hostPath!, readOnly: m.readOnly ?? false })),
-  ], emptyRootAt);
-  let boot: Child | null = null;
+  const s = launchSandbox({ request, served, mountPoint, globals });
+  const b = s.boot;
   let goferDied: string | null = null;
   const unlisten: Array<() => void> = [];
-  // Control pipe (signals for the init; its end stops the sandbox) and report pipe (a start error).
-  const [controlRead, controlWrite] = pipe(O.CLOEXEC);
-  const [reportRead, reportWrite] = pipe(O.CLOEXEC);
-  let socketsClosed = false;
-  const closeSockets = () => {
-    if (socketsClosed) return;
-    socketsClosed = true;
-    gofer.sentryFds.forEach(closeQuietly);
-  };
   try {
-    // In the boot process: stdio at 0-2, gofer sockets from 3, then the
-    // config, control and report descriptors.
-    let next = 3;
-    const rootFd = next++;
-    const mounts = request.mounts.map((m) => (m.type === "bind" ? { ...m, goferFd: next++ } : m));
-    const configAt = next;
-    const config: BootConfig = {
-      ...request,
-      mounts,
-      rootGoferFd: rootFd,
-      emptyRootAt,
-      stdio: [0, 1, 2],
-      controlFd: configAt + 1,
-      reportFd: configAt + 2,
-    };
-    const configFd = sealedMemfd("dvisor-config", new TextEncoder().encode(encodeConfig(config)));
-    try {
-      const { path, argv } = selfCommand([...globals, "boot", "--config-fd", String(configAt)]);
-      boot = spawn({
-        path,
-        args: argv,
-        env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
-          Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
-        ),
-        fds: [
-          [0, 0],
-          [1, 1],
-          [2, 2],
-          ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const),
-          [configAt, configFd],
-          [configAt + 1, controlRead],
-          [configAt + 2, reportWrite],
-        ],
-        // Its own pid namespace: the only processes it can signal or trace are its stubs.
-        namespaces: ["mount", "pid", "ipc", "uts"],
-        // The bounding set makes these hold across its execve as root.
-        capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
-        parentDeathSignal: 9,
-      });
-    } finally {
-      closeFd(configFd);
-      closeQuietly(controlRead);
-      closeQuietly(reportWrite);
-      closeSockets();
-    }
-    const b = boot;
     for (const [name, num] of FORWARDED) {
       const fn = () => {
         try {
-          writeFd(controlWrite, new Uint8Array([num]));
+          writeFd(s.controlWrite!, new Uint8Array([num]));
         } catch { /* it ended */ }
       };
       Deno.addSignalListener(name, fn);
@@ -121,7 +183,7 @@ export async function runSandboxProcesses(
     }
     // A gofer that dies takes the sandbox down (the Sentry also stops by
     // itself at its next file request).
-    const goferEnd = gofer.child.wait().then((st) => {
+    const goferEnd = s.gofer.wait().then((st) => {
       if (st.code === 0 && st.signal === null) return;
       goferDied = st.signal !== null ? `signal ${st.signal}` : `exit code ${st.code}`;
       try {
@@ -130,7 +192,6 @@ export async function runSandboxProcesses(
     });
     const status = await b.wait();
     // With the sandbox gone the gofer ends too; its status says whether it died first.
-    closeSockets();
     await goferEnd;
     const fail = async (msg: string, code: number) => {
       logger.error(msg);
@@ -138,29 +199,24 @@ export async function runSandboxProcesses(
       return code;
     };
     if (goferDied) return await fail(`the gofer died (${goferDied}): the sandbox was stopped`, 137);
-    const report = new TextDecoder().decode(readAll(reportRead));
-    if (report) {
-      const r = JSON.parse(report) as { message?: string; status: number };
-      return await fail(r.message ?? "the sandbox failed", r.status);
-    }
+    const failure = reportLines(readAll(s.reportRead)).find((l) => !l.ready);
+    if (failure) return await fail(failure.message ?? "the sandbox failed", failure.status ?? 1);
     return status.signal !== null ? 128 + status.signal : status.code ?? 1;
   } catch (e) {
-    // Nothing started, or the sandbox could not be watched: leave nothing behind.
-    closeSockets();
+    // The sandbox could not be watched: leave nothing behind.
     try {
-      boot?.kill(9);
+      b.kill(9);
     } catch { /* gone */ }
-    await boot?.wait().catch(() => {});
+    await b.wait().catch(() => {});
     throw e;
   } finally {
     unlisten.forEach((u) => u());
-    closeQuietly(controlWrite);
-    closeQuietly(reportRead);
-    boot?.close();
+    closeQuietly(s.controlWrite ?? -1);
+    closeQuietly(s.reportRead);
+    b.close();
     // The gofer ends when the sandbox's end of its sockets closes.
-    closeSockets();
-    await gofer.child.wait();
-    gofer.child.close();
+    await s.gofer.wait();
+    s.gofer.close();
   }
 }
 
@@ -201,4 +257,23 @@ export function passedGlobals(globals: Record<string, unknown>): string[] {
   }
   for (const k of ["debug", "strace"]) if (globals[k] === true) out.push(`--${k}`);
   return out;
+}
+
+/** What the sandbox process reports: `{ready}` once its init is loaded, or why it stopped. */
+export interface ReportLine {
+  ready?: boolean;
+  message?: string;
+  status?: number;
+}
+
+/**
+ * Splits the report pipe's bytes into its JSON lines.
+ *
+ * @param bytes What was read.
+ * @returns The lines.
+ */
+export function reportLines(bytes: Uint8Array): ReportLine[] {
+  return new TextDecoder().decode(bytes).split("\n").filter((l) => l.trim()).map((l) =>
+    JSON.parse(l) as ReportLine
+  );
 }

@@ -48,6 +48,7 @@ export const SANDBOX_ALLOWED: readonly SyscallName[] = [
   "fdatasync",
   // the gofer's sockets
   "sendmsg",
+  "accept4",
   "recvmsg",
   "shutdown",
   // waiting: the event loop, timers, the doorbell, futexes

@@ -343,3 +343,24 @@ function parseRights(control: Uint8Array, length: number): number[] {
   }
   return fds;
 }
+
+/**
+ * Ends the sending side of a connection (`shutdown(SHUT_WR)`): the peer
+ * reads end of file, and can still answer.
+ *
+ * @param socket A connected socket.
+ * @throws {Errno} If shutdown fails.
+ *
+ * @example
+ * ```ts
+ * import { shutdownWrite, socketPair } from "./socket.ts";
+ * import { closeFd, readFd } from "./fd.ts";
+ * const [a, b] = socketPair();
+ * shutdownWrite(a);
+ * if (readFd(b, new Uint8Array(1)) !== 0) throw new Error();
+ * [a, b].forEach(closeFd);
+ * ```
+ */
+export function shutdownWrite(socket: number): void {
+  checked(syscall(SYS.shutdown, fdArg(socket, "socket"), 1n), "shutdown");
+}

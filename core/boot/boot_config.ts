@@ -37,8 +37,17 @@ export interface BootConfig {
   startFailureStatus?: number;
   /** A pipe from the starting process: signal numbers for the init; its end stops the sandbox. */
   controlFd?: number;
-  /** A pipe to the starting process: a start error as JSON, for it to print and log. */
+  /**
+   * A pipe to the starting process: JSON lines, `{"ready":true}` once the
+   * init is loaded, or the start error for it to print and log.
+   */
   reportFd?: number;
+  /** A listening control socket (see SandboxConfig.controlListenFd). */
+  controlListenFd?: number;
+  /** Wait for StartRoot before the init runs (`dvisor create`). */
+  startOnRequest?: boolean;
+  /** A file to write the init's wait status to when the sandbox ends (read by `dvisor wait`, `state`). */
+  exitFd?: number;
 }
 
 /** How a sandbox ended. */
@@ -104,6 +113,8 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,
       ...(c.controlFd !== undefined ? { controlFd: c.controlFd } : {}),
+      ...(c.controlListenFd !== undefined ? { controlListenFd: c.controlListenFd } : {}),
+      startOnRequest: c.startOnRequest ?? false,
       ...(beforeRun ? { beforeRun } : {}),
       log: {
         debug: (m) => write("D", m),

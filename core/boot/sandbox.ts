@@ -26,6 +26,8 @@ import { TmpFs } from "../vfs/tmpfs.ts";
 import { walk } from "../vfs/walk.ts";
 import { makeProcfs } from "../vfs/procfs.ts";
 import { OverlayFs } from "../vfs/overlay.ts";
+import { ControlServer } from "../control/server.ts";
+import { sandboxHandlers } from "../control/handlers.ts";
 
 /** A mount of the container. */
 export interface MountConfig {
@@ -101,6 +103,10 @@ export interface SandboxConfig {
   controlFd?: number;
   /** Runs once the init is loaded, just before the Sentry serves it (the sandbox process locks itself down). */
   beforeRun?: () => void;
+  /** A listening control socket (owned): `dvisor start`, `kill`, `wait`, `ps`... talk to it. */
+  controlListenFd?: number;
+  /** Load the init, then wait for StartRoot on the control socket before it runs (create/start). */
+  startOnRequest?: boolean;
 }
 
 /** The program could not start (before any of it ran). */
@@ -323,12 +329,32 @@ export function runSandbox(config: SandboxConfig): number {
     throw e;
   }
   if (config.controlFd !== undefined) watchControl(k, config.controlFd);
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    k.resumeWithSignals(task, machine.getRegs(hostTid));
+  };
+  let server: ControlServer | null = null;
+  let finish = (_status: number) => {};
+  if (config.controlListenFd !== undefined) {
+    const served = sandboxHandlers(k, { started: () => started, start });
+    server = new ControlServer(k, config.controlListenFd, served.handlers);
+    finish = served.finish;
+  }
   // Everything that needs more than the Sentry's own calls is done: the
   // first stub exists (later ones are its forks, which do not inherit what
   // the Sentry installs now).
   config.beforeRun?.();
-  k.resumeWithSignals(task, machine.getRegs(hostTid));
-  return k.run();
+  // Created: the init runs at once, or when the control socket says start.
+  if (!config.startOnRequest) start();
+  try {
+    const status = k.run();
+    finish(status);
+    return status;
+  } finally {
+    server?.close();
+  }
 }
 
 function describe(errno: number): string {

@@ -358,6 +358,40 @@ export class Kernel {
     }
   }
 
+  /** Something in the event loop's set is ready: timers, host descriptors, wake-ups. */
+  #ringing(): void {
+    const r = this.loop.waitSync(0);
+    // One failing callback must not lose the other events of the batch.
+    const guarded = (fn: () => void) => {
+      try {
+        fn();
+      } catch (err) {
+        if (err instanceof FileServerLost) throw err;
+        this.log.warn(`Sentry error in an event: ${err instanceof Error ? err.stack : err}`);
+      }
+    };
+    if (r.woken && this.onWake) guarded(this.onWake);
+    for (const ev of r.events) {
+      const timer = this.#timers.get(ev.token);
+      if (timer) {
+        this.#timers.delete(ev.token);
+        guarded(timer);
+        continue;
+      }
+      const key = this.#hostTokens.get(ev.token);
+      if (key) {
+        this.#hostTokens.delete(ev.token);
+        const q = this.#hostWaits.get(key);
+        this.#hostWaits.delete(key);
+        const fd = Number(key.split(":")[0]);
+        try {
+          this.loop.unwatch(fd);
+        } catch { /* closed meanwhile */ }
+        if (q) guarded(() => q.notify());
+      }
+    }
+  }
+
   #dispatch(e: MachineEvent): void {
     if (this.log.strace && e.kind !== "syscall") {
       this.log.strace(
@@ -373,28 +407,12 @@ export class Kernel {
       );
     }
     if (e.kind === "doorbell") {
-      const r = this.loop.waitSync(0);
-      if (r.woken) this.onWake?.();
-      for (const ev of r.events) {
-        const timer = this.#timers.get(ev.token);
-        if (timer) {
-          this.#timers.delete(ev.token);
-          timer();
-          continue;
-        }
-        const key = this.#hostTokens.get(ev.token);
-        if (key) {
-          this.#hostTokens.delete(ev.token);
-          const q = this.#hostWaits.get(key);
-          this.#hostWaits.delete(key);
-          const fd = Number(key.split(":")[0]);
-          try {
-            this.loop.unwatch(fd);
-          } catch { /* closed meanwhile */ }
-          q?.notify();
-        }
+      try {
+        this.#ringing();
+      } finally {
+        // Whatever a handler did, the doorbell must wait again.
+        this.machine.ringDone();
       }
-      this.machine.ringDone();
       return;
     }
     const t = this.#byHost.get(e.tid);

@@ -1,0 +1,100 @@
+/**
+ * From an OCI bundle to what a sandbox runs: config.json read, parsed and
+ * checked, the rootfs checked, and the sandbox request and served root
+ * built (shared by `run` and `create`).
+ *
+ * @module
+ */
+import { parseSpec, type Spec } from "../core/boot/oci_spec.ts";
+import { UsageError } from "./flags.ts";
+import type { Logger } from "./log.ts";
+import { sandboxGlobals } from "./do.ts";
+import type { Served } from "./gofer_process.ts";
+import { passedGlobals, type SandboxRequest } from "./sandbox_process.ts";
+
+/** A bundle, ready to launch. */
+export interface LoadedBundle {
+  /** The bundle directory, absolute. */
+  bundle: string;
+  /** The parsed spec. */
+  spec: Spec;
+  /** The sandbox to run. */
+  request: SandboxRequest;
+  /** The root, as the gofer serves it. */
+  served: Served;
+  /** Where the sandbox's processes mount their own roots. */
+  mountPoint: string;
+  /** Global flags for the sandbox's processes. */
+  globals: string[];
+}
+
+/**
+ * Loads a bundle for container `id`.
+ *
+ * @param bundleArg The --bundle flag (default: the current directory).
+ * @param id The container.
+ * @param globals Parsed global flags.
+ * @param logger For debug lines.
+ * @returns The bundle, ready to launch.
+ * @throws {UsageError} For a missing or invalid config.json or rootfs.
+ */
+export async function loadBundle(
+  bundleArg: string | undefined,
+  id: string,
+  globals: Record<string, unknown>,
+  logger: Logger,
+): Promise<LoadedBundle> {
+  const given = bundleArg ?? Deno.cwd();
+  const bundle = given.startsWith("/") ? given : `${Deno.cwd()}/${given}`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(`${bundle}/config.json`);
+  } catch {
+    throw new UsageError(`Cannot read ${bundle}/config.json: give the bundle with --bundle`);
+  }
+  const spec = parseSpec(text, bundle);
+  if (spec.process.terminal) {
+    throw new UsageError(
+      "process.terminal is true, but terminals are not supported yet: set it to false",
+    );
+  }
+  try {
+    const st = await Deno.stat(spec.rootPath);
+    if (!st.isDirectory) throw new Error();
+  } catch {
+    throw new UsageError(
+      `The rootfs ${spec.rootPath} is not a readable directory: check root.path in config.json`,
+    );
+  }
+  for (const s of spec.skipped) logger.debug(`${id}: mount ${s}`);
+  const { platform, debugLog, strace, mountPoint } = await sandboxGlobals(globals, id);
+  return {
+    bundle,
+    spec,
+    request: {
+      platform,
+      rootReadOnly: spec.rootReadOnly,
+      rootOverlay: globals.overlay === true,
+      mounts: spec.mounts.map((m) => ({
+        target: m.destination,
+        type: m.kind,
+        flags: { readOnly: m.readOnly, nosuid: m.nosuid, nodev: m.nodev, noexec: m.noexec },
+        ...(m.sizeBytes !== undefined ? { sizeBytes: m.sizeBytes } : {}),
+        ...(m.mode !== undefined ? { mode: m.mode } : {}),
+        ...(m.source !== undefined ? { hostPath: m.source, readOnly: m.readOnly } : {}),
+      })),
+      process: spec.process,
+      hostname: spec.hostname || id,
+      debugLog,
+      strace,
+      // As runc: a process that cannot start is exit status 1.
+      startFailureStatus: 1,
+    },
+    // With --overlay, writes stay in the sandbox: the gofer serves the rootfs read-only.
+    served: { path: spec.rootPath, readOnly: spec.rootReadOnly || globals.overlay === true },
+    mountPoint,
+    globals: passedGlobals(globals).filter((g) =>
+      !g.startsWith("--platform") && !g.startsWith("--network")
+    ),
+  };
+}

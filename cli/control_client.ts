@@ -1,0 +1,65 @@
+/**
+ * The CLI's side of a sandbox's control socket: one request, one reply
+ * (see core/control/protocol.ts).
+ *
+ * @module
+ */
+import { closeQuietly, readAll, writeAll } from "../platform/fd.ts";
+import { Errno } from "../platform/errno.ts";
+import { connectUnix, sendFds, shutdownWrite } from "../platform/socket.ts";
+import { type ControlReply, MAX_CONTROL_MESSAGE } from "../core/control/protocol.ts";
+
+/** The sandbox is gone (nothing listens on its socket). */
+export class SandboxGone extends Error {
+  /**
+   * Makes it.
+   *
+   * @param path The socket.
+   */
+  constructor(path: string) {
+    super(`The sandbox is not running (no one answers on ${path})`);
+    this.name = "SandboxGone";
+  }
+}
+
+/**
+ * Calls a method of a sandbox (blocking until it answers).
+ *
+ * @param socketPath The control socket.
+ * @param method The method (`METHOD.*`).
+ * @param arg Its argument.
+ * @param fds Descriptors to pass with it (the caller keeps its copies).
+ * @returns The result.
+ * @throws {SandboxGone} When the sandbox does not answer.
+ * @throws {Error} With the sandbox's message when the call failed.
+ */
+export function callSandbox(
+  socketPath: string,
+  method: string,
+  arg: unknown = {},
+  fds: number[] = [],
+): unknown {
+  let sock: number;
+  try {
+    sock = connectUnix(socketPath);
+  } catch (e) {
+    if (e instanceof Errno && ["ECONNREFUSED", "ENOENT"].includes(e.code)) {
+      throw new SandboxGone(socketPath);
+    }
+    throw e;
+  }
+  try {
+    const bytes = new TextEncoder().encode(JSON.stringify({ method, arg }));
+    const sent = sendFds(sock, bytes, fds);
+    if (sent < bytes.length) writeAll(sock, bytes.subarray(sent));
+    shutdownWrite(sock);
+    const raw = readAll(sock);
+    if (raw.length === 0) throw new SandboxGone(socketPath);
+    if (raw.length > MAX_CONTROL_MESSAGE) throw new Error("The sandbox's reply is too large");
+    const reply = JSON.parse(new TextDecoder().decode(raw)) as ControlReply;
+    if (!reply.success) throw new Error(reply.err ?? `${method} failed`);
+    return reply.result;
+  } finally {
+    closeQuietly(sock);
+  }
+}

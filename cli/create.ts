@@ -1,0 +1,156 @@
+/**
+ * `dvisor create [--bundle DIR] [--pid-file FILE] ID`: starts the sandbox
+ * (gofer and sandbox process) with the container's init loaded but not
+ * running, records the container under `--root` as `created`, writes the
+ * pid file last (containerd reads it once create has exited), and leaves
+ * the sandbox running detached. `dvisor start` runs the init.
+ *
+ * @module
+ */
+import { closeQuietly, O, openFile, pollFd, readFd } from "../platform/fd.ts";
+import { listenUnix } from "../platform/socket.ts";
+import { loadBundle } from "./bundle.ts";
+import { checkId, type ContainerState, processStartTime, StateStore } from "./container_state.ts";
+import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import type { Command } from "./main.ts";
+import { launchSandbox, type ReportLine, reportLines } from "./sandbox_process.ts";
+import { stateRoot } from "./state_root.ts";
+
+/** How long the sandbox may take to load the init. */
+const READY_TIMEOUT_MS = 60_000;
+
+const FLAGS: FlagSpec[] = [
+  { name: "bundle", type: "string", aliases: ["b"], help: "the bundle directory (default: .)" },
+  { name: "pid-file", type: "string", help: "write the sandbox's pid here once created" },
+  {
+    name: "console-socket",
+    type: "string",
+    help: "(with process.terminal) where to send the pty master; terminals are not supported yet",
+  },
+  { name: "pidfd-socket", type: "string", help: "(runc) ignored", ignored: true },
+  {
+    name: "no-pivot",
+    type: "bool",
+    help: "(runc) ignored: the Sentry never pivots",
+    ignored: true,
+  },
+  { name: "no-new-keyring", type: "bool", help: "(runc) ignored: no keyrings", ignored: true },
+  { name: "preserve-fds", type: "int", help: "(runc) not supported yet; must be 0" },
+  { name: "detach", aliases: ["d"], type: "bool", help: "(runc) create always detaches" },
+];
+
+/**
+ * Writes a file atomically (a temporary file renamed over it).
+ *
+ * @param path The file.
+ * @param text Its contents.
+ */
+export function writeAtomically(path: string, text: string): void {
+  const tmp = `${path}.dvisor-tmp`;
+  Deno.writeTextFileSync(tmp, text);
+  Deno.renameSync(tmp, path);
+}
+
+/** Reads the sandbox's first report line (ready, or why it stopped), or null on timeout/EOF. */
+function firstReport(fd: number): ReportLine | null {
+  const chunks: number[] = [];
+  const buf = new Uint8Array(4096);
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0 || (pollFd(fd, 1, left) & (1 | 16)) === 0) return null;
+    const n = readFd(fd, buf);
+    if (n === 0) break;
+    chunks.push(...buf.subarray(0, n));
+    if (chunks.includes(10)) break;
+  }
+  return reportLines(new Uint8Array(chunks))[0] ?? null;
+}
+
+/** The `create` command. */
+export const createCommand: Command = {
+  async run(args, { globals, logger }) {
+    const parsed = parseFlags(args, FLAGS);
+    const [id, ...extra] = parsed.args;
+    if (!id) throw new UsageError("dvisor create needs a container id: dvisor create ID");
+    if (extra.length) throw new UsageError(`Unexpected argument ${extra[0]}: give one id`);
+    try {
+      checkId(id);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
+      throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
+    }
+    const store = new StateStore(stateRoot(globals));
+    using _lock = store.lock(id);
+    store.claim(id);
+    let launched: ReturnType<typeof launchSandbox> | null = null;
+    try {
+      const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+      const base: ContainerState = {
+        ociVersion: b.spec.ociVersion,
+        id,
+        pid: 0,
+        status: "creating",
+        bundle: b.bundle,
+        rootfs: b.spec.rootPath,
+        created: new Date().toISOString(),
+        owner: "",
+        annotations: b.spec.annotations,
+        startTime: 0,
+        goferPid: 0,
+        goferStartTime: 0,
+      };
+      store.write(base);
+      const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
+      let listenFd = -1;
+      try {
+        listenFd = listenUnix(store.socket(id));
+        launched = launchSandbox({
+          request: b.request,
+          served: b.served,
+          mountPoint: b.mountPoint,
+          globals: b.globals,
+          detached: { controlListenFd: listenFd, exitFd },
+        });
+      } finally {
+        closeQuietly(listenFd);
+        closeQuietly(exitFd);
+      }
+      const first = firstReport(launched.reportRead);
+      if (!first?.ready) {
+        throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
+      }
+      const pid = launched.boot.pid;
+      store.write({
+        ...base,
+        status: "created",
+        pid,
+        startTime: processStartTime(pid) ?? 0,
+        goferPid: launched.gofer.pid,
+        goferStartTime: processStartTime(launched.gofer.pid) ?? 0,
+      });
+      const pidFile = parsed.flags["pid-file"] as string | undefined;
+      if (pidFile) writeAtomically(pidFile, String(pid));
+      logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);
+      return 0;
+    } catch (e) {
+      // Leave nothing behind: the sandbox's processes, the state directory.
+      for (const c of [launched?.boot, launched?.gofer]) {
+        try {
+          c?.kill(9);
+        } catch { /* gone */ }
+        c?.waitSync();
+      }
+      store.remove(id);
+      throw e;
+    } finally {
+      if (launched) {
+        closeQuietly(launched.reportRead);
+        launched.boot.close();
+        launched.gofer.close();
+      }
+    }
+  },
+};

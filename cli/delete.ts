@@ -1,0 +1,43 @@
+/**
+ * `dvisor delete [--force] ID`: removes a stopped (or created) container;
+ * with --force, a running one too, killing its sandbox first. The gofer,
+ * the state directory and the lock go with it.
+ *
+ * @module
+ */
+import { StateStore } from "./container_state.ts";
+import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import type { Command } from "./main.ts";
+import { killAndWait } from "./sandbox_reaper.ts";
+import { stateRoot } from "./state_root.ts";
+
+const FLAGS: FlagSpec[] = [
+  { name: "force", aliases: ["f"], type: "bool", help: "kill a running container first" },
+];
+
+/** The `delete` command. */
+export const deleteCommand: Command = {
+  run(args, { globals }) {
+    const parsed = parseFlags(args, FLAGS);
+    const [id, ...extra] = parsed.args;
+    if (!id || extra.length) throw new UsageError("dvisor delete needs one container id");
+    const store = new StateStore(stateRoot(globals));
+    using lock = store.lock(id);
+    const s = store.read(id);
+    if ((s.status === "running" || s.status === "paused") && !parsed.flags.force) {
+      throw new Error(
+        `Cannot delete container ${id} that is not stopped: ${s.status} (use --force)`,
+      );
+    }
+    if (!killAndWait(s.pid, s.startTime)) {
+      throw new Error(`The sandbox of ${id} (pid ${s.pid}) did not die: try again`);
+    }
+    // The gofer ends with the sandbox's sockets; a stuck one is killed.
+    killAndWait(s.goferPid, s.goferStartTime);
+    store.remove(id);
+    try {
+      Deno.removeSync(lock.path);
+    } catch { /* removed by a concurrent delete */ }
+    return 0;
+  },
+};

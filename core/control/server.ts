@@ -1,0 +1,162 @@
+/**
+ * The sandbox's side of the control socket (as runsc's `controller.go`):
+ * served from the Sentry's event loop, one request per connection. A
+ * handler answers at once or keeps the reply for later (Wait); a request
+ * that is too large, not JSON or for an unknown method gets an error reply
+ * and the sandbox keeps serving.
+ *
+ * @module
+ */
+import { closeQuietly, setNonblocking, writeAll } from "../../platform/fd.ts";
+import { Errno } from "../../platform/errno.ts";
+import { acceptConnection, receiveFds } from "../../platform/socket.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { POLL } from "../vfs/inode.ts";
+import {
+  type ControlReply,
+  type ControlRequest,
+  decodeRequest,
+  MAX_CONTROL_MESSAGE,
+} from "./protocol.ts";
+
+/** Sends the reply to one request (once). */
+export type Respond = (reply: ControlReply) => void;
+
+/**
+ * Serves one method.
+ *
+ * @param arg The request's argument.
+ * @param fds Descriptors that came with it (the handler owns them).
+ * @param respond Call once, now or later.
+ */
+export type ControlHandler = (arg: unknown, fds: number[], respond: Respond) => void;
+
+/** The control socket's server. */
+export class ControlServer {
+  readonly #k: Kernel;
+  readonly #listener: number;
+  readonly #handlers: Record<string, ControlHandler>;
+  readonly #open = new Set<number>();
+
+  /**
+   * Serves a listening socket (owned).
+   *
+   * @param k The kernel whose loop watches the sockets.
+   * @param listener The listening socket.
+   * @param handlers By method name.
+   */
+  constructor(k: Kernel, listener: number, handlers: Record<string, ControlHandler>) {
+    this.#k = k;
+    this.#listener = listener;
+    this.#handlers = handlers;
+    setNonblocking(listener, true);
+    this.#watchListener();
+  }
+
+  /** Closes the listener and every connection (replies still pending are dropped). */
+  close(): void {
+    closeQuietly(this.#listener);
+    for (const fd of this.#open) closeQuietly(fd);
+    this.#open.clear();
+  }
+
+  #watchListener(): void {
+    this.#k.hostQueue(this.#listener, POLL.IN).subscribe(() => {
+      for (;;) {
+        let conn: number;
+        try {
+          conn = acceptConnection(this.#listener);
+        } catch (e) {
+          if (e instanceof Errno && e.code === "ECONNABORTED") continue;
+          if (e instanceof Errno && e.code === "EAGAIN") break; // every waiting client accepted
+          // Anything else would repeat forever: stop serving, say why.
+          this.#k.log.warn(`control socket: ${e instanceof Error ? e.message : e}: not serving`);
+          closeQuietly(this.#listener);
+          return;
+        }
+        setNonblocking(conn, true);
+        this.#open.add(conn);
+        this.#read(conn, [], []);
+      }
+      this.#watchListener();
+    });
+  }
+
+  /** Reads a request until the client shuts its side down. */
+  #read(conn: number, chunks: Uint8Array[], fds: number[]): void {
+    const buf = new Uint8Array(64 * 1024);
+    let total = chunks.reduce((n, c) => n + c.length, 0);
+    for (;;) {
+      let got;
+      try {
+        got = receiveFds(conn, buf, { dontWait: true });
+      } catch (e) {
+        if (e instanceof Errno && e.code === "EAGAIN") {
+          this.#k.hostQueue(conn, POLL.IN).subscribe(() => this.#read(conn, chunks, fds));
+          return;
+        }
+        fds.forEach(closeQuietly);
+        this.#drop(conn);
+        return;
+      }
+      fds.push(...got.fds);
+      if (got.bytes === 0) break;
+      total += got.bytes;
+      if (total > MAX_CONTROL_MESSAGE) {
+        fds.forEach(closeQuietly);
+        this.#reply(conn, { success: false, err: "The request is too large" });
+        return;
+      }
+      chunks.push(buf.slice(0, got.bytes));
+    }
+    const all = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      all.set(c, at);
+      at += c.length;
+    }
+    let request: ControlRequest;
+    try {
+      request = decodeRequest(all);
+    } catch (e) {
+      fds.forEach(closeQuietly);
+      this.#reply(conn, { success: false, err: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const handler = this.#handlers[request.method];
+    if (!handler) {
+      fds.forEach(closeQuietly);
+      this.#reply(conn, { success: false, err: `Unknown method ${request.method}` });
+      return;
+    }
+    let replied = false;
+    try {
+      handler(request.arg, fds, (reply) => {
+        if (replied) return;
+        replied = true;
+        this.#reply(conn, reply);
+      });
+    } catch (e) {
+      if (!replied) {
+        replied = true;
+        this.#reply(conn, { success: false, err: e instanceof Error ? e.message : String(e) });
+      }
+    }
+  }
+
+  #reply(conn: number, reply: ControlReply): void {
+    if (!this.#open.has(conn)) return;
+    try {
+      setNonblocking(conn, false);
+      writeAll(conn, new TextEncoder().encode(JSON.stringify(reply)));
+    } catch {
+      // the client went away
+    }
+    this.#drop(conn);
+  }
+
+  #drop(conn: number): void {
+    this.#open.delete(conn);
+    closeQuietly(conn);
+  }
+}
