@@ -32,6 +32,26 @@ export interface ContainerState {
   goferStartTime: number;
 }
 
+/**
+ * The state as `runc state` prints it (without dvisor's own fields).
+ *
+ * @param s The state.
+ * @returns The fields runc shows.
+ */
+export function shownState(s: ContainerState): Record<string, unknown> {
+  return {
+    ociVersion: s.ociVersion,
+    id: s.id,
+    pid: s.pid,
+    status: s.status,
+    bundle: s.bundle,
+    rootfs: s.rootfs,
+    created: s.created,
+    owner: s.owner,
+    ...(Object.keys(s.annotations).length ? { annotations: s.annotations } : {}),
+  };
+}
+
 /** Ids as runc accepts them: letters, digits, `_`, `+`, `-`, `.`, not `.` or `..`. */
 const ID = /^[\w+.-]+$/;
 
@@ -130,6 +150,35 @@ export class StateStore {
     // "#" is never in a container id: no container's directory can be this.
     Deno.mkdirSync(`${this.root}/#locks`, { recursive: true, mode: 0o700 });
     return lockFile(`${this.root}/#locks/${id}`);
+  }
+
+  /**
+   * Runs `fn` holding the container's lock; the lock file goes too when
+   * the container does not exist afterwards (a failed create, a delete, a
+   * call for an unknown id), so nothing is left behind.
+   *
+   * @param id The container.
+   * @param fn What to do.
+   * @returns What `fn` returns.
+   */
+  async locked<T>(id: string, fn: () => T | Promise<T>): Promise<T> {
+    const lock = this.lock(id);
+    try {
+      return await fn();
+    } finally {
+      let exists = true;
+      try {
+        Deno.statSync(this.dir(id));
+      } catch {
+        exists = false;
+      }
+      if (!exists) {
+        try {
+          Deno.removeSync(lock.path);
+        } catch { /* removed meanwhile */ }
+      }
+      lock.unlock();
+    }
   }
 
   /**

@@ -13,6 +13,7 @@ import { loadBundle } from "./bundle.ts";
 import { checkId, type ContainerState, processStartTime, StateStore } from "./container_state.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
+import type { Logger } from "./log.ts";
 import { launchSandbox, type ReportLine, reportLines } from "./sandbox_process.ts";
 import { stateRoot } from "./state_root.ts";
 
@@ -83,74 +84,83 @@ export const createCommand: Command = {
       throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
     }
     const store = new StateStore(stateRoot(globals));
-    using _lock = store.lock(id);
-    store.claim(id);
-    let launched: ReturnType<typeof launchSandbox> | null = null;
-    try {
-      const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
-      const base: ContainerState = {
-        ociVersion: b.spec.ociVersion,
-        id,
-        pid: 0,
-        status: "creating",
-        bundle: b.bundle,
-        rootfs: b.spec.rootPath,
-        created: new Date().toISOString(),
-        owner: "",
-        annotations: b.spec.annotations,
-        startTime: 0,
-        goferPid: 0,
-        goferStartTime: 0,
-      };
-      store.write(base);
-      const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
-      let listenFd = -1;
-      try {
-        listenFd = listenUnix(store.socket(id));
-        launched = launchSandbox({
-          request: b.request,
-          served: b.served,
-          mountPoint: b.mountPoint,
-          globals: b.globals,
-          detached: { controlListenFd: listenFd, exitFd },
-        });
-      } finally {
-        closeQuietly(listenFd);
-        closeQuietly(exitFd);
-      }
-      const first = firstReport(launched.reportRead);
-      if (!first?.ready) {
-        throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
-      }
-      const pid = launched.boot.pid;
-      store.write({
-        ...base,
-        status: "created",
-        pid,
-        startTime: processStartTime(pid) ?? 0,
-        goferPid: launched.gofer.pid,
-        goferStartTime: processStartTime(launched.gofer.pid) ?? 0,
-      });
-      const pidFile = parsed.flags["pid-file"] as string | undefined;
-      if (pidFile) writeAtomically(pidFile, String(pid));
-      logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);
-      return 0;
-    } catch (e) {
-      // Leave nothing behind: the sandbox's processes, the state directory.
-      for (const c of [launched?.boot, launched?.gofer]) {
-        try {
-          c?.kill(9);
-        } catch { /* gone */ }
-        c?.waitSync();
-      }
-      store.remove(id);
-      throw e;
-    } finally {
-      if (launched) {
-        closeQuietly(launched.reportRead);
-        launched.boot.close();
-        launched.gofer.close();
-      }
-    }
+    return await store.locked(id, () => create(store, id, parsed, globals, logger));
   },
 };
+
+async function create(
+  store: StateStore,
+  id: string,
+  parsed: ReturnType<typeof parseFlags>,
+  globals: Record<string, unknown>,
+  logger: Logger,
+): Promise<number> {
+  store.claim(id);
+  let launched: ReturnType<typeof launchSandbox> | null = null;
+  try {
+    const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+    const base: ContainerState = {
+      ociVersion: b.spec.ociVersion,
+      id,
+      pid: 0,
+      status: "creating",
+      bundle: b.bundle,
+      rootfs: b.spec.rootPath,
+      created: new Date().toISOString(),
+      owner: "",
+      annotations: b.spec.annotations,
+      startTime: 0,
+      goferPid: 0,
+      goferStartTime: 0,
+    };
+    store.write(base);
+    const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
+    let listenFd = -1;
+    try {
+      listenFd = listenUnix(store.socket(id));
+      launched = launchSandbox({
+        request: b.request,
+        served: b.served,
+        mountPoint: b.mountPoint,
+        globals: b.globals,
+        detached: { controlListenFd: listenFd, exitFd },
+      });
+    } finally {
+      closeQuietly(listenFd);
+      closeQuietly(exitFd);
+    }
+    const first = firstReport(launched.reportRead);
+    if (!first?.ready) {
+      throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
+    }
+    const pid = launched.boot.pid;
+    store.write({
+      ...base,
+      status: "created",
+      pid,
+      startTime: processStartTime(pid) ?? 0,
+      goferPid: launched.gofer.pid,
+      goferStartTime: processStartTime(launched.gofer.pid) ?? 0,
+    });
+    const pidFile = parsed.flags["pid-file"] as string | undefined;
+    if (pidFile) writeAtomically(pidFile, String(pid));
+    logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);
+    return 0;
+  } catch (e) {
+    // Leave nothing behind: the sandbox's processes, the state directory.
+    for (const c of [launched?.boot, launched?.gofer]) {
+      try {
+        c?.kill(9);
+      } catch { /* gone */ }
+      c?.waitSync();
+    }
+    store.remove(id);
+    throw e;
+  } finally {
+    if (launched) {
+      closeQuietly(launched.reportRead);
+      launched.boot.close();
+      launched.gofer.close();
+    }
+  }
+}

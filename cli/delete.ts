@@ -22,22 +22,22 @@ export const deleteCommand: Command = {
     const [id, ...extra] = parsed.args;
     if (!id || extra.length) throw new UsageError("dvisor delete needs one container id");
     const store = new StateStore(stateRoot(globals));
-    using lock = store.lock(id);
-    const s = store.read(id);
-    if ((s.status === "running" || s.status === "paused") && !parsed.flags.force) {
-      throw new Error(
-        `Cannot delete container ${id} that is not stopped: ${s.status} (use --force)`,
-      );
-    }
-    if (!killAndWait(s.pid, s.startTime)) {
-      throw new Error(`The sandbox of ${id} (pid ${s.pid}) did not die: try again`);
-    }
-    // The gofer ends with the sandbox's sockets; a stuck one is killed.
-    killAndWait(s.goferPid, s.goferStartTime);
-    store.remove(id);
-    try {
-      Deno.removeSync(lock.path);
-    } catch { /* removed by a concurrent delete */ }
-    return 0;
+    return store.locked(id, () => remove(store, id, parsed.flags.force === true));
   },
 };
+
+function remove(store: StateStore, id: string, force: boolean): number {
+  const s = store.read(id);
+  if ((s.status === "running" || s.status === "paused") && !force) {
+    throw new Error(
+      `Cannot delete container ${id} that is not stopped: ${s.status} (use --force)`,
+    );
+  }
+  if (!killAndWait(s.pid, s.startTime)) {
+    throw new Error(`The sandbox of ${id} (pid ${s.pid}) did not die: try again`);
+  }
+  // The gofer ends with the sandbox's sockets; a stuck one is killed.
+  killAndWait(s.goferPid, s.goferStartTime);
+  store.remove(id);
+  return 0;
+}

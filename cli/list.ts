@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { StateStore } from "./container_state.ts";
+import { shownState, StateStore } from "./container_state.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { writeOut } from "./output.ts";
@@ -29,17 +29,7 @@ export const listCommand: Command = {
       await writeOut(all.map((s) => `${s.id}\n`).join(""));
     } else if (format === "json") {
       await writeOut(
-        JSON.stringify(all.map((s) => ({
-          ociVersion: s.ociVersion,
-          id: s.id,
-          pid: s.pid,
-          status: s.status,
-          bundle: s.bundle,
-          rootfs: s.rootfs,
-          created: s.created,
-          owner: s.owner,
-          annotations: s.annotations,
-        }))) + "\n",
+        JSON.stringify(all.map(shownState)) + "\n",
       );
     } else {
       const rows = [

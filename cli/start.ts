@@ -16,13 +16,14 @@ export const startCommand: Command = {
     const [id, ...extra] = parseFlags(args, []).args;
     if (!id || extra.length) throw new UsageError("dvisor start needs one container id");
     const store = new StateStore(stateRoot(globals));
-    using _lock = store.lock(id);
-    const s = store.read(id);
-    if (s.status !== "created") {
-      throw new Error(`Cannot start container ${id}: it is ${s.status}, not created`);
-    }
-    callSandbox(store.socket(id), METHOD.startRoot);
-    store.write({ ...s, status: "running" });
-    return 0;
+    return store.locked(id, () => {
+      const s = store.read(id);
+      if (s.status !== "created") {
+        throw new Error(`Cannot start container ${id}: it is ${s.status}, not created`);
+      }
+      callSandbox(store.socket(id), METHOD.startRoot);
+      store.write({ ...s, status: "running" });
+      return 0;
+    });
   },
 };

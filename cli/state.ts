@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { StateStore } from "./container_state.ts";
+import { shownState, StateStore } from "./container_state.ts";
 import { parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { stateRoot } from "./state_root.ts";
@@ -15,18 +15,7 @@ export const stateCommand: Command = {
     const [id, ...extra] = parseFlags(args, []).args;
     if (!id || extra.length) throw new UsageError("dvisor state needs one container id");
     const s = new StateStore(stateRoot(globals)).read(id);
-    const shown = {
-      ociVersion: s.ociVersion,
-      id: s.id,
-      pid: s.pid,
-      status: s.status,
-      bundle: s.bundle,
-      rootfs: s.rootfs,
-      created: s.created,
-      owner: s.owner,
-      ...(Object.keys(s.annotations).length ? { annotations: s.annotations } : {}),
-    };
-    await writeOut(JSON.stringify(shown, null, "  ") + "\n");
+    await writeOut(JSON.stringify(shownState(s), null, "  ") + "\n");
     return 0;
   },
 };

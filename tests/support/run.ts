@@ -61,6 +61,34 @@ export async function run(
 }
 
 /**
+ * Runs a command whose output may stay open after it exits (a runtime's
+ * `create`: the container keeps its stdio): stdout and stderr go to files,
+ * read once the command itself has exited.
+ *
+ * @param cmd The program.
+ * @param args Its arguments.
+ * @returns Its output and exit code.
+ */
+export async function runDetaching(cmd: string, args: string[]): Promise<Ran> {
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-out-" });
+  try {
+    const r = await run("/bin/sh", [
+      "-c",
+      `exec "$0" "$@" </dev/null >'${dir}/out' 2>'${dir}/err'`,
+      cmd,
+      ...args,
+    ]);
+    return {
+      code: r.code,
+      stdout: await Deno.readTextFile(`${dir}/out`),
+      stderr: await Deno.readTextFile(`${dir}/err`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
  * Runs a command sandboxed with `dvisor do`.
  *
  * @param platform seccomp or ptrace.

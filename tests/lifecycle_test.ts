@@ -1,0 +1,158 @@
+/**
+ * The OCI lifecycle driven the way containerd's runc.v2 shim drives it
+ * (`--root`, `--log log.json --log-format json`, create with a pid file,
+ * start, state, ps, kill, delete), each step also run under runc with the
+ * same bundle, and the bad cases with runc's exit codes and nothing left
+ * behind.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { makeBundle, sandboxTraces } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+import { DVISOR, type Ran, run, runDetaching } from "./support/run.ts";
+
+type Runtime = "runc" | "dvisor";
+
+/** A runtime with its own state root, called as the shim calls it. */
+function runtime(which: Runtime, root: string, bundle: string) {
+  const cmd = which === "runc" ? "runc" : DVISOR;
+  const globals = ["--root", root, "--log", `${bundle}/log-${which}.json`, "--log-format", "json"];
+  // create leaves the container holding its stdio: read output from files.
+  return (...args: string[]): Promise<Ran> =>
+    (args[0] === "create" ? runDetaching : run)(cmd, [...globals, ...args]);
+}
+
+async function until<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Containers' directories and lock files left in a state root. */
+function stateLeft(root: string): string[] {
+  const names = (dir: string) => {
+    try {
+      return [...Deno.readDirSync(dir)].map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  return [
+    ...names(root).filter((n) => !n.startsWith("#")),
+    ...names(`${root}/#locks`).map((n) => `#locks/${n}`),
+  ];
+}
+
+function status(r: Ran): string {
+  return (JSON.parse(r.stdout) as { status: string }).status;
+}
+
+Deno.test("create, start, state, ps, kill, delete as containerd's shim does, like runc", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", "trap 'exit 7' TERM; echo up; sleep 30 & wait"],
+  });
+  const roots = { runc: await Deno.makeTempDir(), dvisor: await Deno.makeTempDir() };
+  const traces = sandboxTraces();
+  try {
+    for (const which of ["runc", "dvisor"] as const) {
+      await t.step(which, async () => {
+        const rt = runtime(which, roots[which], bundle);
+        const id = `life-${which}-${Deno.pid}`;
+        const pidFile = `${bundle}/init-${which}.pid`;
+        const created = await rt("create", "--bundle", bundle, "--pid-file", pidFile, id);
+        assertEquals(created.code, 0, created.stderr);
+        const pid = Number(await Deno.readTextFile(pidFile));
+        const st = JSON.parse((await rt("state", id)).stdout);
+        assertEquals([st.id, st.status, st.pid, st.bundle], [id, "created", pid, bundle]);
+        assertEquals((await rt("start", id)).code, 0);
+        assertEquals(status(await rt("state", id)), "running");
+        const ps = await until(async () => {
+          const pids = JSON.parse((await rt("ps", "--format", "json", id)).stdout) as number[];
+          return pids.length === 2 ? pids : undefined;
+        });
+        assertEquals(ps.includes(0), false, "host pids");
+        const listed = await rt("list", "-q");
+        assertEquals(listed.stdout.trim().split("\n").includes(id), true);
+        assertEquals((await rt("delete", id)).code, 1, "a running container needs --force");
+        assertEquals((await rt("kill", id, "15")).code, 0);
+        await until(async () => status(await rt("state", id)) === "stopped" ? true : undefined);
+        assertEquals((await rt("kill", id, "15")).code, 1, "kill of a stopped container fails");
+        assertEquals((await rt("delete", id)).code, 0);
+        assertEquals((await rt("state", id)).code, 1, "gone after delete");
+        assertEquals((await rt("delete", id)).code, 1, "delete of a missing container fails");
+      });
+    }
+    await t.step("nothing left behind", async () => {
+      await until(() =>
+        sandboxTraces().processes.length === traces.processes.length ? true : undefined
+      );
+      assertEquals(sandboxTraces(), traces);
+      assertEquals(stateLeft(roots.dvisor), []);
+    });
+  } finally {
+    for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("lifecycle: bad input fails in one line with runc's exit codes", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({ rootfs, args: ["/bin/sleep", "30"] });
+  const root = await Deno.makeTempDir();
+  const rt = runtime("dvisor", root, bundle);
+  const traces = sandboxTraces();
+  const oneLine = (r: Ran, code: number, says: string) => {
+    assertEquals(r.code, code, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assertEquals(lines.length, 1, r.stderr);
+    assertStringIncludes(lines[0]!, says);
+  };
+  try {
+    await t.step("ids that name other paths", async () => {
+      oneLine(await rt("create", "--bundle", bundle, "a/b"), 1, "Invalid container id");
+      oneLine(await rt("create", "--bundle", bundle, ".."), 1, "Invalid container id");
+    });
+    await t.step("a bundle that does not exist", async () => {
+      oneLine(await rt("create", "--bundle", `${bundle}/nope`, "x1"), 1, "config.json");
+      assertEquals((await rt("state", "x1")).code, 1, "no state left");
+    });
+    await t.step("a duplicate id, start twice, delete while running", async () => {
+      assertEquals((await rt("create", "--bundle", bundle, "dup")).code, 0);
+      oneLine(await rt("create", "--bundle", bundle, "dup"), 1, "already exists");
+      assertEquals(status(await rt("state", "dup")), "created", "the first one is intact");
+      assertEquals((await rt("start", "dup")).code, 0);
+      oneLine(await rt("start", "dup"), 1, "not created");
+      oneLine(await rt("delete", "dup"), 1, "not stopped");
+      assertEquals((await rt("delete", "--force", "dup")).code, 0);
+      oneLine(await rt("state", "dup"), 1, "does not exist");
+    });
+    await t.step("a created container is deleted without --force", async () => {
+      assertEquals((await rt("create", "--bundle", bundle, "made")).code, 0);
+      assertEquals((await rt("delete", "made")).code, 0);
+    });
+    await t.step("the JSON log gets the error", async () => {
+      await rt("start", "never-made");
+      const log = (await Deno.readTextFile(`${bundle}/log-dvisor.json`)).trim().split("\n");
+      const last = JSON.parse(log.at(-1)!);
+      assertEquals(last.level, "error");
+      assertStringIncludes(last.msg, "never-made");
+    });
+    await t.step("nothing left behind", async () => {
+      await until(() =>
+        sandboxTraces().processes.length === traces.processes.length ? true : undefined
+      );
+      assertEquals(sandboxTraces(), traces);
+      assertEquals(stateLeft(root), []);
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
