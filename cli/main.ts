@@ -84,6 +84,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "list containers",
     load: async () => (await import("./list.ts")).listCommand,
   },
+  exec: {
+    summary: "run another process in a running container",
+    load: async () => (await import("./exec.ts")).execCommand,
+  },
   ps: {
     summary: "list a container's processes",
     load: async () => (await import("./ps.ts")).psCommand,

@@ -8,20 +8,36 @@ import { METHOD } from "../core/control/protocol.ts";
 import { StateStore } from "./container_state.ts";
 import { callSandbox, SandboxGone } from "./control_client.ts";
 import { exitCodeOf } from "./do.ts";
-import { parseFlags, UsageError } from "./flags.ts";
+import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { writeOut } from "./output.ts";
 import { stateRoot } from "./state_root.ts";
 
+const FLAGS: FlagSpec[] = [
+  { name: "pid", type: "int", help: "wait for this process `dvisor exec` started instead" },
+  { name: "quiet", type: "bool", help: "print nothing; the exit status says it" },
+];
+
 /** The `wait` command. */
 export const waitCommand: Command = {
   async run(args, { globals }) {
-    const [id, ...extra] = parseFlags(args, []).args;
+    const parsed = parseFlags(args, FLAGS);
+    const [id, ...extra] = parsed.args;
     if (!id || extra.length) throw new UsageError("dvisor wait needs one container id");
     const store = new StateStore(stateRoot(globals));
     const s = store.read(id);
     let status: number | null = null;
-    if (s.status !== "stopped") {
+    const pid = parsed.flags.pid as number | undefined;
+    if (pid !== undefined) {
+      try {
+        status = (callSandbox(store.socket(id), METHOD.waitPid, { pid }) as { status: number })
+          .status;
+      } catch (e) {
+        // The sandbox is gone, and the process with it (SIGKILL, as a pid namespace's).
+        if (!(e instanceof SandboxGone)) throw e;
+        status = 9;
+      }
+    } else if (s.status !== "stopped") {
       try {
         status = (callSandbox(store.socket(id), METHOD.wait) as { status: number }).status;
       } catch (e) {
@@ -40,7 +56,11 @@ export const waitCommand: Command = {
       status = text ? Number(text) : 9;
     }
     const code = exitCodeOf(status);
-    await writeOut(JSON.stringify({ id, exitStatus: code }) + "\n");
+    if (!parsed.flags.quiet) {
+      await writeOut(
+        JSON.stringify({ id, ...(pid !== undefined ? { pid } : {}), exitStatus: code }) + "\n",
+      );
+    }
     return code;
   },
 };

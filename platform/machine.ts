@@ -512,12 +512,53 @@ export class Machine {
     throw new Error(`Task ${tid} stopped working during a system call made for it: ${e.kind}`);
   }
 
-  /** Waits for the trap after an injected call; restores the registers; returns the result. */
-  #finishInjected(tid: number, saved: Uint8Array): bigint {
+  /**
+   * Forks a stub: a new address space, a copy of `tid`'s, in the same
+   * namespaces, stopped. The Sentry keeps one untouched stub (a zygote)
+   * to fork the processes `dvisor exec` starts from.
+   *
+   * @param tid A stopped task of the stub to copy.
+   * @returns The new stub's pid (its only task, stopped).
+   * @throws {Error} If the stub died or the fork failed.
+   */
+  forkStub(tid: number): number {
+    const saved = this.#startInjected(tid, SYS.fork, []);
+    let child = -1;
+    const result = this.#finishInjected(tid, saved, (e) => {
+      if (e.kind !== "event" || e.event !== "fork") return false;
+      child = Number(this.#tracer.eventMessage(tid));
+      this.#adopt(child);
+      this.#tracer.resume(tid, "cont");
+      return true;
+    });
+    if (result < 0n || child < 0) throw new Error(`Forking stub ${tid} failed: ${result}`);
+    const t = this.#thread(child);
+    while (t.awaitingFirstStop) {
+      const e = this.#tracer.wait(child)!;
+      if (e.kind === "exited" || e.kind === "killed") {
+        throw new Error(`The new stub ${child} died before it started`);
+      }
+      if (e.kind === "signal" && e.signal === SIGSTOP) {
+        t.awaitingFirstStop = false;
+        t.mode = "stopped";
+      } else this.#tracer.resume(child, "cont");
+    }
+    return child;
+  }
+
+  /**
+   * Waits for the trap after an injected call (`other` may take the stops
+   * on the way: true when it did); restores the registers; returns the result.
+   */
+  #finishInjected(
+    tid: number,
+    saved: Uint8Array,
+    other: (e: TraceEvent) => boolean = () => false,
+  ): bigint {
     for (;;) {
       const e = this.#tracer.wait(tid)!;
       if (e.kind === "signal" && e.signal === SIGTRAP) break;
-      this.#injectedStop(tid, e);
+      if (!other(e)) this.#injectedStop(tid, e);
     }
     const after = this.#tracer.getRegs(tid);
     if (after.get("rip") !== STUB_TRAMPOLINE + 3n) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { capabilityNumber } from "../../platform/caps.ts";
+import { CAPABILITIES, capabilityNumber } from "../../platform/caps.ts";
 
 /** A problem with the bundle the user has to fix. */
 export class SpecError extends Error {
@@ -76,7 +76,8 @@ export interface Spec {
   annotations: Record<string, string>;
 }
 
-const RLIMITS: Record<string, number> = {
+/** RLIMIT_* names and numbers. */
+export const RLIMITS: Record<string, number> = {
   RLIMIT_CPU: 0,
   RLIMIT_FSIZE: 1,
   RLIMIT_DATA: 2,
@@ -175,26 +176,7 @@ export function parseSpec(text: string, bundle: string): Spec {
     throw new SpecError("config.json: root.path is missing");
   }
   const rootPath = root.path.startsWith("/") ? root.path : `${bundle}/${root.path}`;
-  const proc = raw.process;
-  if (!isObject(proc)) throw new SpecError("config.json: process is missing");
-  const args = strings(proc.args, "process.args");
-  if (args.length === 0) throw new SpecError("config.json: process.args must name a program");
-  const cwd = typeof proc.cwd === "string" ? absolute(proc.cwd, "process.cwd") : "/";
-  const user = isObject(proc.user) ? proc.user : {};
-  const caps = isObject(proc.capabilities) ? proc.capabilities : {};
-  const rlimits = (Array.isArray(proc.rlimits) ? proc.rlimits : []).map((r: unknown) => {
-    if (!isObject(r) || typeof r.type !== "string" || !(r.type in RLIMITS)) {
-      throw new SpecError(
-        `config.json: process.rlimits has an unknown type ${isObject(r) ? r.type : r}`,
-      );
-    }
-    const hard = BigInt(int(r.hard, `${r.type}.hard`, 0, Number.MAX_SAFE_INTEGER));
-    const soft = BigInt(int(r.soft, `${r.type}.soft`, 0, Number.MAX_SAFE_INTEGER));
-    if (soft > hard) {
-      throw new SpecError(`config.json: ${r.type} has soft ${soft} above hard ${hard}`);
-    }
-    return { resource: RLIMITS[r.type]!, soft, hard };
-  });
+  const process = parseProcess(raw.process);
   const mounts: SpecMount[] = [];
   const skipped: string[] = [];
   for (const m of Array.isArray(raw.mounts) ? raw.mounts : []) {
@@ -262,31 +244,116 @@ export function parseSpec(text: string, bundle: string): Spec {
     rootPath,
     rootReadOnly: root.readonly === true,
     hostname: typeof raw.hostname === "string" ? raw.hostname : "",
-    process: {
-      terminal: proc.terminal === true,
-      args,
-      env: strings(proc.env, "process.env"),
-      cwd,
-      uid: int(user.uid ?? 0, "process.user.uid"),
-      gid: int(user.gid ?? 0, "process.user.gid"),
-      groups: (Array.isArray(user.additionalGids) ? user.additionalGids : []).map((g: unknown) =>
-        int(g, "process.user.additionalGids")
-      ),
-      ...(user.umask !== undefined
-        ? { umask: int(user.umask, "process.user.umask", 0, 0o777) }
-        : {}),
-      capabilities: {
-        effective: capMask(caps.effective, "process.capabilities.effective"),
-        permitted: capMask(caps.permitted, "process.capabilities.permitted"),
-        inheritable: capMask(caps.inheritable, "process.capabilities.inheritable"),
-        bounding: capMask(caps.bounding, "process.capabilities.bounding"),
-        ambient: capMask(caps.ambient, "process.capabilities.ambient"),
-      },
-      rlimits,
-      noNewPrivileges: proc.noNewPrivileges === true,
-    },
+    process,
     mounts,
     skipped,
     annotations,
+  };
+}
+
+/**
+ * Parses an OCI `Process` object (config.json's process, or the
+ * process.json `exec --process` reads).
+ *
+ * @param proc The object.
+ * @returns The process.
+ * @throws {SpecError} When it is not a valid process.
+ *
+ * @example
+ * ```ts
+ * import { parseProcess } from "./oci_spec.ts";
+ * const p = parseProcess({ args: ["sh"], cwd: "/", user: { uid: 1, gid: 2 } });
+ * if (p.uid !== 1 || p.args[0] !== "sh") throw new Error();
+ * ```
+ */
+export function parseProcess(proc: unknown): Spec["process"] {
+  if (!isObject(proc)) throw new SpecError("config.json: process is missing");
+  const args = strings(proc.args, "process.args");
+  if (args.length === 0) throw new SpecError("config.json: process.args must name a program");
+  const cwd = typeof proc.cwd === "string" ? absolute(proc.cwd, "process.cwd") : "/";
+  const user = isObject(proc.user) ? proc.user : {};
+  const caps = isObject(proc.capabilities) ? proc.capabilities : {};
+  const rlimits = (Array.isArray(proc.rlimits) ? proc.rlimits : []).map((r: unknown) => {
+    if (!isObject(r) || typeof r.type !== "string" || !(r.type in RLIMITS)) {
+      throw new SpecError(
+        `config.json: process.rlimits has an unknown type ${isObject(r) ? r.type : r}`,
+      );
+    }
+    const hard = BigInt(int(r.hard, `${r.type}.hard`, 0, Number.MAX_SAFE_INTEGER));
+    const soft = BigInt(int(r.soft, `${r.type}.soft`, 0, Number.MAX_SAFE_INTEGER));
+    if (soft > hard) {
+      throw new SpecError(`config.json: ${r.type} has soft ${soft} above hard ${hard}`);
+    }
+    return { resource: RLIMITS[r.type]!, soft, hard };
+  });
+  return {
+    terminal: proc.terminal === true,
+    args,
+    env: strings(proc.env, "process.env"),
+    cwd,
+    uid: int(user.uid ?? 0, "process.user.uid"),
+    gid: int(user.gid ?? 0, "process.user.gid"),
+    groups: (Array.isArray(user.additionalGids) ? user.additionalGids : []).map((g: unknown) =>
+      int(g, "process.user.additionalGids")
+    ),
+    ...(user.umask !== undefined ? { umask: int(user.umask, "process.user.umask", 0, 0o777) } : {}),
+    capabilities: {
+      effective: capMask(caps.effective, "process.capabilities.effective"),
+      permitted: capMask(caps.permitted, "process.capabilities.permitted"),
+      inheritable: capMask(caps.inheritable, "process.capabilities.inheritable"),
+      bounding: capMask(caps.bounding, "process.capabilities.bounding"),
+      ambient: capMask(caps.ambient, "process.capabilities.ambient"),
+    },
+    rlimits,
+    noNewPrivileges: proc.noNewPrivileges === true,
+  };
+}
+
+/**
+ * Writes a process back as an OCI `Process` object (what
+ * {@linkcode parseProcess} reads): how `dvisor exec` sends one to a sandbox.
+ *
+ * @param p The process.
+ * @returns The object.
+ *
+ * @example
+ * ```ts
+ * import { parseProcess, processObject } from "./oci_spec.ts";
+ * const p = parseProcess({ args: ["sh"], cwd: "/tmp", capabilities: { bounding: ["CAP_KILL"] } });
+ * const q = parseProcess(processObject(p));
+ * if (q.cwd !== "/tmp" || q.capabilities?.bounding !== p.capabilities?.bounding) throw new Error();
+ * ```
+ */
+export function processObject(p: Spec["process"]): Record<string, unknown> {
+  const names = (mask: bigint) => CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n);
+  const rlimitName = Object.fromEntries(Object.entries(RLIMITS).map(([k, v]) => [v, k]));
+  return {
+    terminal: p.terminal,
+    args: p.args,
+    env: p.env,
+    cwd: p.cwd,
+    user: {
+      uid: p.uid,
+      gid: p.gid,
+      additionalGids: p.groups,
+      ...(p.umask !== undefined ? { umask: p.umask } : {}),
+    },
+    ...(p.capabilities
+      ? {
+        capabilities: {
+          effective: names(p.capabilities.effective),
+          permitted: names(p.capabilities.permitted),
+          inheritable: names(p.capabilities.inheritable),
+          bounding: names(p.capabilities.bounding),
+          ambient: names(p.capabilities.ambient),
+        },
+      }
+      : {}),
+    rlimits: (p.rlimits ?? []).map((r) => ({
+      type: rlimitName[r.resource],
+      soft: Number(r.soft),
+      hard: Number(r.hard),
+    })),
+    noNewPrivileges: p.noNewPrivileges ?? false,
   };
 }

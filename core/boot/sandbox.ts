@@ -10,23 +10,21 @@ import { EventLoop } from "../../platform/event_loop.ts";
 import { closeQuietly, readFd, setNonblocking } from "../../platform/fd.ts";
 import { Machine, type PlatformName } from "../../platform/machine.ts";
 import { LinuxError } from "../errors.ts";
-import { Credentials } from "../kernel/creds.ts";
 import { Kernel, type KernelLog } from "../kernel/kernel.ts";
-import { defaultRlimits, Process, type Rlimit, Task } from "../kernel/task.ts";
-import { loadProgram, planExec } from "../loader/exec.ts";
 import { buildSyscallTable } from "../syscalls/table.ts";
 import type { FsBackend } from "../vfs/backend.ts";
 import { makeDevfs } from "../vfs/devfs.ts";
-import { FdTable } from "../vfs/fd_table.ts";
 import { GoferFs } from "../vfs/gofer_fs.ts";
-import { HostFdFile } from "../vfs/host_file.ts";
-import { type FileSystem, O, POLL, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
+import { type FileSystem, POLL, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
 import { Dentry, Mount, type MountFlags, MountNamespace, type VPath } from "../vfs/mount.ts";
 import { TmpFs } from "../vfs/tmpfs.ts";
 import { walk } from "../vfs/walk.ts";
 import { makeProcfs } from "../vfs/procfs.ts";
 import { OverlayFs } from "../vfs/overlay.ts";
 import { ControlServer } from "../control/server.ts";
+import { type ProcessConfig, StartError, startProcess } from "./start_process.ts";
+
+export { type ProcessConfig, StartError };
 import { sandboxHandlers } from "../control/handlers.ts";
 
 /** A mount of the container. */
@@ -43,34 +41,6 @@ export interface MountConfig {
   sizeBytes?: number;
   /** tmpfs root mode. */
   mode?: number;
-}
-
-/** The container's first process. */
-export interface ProcessConfig {
-  /** argv; argv[0] is looked up in PATH when it has no "/". */
-  args: string[];
-  /** Environment. */
-  env: string[];
-  /** Working directory. */
-  cwd: string;
-  /** Identity. */
-  uid: number;
-  gid: number;
-  groups: number[];
-  /** Capability sets (bit masks); all by default for uid 0. */
-  capabilities?: {
-    effective: bigint;
-    permitted: bigint;
-    inheritable: bigint;
-    bounding: bigint;
-    ambient: bigint;
-  };
-  /** Limits by RLIMIT number. */
-  rlimits?: Array<{ resource: number; soft: bigint; hard: bigint }>;
-  /** no_new_privs. */
-  noNewPrivileges?: boolean;
-  /** umask. */
-  umask?: number;
 }
 
 /** Everything needed to boot. */
@@ -107,24 +77,6 @@ export interface SandboxConfig {
   controlListenFd?: number;
   /** Load the init, then wait for StartRoot on the control socket before it runs (create/start). */
   startOnRequest?: boolean;
-}
-
-/** The program could not start (before any of it ran). */
-export class StartError extends Error {
-  /** The exit status a shell (and runc run) gives: 127 not found, 126 not executable. */
-  readonly status: number;
-
-  /**
-   * Makes the error.
-   *
-   * @param message What went wrong.
-   * @param status The exit status to report.
-   */
-  constructor(message: string, status: number) {
-    super(message);
-    this.name = "StartError";
-    this.status = status;
-  }
 }
 
 const ROOT_CREDS = { fsuid: 0, fsgid: 0, groups: [], capable: () => true };
@@ -171,33 +123,6 @@ function mountAt(
     throw new StartError(`Cannot mount ${source} on ${target}: not a directory`, 1);
   }
   ns.mount(at, new Mount(fs, new Dentry("/", null, fs.root()), flags, source));
-}
-
-/**
- * Looks a command up the way runc does: as is when it has a "/", else in
- * the PATH of its environment.
- */
-function findProgram(k: Kernel, t: Task, cmd: string, env: string[]): string {
-  if (cmd.includes("/")) return cmd;
-  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ??
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  const p = t.process;
-  for (const dir of path.split(":")) {
-    if (!dir) continue;
-    const candidate = `${dir}/${cmd}`;
-    try {
-      const at = walk(
-        { ns: k.ns, root: p.fs.root, cwd: p.fs.cwd, creds: p.creds },
-        p.fs.cwd,
-        candidate,
-      );
-      const st = at.dentry.inode.stat();
-      if ((st.mode & S_IFMT) !== S_IFDIR && (st.mode & 0o111)) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  throw new StartError(`exec: "${cmd}": executable file not found in $PATH`, 127);
 }
 
 /**
@@ -253,81 +178,8 @@ export function runSandbox(config: SandboxConfig): number {
     namespaces: ["pid", "mount", "ipc", "uts", "net"],
     emptyRootAt: config.emptyRootAt,
   });
-  const pid = k.innerTid(hostTid);
-  const pc = config.process;
-  const creds = new Credentials();
-  creds.uid =
-    creds.euid =
-    creds.suid =
-    creds.fsuid =
-      pc.uid;
-  creds.gid =
-    creds.egid =
-    creds.sgid =
-    creds.fsgid =
-      pc.gid;
-  creds.groups = [...pc.groups];
-  if (pc.capabilities) Object.assign(creds, pc.capabilities);
-  else if (pc.uid !== 0) creds.effective = creds.permitted = 0n;
-  const rlimits: Rlimit[] = defaultRlimits();
-  for (const r of pc.rlimits ?? []) rlimits[r.resource] = { cur: r.soft, max: r.hard };
-  const fds = new FdTable();
-  fds.limit = Number(rlimits[7]!.cur > 1048576n ? 1048576n : rlimits[7]!.cur);
-  const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
-  config.stdio.forEach((hostFd, i) =>
-    fds.set(i, new HostFdFile(hostFd, i === 0 ? O.RDONLY : O.WRONLY, poller), false)
-  );
-  const root = ns.root;
-  let cwd: VPath;
-  try {
-    cwd = walk({ ns, root, cwd: root, creds }, root, pc.cwd);
-  } catch (e) {
-    throw new StartError(
-      `Cannot enter the working directory ${pc.cwd}: ${e instanceof Error ? e.message : e}`,
-      1,
-    );
-  }
-  const init = new Process({
-    pid,
-    parent: null,
-    pgid: pid,
-    sid: pid,
-    fds,
-    fs: { root, cwd, umask: pc.umask ?? 0o022 },
-    creds,
-    rlimits,
-    mm: {
-      brkStart: 0n,
-      brk: 0n,
-      brkMapped: 0n,
-      vdso: 0n,
-      argStart: 0n,
-      argEnd: 0n,
-      envStart: 0n,
-      envEnd: 0n,
-      stackTop: 0n,
-    },
-    startMs: 0,
-  });
-  init.noNewPrivs = pc.noNewPrivileges ?? false;
-  const task = new Task(pid, init);
-  k.addTask(task, hostTid);
-  k.processes.set(pid, init);
-  init.hostTgid = hostTid;
-  k.init = init;
+  const { task } = startProcess(k, hostTid, config.process, config.stdio, { init: true });
   k.cleanXState = machine.getXState(hostTid);
-  try {
-    const program = findProgram(k, task, pc.args[0] ?? "", pc.env);
-    const plan = planExec(k, task, cwd, program, pc.args, pc.env);
-    loadProgram(k, task, plan);
-  } catch (e) {
-    if (e instanceof StartError) throw e;
-    if (e instanceof LinuxError) {
-      const status = e.errno === 13 || e.errno === 8 ? 126 : e.errno === 2 ? 127 : 1;
-      throw new StartError(`exec: "${pc.args[0]}": ${describe(e.errno)}`, status);
-    }
-    throw e;
-  }
   if (config.controlFd !== undefined) watchControl(k, config.controlFd);
   let started = false;
   const start = () => {
@@ -338,7 +190,15 @@ export function runSandbox(config: SandboxConfig): number {
   let server: ControlServer | null = null;
   let finish = (_status: number) => {};
   if (config.controlListenFd !== undefined) {
-    const served = sandboxHandlers(k, { started: () => started, start });
+    // A stub nothing runs in, forked before the init's program is loaded:
+    // the processes `dvisor exec` starts are forks of it.
+    const zygote = machine.forkStub(hostTid);
+    const exec = (pc: ProcessConfig, stdio: number[]) => {
+      const { task: t } = startProcess(k, machine.forkStub(zygote), pc, stdio, { init: false });
+      k.resumeWithSignals(t, machine.getRegs(k.hostTid(t)));
+      return t.tid;
+    };
+    const served = sandboxHandlers(k, { started: () => started, start, exec });
     server = new ControlServer(k, config.controlListenFd, served.handlers);
     finish = served.finish;
   }
@@ -355,22 +215,6 @@ export function runSandbox(config: SandboxConfig): number {
   } finally {
     server?.close();
   }
-}
-
-function describe(errno: number): string {
-  switch (errno) {
-    case 2:
-      return "no such file or directory";
-    case 8:
-      return "exec format error";
-    case 13:
-      return "permission denied";
-    case 40:
-      return "too many levels of symbolic links";
-    case 7:
-      return "argument list too long";
-  }
-  return `errno ${errno}`;
 }
 
 /**

@@ -10,6 +10,8 @@ import { closeQuietly } from "../../platform/fd.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { SI } from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
+import { parseProcess } from "../boot/oci_spec.ts";
+import type { ProcessConfig } from "../boot/start_process.ts";
 import { METHOD } from "./protocol.ts";
 import type { ControlHandler, Respond } from "./server.ts";
 
@@ -19,6 +21,15 @@ export interface RootLifecycle {
   started(): boolean;
   /** Starts the init (once). */
   start(): void;
+  /**
+   * Starts another process in the container (`dvisor exec`).
+   *
+   * @param pc What it runs.
+   * @param stdio Host descriptors for its 0, 1 and 2 (owned).
+   * @returns Its pid.
+   * @throws {StartError} When the program cannot start.
+   */
+  exec(pc: ProcessConfig, stdio: number[]): number;
 }
 
 /** A process as `ps` reports it. */
@@ -46,6 +57,19 @@ export function sandboxHandlers(
   root: RootLifecycle,
 ): { handlers: Record<string, ControlHandler>; finish: (status: number) => void } {
   const waiters: Respond[] = [];
+  // Processes `dvisor exec` started: their statuses once they end, and who waits for them.
+  const execExits = new Map<number, number>();
+  const execWaiters = new Map<number, Respond[]>();
+  const execPids = new Set<number>();
+  k.onOrphanExit = (p) => {
+    if (!execPids.has(p.pid)) return;
+    execPids.delete(p.pid);
+    k.processes.delete(p.pid);
+    const status = p.exitStatus ?? 0;
+    execExits.set(p.pid, status);
+    for (const w of execWaiters.get(p.pid) ?? []) w({ success: true, result: { status } });
+    execWaiters.delete(p.pid);
+  };
   const noFds =
     (h: (arg: Record<string, unknown>, respond: Respond) => void): ControlHandler =>
     (arg, fds, respond) => {
@@ -90,6 +114,37 @@ export function sandboxHandlers(
         respond({ success: true, result: { status: ended } });
       } else waiters.push(respond);
     }),
+    [METHOD.executeAsync]: (arg, fds, respond) => {
+      if (fds.length !== 3) {
+        fds.forEach(closeQuietly);
+        respond({ success: false, err: "ExecuteAsync needs stdin, stdout and stderr" });
+        return;
+      }
+      if (!root.started() || k.init?.exitStatus !== null) {
+        fds.forEach(closeQuietly);
+        respond({ success: false, err: "The container is not running" });
+        return;
+      }
+      let pid: number;
+      try {
+        pid = root.exec(parseProcess(arg), fds);
+      } catch (e) {
+        respond({ success: false, err: e instanceof Error ? e.message : String(e) });
+        return;
+      }
+      execPids.add(pid);
+      respond({ success: true, result: { pid } });
+    },
+    [METHOD.waitPid]: noFds((arg, respond) => {
+      const pid = Number(arg.pid);
+      const done = execExits.get(pid);
+      if (done !== undefined) {
+        execExits.delete(pid);
+        respond({ success: true, result: { status: done } });
+      } else if (execPids.has(pid)) {
+        execWaiters.set(pid, [...(execWaiters.get(pid) ?? []), respond]);
+      } else respond({ success: false, err: `No process ${arg.pid} started by exec` });
+    }),
     [METHOD.processes]: noFds((_arg, respond) => {
       const out: ProcessInfo[] = live().map((p) => ({
         pid: p.pid,
@@ -130,6 +185,11 @@ export function sandboxHandlers(
     handlers,
     finish(status) {
       for (const w of waiters.splice(0)) w({ success: true, result: { status } });
+      // Processes exec started end with the sandbox (killed, as the pid namespace's are).
+      for (const [, ws] of execWaiters) {
+        for (const w of ws) w({ success: true, result: { status: 9 } });
+      }
+      execWaiters.clear();
     },
   };
 }

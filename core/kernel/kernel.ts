@@ -139,6 +139,8 @@ export class Kernel {
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */
   readonly processes = new Map<number, Process>();
+  /** Called when a process with no parent in the sandbox exits (its status is set). */
+  onOrphanExit: ((p: Process) => void) | null = null;
   /**
    * Files mapped from host descriptors, by host inode number: how
    * /proc/PID/maps names them (the Sentry's device, inode and path).
@@ -233,6 +235,25 @@ export class Kernel {
     this.#hostOf.delete(t.tid);
     t.tid = p.pid;
     this.addTask(t, host);
+  }
+
+  /**
+   * Forgets a process that never ran (its program could not be loaded):
+   * its tasks, its registration, and its stub on the host.
+   *
+   * @param p The process.
+   */
+  forgetProcess(p: Process): void {
+    for (const t of p.threads.values()) {
+      const host = this.#hostOf.get(t.tid);
+      this.#hostOf.delete(t.tid);
+      this.tasks.delete(t.tid);
+      if (host !== undefined) this.#byHost.delete(host);
+    }
+    p.threads.clear();
+    p.exitStatus = 9;
+    this.processes.delete(p.pid);
+    if (p.hostTgid) this.#killHost(p.hostTgid);
   }
 
   /**
@@ -1163,6 +1184,8 @@ export class Kernel {
     p.children.clear();
     const parent = p.parent;
     if (!parent) {
+      // No parent in the sandbox (the init, a process `dvisor exec` started): the runtime reaps it.
+      this.onOrphanExit?.(p);
       return;
     }
     const act = parent.sigactions[SIG.CHLD]!;

@@ -1,0 +1,164 @@
+/**
+ * `dvisor exec [flags] ID [COMMAND ARGS...]`: runs another process in a
+ * running container, with this process's stdio. The process is an OCI
+ * `Process` (`--process FILE`, as containerd's shim passes it) or the
+ * command line with the container's environment, cwd and user by default.
+ * Without --detach it waits and exits with the process's status; with
+ * --detach it leaves a waiter process whose pid goes to --pid-file and
+ * whose exit status is the process's, as runc's shim expects of `exec -d`.
+ *
+ * @module
+ */
+import { parseProcess, parseSpec, processObject } from "../core/boot/oci_spec.ts";
+import { METHOD } from "../core/control/protocol.ts";
+import { spawn } from "../platform/spawn.ts";
+import { closeFd, O, openFile } from "../platform/fd.ts";
+import { StateStore } from "./container_state.ts";
+import { callSandbox } from "./control_client.ts";
+import { writeAtomically } from "./create.ts";
+import { exitCodeOf } from "./do.ts";
+import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { FORWARDED } from "./forwarded_signals.ts";
+import type { Command } from "./main.ts";
+import { passedGlobals } from "./sandbox_process.ts";
+import { selfCommand } from "./self.ts";
+import { stateRoot } from "./state_root.ts";
+
+const FLAGS: FlagSpec[] = [
+  { name: "process", aliases: ["p"], type: "string", help: "an OCI process.json to run" },
+  { name: "detach", aliases: ["d"], type: "bool", help: "do not wait for the process" },
+  { name: "pid-file", type: "string", help: "with --detach: write the waiter's pid here" },
+  { name: "cwd", type: "string", help: "working directory in the container" },
+  { name: "env", aliases: ["e"], type: "list", help: "KEY=VALUE to add to the environment" },
+  { name: "user", aliases: ["u"], type: "string", help: "UID[:GID] to run as" },
+  { name: "additional-gids", aliases: ["g"], type: "list", help: "supplementary groups" },
+  { name: "tty", aliases: ["t"], type: "bool", help: "a terminal (not supported yet)" },
+  { name: "console-socket", type: "string", help: "with --tty: where to send the pty master" },
+  { name: "no-new-privs", type: "bool", help: "set no_new_privs" },
+  { name: "cap", aliases: ["c"], type: "list", help: "(runc) extra capabilities", ignored: true },
+  { name: "apparmor", type: "string", help: "(runc) ignored", ignored: true },
+  { name: "process-label", type: "string", help: "(runc) ignored", ignored: true },
+  { name: "preserve-fds", type: "int", help: "(runc) not supported yet; must be 0" },
+  { name: "cgroup", type: "string", help: "(runc) ignored", ignored: true },
+  { name: "ignore-paused", type: "bool", help: "(runc) ignored", ignored: true },
+];
+
+/** The `exec` command. */
+export const execCommand: Command = {
+  async run(args, { globals, logger }) {
+    const parsed = parseFlags(args, FLAGS, { stopAtArgument: true });
+    const [id, ...cmd] = parsed.args;
+    if (!id) throw new UsageError("dvisor exec needs a container id: dvisor exec ID COMMAND");
+    if (parsed.flags.tty) {
+      throw new UsageError("--tty is not supported yet: run without a terminal");
+    }
+    if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
+      throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
+    }
+    const store = new StateStore(stateRoot(globals));
+    const s = store.read(id);
+    if (s.status !== "running") {
+      throw new Error(`Cannot exec in container ${id}: it is ${s.status}`);
+    }
+    let proc;
+    const file = parsed.flags.process as string | undefined;
+    if (file) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(await Deno.readTextFile(file));
+      } catch (e) {
+        throw new UsageError(
+          `Cannot read --process ${file}: ${e instanceof Error ? e.message : e}`,
+        );
+      }
+      proc = parseProcess(raw);
+    } else {
+      if (cmd.length === 0) throw new UsageError("dvisor exec needs a command or --process FILE");
+      // The container's own process, with this command.
+      const spec = parseSpec(await Deno.readTextFile(`${s.bundle}/config.json`), s.bundle);
+      proc = { ...spec.process, args: cmd };
+    }
+    const env = parsed.flags.env as string[] | undefined;
+    if (env?.length) proc = { ...proc, env: [...proc.env, ...env] };
+    if (parsed.flags.cwd) proc = { ...proc, cwd: parsed.flags.cwd as string };
+    const user = parsed.flags.user as string | undefined;
+    if (user) {
+      const m = /^(\d+)(?::(\d+))?$/.exec(user);
+      if (!m) throw new UsageError(`Invalid --user ${user}: use UID or UID:GID`);
+      proc = { ...proc, uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+    }
+    const gids = parsed.flags["additional-gids"] as string[] | undefined;
+    if (gids?.length) proc = { ...proc, groups: gids.map(Number) };
+    if (parsed.flags["no-new-privs"]) proc = { ...proc, noNewPrivileges: true };
+    const { pid } = callSandbox(
+      store.socket(id),
+      METHOD.executeAsync,
+      processObject(proc),
+      [0, 1, 2],
+    ) as { pid: number };
+    logger.debug(`exec ${id}: pid ${pid} in the container`);
+    if (parsed.flags.detach) {
+      // A waiter outlives this command: its pid is the one the caller reaps, its status the process's.
+      const devnull = openFile("/dev/null", O.RDWR);
+      try {
+        const { path, argv } = selfCommand([
+          ...passedGlobals(globals),
+          "wait",
+          "--pid",
+          String(pid),
+          "--quiet",
+          id,
+        ]);
+        const waiter = spawn({
+          path,
+          args: argv,
+          env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
+            Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
+          ),
+          fds: [[0, devnull], [1, devnull], [2, devnull]],
+          setsid: true,
+        });
+        const pidFile = parsed.flags["pid-file"] as string | undefined;
+        if (pidFile) writeAtomically(pidFile, String(waiter.pid));
+        waiter.close();
+      } finally {
+        closeFd(devnull);
+      }
+      return 0;
+    }
+    // Attached: signals go to the process, its status is ours.
+    const unlisten = FORWARDED.map(([name, signo]) => {
+      const fn = () => {
+        try {
+          callSandbox(store.socket(id), METHOD.signal, { signo, mode: "process", pid });
+        } catch { /* it ended */ }
+      };
+      Deno.addSignalListener(name, fn);
+      return () => Deno.removeSignalListener(name, fn);
+    });
+    try {
+      const { status } = await waitPid(store.socket(id), pid);
+      return exitCodeOf(status);
+    } finally {
+      unlisten.forEach((u) => u());
+    }
+  },
+};
+
+/** Waits for an exec'd process without blocking signal delivery (a worker thread would; this polls). */
+async function waitPid(socket: string, pid: number): Promise<{ status: number }> {
+  // The call blocks until the process ends; run it off the main thread so signals still reach us.
+  const worker = new Worker(new URL("./wait_pid_worker.ts", import.meta.url), { type: "module" });
+  try {
+    return await new Promise((resolve, reject) => {
+      worker.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve(e.data));
+      worker.onerror = (e) => {
+        e.preventDefault();
+        reject(new Error(e.message));
+      };
+      worker.postMessage({ socket, pid });
+    });
+  } finally {
+    worker.terminate();
+  }
+}

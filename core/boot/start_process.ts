@@ -1,0 +1,204 @@
+/**
+ * Starting a process in a sandbox from a process configuration: its
+ * credentials, limits, descriptor table (host descriptors as stdio),
+ * working directory and program. The root container's init and the
+ * processes `dvisor exec` adds are made here.
+ *
+ * @module
+ */
+import { LinuxError } from "../errors.ts";
+import { Credentials } from "../kernel/creds.ts";
+import type { Kernel } from "../kernel/kernel.ts";
+import { defaultRlimits, Process, type Rlimit, Task } from "../kernel/task.ts";
+import { loadProgram, planExec } from "../loader/exec.ts";
+import { FdTable } from "../vfs/fd_table.ts";
+import { HostFdFile } from "../vfs/host_file.ts";
+import { O, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
+import type { VPath } from "../vfs/mount.ts";
+import { walk } from "../vfs/walk.ts";
+
+/** What a process runs. */
+export interface ProcessConfig {
+  /** argv; argv[0] is looked up in PATH when it has no "/". */
+  args: string[];
+  /** Environment. */
+  env: string[];
+  /** Working directory. */
+  cwd: string;
+  /** Identity. */
+  uid: number;
+  gid: number;
+  groups: number[];
+  /** Capability sets (bit masks); all by default for uid 0. */
+  capabilities?: {
+    effective: bigint;
+    permitted: bigint;
+    inheritable: bigint;
+    bounding: bigint;
+    ambient: bigint;
+  };
+  /** Limits by RLIMIT number. */
+  rlimits?: Array<{ resource: number; soft: bigint; hard: bigint }>;
+  /** no_new_privs. */
+  noNewPrivileges?: boolean;
+  /** umask. */
+  umask?: number;
+}
+
+/** The program could not start (before any of it ran). */
+export class StartError extends Error {
+  /** The exit status a shell (and runc run) gives: 127 not found, 126 not executable. */
+  readonly status: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param message What went wrong.
+   * @param status The exit status to report.
+   */
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = "StartError";
+    this.status = status;
+  }
+}
+
+/**
+ * Looks a command up the way runc does: as is when it has a "/", else in
+ * the PATH of its environment.
+ */
+function findProgram(k: Kernel, t: Task, cmd: string, env: string[]): string {
+  if (cmd.includes("/")) return cmd;
+  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ??
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  const p = t.process;
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    const candidate = `${dir}/${cmd}`;
+    try {
+      const at = walk(
+        { ns: k.ns, root: p.fs.root, cwd: p.fs.cwd, creds: p.creds },
+        p.fs.cwd,
+        candidate,
+      );
+      const st = at.dentry.inode.stat();
+      if ((st.mode & S_IFMT) !== S_IFDIR && (st.mode & 0o111)) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new StartError(`exec: "${cmd}": executable file not found in $PATH`, 127);
+}
+
+/**
+ * Makes a process on a stopped stub and loads its program; the caller
+ * resumes it.
+ *
+ * @param k The kernel.
+ * @param hostTid The stub (a new address space).
+ * @param pc What it runs.
+ * @param stdio Host descriptors for its 0, 1 and 2 (owned).
+ * @param opts `init`: it is the root container's init (pid 1 of the sandbox).
+ * @returns Its task and process.
+ * @throws {StartError} When the program cannot start.
+ */
+export function startProcess(
+  k: Kernel,
+  hostTid: number,
+  pc: ProcessConfig,
+  stdio: readonly number[],
+  opts: { init: boolean },
+): { task: Task; process: Process } {
+  const pid = k.innerTid(hostTid);
+  const creds = new Credentials();
+  creds.uid =
+    creds.euid =
+    creds.suid =
+    creds.fsuid =
+      pc.uid;
+  creds.gid =
+    creds.egid =
+    creds.sgid =
+    creds.fsgid =
+      pc.gid;
+  creds.groups = [...pc.groups];
+  if (pc.capabilities) Object.assign(creds, pc.capabilities);
+  else if (pc.uid !== 0) creds.effective = creds.permitted = 0n;
+  const rlimits: Rlimit[] = defaultRlimits();
+  for (const r of pc.rlimits ?? []) rlimits[r.resource] = { cur: r.soft, max: r.hard };
+  const fds = new FdTable();
+  fds.limit = Number(rlimits[7]!.cur > 1048576n ? 1048576n : rlimits[7]!.cur);
+  const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
+  stdio.forEach((hostFd, i) =>
+    fds.set(i, new HostFdFile(hostFd, i === 0 ? O.RDONLY : O.WRONLY, poller), false)
+  );
+  const ns = k.ns;
+  const root = ns.root;
+  let cwd: VPath;
+  try {
+    cwd = walk({ ns, root, cwd: root, creds }, root, pc.cwd);
+  } catch (e) {
+    throw new StartError(
+      `Cannot enter the working directory ${pc.cwd}: ${e instanceof Error ? e.message : e}`,
+      1,
+    );
+  }
+  const p = new Process({
+    pid,
+    parent: null,
+    pgid: pid,
+    sid: pid,
+    fds,
+    fs: { root, cwd, umask: pc.umask ?? 0o022 },
+    creds,
+    rlimits,
+    mm: {
+      brkStart: 0n,
+      brk: 0n,
+      brkMapped: 0n,
+      vdso: 0n,
+      argStart: 0n,
+      argEnd: 0n,
+      envStart: 0n,
+      envEnd: 0n,
+      stackTop: 0n,
+    },
+    startMs: opts.init ? 0 : k.uptimeMs,
+  });
+  p.noNewPrivs = pc.noNewPrivileges ?? false;
+  p.hostTgid = hostTid;
+  const task = new Task(pid, p);
+  k.addTask(task, hostTid);
+  k.processes.set(pid, p);
+  if (opts.init) k.init = p;
+  try {
+    const program = findProgram(k, task, pc.args[0] ?? "", pc.env);
+    const plan = planExec(k, task, cwd, program, pc.args, pc.env);
+    loadProgram(k, task, plan);
+  } catch (e) {
+    if (!opts.init) k.forgetProcess(p);
+    if (e instanceof StartError) throw e;
+    if (e instanceof LinuxError) {
+      const status = e.errno === 13 || e.errno === 8 ? 126 : e.errno === 2 ? 127 : 1;
+      throw new StartError(`exec: "${pc.args[0]}": ${describe(e.errno)}`, status);
+    }
+    throw e;
+  }
+  return { task, process: p };
+}
+
+function describe(errno: number): string {
+  switch (errno) {
+    case 2:
+      return "no such file or directory";
+    case 8:
+      return "exec format error";
+    case 13:
+      return "permission denied";
+    case 40:
+      return "too many levels of symbolic links";
+    case 7:
+      return "argument list too long";
+  }
+  return `errno ${errno}`;
+}
