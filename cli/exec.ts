@@ -20,6 +20,8 @@ import { exitCodeOf } from "./do.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
 import type { Command } from "./main.ts";
+import type { Logger } from "./log.ts";
+import { CommandError } from "./command_error.ts";
 import { passedGlobals } from "./sandbox_process.ts";
 import { selfCommand } from "./self.ts";
 import { stateRoot } from "./state_root.ts";
@@ -45,105 +47,119 @@ const FLAGS: FlagSpec[] = [
 
 /** The `exec` command. */
 export const execCommand: Command = {
-  async run(args, { globals, logger }) {
-    const parsed = parseFlags(args, FLAGS, { stopAtArgument: true });
-    const [id, ...cmd] = parsed.args;
-    if (!id) throw new UsageError("dvisor exec needs a container id: dvisor exec ID COMMAND");
-    if (parsed.flags.tty) {
-      throw new UsageError("--tty is not supported yet: run without a terminal");
-    }
-    if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
-      throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
-    }
-    const store = new StateStore(stateRoot(globals));
-    const s = store.read(id);
-    if (s.status !== "running") {
-      throw new Error(`Cannot exec in container ${id}: it is ${s.status}`);
-    }
-    let proc;
-    const file = parsed.flags.process as string | undefined;
-    if (file) {
-      let raw: unknown;
-      try {
-        raw = JSON.parse(await Deno.readTextFile(file));
-      } catch (e) {
-        throw new UsageError(
-          `Cannot read --process ${file}: ${e instanceof Error ? e.message : e}`,
-        );
-      }
-      proc = parseProcess(raw);
-    } else {
-      if (cmd.length === 0) throw new UsageError("dvisor exec needs a command or --process FILE");
-      // The container's own process, with this command.
-      const spec = parseSpec(await Deno.readTextFile(`${s.bundle}/config.json`), s.bundle);
-      proc = { ...spec.process, args: cmd };
-    }
-    const env = parsed.flags.env as string[] | undefined;
-    if (env?.length) proc = { ...proc, env: [...proc.env, ...env] };
-    if (parsed.flags.cwd) proc = { ...proc, cwd: parsed.flags.cwd as string };
-    const user = parsed.flags.user as string | undefined;
-    if (user) {
-      const m = /^(\d+)(?::(\d+))?$/.exec(user);
-      if (!m) throw new UsageError(`Invalid --user ${user}: use UID or UID:GID`);
-      proc = { ...proc, uid: Number(m[1]), gid: Number(m[2] ?? 0) };
-    }
-    const gids = parsed.flags["additional-gids"] as string[] | undefined;
-    if (gids?.length) proc = { ...proc, groups: gids.map(Number) };
-    if (parsed.flags["no-new-privs"]) proc = { ...proc, noNewPrivileges: true };
-    const { pid } = callSandbox(
-      store.socket(id),
-      METHOD.executeAsync,
-      processObject(proc),
-      [0, 1, 2],
-    ) as { pid: number };
-    logger.debug(`exec ${id}: pid ${pid} in the container`);
-    if (parsed.flags.detach) {
-      // A waiter outlives this command: its pid is the one the caller reaps, its status the process's.
-      const devnull = openFile("/dev/null", O.RDWR);
-      try {
-        const { path, argv } = selfCommand([
-          ...passedGlobals(globals),
-          "wait",
-          "--pid",
-          String(pid),
-          "--quiet",
-          id,
-        ]);
-        const waiter = spawn({
-          path,
-          args: argv,
-          env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
-            Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
-          ),
-          fds: [[0, devnull], [1, devnull], [2, devnull]],
-          setsid: true,
-        });
-        const pidFile = parsed.flags["pid-file"] as string | undefined;
-        if (pidFile) writeAtomically(pidFile, String(waiter.pid));
-        waiter.close();
-      } finally {
-        closeFd(devnull);
-      }
-      return 0;
-    }
-    // Attached: signals go to the process, its status is ours.
-    const unlisten = FORWARDED.map(([name, signo]) => {
-      const fn = () => {
-        try {
-          callSandbox(store.socket(id), METHOD.signal, { signo, mode: "process", pid });
-        } catch { /* it ended */ }
-      };
-      Deno.addSignalListener(name, fn);
-      return () => Deno.removeSignalListener(name, fn);
-    });
+  async run(args, context) {
     try {
-      const { status } = await waitPid(store.socket(id), pid);
-      return exitCodeOf(status);
-    } finally {
-      unlisten.forEach((u) => u());
+      return await exec(args, context);
+    } catch (e) {
+      // As runc: a process that could not be started is exit status 255.
+      if (e instanceof UsageError || e instanceof CommandError) throw e;
+      throw new CommandError(e instanceof Error ? e.message : String(e), 255);
     }
   },
 };
+
+async function exec(
+  args: string[],
+  { globals, logger }: { globals: Record<string, unknown>; logger: Logger },
+): Promise<number> {
+  const parsed = parseFlags(args, FLAGS, { stopAtArgument: true });
+  const [id, ...cmd] = parsed.args;
+  if (!id) throw new UsageError("dvisor exec needs a container id: dvisor exec ID COMMAND");
+  if (parsed.flags.tty) {
+    throw new UsageError("--tty is not supported yet: run without a terminal");
+  }
+  if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
+    throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
+  }
+  const store = new StateStore(stateRoot(globals));
+  const s = store.read(id);
+  // As runc: a created container takes exec too (its init exists, waiting for start).
+  if (s.status !== "running" && s.status !== "created") {
+    throw new Error(`Cannot exec in container ${id}: it is ${s.status}`);
+  }
+  let proc;
+  const file = parsed.flags.process as string | undefined;
+  if (file) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await Deno.readTextFile(file));
+    } catch (e) {
+      throw new UsageError(
+        `Cannot read --process ${file}: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    proc = parseProcess(raw);
+  } else {
+    if (cmd.length === 0) throw new UsageError("dvisor exec needs a command or --process FILE");
+    // The container's own process, with this command.
+    const spec = parseSpec(await Deno.readTextFile(`${s.bundle}/config.json`), s.bundle);
+    proc = { ...spec.process, args: cmd };
+  }
+  const env = parsed.flags.env as string[] | undefined;
+  if (env?.length) proc = { ...proc, env: [...proc.env, ...env] };
+  if (parsed.flags.cwd) proc = { ...proc, cwd: parsed.flags.cwd as string };
+  const user = parsed.flags.user as string | undefined;
+  if (user) {
+    const m = /^(\d+)(?::(\d+))?$/.exec(user);
+    if (!m) throw new UsageError(`Invalid --user ${user}: use UID or UID:GID`);
+    proc = { ...proc, uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+  }
+  const gids = parsed.flags["additional-gids"] as string[] | undefined;
+  if (gids?.length) proc = { ...proc, groups: gids.map(Number) };
+  if (parsed.flags["no-new-privs"]) proc = { ...proc, noNewPrivileges: true };
+  const { pid } = callSandbox(
+    store.socket(id),
+    METHOD.executeAsync,
+    processObject(proc),
+    [0, 1, 2],
+  ) as { pid: number };
+  logger.debug(`exec ${id}: pid ${pid} in the container`);
+  if (parsed.flags.detach) {
+    // A waiter outlives this command: its pid is the one the caller reaps, its status the process's.
+    const devnull = openFile("/dev/null", O.RDWR);
+    try {
+      const { path, argv } = selfCommand([
+        ...passedGlobals(globals),
+        "wait",
+        "--pid",
+        String(pid),
+        "--quiet",
+        id,
+      ]);
+      const waiter = spawn({
+        path,
+        args: argv,
+        env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
+          Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
+        ),
+        fds: [[0, devnull], [1, devnull], [2, devnull]],
+        setsid: true,
+      });
+      const pidFile = parsed.flags["pid-file"] as string | undefined;
+      if (pidFile) writeAtomically(pidFile, String(waiter.pid));
+      waiter.close();
+    } finally {
+      closeFd(devnull);
+    }
+    return 0;
+  }
+  // Attached: signals go to the process, its status is ours.
+  const unlisten = FORWARDED.map(([name, signo]) => {
+    const fn = () => {
+      try {
+        callSandbox(store.socket(id), METHOD.signal, { signo, mode: "process", pid });
+      } catch { /* it ended */ }
+    };
+    Deno.addSignalListener(name, fn);
+    return () => Deno.removeSignalListener(name, fn);
+  });
+  try {
+    const { status } = await waitPid(store.socket(id), pid);
+    return exitCodeOf(status);
+  } finally {
+    unlisten.forEach((u) => u());
+  }
+}
 
 /** Waits for an exec'd process without blocking signal delivery (a worker thread would; this polls). */
 async function waitPid(socket: string, pid: number): Promise<{ status: number }> {

@@ -11,6 +11,7 @@ import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
 import { writeErr, writeOut } from "./output.ts";
+import { CommandError } from "./command_error.ts";
 
 /** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -183,7 +184,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const message = e instanceof Error ? e.message : String(e);
     logger.error(message);
     await writeErr(`dvisor: ${message}\n`);
-    return 1;
+    return e instanceof CommandError ? e.exitCode : 1;
   }
 }
 

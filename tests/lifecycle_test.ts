@@ -156,3 +156,88 @@ Deno.test("lifecycle: bad input fails in one line with runc's exit codes", async
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("exec into a running container as runc does", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({ rootfs, args: ["/bin/sh", "-c", "sleep 30"] });
+  const roots = { runc: await Deno.makeTempDir(), dvisor: await Deno.makeTempDir() };
+  const processFile = `${bundle}/process.json`;
+  await Deno.writeTextFile(
+    processFile,
+    JSON.stringify({
+      args: ["/bin/sh", "-c", 'echo "$GREETING from $(pwd) as $(id -u):$(id -g)"; exit 3'],
+      env: ["PATH=/bin", "GREETING=hello"],
+      cwd: "/tmp",
+      user: { uid: 1000, gid: 100 },
+    }),
+  );
+  const seen: Record<string, string[]> = {};
+  try {
+    for (const which of ["runc", "dvisor"] as const) {
+      await t.step(which, async () => {
+        const rt = runtime(which, roots[which], bundle);
+        const id = `exec-${which}-${Deno.pid}`;
+        assertEquals((await rt("create", "--bundle", bundle, id)).code, 0);
+        const out: string[] = [];
+        // As runc: a created container takes exec (its init waits for start).
+        const before = await rt("exec", id, "sh", "-c", "echo before start; exit 2");
+        out.push(`${before.code} ${before.stdout}`);
+        assertEquals((await rt("start", id)).code, 0);
+        const plain = await rt("exec", id, "sh", "-c", "echo plain $0; exit 4");
+        out.push(`${plain.code} ${plain.stdout}`);
+        const flags = await rt(
+          "exec",
+          "--cwd",
+          "/etc",
+          "--env",
+          "A=b",
+          "--user",
+          "7:8",
+          id,
+          "sh",
+          "-c",
+          "echo $A $(pwd) $(id -u) $(id -g)",
+        );
+        out.push(`${flags.code} ${flags.stdout}`);
+        const file = await rt("exec", "--process", processFile, id);
+        out.push(`${file.code} ${file.stdout}`);
+        const missing = await rt("exec", id, "/no/such/program");
+        out.push(`missing ${missing.code}`);
+        // Detached, as containerd's shim runs it: the pid file's process lives as long as it.
+        const pidFile = `${bundle}/exec-${which}.pid`;
+        const detached = await rt(
+          "exec",
+          "--detach",
+          "--pid-file",
+          pidFile,
+          id,
+          "sh",
+          "-c",
+          "sleep 0.5",
+        );
+        assertEquals(detached.code, 0, detached.stderr);
+        const pid = Number(await Deno.readTextFile(pidFile));
+        await until(() => {
+          try {
+            Deno.statSync(`/proc/${pid}/status`);
+            return /State:\s+Z/.test(Deno.readTextFileSync(`/proc/${pid}/status`))
+              ? true
+              : undefined;
+          } catch {
+            return true;
+          }
+        });
+        assertEquals((await rt("delete", "--force", id)).code, 0);
+        out.push(`after delete ${(await rt("exec", id, "true")).code}`);
+        seen[which] = out;
+      });
+    }
+    await t.step("the same outputs and statuses", () => {
+      assertEquals(seen.dvisor, seen.runc);
+    });
+  } finally {
+    for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});

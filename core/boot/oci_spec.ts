@@ -5,6 +5,7 @@
  * @module
  */
 import { CAPABILITIES, capabilityNumber } from "../../platform/caps.ts";
+import type { ProcessConfig } from "./start_process.ts";
 
 /** A problem with the bundle the user has to fix. */
 export class SpecError extends Error {
@@ -38,6 +39,12 @@ export interface SpecMount {
   mode?: number;
 }
 
+/** An OCI process as parsed: a process configuration that says whether it wants a terminal. */
+export type SpecProcess =
+  & Required<Pick<ProcessConfig, "capabilities" | "rlimits" | "noNewPrivileges">>
+  & ProcessConfig
+  & { terminal: boolean };
+
 /** The parts of config.json dvisor uses. */
 export interface Spec {
   /** Spec version. */
@@ -48,26 +55,8 @@ export interface Spec {
   rootReadOnly: boolean;
   /** Hostname. */
   hostname: string;
-  /** The process. */
-  process: {
-    terminal: boolean;
-    args: string[];
-    env: string[];
-    cwd: string;
-    uid: number;
-    gid: number;
-    groups: number[];
-    umask?: number;
-    capabilities: {
-      effective: bigint;
-      permitted: bigint;
-      inheritable: bigint;
-      bounding: bigint;
-      ambient: bigint;
-    };
-    rlimits: Array<{ resource: number; soft: bigint; hard: bigint }>;
-    noNewPrivileges: boolean;
-  };
+  /** The process (with its capability sets and limits always given). */
+  process: SpecProcess;
   /** Mounts, in order. */
   mounts: SpecMount[];
   /** Mounts dvisor does not make, with why (for the debug log). */
@@ -266,7 +255,7 @@ export function parseSpec(text: string, bundle: string): Spec {
  * if (p.uid !== 1 || p.args[0] !== "sh") throw new Error();
  * ```
  */
-export function parseProcess(proc: unknown): Spec["process"] {
+export function parseProcess(proc: unknown): SpecProcess {
   if (!isObject(proc)) throw new SpecError("config.json: process is missing");
   const args = strings(proc.args, "process.args");
   if (args.length === 0) throw new SpecError("config.json: process.args must name a program");
@@ -324,7 +313,7 @@ export function parseProcess(proc: unknown): Spec["process"] {
  * if (q.cwd !== "/tmp" || q.capabilities?.bounding !== p.capabilities?.bounding) throw new Error();
  * ```
  */
-export function processObject(p: Spec["process"]): Record<string, unknown> {
+export function processObject(p: SpecProcess): Record<string, unknown> {
   const names = (mask: bigint) => CAPABILITIES.filter((_, i) => (mask >> BigInt(i)) & 1n);
   const rlimitName = Object.fromEntries(Object.entries(RLIMITS).map(([k, v]) => [v, k]));
   return {

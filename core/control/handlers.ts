@@ -120,7 +120,7 @@ export function sandboxHandlers(
         respond({ success: false, err: "ExecuteAsync needs stdin, stdout and stderr" });
         return;
       }
-      if (!root.started() || k.init?.exitStatus !== null) {
+      if (k.init?.exitStatus !== null) {
         fds.forEach(closeQuietly);
         respond({ success: false, err: "The container is not running" });
         return;

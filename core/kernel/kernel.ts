@@ -252,6 +252,8 @@ export class Kernel {
     }
     p.threads.clear();
     p.exitStatus = 9;
+    // Its descriptors (the stdio exec passed) close now: readers see end of file.
+    p.fds.release();
     this.processes.delete(p.pid);
     if (p.hostTgid) this.#killHost(p.hostTgid);
   }
