@@ -97,6 +97,14 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "wait for a container's init to exit and print its status",
     load: async () => (await import("./wait.ts")).waitCommand,
   },
+  spec: {
+    summary: "write a default config.json",
+    load: async () => (await import("./spec.ts")).specCommand,
+  },
+  features: {
+    summary: "print what this runtime supports (JSON)",
+    load: async () => (await import("./features.ts")).featuresCommand,
+  },
   boot: {
     summary: "(internal) run a sandbox: the Sentry and the container's processes",
     load: async () => (await import("./boot.ts")).bootCommand,

@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const DVISOR = `${ROOT}dvisor`;
@@ -108,4 +109,27 @@ Deno.test("dvisor help syscalls prints the system call table", async () => {
   assertMatch(r.stdout, /^0 +read +full/m);
   assertMatch(r.stdout, /^165 +mount +error +EPERM/m);
   assertMatch(r.stdout, /\d+ full, \d+ partial, \d+ fail on purpose, \d+ missing \(ENOSYS\)\n$/);
+});
+
+Deno.test("dvisor spec writes a config.json that dvisor run runs as is; features is JSON", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-spec-" });
+  try {
+    const rootfs = await makeBusyboxRootfs();
+    await Deno.rename(rootfs, `${dir}/rootfs`);
+    const first = await run(DVISOR, ["spec", "--bundle", dir]);
+    assertEquals(first.code, 0, first.stderr);
+    const again = await run(DVISOR, ["spec", "--bundle", dir]);
+    assertEquals(again.code, 1);
+    assertEquals(again.stderr.trim().split("\n").length, 1);
+    const spec = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    spec.process.args = ["sh", "-c", "echo from spec; exit 3"];
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(spec));
+    const ran = await run(DVISOR, ["run", "--bundle", dir, `spec-${Deno.pid}`]);
+    assertEquals([ran.code, ran.stdout], [3, "from spec\n"]);
+    const features = JSON.parse((await run(DVISOR, ["features"])).stdout);
+    assertEquals(features.ociVersionMax, "1.2.1");
+    assertEquals(features.linux.namespaces.includes("pid"), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -1,0 +1,48 @@
+/**
+ * `dvisor features`: what this runtime supports, as runc's `features`
+ * prints it (JSON), so that callers can ask before they try.
+ *
+ * @module
+ */
+import { CAPABILITIES } from "../platform/caps.ts";
+import { parseFlags, UsageError } from "./flags.ts";
+import type { Command } from "./main.ts";
+import { writeOut } from "./output.ts";
+import { OCI_SPEC_VERSION } from "./version.ts";
+
+/**
+ * The features document.
+ *
+ * @returns runc's `features` shape, with what dvisor does.
+ */
+export function features(): Record<string, unknown> {
+  return {
+    ociVersionMin: "1.0.0",
+    ociVersionMax: OCI_SPEC_VERSION,
+    // Not run yet: a spec with hooks is accepted and its hooks are not called.
+    hooks: [],
+    mountOptions: ["bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "mode", "size"],
+    linux: {
+      namespaces: ["pid", "network", "ipc", "uts", "mount"],
+      capabilities: CAPABILITIES,
+      cgroup: { v1: false, v2: false, systemd: false, systemdUser: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+    },
+    annotations: {
+      "io.github.dvisor.sandbox": "user-space kernel (the Sentry); files through a gofer",
+      "io.github.dvisor.platforms": "seccomp,ptrace",
+    },
+  };
+}
+
+/** The `features` command. */
+export const featuresCommand: Command = {
+  async run(args) {
+    const parsed = parseFlags(args, []);
+    if (parsed.args.length) throw new UsageError(`Unexpected argument ${parsed.args[0]}`);
+    await writeOut(JSON.stringify(features(), null, "    ") + "\n");
+    return 0;
+  },
+};
