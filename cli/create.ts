@@ -7,18 +7,15 @@
  *
  * @module
  */
-import { closeQuietly, O, openFile, pollFd, readFd } from "../platform/fd.ts";
+import { closeQuietly, O, openFile } from "../platform/fd.ts";
 import { listenUnix } from "../platform/socket.ts";
-import { loadBundle } from "./bundle.ts";
+import { loadBundle, type LoadedBundle } from "./bundle.ts";
 import { checkId, type ContainerState, processStartTime, StateStore } from "./container_state.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
-import { launchSandbox, type ReportLine, reportLines } from "./sandbox_process.ts";
+import { firstReport, launchSandbox } from "./sandbox_process.ts";
 import { stateRoot } from "./state_root.ts";
-
-/** How long the sandbox may take to load the init. */
-const READY_TIMEOUT_MS = 60_000;
 
 const FLAGS: FlagSpec[] = [
   { name: "bundle", type: "string", aliases: ["b"], help: "the bundle directory (default: .)" },
@@ -52,22 +49,6 @@ export function writeAtomically(path: string, text: string): void {
   Deno.renameSync(tmp, path);
 }
 
-/** Reads the sandbox's first report line (ready, or why it stopped), or null on timeout/EOF. */
-function firstReport(fd: number): ReportLine | null {
-  const chunks: number[] = [];
-  const buf = new Uint8Array(4096);
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    const left = deadline - Date.now();
-    if (left <= 0 || (pollFd(fd, 1, left) & (1 | 16)) === 0) return null;
-    const n = readFd(fd, buf);
-    if (n === 0) break;
-    chunks.push(...buf.subarray(0, n));
-    if (chunks.includes(10)) break;
-  }
-  return reportLines(new Uint8Array(chunks))[0] ?? null;
-}
-
 /** The `create` command. */
 export const createCommand: Command = {
   async run(args, { globals, logger }) {
@@ -88,6 +69,86 @@ export const createCommand: Command = {
   },
 };
 
+/** A container being registered: its first state, and its control socket and exit file. */
+export interface Registration {
+  base: ContainerState;
+  control: { controlListenFd: number; exitFd: number };
+  /** Closes this process's copies of the descriptors (idempotent). */
+  close(): void;
+}
+
+/**
+ * Records a container as `creating` and opens its control socket and exit
+ * file for its sandbox.
+ *
+ * @param store The state root.
+ * @param id The container (claimed).
+ * @param b Its bundle.
+ * @returns The registration.
+ */
+export function register(store: StateStore, id: string, b: LoadedBundle): Registration {
+  const base: ContainerState = {
+    ociVersion: b.spec.ociVersion,
+    id,
+    pid: 0,
+    status: "creating",
+    bundle: b.bundle,
+    rootfs: b.spec.rootPath,
+    created: new Date().toISOString(),
+    owner: "",
+    annotations: b.spec.annotations,
+    startTime: 0,
+    goferPid: 0,
+    goferStartTime: 0,
+  };
+  store.write(base);
+  const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
+  let listenFd: number;
+  try {
+    listenFd = listenUnix(store.socket(id));
+  } catch (e) {
+    closeQuietly(exitFd);
+    throw e;
+  }
+  let open = true;
+  return {
+    base,
+    control: { controlListenFd: listenFd, exitFd },
+    close() {
+      // Once only: a descriptor number closed twice may be someone else's by then.
+      if (!open) return;
+      open = false;
+      closeQuietly(listenFd);
+      closeQuietly(exitFd);
+    },
+  };
+}
+
+/**
+ * A state with its sandbox's processes recorded.
+ *
+ * @param base The state.
+ * @param status The new status.
+ * @param pid The sandbox process.
+ * @param goferPid The gofer.
+ * @returns The state.
+ */
+export function withSandbox(
+  base: ContainerState,
+  status: ContainerState["status"],
+  pid: number,
+  goferPid: number,
+): ContainerState {
+  return {
+    ...base,
+    status,
+    pid,
+    startTime: processStartTime(pid) ?? 0,
+    goferPid,
+    goferStartTime: processStartTime(goferPid) ?? 0,
+  };
+}
+
 async function create(
   store: StateStore,
   id: string,
@@ -99,49 +160,25 @@ async function create(
   let launched: ReturnType<typeof launchSandbox> | null = null;
   try {
     const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
-    const base: ContainerState = {
-      ociVersion: b.spec.ociVersion,
-      id,
-      pid: 0,
-      status: "creating",
-      bundle: b.bundle,
-      rootfs: b.spec.rootPath,
-      created: new Date().toISOString(),
-      owner: "",
-      annotations: b.spec.annotations,
-      startTime: 0,
-      goferPid: 0,
-      goferStartTime: 0,
-    };
-    store.write(base);
-    const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
-    let listenFd = -1;
+    const reg = register(store, id, b);
     try {
-      listenFd = listenUnix(store.socket(id));
       launched = launchSandbox({
         request: b.request,
         served: b.served,
         mountPoint: b.mountPoint,
         globals: b.globals,
-        detached: { controlListenFd: listenFd, exitFd },
+        control: reg.control,
+        detached: true,
       });
     } finally {
-      closeQuietly(listenFd);
-      closeQuietly(exitFd);
+      reg.close();
     }
     const first = firstReport(launched.reportRead);
     if (!first?.ready) {
       throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
     }
     const pid = launched.boot.pid;
-    store.write({
-      ...base,
-      status: "created",
-      pid,
-      startTime: processStartTime(pid) ?? 0,
-      goferPid: launched.gofer.pid,
-      goferStartTime: processStartTime(launched.gofer.pid) ?? 0,
-    });
+    store.write(withSandbox(reg.base, "created", launched.boot.pid, launched.gofer.pid));
     const pidFile = parsed.flags["pid-file"] as string | undefined;
     if (pidFile) writeAtomically(pidFile, String(pid));
     logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);

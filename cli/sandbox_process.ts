@@ -5,7 +5,16 @@
  *
  * @module
  */
-import { closeFd, closeQuietly, O, pipe, readAll, writeFd } from "../platform/fd.ts";
+import {
+  closeFd,
+  closeQuietly,
+  O,
+  pipe,
+  pollFd,
+  readAll,
+  readFd,
+  writeFd,
+} from "../platform/fd.ts";
 import { sealedMemfd } from "../platform/memfd.ts";
 import { capabilityNumber } from "../platform/caps.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
@@ -50,11 +59,16 @@ export interface LaunchOptions {
   /** Global flags to pass on (--log, --log-format, --debug-log). */
   globals: string[];
   /**
-   * A sandbox that outlives this process (`dvisor create`): its control
-   * socket and exit file, and the init waits for StartRoot. Otherwise it
-   * dies with this process and takes signals through the control pipe.
+   * The container's control socket and exit file (a registered container:
+   * `dvisor state`, `kill`, `exec`... reach it).
    */
-  detached?: { controlListenFd: number; exitFd: number };
+  control?: { controlListenFd: number; exitFd: number };
+  /**
+   * Outlive this process (`dvisor create`): the init waits for StartRoot.
+   * Otherwise the sandbox dies with this process, its init runs at once,
+   * and signals go through the control pipe. Needs `control`.
+   */
+  detached?: boolean;
 }
 
 /**
@@ -65,7 +79,8 @@ export interface LaunchOptions {
  * @returns The processes and the pipes to them.
  */
 export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
-  const { request, served, mountPoint, globals, detached } = o;
+  const { request, served, mountPoint, globals, control } = o;
+  const detached = o.detached === true && control !== undefined;
   const binds = request.mounts.filter((m) => m.type === "bind");
   const gofer = startGofer(
     [
@@ -97,13 +112,10 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       emptyRootAt: mountPoint,
       stdio: [0, 1, 2],
       reportFd: pass(reportWrite),
-      ...(detached
-        ? {
-          controlListenFd: pass(detached.controlListenFd),
-          exitFd: pass(detached.exitFd),
-          startOnRequest: true,
-        }
-        : { controlFd: pass(controlRead) }),
+      ...(control
+        ? { controlListenFd: pass(control.controlListenFd), exitFd: pass(control.exitFd) }
+        : {}),
+      ...(detached ? { startOnRequest: true } : { controlFd: pass(controlRead) }),
     };
     const configFd = sealedMemfd("dvisor-config", new TextEncoder().encode(encodeConfig(config)));
     try {
@@ -166,8 +178,25 @@ export async function runSandboxProcesses(
   mountPoint: string,
   globals: string[],
   logger: Logger,
+  registered?: {
+    control: { controlListenFd: number; exitFd: number };
+    /** Called once the init runs, with the sandbox's processes. */
+    onRunning: (boot: Child, gofer: Child) => void;
+  },
 ): Promise<number> {
-  const s = launchSandbox({ request, served, mountPoint, globals });
+  const s = launchSandbox({
+    request,
+    served,
+    mountPoint,
+    globals,
+    ...(registered ? { control: registered.control } : {}),
+  });
+  const early: ReportLine[] = [];
+  if (registered) {
+    const first = firstReport(s.reportRead);
+    if (first) early.push(first);
+    if (first?.ready) registered.onRunning(s.boot, s.gofer);
+  }
   const b = s.boot;
   let goferDied: string | null = null;
   const unlisten: Array<() => void> = [];
@@ -199,7 +228,7 @@ export async function runSandboxProcesses(
       return code;
     };
     if (goferDied) return await fail(`the gofer died (${goferDied}): the sandbox was stopped`, 137);
-    const failure = reportLines(readAll(s.reportRead)).find((l) => !l.ready);
+    const failure = [...early, ...reportLines(readAll(s.reportRead))].find((l) => !l.ready);
     if (failure) return await fail(failure.message ?? "the sandbox failed", failure.status ?? 1);
     return status.signal !== null ? 128 + status.signal : status.code ?? 1;
   } catch (e) {
@@ -276,4 +305,29 @@ export function reportLines(bytes: Uint8Array): ReportLine[] {
   return new TextDecoder().decode(bytes).split("\n").filter((l) => l.trim()).map((l) =>
     JSON.parse(l) as ReportLine
   );
+}
+
+/** How long the sandbox may take to load the init. */
+const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * Reads the sandbox process's first report line: ready, or why it
+ * stopped; null when it said nothing in time or closed the pipe.
+ *
+ * @param fd The report pipe's read end.
+ * @returns The line.
+ */
+export function firstReport(fd: number): ReportLine | null {
+  const chunks: number[] = [];
+  const buf = new Uint8Array(4096);
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    const left = deadline - Date.now();
+    if (left <= 0 || (pollFd(fd, 1, left) & (1 | 16)) === 0) return null;
+    const n = readFd(fd, buf);
+    if (n === 0) break;
+    chunks.push(...buf.subarray(0, n));
+    if (chunks.includes(10)) break;
+  }
+  return reportLines(new Uint8Array(chunks))[0] ?? null;
 }

@@ -241,3 +241,39 @@ Deno.test("exec into a running container as runc does", async (t) => {
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("run registers the container while it runs; run --detach leaves it running", async () => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({ rootfs, args: ["/bin/sh", "-c", "sleep 1; exit 5"] });
+  const root = await Deno.makeTempDir();
+  const rt = runtime("dvisor", root, bundle);
+  try {
+    const running = new Deno.Command(DVISOR, {
+      args: ["--root", root, "run", "--bundle", bundle, "attached"],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await until(async () => {
+      const r = await rt("state", "attached");
+      return r.code === 0 && status(r) === "running" ? true : undefined;
+    });
+    const inside = await rt("exec", "attached", "sh", "-c", "echo inside");
+    assertEquals([inside.code, inside.stdout], [0, "inside\n"]);
+    assertEquals((await running.output()).code, 5);
+    assertEquals((await rt("state", "attached")).code, 1, "gone once run returns");
+
+    assertEquals(
+      (await runDetaching(DVISOR, ["--root", root, "run", "-d", "--bundle", bundle, "det"])).code,
+      0,
+    );
+    assertEquals(status(await rt("state", "det")), "running");
+    const waited = await rt("wait", "det");
+    assertEquals([waited.code, JSON.parse(waited.stdout).exitStatus], [5, 5]);
+    assertEquals((await rt("delete", "det")).code, 0);
+    assertEquals(stateLeft(root), []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
