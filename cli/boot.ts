@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { closeFd, dupFd, O, openFile, readAll, writeAll } from "../platform/fd.ts";
+import { closeFd, dupFd, dupTo, O, openFile, readAll, writeAll } from "../platform/fd.ts";
 import { allowOnly, denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
 import { sandboxRules } from "./sandbox_syscalls.ts";
 import { errnoNumber } from "../platform/errno.ts";
@@ -98,6 +98,7 @@ export const bootCommand: Command = {
     // Every module the Sentry uses is loaded (this module imports them):
     // from now on the sandbox process needs no host path. Leave the host's
     // file system, then refuse the calls the Sentry never makes.
+    disarmHostFiles();
     const stubDir = enterSandboxRoot(config.emptyRootAt);
     denySyscalls(sentryDenyRules());
     // Once the first stub exists (stubs must not inherit it): only the
@@ -129,3 +130,36 @@ export const bootCommand: Command = {
     return r.status;
   },
 };
+
+/**
+ * Makes the files Deno keeps open in its cache directory (its databases)
+ * read-only: each is reopened O_RDONLY onto the same descriptor number,
+ * so the sandbox process, which may write(2), cannot change a file
+ * another Deno process will trust. Descriptors it was given (stdio, the
+ * exit file, the debug log) are left as they are.
+ */
+function disarmHostFiles(): void {
+  const home = Deno.env.get("HOME") ?? "/root";
+  const denoDir = (Deno.env.get("DENO_DIR") ??
+    `${Deno.env.get("XDG_CACHE_HOME") ?? `${home}/.cache`}/deno`).replace(/\/*$/, "/");
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(e.name);
+    let target: string;
+    try {
+      target = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (!target.startsWith(denoDir)) continue;
+    const flags = Number(
+      /^flags:\s+(\d+)/m.exec(Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`))?.[1] ?? "0",
+    );
+    if ((parseInt(String(flags), 8) & O.ACCMODE) === O.RDONLY) continue;
+    const ro = openFile(target, O.RDONLY);
+    try {
+      dupTo(ro, fd, true);
+    } finally {
+      closeFd(ro);
+    }
+  }
+}

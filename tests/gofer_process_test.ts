@@ -64,6 +64,27 @@ function inspect(pid: number): { root: string[]; status: string; ownNamespaces: 
   };
 }
 
+/** Regular host files a process holds open for writing, other than its stdio. */
+function writableHostFiles(pid: number): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    if (Number(e.name) <= 2) continue;
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`);
+      if (!target.startsWith("/") || target.startsWith("/dev/") || target.includes("(deleted)")) {
+        continue;
+      }
+      const flags = /^flags:\s+(\d+)/m.exec(
+        Deno.readTextFileSync(`/proc/${pid}/fdinfo/${e.name}`),
+      )?.[1];
+      if (flags && (parseInt(flags, 8) & 3) !== 0) out.push(target);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
 /** Whether a process's /proc is mounted read-only. */
 function readOnlyProc(pid: number): boolean {
   const line = Deno.readTextFileSync(`/proc/${pid}/mountinfo`).split("\n")
@@ -112,6 +133,7 @@ Deno.test("the sandbox process runs confined: no host files, own mount and pid n
       "own pid namespace: it sees only its stubs",
     );
     assertEquals(readOnlyProc(pid), true, "its /proc is read-only (/proc/sys is the host's)");
+    assertEquals(writableHostFiles(pid), [], "host files it holds open are read-only");
     // CAP_SYS_ADMIN and CAP_SETPCAP (bits 21 and 8), nothing else, bounding set included.
     assertStringIncludes(p.status, "CapEff:\t0000000000200100");
     assertStringIncludes(p.status, "CapBnd:\t0000000000200100");

@@ -46,6 +46,14 @@ function stateLeft(root: string): string[] {
   ];
 }
 
+/** Deletes (--force) every container left in a state root: a failed test must not leak sandboxes. */
+async function cleanUp(root: string): Promise<void> {
+  const ids = (await run(DVISOR, ["--root", root, "list", "-q"])).stdout.trim().split("\n");
+  for (const id of ids.filter((i) => i)) {
+    await run(DVISOR, ["--root", root, "delete", "--force", id]);
+  }
+}
+
 function status(r: Ran): string {
   return (JSON.parse(r.stdout) as { status: string }).status;
 }
@@ -95,6 +103,7 @@ Deno.test("create, start, state, ps, kill, delete as containerd's shim does, lik
       assertEquals(stateLeft(roots.dvisor), []);
     });
   } finally {
+    await cleanUp(roots.dvisor);
     for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
     await Deno.remove(bundle, { recursive: true });
     await Deno.remove(rootfs, { recursive: true });
@@ -151,6 +160,7 @@ Deno.test("lifecycle: bad input fails in one line with runc's exit codes", async
       assertEquals(stateLeft(root), []);
     });
   } finally {
+    await cleanUp(root);
     await Deno.remove(root, { recursive: true });
     await Deno.remove(bundle, { recursive: true });
     await Deno.remove(rootfs, { recursive: true });
@@ -236,6 +246,7 @@ Deno.test("exec into a running container as runc does", async (t) => {
       assertEquals(seen.dvisor, seen.runc);
     });
   } finally {
+    await cleanUp(roots.dvisor);
     for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
     await Deno.remove(bundle, { recursive: true });
     await Deno.remove(rootfs, { recursive: true });
@@ -272,6 +283,7 @@ Deno.test("run registers the container while it runs; run --detach leaves it run
     assertEquals((await rt("delete", "det")).code, 0);
     assertEquals(stateLeft(root), []);
   } finally {
+    await cleanUp(root);
     await Deno.remove(root, { recursive: true });
     await Deno.remove(bundle, { recursive: true });
     await Deno.remove(rootfs, { recursive: true });
