@@ -89,6 +89,14 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "run another process in a running container",
     load: async () => (await import("./exec.ts")).execCommand,
   },
+  pause: {
+    summary: "stop every process of a running container where it is",
+    load: async () => (await import("./pause.ts")).pauseCommand,
+  },
+  resume: {
+    summary: "let a paused container's processes go on",
+    load: async () => (await import("./pause.ts")).resumeCommand,
+  },
   ps: {
     summary: "list a container's processes",
     load: async () => (await import("./ps.ts")).psCommand,

@@ -289,3 +289,40 @@ Deno.test("run registers the container while it runs; run --detach leaves it run
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("pause stops every process where it is, resume lets them go on", async () => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done"],
+  });
+  const root = await Deno.makeTempDir();
+  const rt = runtime("dvisor", root, bundle);
+  const count = async () => Number((await rt("exec", "p", "cat", "/tmp/n")).stdout);
+  try {
+    assertEquals((await rt("create", "--bundle", bundle, "p")).code, 0);
+    assertEquals((await rt("pause", "p")).code, 1, "a created container cannot be paused");
+    assertEquals((await rt("start", "p")).code, 0);
+    await until(async () => (await count()) > 2 ? true : undefined);
+    assertEquals((await rt("pause", "p")).code, 0);
+    assertEquals(status(await rt("state", "p")), "paused");
+    assertEquals((await rt("exec", "p", "true")).code, 255, "no exec while paused, as runc");
+    assertEquals((await rt("delete", "p")).code, 1, "a paused container needs --force");
+    // Frozen: a second later the counter has not moved.
+    assertEquals((await rt("resume", "p")).code, 0);
+    const before = await count();
+    assertEquals((await rt("pause", "p")).code, 0);
+    await new Promise((r) => setTimeout(r, 500));
+    assertEquals((await rt("resume", "p")).code, 0);
+    const after = await count();
+    assertEquals(after - before < 5, true, `paused half a second: ${before} -> ${after}`);
+    await until(async () => (await count()) > after + 3 ? true : undefined);
+    assertEquals((await rt("resume", "p")).code, 1, "resume of a running container fails");
+    assertEquals((await rt("delete", "--force", "p")).code, 0);
+  } finally {
+    await cleanUp(root);
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});

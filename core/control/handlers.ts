@@ -156,9 +156,27 @@ export function sandboxHandlers(
       }));
       respond({ success: true, result: out.sort((a, b) => a.pid - b.pid) });
     }),
+    [METHOD.pause]: noFds((_arg, respond) => {
+      if (!root.started()) {
+        respond({ success: false, err: "The container is not running" });
+        return;
+      }
+      k.pause();
+      respond({ success: true });
+    }),
+    [METHOD.resume]: noFds((_arg, respond) => {
+      if (!k.paused) {
+        respond({ success: false, err: "The container is not paused" });
+        return;
+      }
+      k.resume();
+      respond({ success: true });
+    }),
     [METHOD.state]: noFds((_arg, respond) => {
       const status = !root.started()
         ? "created"
+        : k.paused
+        ? "paused"
         : (k.init?.exitStatus ?? null) !== null
         ? "stopped"
         : "running";

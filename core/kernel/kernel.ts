@@ -158,6 +158,8 @@ export class Kernel {
   cleanXState: Uint8Array | null = null;
   readonly #byHost = new Map<number, Task>();
   readonly #hostOf = new Map<number, number>();
+  #paused = false;
+  readonly #parked = new Set<Task>();
   readonly #runQueue: (() => void)[] = [];
   readonly #timers = new Map<number, () => void>();
   readonly #hostWaits = new Map<string, WaitQueue>();
@@ -555,6 +557,13 @@ export class Kernel {
    */
   resumeWithSignals(t: Task, regs: Registers): void {
     const host = this.hostTid(t);
+    if (this.#paused) {
+      // Paused (`dvisor pause`): it stays stopped until resume.
+      this.machine.setRegs(host);
+      t.state = "paused";
+      this.#parked.add(t);
+      return;
+    }
     const outcome = this.#deliverSignals(t, regs);
     if (outcome === "dead") return;
     this.machine.setRegs(host);
@@ -949,6 +958,41 @@ export class Kernel {
       regs.set("orig_rax", -1n);
     }
     this.resumeWithSignals(t, regs);
+  }
+
+  // ---- pause (dvisor pause / resume) ----------------------------------------------------
+
+  /** Whether the sandbox is paused. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /**
+   * Stops every task where it is, unseen by the container (no SIGCHLD, no
+   * job control): running ones get a host SIGSTOP, the others stay parked
+   * when their call ends.
+   */
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    for (const t of this.tasks.values()) {
+      if (t.state !== "running" || t.interruptRequested) continue;
+      t.interruptRequested = true;
+      const host = this.hostTid(t);
+      syscall(SYS.tgkill, BigInt(t.process.hostTgid || host), BigInt(host), BigInt(SIG.STOP));
+    }
+  }
+
+  /** Lets every paused task run again. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const parked = [...this.#parked];
+    this.#parked.clear();
+    for (const t of parked) {
+      if (!this.tasks.has(t.tid) || t.state !== "paused") continue;
+      this.resumeWithSignals(t, this.machine.getRegs(this.hostTid(t)));
+    }
   }
 
   // ---- job control ------------------------------------------------------------------

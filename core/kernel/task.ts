@@ -217,6 +217,8 @@ export type TaskState =
   | "blocked"
   /** Stopped by job control. */
   | "stopped"
+  /** Held by `dvisor pause` until resume. */
+  | "paused"
   /** Exiting; gone soon. */
   | "exiting";
 
