@@ -97,6 +97,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "let a paused container's processes go on",
     load: async () => (await import("./pause.ts")).resumeCommand,
   },
+  events: {
+    summary: "print a container's statistics (--stats once, else every --interval)",
+    load: async () => (await import("./events.ts")).eventsCommand,
+  },
   ps: {
     summary: "list a container's processes",
     load: async () => (await import("./ps.ts")).psCommand,

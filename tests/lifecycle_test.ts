@@ -290,7 +290,7 @@ Deno.test("run registers the container while it runs; run --detach leaves it run
   }
 });
 
-Deno.test("pause stops every process where it is, resume lets them go on", async () => {
+Deno.test("events --stats, and pause stops every process where it is, resume lets them go on", async () => {
   const rootfs = await makeBusyboxRootfs();
   const bundle = await makeBundle({
     rootfs,
@@ -304,6 +304,10 @@ Deno.test("pause stops every process where it is, resume lets them go on", async
     assertEquals((await rt("pause", "p")).code, 1, "a created container cannot be paused");
     assertEquals((await rt("start", "p")).code, 0);
     await until(async () => (await count()) > 2 ? true : undefined);
+    const stats = JSON.parse((await rt("events", "--stats", "p")).stdout);
+    assertEquals([stats.type, stats.id], ["stats", "p"]);
+    assertEquals(stats.data.pids.current >= 1, true, "the shell, maybe its sleep");
+    assertEquals(stats.data.memory.usage.usage > 0, true, "memory in use");
     assertEquals((await rt("pause", "p")).code, 0);
     assertEquals(status(await rt("state", "p")), "paused");
     assertEquals((await rt("exec", "p", "true")).code, 255, "no exec while paused, as runc");
