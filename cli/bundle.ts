@@ -84,6 +84,8 @@ export async function loadBundle(
         ...(m.source !== undefined ? { hostPath: m.source, readOnly: m.readOnly } : {}),
       })),
       process: spec.process,
+      maskedPaths: spec.maskedPaths,
+      readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,
       debugLog,
       strace,

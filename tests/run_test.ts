@@ -27,7 +27,7 @@ function debianRootfs(): string {
 async function sameAsRunc(
   t: Deno.TestContext,
   name: string,
-  bundle: { rootfs: string; readonly?: boolean },
+  bundle: { rootfs: string; readonly?: boolean; maskedPaths?: string[]; readonlyPaths?: string[] },
   script: string,
   normalize: (s: string) => string = (s) => s,
 ): Promise<Ran> {
@@ -189,6 +189,38 @@ Deno.test("dvisor run: writes to the root as runc, or kept in the sandbox with -
         assertEquals(await Deno.readTextFile(`${rootfs}/etc/group`), "root:x:0:\n");
       });
     }
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("dvisor run: masked and read-only paths as runc makes them", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    await Deno.mkdir(`${rootfs}/etc/secret`);
+    await Deno.writeTextFile(`${rootfs}/etc/secret/key`, "hidden\n");
+    await Deno.mkdir(`${rootfs}/etc/rodir`);
+    await Deno.writeTextFile(`${rootfs}/etc/rodir/keep`, "kept\n");
+    const r = await sameAsRunc(
+      t,
+      "masked and read-only",
+      {
+        rootfs,
+        readonly: false,
+        maskedPaths: ["/etc/passwd", "/etc/secret", "/not/there"],
+        readonlyPaths: ["/etc/rodir"],
+      },
+      [
+        "wc -c < /etc/passwd",
+        "ls /etc/secret | wc -l",
+        "echo x > /etc/secret/y; echo masked dir write $?",
+        "echo w > /etc/rodir/f; echo read-only write $?",
+        "cat /etc/rodir/keep",
+        "echo ok > /etc/other && echo elsewhere writable && rm /etc/other",
+      ].join("; "),
+    );
+    assertStringIncludes(r.stdout, "kept");
+    assertStringIncludes(r.stderr, "Read-only file system");
   } finally {
     await Deno.remove(rootfs, { recursive: true });
   }

@@ -26,6 +26,9 @@ export interface BootConfig {
   >;
   process: ProcessConfig;
   hostname: string;
+  /** linux.maskedPaths and linux.readonlyPaths. */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   stdio: [number, number, number];
   emptyRootAt: string;
   debugLog: string | null;
@@ -110,6 +113,8 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
       mounts,
       process: c.process,
       hostname: c.hostname,
+      maskedPaths: c.maskedPaths ?? [],
+      readonlyPaths: c.readonlyPaths ?? [],
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,
       ...(c.controlFd !== undefined ? { controlFd: c.controlFd } : {}),

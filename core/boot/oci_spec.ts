@@ -63,6 +63,10 @@ export interface Spec {
   skipped: string[];
   /** Annotations. */
   annotations: Record<string, string>;
+  /** linux.maskedPaths: hidden (an empty directory, or /dev/null for a file). */
+  maskedPaths: string[];
+  /** linux.readonlyPaths: made read-only. */
+  readonlyPaths: string[];
 }
 
 /** RLIMIT_* names and numbers. */
@@ -237,7 +241,21 @@ export function parseSpec(text: string, bundle: string): Spec {
     mounts,
     skipped,
     annotations,
+    maskedPaths: linuxPaths(raw, "maskedPaths"),
+    readonlyPaths: linuxPaths(raw, "readonlyPaths"),
   };
+}
+
+/** linux.maskedPaths or linux.readonlyPaths: absolute paths without "..". */
+function linuxPaths(raw: Record<string, unknown>, key: string): string[] {
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  return strings(linux[key], `linux.${key}`).map((p) => {
+    const path = absolute(p, `linux.${key}`);
+    if (path.split("/").includes("..")) {
+      throw new SpecError(`config.json: linux.${key} entry ${p} must not contain ".."`);
+    }
+    return path;
+  });
 }
 
 /**

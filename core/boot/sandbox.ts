@@ -15,7 +15,8 @@ import { buildSyscallTable } from "../syscalls/table.ts";
 import type { FsBackend } from "../vfs/backend.ts";
 import { makeDevfs } from "../vfs/devfs.ts";
 import { GoferFs } from "../vfs/gofer_fs.ts";
-import { type FileSystem, POLL, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
+import { type FileSystem, POLL, S_IFCHR, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
+import { DEVICES, joinDev } from "../vfs/devices.ts";
 import { Dentry, Mount, type MountFlags, MountNamespace, type VPath } from "../vfs/mount.ts";
 import { TmpFs } from "../vfs/tmpfs.ts";
 import { walk } from "../vfs/walk.ts";
@@ -73,6 +74,10 @@ export interface SandboxConfig {
   controlFd?: number;
   /** Runs once the init is loaded, just before the Sentry serves it (the sandbox process locks itself down). */
   beforeRun?: () => void;
+  /** Paths to hide: an empty read-only directory, or a read-only /dev/null for a file. */
+  maskedPaths?: string[];
+  /** Paths to make read-only. */
+  readonlyPaths?: string[];
   /** A listening control socket (owned): `dvisor start`, `kill`, `wait`, `ps`... talk to it. */
   controlListenFd?: number;
   /** Load the init, then wait for StartRoot on the control socket before it runs (create/start). */
@@ -101,6 +106,46 @@ function mountPoint(ns: MountNamespace, target: string): VPath {
     }
   }
   return at;
+}
+
+/** The place a path names, or null when there is nothing there. */
+function existing(ns: MountNamespace, path: string): VPath | null {
+  const root = ns.root;
+  try {
+    return walk({ ns, root, cwd: root, creds: ROOT_CREDS }, root, path, { follow: false });
+  } catch {
+    return null;
+  }
+}
+
+/** Hides paths as runc does: directories under an empty read-only tmpfs, files under /dev/null. */
+function maskPaths(ns: MountNamespace, paths: string[]): void {
+  for (const path of paths) {
+    const at = existing(ns, path);
+    if (!at) continue;
+    if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) {
+      const fs = new TmpFs({ mode: 0o755, limits: { maxBytes: 0 } });
+      ns.mount(at, new Mount(fs, new Dentry("/", null, fs.root()), { readOnly: true }, "tmpfs"));
+      continue;
+    }
+    const fs = new TmpFs({ mode: 0o755 });
+    fs.root().mknod("null", S_IFCHR | 0o666, ROOT_CREDS, joinDev(...DEVICES.null));
+    const node = new Dentry("null", null, fs.root().lookup("null"));
+    ns.mount(at, new Mount(fs, node, { readOnly: true }, "devtmpfs"));
+  }
+}
+
+/** Makes paths read-only: each is mounted again over itself, read-only. */
+function makeReadOnly(ns: MountNamespace, paths: string[]): void {
+  for (const path of paths) {
+    const at = existing(ns, path);
+    if (!at) continue;
+    const top = ns.crossMounts(at);
+    ns.mount(
+      top,
+      new Mount(top.mount.fs, top.dentry, { ...top.mount.flags, readOnly: true }, top.mount.source),
+    );
+  }
 }
 
 function mountAt(
@@ -174,6 +219,8 @@ export function runSandbox(config: SandboxConfig): number {
     );
   }
 
+  maskPaths(ns, config.maskedPaths ?? []);
+  makeReadOnly(ns, config.readonlyPaths ?? []);
   const hostTid = machine.createAddressSpace({
     namespaces: ["pid", "mount", "ipc", "uts", "net"],
     emptyRootAt: config.emptyRootAt,

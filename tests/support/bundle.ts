@@ -25,6 +25,10 @@ export interface BundleOptions {
   mounts?: Array<{ destination: string; type: string; source: string; options?: string[] }>;
   /** `process.user` (default root). */
   user?: { uid: number; gid: number };
+  /** `linux.maskedPaths` (default: runc's). */
+  maskedPaths?: string[];
+  /** `linux.readonlyPaths` (default: runc's). */
+  readonlyPaths?: string[];
 }
 
 /**
@@ -93,8 +97,10 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
       namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, {
         type: "mount",
       }],
-      maskedPaths: ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
-      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+      maskedPaths: o.maskedPaths ??
+        ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+      readonlyPaths: o.readonlyPaths ??
+        ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config, null, 2));
