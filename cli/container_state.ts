@@ -8,6 +8,7 @@
  * @module
  */
 import { type FileLock, lockFile } from "../platform/flock.ts";
+import type { Hook, HookPoint } from "../core/boot/oci_spec.ts";
 
 /** A container's status, as the OCI runtime spec names them. */
 export type Status = "creating" | "created" | "running" | "paused" | "stopped";
@@ -30,6 +31,8 @@ export interface ContainerState {
   /** The gofer's host pid and start time. */
   goferPid: number;
   goferStartTime: number;
+  /** The spec's hooks (start and delete run theirs from here). */
+  hooks?: Partial<Record<HookPoint, Hook[]>>;
 }
 
 /**

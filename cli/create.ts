@@ -10,7 +10,14 @@
 import { closeQuietly, O, openFile } from "../platform/fd.ts";
 import { listenUnix } from "../platform/socket.ts";
 import { loadBundle, type LoadedBundle } from "./bundle.ts";
-import { checkId, type ContainerState, processStartTime, StateStore } from "./container_state.ts";
+import {
+  checkId,
+  type ContainerState,
+  processStartTime,
+  shownState,
+  StateStore,
+} from "./container_state.ts";
+import { runHooks } from "./hooks.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
@@ -100,6 +107,7 @@ export function register(store: StateStore, id: string, b: LoadedBundle): Regist
     startTime: 0,
     goferPid: 0,
     goferStartTime: 0,
+    hooks: b.spec.hooks,
   };
   store.write(base);
   const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
@@ -178,7 +186,12 @@ async function create(
       throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
     }
     const pid = launched.boot.pid;
-    store.write(withSandbox(reg.base, "created", launched.boot.pid, launched.gofer.pid));
+    const creating = withSandbox(reg.base, "creating", launched.boot.pid, launched.gofer.pid);
+    store.write(creating);
+    for (const point of ["prestart", "createRuntime", "createContainer"] as const) {
+      await runHooks(point, b.spec.hooks, shownState(creating), logger);
+    }
+    store.write({ ...creating, status: "created" });
     const pidFile = parsed.flags["pid-file"] as string | undefined;
     if (pidFile) writeAtomically(pidFile, String(pid));
     logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);

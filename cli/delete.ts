@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { StateStore } from "./container_state.ts";
+import { type ContainerState, shownState, StateStore } from "./container_state.ts";
+import { runHooks } from "./hooks.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { killAndWait } from "./sandbox_reaper.ts";
@@ -17,16 +18,24 @@ const FLAGS: FlagSpec[] = [
 
 /** The `delete` command. */
 export const deleteCommand: Command = {
-  run(args, { globals }) {
+  async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;
     if (!id || extra.length) throw new UsageError("dvisor delete needs one container id");
     const store = new StateStore(stateRoot(globals));
-    return store.locked(id, () => remove(store, id, parsed.flags.force === true));
+    const removed = await store.locked(id, () => remove(store, id, parsed.flags.force === true));
+    // After the container is gone, as the runtime spec orders it; failures are only logged.
+    await runHooks(
+      "poststop",
+      removed.hooks ?? {},
+      shownState({ ...removed, status: "stopped" }),
+      logger,
+    );
+    return 0;
   },
 };
 
-function remove(store: StateStore, id: string, force: boolean): number {
+function remove(store: StateStore, id: string, force: boolean): ContainerState {
   const s = store.read(id);
   if ((s.status === "running" || s.status === "paused") && !force) {
     throw new Error(
@@ -39,5 +48,5 @@ function remove(store: StateStore, id: string, force: boolean): number {
   // The gofer ends with the sandbox's sockets; a stuck one is killed.
   killAndWait(s.goferPid, s.goferStartTime);
   store.remove(id);
-  return 0;
+  return s;
 }

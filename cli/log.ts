@@ -96,6 +96,15 @@ export class Logger {
   }
 
   /**
+   * Writes a warning record.
+   *
+   * @param msg The message.
+   */
+  warn(msg: string): void {
+    this.log("warning", msg);
+  }
+
+  /**
    * Writes a debug record (with `--debug`).
    *
    * @param msg The message.

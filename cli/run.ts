@@ -12,8 +12,11 @@
  */
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
-import { loadBundle } from "./bundle.ts";
-import { checkId, StateStore } from "./container_state.ts";
+import { loadBundle, type LoadedBundle } from "./bundle.ts";
+import { checkId, shownState, StateStore } from "./container_state.ts";
+import { callSandbox } from "./control_client.ts";
+import { runHooks } from "./hooks.ts";
+import { METHOD } from "../core/control/protocol.ts";
 import { createCommand, register, withSandbox, writeAtomically } from "./create.ts";
 import { startCommand } from "./start.ts";
 import { stateRoot } from "./state_root.ts";
@@ -80,25 +83,40 @@ export const runCommand: Command = {
       return await startCommand.run([id], { globals, logger });
     }
     await store.locked(id, () => store.claim(id));
+    let hooks: LoadedBundle["spec"]["hooks"] | null = null;
+    let stopped: Record<string, unknown> = {};
     try {
       const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+      hooks = b.spec.hooks;
       const reg = register(store, id, b);
+      stopped = shownState(reg.base);
       try {
         return await runSandboxProcesses(b.request, b.served, b.mountPoint, b.globals, logger, {
           control: reg.control,
-          onRunning: (boot, gofer) => {
+          onCreated: async (boot, gofer) => {
             reg.close();
-            store.write(withSandbox(reg.base, "running", boot.pid, gofer.pid));
+            const created = withSandbox(reg.base, "created", boot.pid, gofer.pid);
+            store.write(created);
+            await runHooks("prestart", b.spec.hooks, shownState(created), logger);
+            await runHooks("createRuntime", b.spec.hooks, shownState(created), logger);
+            await runHooks("createContainer", b.spec.hooks, shownState(created), logger);
+            await runHooks("startContainer", b.spec.hooks, shownState(created), logger);
+            callSandbox(store.socket(id), METHOD.startRoot);
+            const running = { ...created, status: "running" as const };
+            store.write(running);
             const file = parsed.flags["pid-file"] as string | undefined;
             if (file) writeAtomically(file, String(boot.pid));
+            // runc hands poststart hooks the state as it was before start (status created).
+            await runHooks("poststart", b.spec.hooks, shownState(created), logger);
           },
         });
       } finally {
         reg.close();
       }
     } finally {
-      // As runc run: the container goes when it ends.
+      // As runc run: the container goes when it ends, then poststop.
       await store.locked(id, () => store.remove(id));
+      if (hooks) await runHooks("poststop", hooks, { ...stopped, status: "stopped" }, logger);
     }
   },
 };

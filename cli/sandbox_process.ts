@@ -69,6 +69,8 @@ export interface LaunchOptions {
    * and signals go through the control pipe. Needs `control`.
    */
   detached?: boolean;
+  /** The init waits for StartRoot on the control socket (detached ones always do). Needs `control`. */
+  gated?: boolean;
 }
 
 /**
@@ -81,6 +83,7 @@ export interface LaunchOptions {
 export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
   const { request, served, mountPoint, globals, control } = o;
   const detached = o.detached === true && control !== undefined;
+  const gated = detached || (o.gated === true && control !== undefined);
   const binds = request.mounts.filter((m) => m.type === "bind");
   const gofer = startGofer(
     [
@@ -88,7 +91,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       ...binds.map((m) => ({ path: m.hostPath!, readOnly: m.readOnly ?? false })),
     ],
     mountPoint,
-    detached !== undefined,
+    detached,
   );
   const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
@@ -115,7 +118,8 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       ...(control
         ? { controlListenFd: pass(control.controlListenFd), exitFd: pass(control.exitFd) }
         : {}),
-      ...(detached ? { startOnRequest: true } : { controlFd: pass(controlRead) }),
+      ...(gated ? { startOnRequest: true } : {}),
+      ...(detached ? {} : { controlFd: pass(controlRead) }),
     };
     const configFd = sealedMemfd("dvisor-config", new TextEncoder().encode(encodeConfig(config)));
     try {
@@ -180,8 +184,12 @@ export async function runSandboxProcesses(
   logger: Logger,
   registered?: {
     control: { controlListenFd: number; exitFd: number };
-    /** Called once the init runs, with the sandbox's processes. */
-    onRunning: (boot: Child, gofer: Child) => void;
+    /**
+     * Called once the init is loaded, with the sandbox's processes: it
+     * starts the init (StartRoot), with what comes before and after. When
+     * it throws, the sandbox is stopped and the error is the command's.
+     */
+    onCreated: (boot: Child, gofer: Child) => Promise<void>;
   },
 ): Promise<number> {
   const s = launchSandbox({
@@ -189,13 +197,28 @@ export async function runSandboxProcesses(
     served,
     mountPoint,
     globals,
-    ...(registered ? { control: registered.control } : {}),
+    ...(registered ? { control: registered.control, gated: true } : {}),
   });
   const early: ReportLine[] = [];
   if (registered) {
     const first = firstReport(s.reportRead);
     if (first) early.push(first);
-    if (first?.ready) registered.onRunning(s.boot, s.gofer);
+    if (first?.ready) {
+      try {
+        await registered.onCreated(s.boot, s.gofer);
+      } catch (e) {
+        try {
+          s.boot.kill(9);
+        } catch { /* gone */ }
+        await s.boot.wait();
+        s.boot.close();
+        closeQuietly(s.controlWrite ?? -1);
+        closeQuietly(s.reportRead);
+        await s.gofer.wait();
+        s.gofer.close();
+        throw e;
+      }
+    }
   }
   const b = s.boot;
   let goferDied: string | null = null;

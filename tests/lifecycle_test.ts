@@ -330,3 +330,62 @@ Deno.test("events --stats, and pause stops every process where it is, resume let
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("hooks run in order with the state on stdin, as runc runs them", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-hooks-" });
+  // Each hook appends "<point> <status> <id>" (read from the state on its stdin) to a log.
+  const hook = `${dir}/hook.sh`;
+  await Deno.writeTextFile(
+    hook,
+    `#!/bin/sh\nstate=$(cat)\nstatus=$(echo "$state" | sed 's/.*"status": *"\\([a-z]*\\)".*/\\1/')\n` +
+      `echo "$1 $status $HOOK_TAG" >> ${dir}/$2.log\n[ "$1" != fail ]\n`,
+  );
+  await Deno.chmod(hook, 0o755);
+  const hooks = (which: string) =>
+    Object.fromEntries(
+      ["prestart", "createRuntime", "poststart", "poststop"].map((p) => [
+        p,
+        [{ path: hook, args: ["hook", p, which], env: [`HOOK_TAG=tagged`] }],
+      ]),
+    );
+  const roots = { runc: await Deno.makeTempDir(), dvisor: await Deno.makeTempDir() };
+  try {
+    for (const which of ["runc", "dvisor"] as const) {
+      await t.step(which, async () => {
+        const bundle = await makeBundle({ rootfs, args: ["/bin/true"], hooks: hooks(which) });
+        const rt = runtime(which, roots[which], bundle);
+        const id = `hooks-${which}`;
+        assertEquals((await rt("create", "--bundle", bundle, id)).code, 0);
+        assertEquals((await rt("start", id)).code, 0);
+        await until(async () => status(await rt("state", id)) === "stopped" ? true : undefined);
+        assertEquals((await rt("delete", id)).code, 0);
+        await Deno.remove(bundle, { recursive: true });
+      });
+    }
+    await t.step("the same order and statuses", async () => {
+      const runc = await Deno.readTextFile(`${dir}/runc.log`);
+      assertEquals(await Deno.readTextFile(`${dir}/dvisor.log`), runc);
+      assertStringIncludes(runc, "prestart");
+    });
+    await t.step("a failing prestart hook fails create and leaves nothing", async () => {
+      const failing = { prestart: [{ path: hook, args: ["hook", "fail", "failing"] }] };
+      const bundle = await makeBundle({ rootfs, args: ["/bin/true"], hooks: failing });
+      const traces = sandboxTraces();
+      for (const which of ["runc", "dvisor"] as const) {
+        const r = await runtime(which, roots[which], bundle)("create", "--bundle", bundle, "f");
+        assertEquals(r.code, 1, `${which}: ${r.stderr}`);
+      }
+      await until(() =>
+        sandboxTraces().processes.length === traces.processes.length ? true : undefined
+      );
+      assertEquals(stateLeft(roots.dvisor), []);
+      await Deno.remove(bundle, { recursive: true });
+    });
+  } finally {
+    await cleanUp(roots.dvisor);
+    for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});

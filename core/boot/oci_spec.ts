@@ -67,6 +67,8 @@ export interface Spec {
   maskedPaths: string[];
   /** linux.readonlyPaths: made read-only. */
   readonlyPaths: string[];
+  /** hooks, by the point in the lifecycle they run at. */
+  hooks: Partial<Record<HookPoint, Hook[]>>;
 }
 
 /** RLIMIT_* names and numbers. */
@@ -243,7 +245,65 @@ export function parseSpec(text: string, bundle: string): Spec {
     annotations,
     maskedPaths: linuxPaths(raw, "maskedPaths"),
     readonlyPaths: linuxPaths(raw, "readonlyPaths"),
+    hooks: parseHooks(raw.hooks),
   };
+}
+
+/** Where in the lifecycle a hook runs. */
+export type HookPoint =
+  | "prestart"
+  | "createRuntime"
+  | "createContainer"
+  | "startContainer"
+  | "poststart"
+  | "poststop";
+
+/** A hook: a host program the runtime runs with the container's state on its stdin. */
+export interface Hook {
+  /** Absolute path of the program. */
+  path: string;
+  /** argv, argv[0] included (default: the path). */
+  args: string[];
+  /** Its environment. */
+  env: string[];
+  /** Seconds it may take (none: no limit). */
+  timeout?: number;
+}
+
+const HOOK_POINTS: readonly HookPoint[] = [
+  "prestart",
+  "createRuntime",
+  "createContainer",
+  "startContainer",
+  "poststart",
+  "poststop",
+];
+
+function parseHooks(raw: unknown): Partial<Record<HookPoint, Hook[]>> {
+  if (raw === undefined) return {};
+  if (!isObject(raw)) throw new SpecError("config.json: hooks must be an object");
+  const out: Partial<Record<HookPoint, Hook[]>> = {};
+  for (const point of HOOK_POINTS) {
+    const list = raw[point];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) throw new SpecError(`config.json: hooks.${point} must be an array`);
+    out[point] = list.map((h: unknown, i: number) => {
+      const what = `hooks.${point}[${i}]`;
+      if (!isObject(h) || typeof h.path !== "string") {
+        throw new SpecError(`config.json: ${what} has no path`);
+      }
+      const path = absolute(h.path, `${what}.path`);
+      const args = h.args === undefined ? [path] : strings(h.args, `${what}.args`);
+      const timeout = h.timeout === undefined ? undefined : int(h.timeout, `${what}.timeout`, 1);
+      return {
+        path,
+        args: args.length ? args : [path],
+        env: strings(h.env, `${what}.env`),
+        ...(timeout !== undefined ? { timeout } : {}),
+      };
+    });
+  }
+  return out;
 }
 
 /** linux.maskedPaths or linux.readonlyPaths: absolute paths without "..". */

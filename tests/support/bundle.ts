@@ -29,6 +29,11 @@ export interface BundleOptions {
   maskedPaths?: string[];
   /** `linux.readonlyPaths` (default: runc's). */
   readonlyPaths?: string[];
+  /** `hooks`. */
+  hooks?: Record<
+    string,
+    Array<{ path: string; args?: string[]; env?: string[]; timeout?: number }>
+  >;
 }
 
 /**
@@ -64,6 +69,7 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
     },
     root: { path: o.rootfs, readonly: o.readonly ?? true },
     hostname: "test",
+    ...(o.hooks ? { hooks: o.hooks } : {}),
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
       {
