@@ -53,11 +53,6 @@ export async function loadBundle(
     throw new UsageError(`Cannot read ${bundle}/config.json: give the bundle with --bundle`);
   }
   const spec = parseSpec(text, bundle);
-  if (spec.process.terminal) {
-    throw new UsageError(
-      "process.terminal is true, but terminals are not supported yet: set it to false",
-    );
-  }
   try {
     const st = await Deno.stat(spec.rootPath);
     if (!st.isDirectory) throw new Error();

@@ -97,6 +97,24 @@ export function processStartTime(pid: number): number | null {
   }
 }
 
+/**
+ * Thrown for a container id that has no state.
+ *
+ * @example
+ * ```ts
+ * import { NoSuchContainer } from "./container_state.ts";
+ * const e = new NoSuchContainer("web");
+ * if (e.message !== "Container web does not exist") throw e;
+ * ```
+ */
+export class NoSuchContainer extends Error {
+  /** @param id The container id. */
+  constructor(readonly id: string) {
+    super(`Container ${id} does not exist`);
+    this.name = "NoSuchContainer";
+  }
+}
+
 /** The containers under one `--root`. */
 export class StateStore {
   /** The root directory. */
@@ -215,7 +233,7 @@ export class StateStore {
       text = Deno.readTextFileSync(`${this.dir(id)}/state.json`);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
-        throw new Error(`Container ${id} does not exist`);
+        throw new NoSuchContainer(id);
       }
       throw e;
     }

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import type { PtyPair } from "../platform/pty.ts";
+import { checkConsoleFlags, openConsole, sendConsole } from "./console.ts";
 import { closeQuietly, O, openFile } from "../platform/fd.ts";
 import { listenUnix } from "../platform/socket.ts";
 import { loadBundle, type LoadedBundle } from "./bundle.ts";
@@ -30,7 +32,7 @@ const FLAGS: FlagSpec[] = [
   {
     name: "console-socket",
     type: "string",
-    help: "(with process.terminal) where to send the pty master; terminals are not supported yet",
+    help: "(with process.terminal) where to send the pty master",
   },
   { name: "pidfd-socket", type: "string", help: "(runc) ignored", ignored: true },
   {
@@ -166,8 +168,12 @@ async function create(
 ): Promise<number> {
   store.claim(id);
   let launched: ReturnType<typeof launchSandbox> | null = null;
+  let pty: PtyPair | null = null;
   try {
     const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+    const consoleSocket = parsed.flags["console-socket"] as string | undefined;
+    checkConsoleFlags(b.spec.process.terminal, consoleSocket, true);
+    if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);
     const reg = register(store, id, b);
     try {
       launched = launchSandbox({
@@ -177,6 +183,7 @@ async function create(
         globals: b.globals,
         control: reg.control,
         detached: true,
+        ...(pty ? { terminal: pty.slave } : {}),
       });
     } finally {
       reg.close();
@@ -185,6 +192,7 @@ async function create(
     if (!first?.ready) {
       throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
     }
+    if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
     const pid = launched.boot.pid;
     const creating = withSandbox(reg.base, "creating", launched.boot.pid, launched.gofer.pid);
     store.write(creating);
@@ -207,6 +215,7 @@ async function create(
     store.remove(id);
     throw e;
   } finally {
+    if (pty) [pty.master, pty.slave].forEach(closeQuietly);
     if (launched) {
       closeQuietly(launched.reportRead);
       launched.boot.close();

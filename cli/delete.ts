@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type ContainerState, shownState, StateStore } from "./container_state.ts";
+import { type ContainerState, NoSuchContainer, shownState, StateStore } from "./container_state.ts";
 import { runHooks } from "./hooks.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -23,7 +23,18 @@ export const deleteCommand: Command = {
     const [id, ...extra] = parsed.args;
     if (!id || extra.length) throw new UsageError("dvisor delete needs one container id");
     const store = new StateStore(stateRoot(globals));
-    const removed = await store.locked(id, () => remove(store, id, parsed.flags.force === true));
+    const force = parsed.flags.force === true;
+    let removed: ContainerState;
+    try {
+      removed = await store.locked(id, () => remove(store, id, force));
+    } catch (e) {
+      if (!(e instanceof NoSuchContainer)) throw e;
+      // As runc: what an aborted create left goes, and --force makes a
+      // missing container no error (containerd and podman rely on it).
+      await store.locked(id, () => store.remove(id));
+      if (force) return 0;
+      throw e;
+    }
     // After the container is gone, as the runtime spec orders it; failures are only logged.
     await runHooks(
       "poststop",

@@ -12,7 +12,15 @@
 import { parseProcess, parseSpec, processObject } from "../core/boot/oci_spec.ts";
 import { METHOD } from "../core/control/protocol.ts";
 import { spawn } from "../platform/spawn.ts";
-import { closeFd, O, openFile } from "../platform/fd.ts";
+import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
+import {
+  checkConsoleFlags,
+  CONSOLE_SIGNALS,
+  openConsole,
+  proxyConsole,
+  sendConsole,
+} from "./console.ts";
+import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
 import { callSandbox } from "./control_client.ts";
 import { writeAtomically } from "./create.ts";
@@ -34,7 +42,7 @@ const FLAGS: FlagSpec[] = [
   { name: "env", aliases: ["e"], type: "list", help: "KEY=VALUE to add to the environment" },
   { name: "user", aliases: ["u"], type: "string", help: "UID[:GID] to run as" },
   { name: "additional-gids", aliases: ["g"], type: "list", help: "supplementary groups" },
-  { name: "tty", aliases: ["t"], type: "bool", help: "a terminal (not supported yet)" },
+  { name: "tty", aliases: ["t"], type: "bool", help: "give the process a terminal" },
   { name: "console-socket", type: "string", help: "with --tty: where to send the pty master" },
   { name: "no-new-privs", type: "bool", help: "set no_new_privs" },
   { name: "cap", aliases: ["c"], type: "list", help: "(runc) extra capabilities", ignored: true },
@@ -65,9 +73,6 @@ async function exec(
   const parsed = parseFlags(args, FLAGS, { stopAtArgument: true });
   const [id, ...cmd] = parsed.args;
   if (!id) throw new UsageError("dvisor exec needs a container id: dvisor exec ID COMMAND");
-  if (parsed.flags.tty) {
-    throw new UsageError("--tty is not supported yet: run without a terminal");
-  }
   if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
     throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
   }
@@ -107,74 +112,104 @@ async function exec(
   const gids = parsed.flags["additional-gids"] as string[] | undefined;
   if (gids?.length) proc = { ...proc, groups: gids.map(Number) };
   if (parsed.flags["no-new-privs"]) proc = { ...proc, noNewPrivileges: true };
-  const { pid } = callSandbox(
-    store.socket(id),
-    METHOD.executeAsync,
-    processObject(proc),
-    [0, 1, 2],
-  ) as { pid: number };
-  logger.debug(`exec ${id}: pid ${pid} in the container`);
-  if (parsed.flags.detach) {
-    // A waiter outlives this command: its pid is the one the caller reaps, its status the process's.
-    const devnull = openFile("/dev/null", O.RDWR);
-    try {
-      const { path, argv } = selfCommand([
-        ...passedGlobals(globals),
-        "wait",
-        "--pid",
-        String(pid),
-        "--quiet",
-        id,
-      ]);
-      const waiter = spawn({
-        path,
-        args: argv,
-        env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
-          Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
-        ),
-        fds: [[0, devnull], [1, devnull], [2, devnull]],
-        setsid: true,
-      });
-      const pidFile = parsed.flags["pid-file"] as string | undefined;
-      if (pidFile) writeAtomically(pidFile, String(waiter.pid));
-      waiter.close();
-    } finally {
-      closeFd(devnull);
+  // As runc: --tty asks for a terminal whatever the process says.
+  if (parsed.flags.tty) proc = { ...proc, terminal: true };
+  const detach = parsed.flags.detach === true;
+  const consoleSocket = parsed.flags["console-socket"] as string | undefined;
+  checkConsoleFlags(proc.terminal, consoleSocket, detach);
+  const pty = proc.terminal ? openConsole(proc.consoleSize) : null;
+  try {
+    const stdio = pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2];
+    const { pid } = callSandbox(
+      store.socket(id),
+      METHOD.executeAsync,
+      processObject(proc),
+      stdio,
+    ) as { pid: number };
+    logger.debug(`exec ${id}: pid ${pid} in the container`);
+    if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
+    if (detach) {
+      startWaiter(globals, id, pid, pty?.slave, parsed.flags["pid-file"] as string | undefined);
+      return 0;
     }
-    return 0;
+    if (pty && !consoleSocket) {
+      // This command is the terminal: copy until the process is done with it
+      // (the master hangs up once the sandbox's copies of the slave are closed).
+      closeQuietly(pty.slave);
+      pty.slave = -1;
+      const master = pty.master;
+      pty.master = -1;
+      const [status] = await Promise.all([
+        waitAttached(store.socket(id), pid),
+        proxyConsole(master),
+      ]);
+      return status;
+    }
+    return await waitAttached(store.socket(id), pid);
+  } finally {
+    if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
   }
-  // Attached: signals go to the process, its status is ours.
+}
+
+/**
+ * Leaves a waiter that outlives this command (`exec --detach`): its pid is
+ * the one the caller reaps and its exit status the process's, as runc's
+ * shim expects. With a terminal, the waiter is its host controlling process
+ * and forwards ^C and the like to the process's foreground group.
+ */
+function startWaiter(
+  globals: Record<string, unknown>,
+  id: string,
+  pid: number,
+  terminal: number | undefined,
+  pidFile: string | undefined,
+): void {
+  const devnull = openFile("/dev/null", O.RDWR);
+  try {
+    const { path, argv } = selfCommand([
+      ...passedGlobals(globals),
+      `--root=${stateRoot(globals)}`,
+      "wait",
+      "--pid",
+      String(pid),
+      "--quiet",
+      ...(terminal !== undefined ? ["--forward-terminal"] : []),
+      id,
+    ]);
+    const waiter = spawn({
+      path,
+      args: argv,
+      env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
+        Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
+      ),
+      fds: [[0, terminal ?? devnull], [1, devnull], [2, devnull]],
+      setsid: true,
+      ...(terminal !== undefined
+        ? { controllingTerminal: 0, blockedSignals: [...CONSOLE_SIGNALS] }
+        : {}),
+    });
+    if (pidFile) writeAtomically(pidFile, String(waiter.pid));
+    waiter.close();
+  } finally {
+    closeFd(devnull);
+  }
+}
+
+/** Waits for the process; signals to this command go to it; its status is ours. */
+async function waitAttached(socket: string, pid: number): Promise<number> {
   const unlisten = FORWARDED.map(([name, signo]) => {
     const fn = () => {
       try {
-        callSandbox(store.socket(id), METHOD.signal, { signo, mode: "process", pid });
+        callSandbox(socket, METHOD.signal, { signo, mode: "process", pid });
       } catch { /* it ended */ }
     };
     Deno.addSignalListener(name, fn);
     return () => Deno.removeSignalListener(name, fn);
   });
   try {
-    const { status } = await waitPid(store.socket(id), pid);
+    const { status } = await waitPid(socket, pid);
     return exitCodeOf(status);
   } finally {
     unlisten.forEach((u) => u());
-  }
-}
-
-/** Waits for an exec'd process without blocking signal delivery (a worker thread would; this polls). */
-async function waitPid(socket: string, pid: number): Promise<{ status: number }> {
-  // The call blocks until the process ends; run it off the main thread so signals still reach us.
-  const worker = new Worker(new URL("./wait_pid_worker.ts", import.meta.url), { type: "module" });
-  try {
-    return await new Promise((resolve, reject) => {
-      worker.onmessage = (e) => (e.data.error ? reject(new Error(e.data.error)) : resolve(e.data));
-      worker.onerror = (e) => {
-        e.preventDefault();
-        reject(new Error(e.message));
-      };
-      worker.postMessage({ socket, pid });
-    });
-  } finally {
-    worker.terminate();
   }
 }

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { basename, dirname } from "@std/path";
 import { denySyscalls, enterEmptyRoot } from "../platform/confine.ts";
 import { FileCalls } from "../platform/files.ts";
 import { O } from "../platform/fd.ts";
@@ -55,6 +56,22 @@ const DENIED = [
   "listen",
 ] as const;
 
+/**
+ * Where a served path lives: a directory is served as itself; anything else
+ * (a file bind mount, symlinks followed as mount(2) does) as one name in
+ * its real parent directory.
+ */
+function servedRoot(path: string): { dir: string; fileName?: string } {
+  let real: string;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    return { dir: path }; // openBeneath reports the error
+  }
+  if (Deno.statSync(real).isDirectory) return { dir: real };
+  return { dir: dirname(real), fileName: basename(real) };
+}
+
 /** The `gofer` command. */
 export const goferCommand: Command = {
   run(args, { logger }) {
@@ -65,8 +82,11 @@ export const goferCommand: Command = {
     const pairs = serves.map((spec) => {
       const m = /^(.*):(ro|rw):(\d+)$/.exec(spec);
       if (!m) throw new UsageError(`Invalid --serve ${spec}: use PATH:ro|rw:FD`);
-      const root = calls.openBeneath(-100, m[1]!, 0o10000000 /* O_PATH */ | O.DIRECTORY, 0, 0);
-      const server = new GoferServer(new HostBackend(root, { readOnly: m[2] === "ro" }));
+      const { dir, fileName } = servedRoot(m[1]!);
+      const root = calls.openBeneath(-100, dir, 0o10000000 /* O_PATH */ | O.DIRECTORY, 0, 0);
+      const server = new GoferServer(
+        new HostBackend(root, { readOnly: m[2] === "ro", ...(fileName ? { fileName } : {}) }),
+      );
       server.onBug = (msg) => logger.error(msg);
       return { fd: Number(m[3]), server };
     });

@@ -10,6 +10,9 @@
  *
  * @module
  */
+import type { PtyPair } from "../platform/pty.ts";
+import { closeQuietly } from "../platform/fd.ts";
+import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./console.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { loadBundle, type LoadedBundle } from "./bundle.ts";
@@ -31,6 +34,11 @@ const FLAGS: FlagSpec[] = [
   },
   { name: "pid-file", type: "string", help: "write the sandbox's pid here once it runs" },
   { name: "detach", aliases: ["d"], type: "bool", help: "create and start, then return" },
+  {
+    name: "console-socket",
+    type: "string",
+    help: "(with process.terminal) where to send the pty master; without it, run is the terminal",
+  },
   { name: "no-subreaper", type: "bool", help: "(runc) ignored", ignored: true },
   {
     name: "no-pivot",
@@ -70,11 +78,13 @@ export const runCommand: Command = {
     const store = new StateStore(stateRoot(globals));
     if (parsed.flags.detach) {
       // create, then start, then leave it running.
+      const consoleSocket = parsed.flags["console-socket"] as string | undefined;
       const created = await createCommand.run(
         [
           "--bundle",
           (parsed.flags.bundle as string | undefined) ?? Deno.cwd(),
           ...pidFile(parsed),
+          ...(consoleSocket !== undefined ? ["--console-socket", consoleSocket] : []),
           id,
         ],
         { globals, logger },
@@ -85,35 +95,62 @@ export const runCommand: Command = {
     await store.locked(id, () => store.claim(id));
     let hooks: LoadedBundle["spec"]["hooks"] | null = null;
     let stopped: Record<string, unknown> = {};
+    let pty: PtyPair | null = null;
+    let proxied: Promise<void> | null = null;
     try {
       const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
       hooks = b.spec.hooks;
+      const consoleSocket = parsed.flags["console-socket"] as string | undefined;
+      checkConsoleFlags(b.spec.process.terminal, consoleSocket, false);
+      if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);
       const reg = register(store, id, b);
       stopped = shownState(reg.base);
       try {
-        return await runSandboxProcesses(b.request, b.served, b.mountPoint, b.globals, logger, {
-          control: reg.control,
-          onCreated: async (boot, gofer) => {
-            reg.close();
-            const created = withSandbox(reg.base, "created", boot.pid, gofer.pid);
-            store.write(created);
-            await runHooks("prestart", b.spec.hooks, shownState(created), logger);
-            await runHooks("createRuntime", b.spec.hooks, shownState(created), logger);
-            await runHooks("createContainer", b.spec.hooks, shownState(created), logger);
-            await runHooks("startContainer", b.spec.hooks, shownState(created), logger);
-            callSandbox(store.socket(id), METHOD.startRoot);
-            const running = { ...created, status: "running" as const };
-            store.write(running);
-            const file = parsed.flags["pid-file"] as string | undefined;
-            if (file) writeAtomically(file, String(boot.pid));
-            // runc hands poststart hooks the state as it was before start (status created).
-            await runHooks("poststart", b.spec.hooks, shownState(created), logger);
+        const status = await runSandboxProcesses(
+          b.request,
+          b.served,
+          b.mountPoint,
+          b.globals,
+          logger,
+          {
+            control: reg.control,
+            onCreated: async (boot, gofer) => {
+              reg.close();
+              if (pty) {
+                // The sandbox has the slave: ours goes, so the master hangs up when it ends.
+                closeQuietly(pty.slave);
+                pty.slave = -1;
+                if (consoleSocket !== undefined) sendConsole(consoleSocket, pty.master);
+                else {
+                  proxied = proxyConsole(pty.master);
+                  pty.master = -1;
+                }
+              }
+              const created = withSandbox(reg.base, "created", boot.pid, gofer.pid);
+              store.write(created);
+              await runHooks("prestart", b.spec.hooks, shownState(created), logger);
+              await runHooks("createRuntime", b.spec.hooks, shownState(created), logger);
+              await runHooks("createContainer", b.spec.hooks, shownState(created), logger);
+              await runHooks("startContainer", b.spec.hooks, shownState(created), logger);
+              callSandbox(store.socket(id), METHOD.startRoot);
+              const running = { ...created, status: "running" as const };
+              store.write(running);
+              const file = parsed.flags["pid-file"] as string | undefined;
+              if (file) writeAtomically(file, String(boot.pid));
+              // runc hands poststart hooks the state as it was before start (status created).
+              await runHooks("poststart", b.spec.hooks, shownState(created), logger);
+            },
           },
-        });
+          pty?.slave,
+        );
+        // Everything the container wrote to its terminal is shown before we return.
+        if (proxied) await proxied;
+        return status;
       } finally {
         reg.close();
       }
     } finally {
+      if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
       // As runc run: the container goes when it ends, then poststop.
       await store.locked(id, () => store.remove(id));
       if (hooks) await runHooks("poststop", hooks, { ...stopped, status: "stopped" }, logger);

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { CONSOLE_SIGNALS } from "./console.ts";
 import {
   closeFd,
   closeQuietly,
@@ -71,6 +72,12 @@ export interface LaunchOptions {
   detached?: boolean;
   /** The init waits for StartRoot on the control socket (detached ones always do). Needs `control`. */
   gated?: boolean;
+  /**
+   * A pty slave: the container's stdio and the sandbox process's
+   * controlling terminal (it forwards what the terminal raises to the
+   * container's foreground group). Otherwise stdio is this process's.
+   */
+  terminal?: number;
 }
 
 /**
@@ -131,9 +138,9 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
           Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
         ),
         fds: [
-          [0, 0],
-          [1, 1],
-          [2, 2],
+          [0, o.terminal ?? 0],
+          [1, o.terminal ?? 1],
+          [2, o.terminal ?? 2],
           ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const),
           [configAt, configFd],
           ...configFds,
@@ -143,6 +150,9 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         // The bounding set makes these hold across its execve as root.
         capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
         ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
+        ...(o.terminal !== undefined
+          ? { controllingTerminal: 0, blockedSignals: [...CONSOLE_SIGNALS] }
+          : {}),
       });
       return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
     } finally {
@@ -191,6 +201,7 @@ export async function runSandboxProcesses(
      */
     onCreated: (boot: Child, gofer: Child) => Promise<void>;
   },
+  terminal?: number,
 ): Promise<number> {
   const s = launchSandbox({
     request,
@@ -198,6 +209,7 @@ export async function runSandboxProcesses(
     mountPoint,
     globals,
     ...(registered ? { control: registered.control, gated: true } : {}),
+    ...(terminal !== undefined ? { terminal } : {}),
   });
   const early: ReportLine[] = [];
   if (registered) {

@@ -1,7 +1,6 @@
 /**
- * `dvisor spec [--bundle DIR]`: writes a default config.json, runc's with
- * `terminal: false` (dvisor has no terminals yet), that `dvisor run` runs
- * as is with a rootfs beside it.
+ * `dvisor spec [--bundle DIR]`: writes a default config.json, runc's
+ * (`sh` on a terminal), that `dvisor run` runs as is with a rootfs beside it.
  *
  * @module
  */
@@ -25,7 +24,7 @@ export function defaultSpec(): Record<string, unknown> {
   return {
     ociVersion: OCI_SPEC_VERSION,
     process: {
-      terminal: false,
+      terminal: true,
       user: { uid: 0, gid: 0 },
       args: ["sh"],
       env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],

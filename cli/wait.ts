@@ -5,6 +5,10 @@
  * @module
  */
 import { METHOD } from "../core/control/protocol.ts";
+import { closeFd } from "../platform/fd.ts";
+import { openSignalFd, readSignals } from "../platform/signalfd.ts";
+import { CONSOLE_SIGNALS } from "./console.ts";
+import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
 import { callSandbox, SandboxGone } from "./control_client.ts";
 import { exitCodeOf } from "./do.ts";
@@ -16,6 +20,11 @@ import { stateRoot } from "./state_root.ts";
 const FLAGS: FlagSpec[] = [
   { name: "pid", type: "int", help: "wait for this process `dvisor exec` started instead" },
   { name: "quiet", type: "bool", help: "print nothing; the exit status says it" },
+  {
+    name: "forward-terminal",
+    type: "bool",
+    help: "with --pid: this process holds the process's terminal; pass on what it raises",
+  },
 ];
 
 /** The `wait` command. */
@@ -30,8 +39,9 @@ export const waitCommand: Command = {
     const pid = parsed.flags.pid as number | undefined;
     if (pid !== undefined) {
       try {
-        status = (callSandbox(store.socket(id), METHOD.waitPid, { pid }) as { status: number })
-          .status;
+        status = parsed.flags["forward-terminal"]
+          ? await waitForwarding(store.socket(id), pid)
+          : (callSandbox(store.socket(id), METHOD.waitPid, { pid }) as { status: number }).status;
       } catch (e) {
         // The sandbox is gone, and the process with it (SIGKILL, as a pid namespace's).
         if (!(e instanceof SandboxGone)) throw e;
@@ -64,3 +74,30 @@ export const waitCommand: Command = {
     return code;
   },
 };
+
+/**
+ * Waits for an exec'd process while passing on the signals its terminal
+ * raises here (^C, ^Z, window changes, hangup: blocked in this process by
+ * whoever spawned it, so they queue on a signalfd) to the foreground group
+ * of that terminal in the sandbox.
+ */
+async function waitForwarding(socket: string, pid: number): Promise<number> {
+  const sfd = openSignalFd(CONSOLE_SIGNALS);
+  let ended: { status: number } | null = null;
+  let failed: unknown = null;
+  const done = waitPid(socket, pid).then((r) => (ended = r), (e) => (failed = e));
+  try {
+    while (ended === null && failed === null) {
+      await Promise.race([done, new Promise((r) => setTimeout(r, 20))]);
+      for (const signo of readSignals(sfd)) {
+        try {
+          callSandbox(socket, METHOD.signal, { signo, mode: "foreground", pid });
+        } catch { /* it ended */ }
+      }
+    }
+  } finally {
+    closeFd(sfd);
+  }
+  if (failed !== null) throw failed;
+  return ended!.status;
+}

@@ -30,6 +30,12 @@ export class HostBackend implements FsBackend {
   readonly readOnly: boolean;
   readonly #calls = new FileCalls();
   readonly #rootFd: number;
+  /**
+   * The served root beneath #rootFd: "" for a directory; for a single file
+   * (a file bind mount), its name in the directory #rootFd holds. Nothing
+   * can be walked from a file, so its siblings stay out of reach.
+   */
+  readonly #rootPath: string;
   readonly #paths = new Map<number, string>();
   #nextHandle = 1;
 
@@ -41,11 +47,18 @@ export class HostBackend implements FsBackend {
    * @param options `readOnly`: refuse every change.
    * @throws {Errno} If the root cannot be opened.
    */
-  constructor(root: string | number, options: { readOnly: boolean }) {
+  constructor(root: string | number, options: { readOnly: boolean; fileName?: string }) {
     this.readOnly = options.readOnly;
     this.#rootFd = typeof root === "number"
       ? root
       : this.#calls.openBeneath(-100, root, O_PATH | O.DIRECTORY, 0, 0);
+    const name = options.fileName;
+    if (
+      name !== undefined && (name === "" || name === "." || name === ".." || name.includes("/"))
+    ) {
+      throw new Errno(22, `file name ${name}`);
+    }
+    this.#rootPath = name ?? "";
   }
 
   #handle(path: string): number {
@@ -82,7 +95,7 @@ export class HostBackend implements FsBackend {
   }
 
   root(): BackendNode {
-    return { handle: this.#handle(""), stat: this.#calls.statFd(this.#rootFd) };
+    return { handle: this.#handle(this.#rootPath), stat: this.#statPath(this.#rootPath) };
   }
 
   walk(dir: number, name: string): BackendNode {

@@ -186,6 +186,9 @@ export class Machine {
         // No capabilities at all (root's come back at execve unless the bounding set is empty).
         capabilities: { bounding: [], effective: [], permitted: [], inheritable: [] },
         parentDeathSignal: SIGKILL,
+        // Out of the sandbox process's session: a terminal's ^C goes to the
+        // sandbox process (which forwards it), never straight to stubs.
+        setsid: true,
         seccomp: {
           program: this.#filter,
           flags: SECCOMP_FILTER_FLAG_NEW_LISTENER,

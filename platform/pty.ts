@@ -14,6 +14,10 @@ import { closeQuietly, ioctl, O, openFile } from "./fd.ts";
 
 const TCGETS = 0x5401;
 const TCSETS = 0x5402;
+const TCXONC = 0x540a;
+const TCFLSH = 0x540b;
+const TIOCOUTQ = 0x5411;
+const FIONREAD = 0x541b;
 const TIOCGWINSZ = 0x5413;
 const TIOCSWINSZ = 0x5414;
 const TIOCGPTPEER = 0x5441;
@@ -348,4 +352,74 @@ function winsizeBytes(size: WindowSize): Uint8Array {
     v.setUint16(2 * i, value, true);
   });
   return bytes;
+}
+
+/**
+ * Whether a descriptor is a terminal (`isatty`).
+ *
+ * @param fd A descriptor.
+ * @returns True when TCGETS works on it.
+ *
+ * @example
+ * ```ts
+ * import { isTerminal, openPty } from "./pty.ts";
+ * import { closeFd, O, openFile } from "./fd.ts";
+ * const pty = openPty();
+ * const nul = openFile("/dev/null", O.RDONLY);
+ * if (!isTerminal(pty.slave) || isTerminal(nul)) throw new Error();
+ * [pty.master, pty.slave, nul].forEach(closeFd);
+ * ```
+ */
+export function isTerminal(fd: number): boolean {
+  fdArg(fd, "descriptor");
+  try {
+    ioctl(fd, TCGETS, new Uint8Array(TERMIOS_SIZE), "TCGETS");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Discards queued terminal data (`tcflush`).
+ *
+ * @param fd A terminal.
+ * @param queue 0: input not read yet, 1: output not sent yet, 2: both.
+ * @throws {Errno} If `fd` is not a terminal (ENOTTY).
+ */
+export function flushTerminal(fd: number, queue: 0 | 1 | 2): void {
+  fdArg(fd, "terminal descriptor");
+  ioctl(fd, TCFLSH, BigInt(queue), "TCFLSH");
+}
+
+/**
+ * Suspends or restarts terminal output or input (`tcflow`).
+ *
+ * @param fd A terminal.
+ * @param action 0: suspend output, 1: restart it, 2: send STOP, 3: send START.
+ * @throws {Errno} If `fd` is not a terminal (ENOTTY).
+ */
+export function terminalFlow(fd: number, action: 0 | 1 | 2 | 3): void {
+  fdArg(fd, "terminal descriptor");
+  ioctl(fd, TCXONC, BigInt(action), "TCXONC");
+}
+
+/**
+ * Bytes waiting in a terminal's input or output queue (FIONREAD, TIOCOUTQ).
+ *
+ * @param fd A terminal.
+ * @param queue Which queue.
+ * @returns The byte count.
+ * @throws {Errno} If `fd` is not a terminal (ENOTTY).
+ */
+export function queuedBytes(fd: number, queue: "input" | "output"): number {
+  fdArg(fd, "terminal descriptor");
+  const n = new Uint8Array(4);
+  ioctl(
+    fd,
+    queue === "input" ? FIONREAD : TIOCOUTQ,
+    n,
+    queue === "input" ? "FIONREAD" : "TIOCOUTQ",
+  );
+  return new DataView(n.buffer).getInt32(0, true);
 }

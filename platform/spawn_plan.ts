@@ -131,6 +131,12 @@ export interface SpawnOptions {
   emptyRootAt?: string;
   /** Signals whose disposition is SIG_IGN in the child (kept across execve). */
   ignoredSignals?: number[];
+  /**
+   * Signals blocked in the child (the mask is kept across execve, and every
+   * thread the program starts inherits it): for a program that takes them
+   * from a signalfd. Everything else is unblocked.
+   */
+  blockedSignals?: number[];
   /** Mounts, made before the pivot; need "mount". */
   mounts?: MountSpec[];
   /** Working directory (after the pivot). */
@@ -274,6 +280,10 @@ export function validateSpawnOptions(o: SpawnOptions): void {
   for (const sig of o.ignoredSignals ?? []) {
     intArg(sig, 1, 64, "ignored signal");
     if (sig === 9 || sig === 19) throw new RangeError(`Signal ${sig} cannot be ignored`);
+  }
+  for (const sig of o.blockedSignals ?? []) {
+    intArg(sig, 1, 64, "blocked signal");
+    if (sig === 9 || sig === 19) throw new RangeError(`Signal ${sig} cannot be blocked`);
   }
   need(o.mounts, "mount", "Mounting");
   for (const m of [...(o.uidMappings ?? []), ...(o.gidMappings ?? [])]) {
@@ -569,8 +579,11 @@ export function planSpawn(
   if (o.trace !== undefined) t.add("ptrace PTRACE_TRACEME", SYS.ptrace, [0n]);
   if (o.trace === "stop") stopSelf(t, "stop for the tracer");
 
-  const emptySet = arena.addr(arena.alloc(8));
-  t.add("unblock signals", SYS.rt_sigprocmask, [SIG_SETMASK, emptySet, 0n, 8n]);
+  const mask = arena.alloc(8);
+  let bits = 0n;
+  for (const sig of o.blockedSignals ?? []) bits |= 1n << BigInt(sig - 1);
+  arena.view.setBigUint64(mask, bits, true);
+  t.add("set the signal mask", SYS.rt_sigprocmask, [SIG_SETMASK, arena.addr(mask), 0n, 8n]);
 
   if (o.seccomp) planSeccomp(t, arena, o.seccomp);
 

@@ -16,9 +16,11 @@ type Runtime = "runc" | "dvisor";
 function runtime(which: Runtime, root: string, bundle: string) {
   const cmd = which === "runc" ? "runc" : DVISOR;
   const globals = ["--root", root, "--log", `${bundle}/log-${which}.json`, "--log-format", "json"];
-  // create leaves the container holding its stdio: read output from files.
+  // create and exec --detach leave the container holding their stdio: read output from files.
   return (...args: string[]): Promise<Ran> =>
-    (args[0] === "create" ? runDetaching : run)(cmd, [...globals, ...args]);
+    (args[0] === "create" || (args[0] === "exec" && args.includes("--detach"))
+      ? runDetaching
+      : run)(cmd, [...globals, ...args]);
 }
 
 async function until<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
@@ -223,10 +225,18 @@ Deno.test("exec into a running container as runc does", async (t) => {
           id,
           "sh",
           "-c",
-          "sleep 0.5",
+          "sleep 1",
         );
         assertEquals(detached.code, 0, detached.stderr);
         const pid = Number(await Deno.readTextFile(pidFile));
+        const alive = () => {
+          try {
+            return !/State:\s+Z/.test(Deno.readTextFileSync(`/proc/${pid}/status`));
+          } catch {
+            return false;
+          }
+        };
+        assertEquals(alive(), true, "the pid file's process lives while the process runs");
         await until(() => {
           try {
             Deno.statSync(`/proc/${pid}/status`);

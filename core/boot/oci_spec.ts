@@ -25,7 +25,7 @@ export interface SpecMount {
   /** Where, inside the container. */
   destination: string;
   /** tmpfs, proc, devfs (for a tmpfs on /dev), or bind (served by the gofer). */
-  kind: "tmpfs" | "proc" | "devfs" | "bind";
+  kind: "tmpfs" | "proc" | "devfs" | "devpts" | "bind";
   /** For bind: the host path. */
   source?: string;
   /** Mount flags. */
@@ -43,7 +43,11 @@ export interface SpecMount {
 export type SpecProcess =
   & Required<Pick<ProcessConfig, "capabilities" | "rlimits" | "noNewPrivileges">>
   & ProcessConfig
-  & { terminal: boolean };
+  & {
+    terminal: boolean;
+    /** The terminal's window size (`consoleSize`), when given. */
+    consoleSize?: { rows: number; cols: number };
+  };
 
 /** The parts of config.json dvisor uses. */
 export interface Spec {
@@ -201,6 +205,8 @@ export function parseSpec(text: string, bundle: string): Spec {
     }
     if (type === "proc") {
       mounts.push({ destination, kind: "proc", ...flags });
+    } else if (type === "devpts") {
+      mounts.push({ destination, kind: "devpts", ...flags });
     } else if (type === "tmpfs") {
       const size = options.find((o) => o.startsWith("size="));
       const mode = options.find((o) => o.startsWith("mode="));
@@ -224,7 +230,7 @@ export function parseSpec(text: string, bundle: string): Spec {
       skipped.push(
         `${
           type || "untyped"
-        } on ${destination}: not made yet, an empty directory stands in (devpts, mqueue, sysfs and cgroup come with later releases)`,
+        } on ${destination}: not made yet, an empty directory stands in (mqueue, sysfs and cgroup come with later releases)`,
       );
     }
   }
@@ -353,8 +359,17 @@ export function parseProcess(proc: unknown): SpecProcess {
     }
     return { resource: RLIMITS[r.type]!, soft, hard };
   });
+  const size = isObject(proc.consoleSize) ? proc.consoleSize : null;
   return {
     terminal: proc.terminal === true,
+    ...(size
+      ? {
+        consoleSize: {
+          rows: int(size.height ?? 0, "process.consoleSize.height", 0, 65535),
+          cols: int(size.width ?? 0, "process.consoleSize.width", 0, 65535),
+        },
+      }
+      : {}),
     args,
     env: strings(proc.env, "process.env"),
     cwd,
@@ -396,6 +411,9 @@ export function processObject(p: SpecProcess): Record<string, unknown> {
   const rlimitName = Object.fromEntries(Object.entries(RLIMITS).map(([k, v]) => [v, k]));
   return {
     terminal: p.terminal,
+    ...(p.consoleSize
+      ? { consoleSize: { height: p.consoleSize.rows, width: p.consoleSize.cols } }
+      : {}),
     args: p.args,
     env: p.env,
     cwd: p.cwd,

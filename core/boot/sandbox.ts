@@ -6,6 +6,9 @@
  *
  * @module
  */
+import { openSignalFd, readSignals } from "../../platform/signalfd.ts";
+import { forwardTerminalSignal, TERMINAL_SIGNALS } from "../syscalls/tty.ts";
+import type { TtyState } from "../vfs/host_tty.ts";
 import { EventLoop } from "../../platform/event_loop.ts";
 import { closeQuietly, readFd, setNonblocking } from "../../platform/fd.ts";
 import { Machine, type PlatformName } from "../../platform/machine.ts";
@@ -15,7 +18,7 @@ import { buildSyscallTable } from "../syscalls/table.ts";
 import type { FsBackend } from "../vfs/backend.ts";
 import { makeDevfs } from "../vfs/devfs.ts";
 import { GoferFs } from "../vfs/gofer_fs.ts";
-import { type FileSystem, POLL, S_IFCHR, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
+import { type FileSystem, POLL, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG } from "../vfs/inode.ts";
 import { DEVICES, joinDev } from "../vfs/devices.ts";
 import { Dentry, Mount, type MountFlags, MountNamespace, type VPath } from "../vfs/mount.ts";
 import { TmpFs } from "../vfs/tmpfs.ts";
@@ -33,7 +36,7 @@ export interface MountConfig {
   /** Where, inside the container. */
   target: string;
   /** What: a tmpfs, procfs, devfs, or a file server (a bind mount). */
-  type: "tmpfs" | "proc" | "devfs" | "bind";
+  type: "tmpfs" | "proc" | "devfs" | "devpts" | "bind";
   /** For "bind": the server. */
   backend?: FsBackend;
   /** Flags. */
@@ -91,20 +94,26 @@ const ROOT_CREDS = { fsuid: 0, fsgid: 0, groups: [], capable: () => true };
  * writable mount, and on the Sentry's own in-memory file systems even when
  * mounted read-only (a mount point under a read-only /sys stand-in).
  */
-function mountPoint(ns: MountNamespace, target: string): VPath {
+function mountPoint(ns: MountNamespace, target: string, isDir: boolean): VPath {
   const root = ns.root;
   const ctx = { ns, root, cwd: root, creds: ROOT_CREDS };
   let at = root;
-  for (const name of target.split("/").filter((n) => n !== "" && n !== ".")) {
+  const names = target.split("/").filter((n) => n !== "" && n !== ".");
+  names.forEach((name, i) => {
     try {
       at = walk(ctx, at, name, { follow: true });
     } catch (e) {
       const canMake = !at.mount.flags.readOnly || at.mount.fs instanceof TmpFs;
       if (!(e instanceof LinuxError) || e.errno !== 2 || !canMake) throw e;
-      at.dentry.inode.mkdir(name, 0o755, ROOT_CREDS);
+      if (isDir || i < names.length - 1) {
+        at.dentry.inode.mkdir(name, 0o755, ROOT_CREDS);
+      } else {
+        // A file mounted on a missing path gets an empty file to cover.
+        at.dentry.inode.mknod(name, S_IFREG | 0o644, ROOT_CREDS);
+      }
       at = walk(ctx, at, name, { follow: true });
     }
-  }
+  });
   return at;
 }
 
@@ -154,20 +163,25 @@ function mountAt(
   fs: FileSystem,
   flags: Partial<MountFlags>,
   source: string,
+  readOnly = false,
 ): void {
+  const isDir = (fs.root().stat().mode & S_IFMT) === S_IFDIR;
   let at: VPath;
   try {
-    at = mountPoint(ns, target);
+    at = mountPoint(ns, target, isDir);
   } catch (e) {
     throw new StartError(
       `Cannot mount ${source} on ${target}: ${e instanceof Error ? e.message : String(e)}`,
       1,
     );
   }
-  if ((at.dentry.inode.stat().mode & S_IFMT) !== S_IFDIR) {
-    throw new StartError(`Cannot mount ${source} on ${target}: not a directory`, 1);
+  // As mount(2): a directory covers a directory, anything else a non-directory.
+  if (((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) !== isDir) {
+    const what = isDir ? "not a directory" : "a directory (the source is a file)";
+    throw new StartError(`Cannot mount ${source} on ${target}: the target is ${what}`, 1);
   }
-  ns.mount(at, new Mount(fs, new Dentry("/", null, fs.root()), flags, source));
+  const f = readOnly ? { ...flags, readOnly: true } : flags;
+  ns.mount(at, new Mount(fs, new Dentry("/", null, fs.root()), f, source));
 }
 
 /**
@@ -206,6 +220,12 @@ export function runSandbox(config: SandboxConfig): number {
       case "proc":
         fs = makeProcfs(k);
         break;
+      case "devpts":
+        // The container's terminals appear here as N (see Kernel.terminalNode);
+        // nothing else can be made in it.
+        fs = new TmpFs({ mode: 0o755 });
+        k.devpts = fs.root();
+        break;
       case "bind":
         fs = new GoferFs(m.backend!);
         break;
@@ -216,6 +236,7 @@ export function runSandbox(config: SandboxConfig): number {
       fs,
       m.flags ?? {},
       m.type === "devfs" ? "tmpfs" : m.type === "bind" ? "none" : m.type,
+      m.type === "devpts",
     );
   }
 
@@ -228,6 +249,8 @@ export function runSandbox(config: SandboxConfig): number {
   const { task } = startProcess(k, hostTid, config.process, config.stdio, { init: true });
   k.cleanXState = machine.getXState(hostTid);
   if (config.controlFd !== undefined) watchControl(k, config.controlFd);
+  const console = k.init?.ctty;
+  if (console) watchTerminalSignals(k, console);
   let started = false;
   const start = () => {
     if (started) return;
@@ -265,6 +288,20 @@ export function runSandbox(config: SandboxConfig): number {
 }
 
 /**
+ * Forwards what the container's terminal raises (^C, ^Z, window changes,
+ * hangup): the sandbox process is its host controlling process and has
+ * these signals blocked (spawned so), so they queue on a signalfd.
+ */
+function watchTerminalSignals(k: Kernel, tty: TtyState): void {
+  const fd = openSignalFd(TERMINAL_SIGNALS);
+  const onReadable = () => {
+    for (const sig of readSignals(fd)) forwardTerminalSignal(k, tty, sig);
+    k.hostQueue(fd, POLL.IN).subscribe(onReadable);
+  };
+  k.hostQueue(fd, POLL.IN).subscribe(onReadable);
+}
+
+/**
  * Serves the control pipe from the sandbox's event loop: signals for the
  * init as they come, and every process killed when the pipe ends.
  */
@@ -286,7 +323,7 @@ function watchControl(k: Kernel, fd: number): void {
       }
       for (const sig of buf.subarray(0, n)) {
         if (k.init && k.init.exitStatus === null) {
-          k.signalProcess(k.init, { sig, code: 0, pid: 0, uid: 0 });
+          k.signalFromHost(k.init, sig);
         }
       }
     }

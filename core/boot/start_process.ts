@@ -13,6 +13,8 @@ import { defaultRlimits, Process, type Rlimit, Task } from "../kernel/task.ts";
 import { loadProgram, planExec } from "../loader/exec.ts";
 import { FdTable } from "../vfs/fd_table.ts";
 import { HostFdFile } from "../vfs/host_file.ts";
+import { HostTtyFile, terminalId } from "../vfs/host_tty.ts";
+import { takeTerminal } from "../syscalls/tty.ts";
 import { O, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
 import type { VPath } from "../vfs/mount.ts";
 import { walk } from "../vfs/walk.ts";
@@ -43,6 +45,8 @@ export interface ProcessConfig {
   noNewPrivileges?: boolean;
   /** umask. */
   umask?: number;
+  /** Its stdin is a terminal that becomes its controlling terminal (a new session). */
+  terminal?: boolean;
 }
 
 /** The program could not start (before any of it ran). */
@@ -129,9 +133,21 @@ export function startProcess(
   const fds = new FdTable();
   fds.limit = Number(rlimits[7]!.cur > 1048576n ? 1048576n : rlimits[7]!.cur);
   const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
-  stdio.forEach((hostFd, i) =>
-    fds.set(i, new HostFdFile(hostFd, i === 0 ? O.RDONLY : O.WRONLY, poller), false)
-  );
+  stdio.forEach((hostFd, i) => {
+    const flags = i === 0 ? O.RDONLY : O.WRONLY;
+    const id = terminalId(hostFd);
+    const tty = id === null ? null : k.terminal(id);
+    if (!tty) {
+      fds.set(i, new HostFdFile(hostFd, flags, poller), false);
+      return;
+    }
+    const f = new HostTtyFile(hostFd, flags, poller, tty);
+    // It shows as /dev/pts/N, as the container's own devpts would have it.
+    const node = k.terminalNode(tty, pc.uid);
+    if (node) f.inode = node;
+    f.path = `/dev/pts/${tty.index}`;
+    fds.set(i, f, false);
+  });
   const ns = k.ns;
   const root = ns.root;
   let cwd: VPath;
@@ -166,6 +182,9 @@ export function startProcess(
     startMs: opts.init ? 0 : k.uptimeMs,
   });
   p.noNewPrivs = pc.noNewPrivileges ?? false;
+  // As runc's setsid + TIOCSCTTY: a new session whose terminal is its stdin.
+  const stdin = fds.get(0);
+  if (pc.terminal && stdin instanceof HostTtyFile) takeTerminal(p, stdin.tty);
   p.hostTgid = hostTid;
   const task = new Task(pid, p);
   k.addTask(task, hostTid);

@@ -6,9 +6,9 @@
  *
  * @module
  */
+import { forwardTerminalSignal } from "../syscalls/tty.ts";
 import { closeQuietly } from "../../platform/fd.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { SI } from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
 import { parseProcess } from "../boot/oci_spec.ts";
 import type { ProcessConfig } from "../boot/start_process.ts";
@@ -103,8 +103,14 @@ export function sandboxHandlers(
       }
       for (const p of targets) {
         if (signo === 0) continue;
+        // The foreground group of the process's terminal (runsc's
+        // DeliverToForegroundProcessGroup): what its terminal raised.
+        if (arg.mode === "foreground" && p.ctty) {
+          forwardTerminalSignal(k, p.ctty, signo);
+          continue;
+        }
         if (!root.started() && p === k.init && signo === 9) k.killProcess(p, 9);
-        else k.signalProcess(p, { sig: signo, code: SI.USER, pid: 0, uid: 0 });
+        else k.signalFromHost(p, signo);
       }
       respond({ success: true });
     }),

@@ -15,7 +15,7 @@ export const MAX_CONTROL_MESSAGE = 1 << 20;
 export const METHOD = {
   /** Starts the root container's init (it was loaded at create). */
   startRoot: "containerManager.StartRoot",
-  /** Sends a signal: `{signo, mode: "process" | "all", pid?}`. */
+  /** Sends a signal: `{signo, mode: "process" | "all" | "foreground", pid?}` (foreground: to the foreground group of the terminal of pid). */
   signal: "containerManager.Signal",
   /** Waits for the init: replies `{status}` (a wait status) when it has exited. */
   wait: "containerManager.Wait",

@@ -13,6 +13,10 @@
  *
  * @module
  */
+import type { Inode } from "../vfs/inode.ts";
+import { joinDev } from "../vfs/devices.ts";
+import { releaseTerminal } from "../syscalls/tty.ts";
+import { TtyState } from "../vfs/host_tty.ts";
 import type { EventLoop } from "../../platform/event_loop.ts";
 import type { Machine, MachineEvent } from "../../platform/machine.ts";
 import type { Registers } from "../../platform/ptrace.ts";
@@ -643,6 +647,62 @@ export class Kernel {
     if (pick) this.#wake(pick);
   }
 
+  /** Host terminals given to the sandbox, by device number. */
+  readonly #terminals = new Map<bigint, TtyState>();
+  /** The root of the container's /dev/pts (a devpts mount), if it has one. */
+  devpts: Inode | null = null;
+
+  /**
+   * The node a terminal shows as in /dev/pts (what fstat of it and
+   * /proc/PID/fd report, so `tty` and ttyname work): /dev/pts/N, owned by
+   * the process's uid and group tty, as runc's devpts shows a console.
+   *
+   * @param tty The terminal.
+   * @param uid Its owner.
+   * @returns The node, or null without a /dev/pts.
+   */
+  terminalNode(tty: TtyState, uid: number): Inode | null {
+    const dir = this.devpts;
+    if (!dir) return null;
+    const name = String(tty.index);
+    try {
+      return dir.lookup(name);
+    } catch {
+      const creds = { fsuid: uid, fsgid: 5, groups: [], capable: () => true };
+      return dir.mknod(name, 0o20620, creds, joinDev(136, tty.index));
+    }
+  }
+
+  /**
+   * The Sentry's state of a host terminal (one per terminal, whichever
+   * descriptors and processes have it).
+   *
+   * @param rdev The terminal's device number.
+   * @returns Its state.
+   */
+  terminal(rdev: bigint): TtyState {
+    let t = this.#terminals.get(rdev);
+    if (!t) this.#terminals.set(rdev, t = new TtyState(this.#terminals.size));
+    return t;
+  }
+
+  /**
+   * Sends a signal from outside the sandbox (`dvisor kill`, a signal to
+   * `dvisor run`). As for the init of a pid namespace signalled from an
+   * ancestor one, the container's init only gets SIGKILL, SIGSTOP and
+   * signals it has a handler for: `kill TERM` of a `sleep` run as pid 1 does
+   * nothing, as under runc.
+   *
+   * @param p The process.
+   * @param sig The signal (not 0).
+   */
+  signalFromHost(p: Process, sig: number): void {
+    const initDrops = p === this.init && sig !== SIG.KILL && sig !== SIG.STOP &&
+      p.sigactions[sig]!.handler === SIG_DFL;
+    if (initDrops) return;
+    this.signalProcess(p, { sig, code: SI.USER, pid: 0, uid: 0 });
+  }
+
   #ignored(p: Process, sig: number): boolean {
     const a = p.sigactions[sig]!;
     if (a.handler === SIG_IGN) return sig !== SIG.KILL && sig !== SIG.STOP;
@@ -1133,6 +1193,7 @@ export class Kernel {
     child.argv = p.argv;
     child.env = p.env;
     child.noNewPrivs = p.noNewPrivs;
+    child.ctty = p.ctty;
     child.exitSignal = flags === 0n ? 17 : Number(flags & 0xffn);
     parent.children.add(child);
     this.processes.set(pid, child);
@@ -1211,6 +1272,8 @@ export class Kernel {
 
   #processExited(p: Process, status: number): void {
     p.exitStatus = status;
+    // A session leader's end hangs up its terminal's foreground group.
+    if (p.sid === p.pid && p.ctty) releaseTerminal(this, p);
     p.fds.release();
     this.releaseVforkParent(p);
     // Children go to the nearest subreaper, or to init.

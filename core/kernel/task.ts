@@ -9,6 +9,7 @@
  *
  * @module
  */
+import type { TtyState } from "../vfs/host_tty.ts";
 import { WaitQueue } from "../errors.ts";
 import type { FdTable } from "../vfs/fd_table.ts";
 import type { VPath } from "../vfs/mount.ts";
@@ -112,6 +113,8 @@ export class Process {
   pgid: number;
   /** Session id. */
   sid: number;
+  /** The controlling terminal (a host terminal's Sentry-side state), if any. */
+  ctty: TtyState | null = null;
   /** Descriptors. */
   fds: FdTable;
   /** Root, cwd, umask. */

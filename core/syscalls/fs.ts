@@ -3,6 +3,8 @@
  *
  * @module
  */
+import { HostTtyFile } from "../vfs/host_tty.ts";
+import { jobControlIoctl } from "./tty.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG } from "../kernel/signals.ts";
@@ -402,6 +404,10 @@ function ioctl(c: SyscallContext): bigint | number {
       }
       break;
     }
+  }
+  if (f instanceof HostTtyFile) {
+    const r = jobControlIoctl(c, f, req, arg);
+    if (r !== null) return r;
   }
   return f.ioctl(req, arg, c.mem);
 }

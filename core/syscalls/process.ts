@@ -641,6 +641,7 @@ export const PROCESS_HANDLERS: Record<string, Handler> = {
     if ([...c.k.processes.values()].some((p) => p.pgid === c.p.pid)) throw new LinuxError("EPERM");
     c.p.sid = c.p.pid;
     c.p.pgid = c.p.pid;
+    c.p.ctty = null;
     return c.p.pid;
   },
   uname,

@@ -80,6 +80,11 @@ export class HostFdFile extends OpenFile {
     this.#regular = (inode.stat().mode & S_IFMT) === S_IFREG;
   }
 
+  /** The host descriptor (for subclasses' ioctls). */
+  protected get hostFd(): number {
+    return this.#fd;
+  }
+
   override read(buf: Uint8Array, offset: bigint | null): number {
     if (offset !== null && !this.#regular) throw new LinuxError("ESPIPE");
     if (!this.#regular && (pollFd(this.#fd, POLL.IN) & (POLL.IN | POLL.HUP | POLL.ERR)) === 0) {
@@ -106,7 +111,12 @@ export class HostFdFile extends OpenFile {
 
   override poll(): { events: number; queue: WaitQueue | null } {
     const bits = pollFd(this.#fd, POLL.IN | POLL.OUT);
-    return { events: bits, queue: bits ? null : this.#poller.queue(this.#fd, POLL.IN) };
+    // Wait for what this descriptor is for: a terminal is always writable,
+    // so "anything ready" would never wait for input.
+    const access = this.flags & 3;
+    const want = access === 1 ? POLL.OUT : access === 0 || !(bits & POLL.IN) ? POLL.IN : POLL.OUT;
+    const done = bits & (want | POLL.HUP | POLL.ERR);
+    return { events: bits, queue: done ? null : this.#poller.queue(this.#fd, want) };
   }
 
   protected override release(): void {

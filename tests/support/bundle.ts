@@ -29,6 +29,9 @@ export interface BundleOptions {
   maskedPaths?: string[];
   /** `linux.readonlyPaths` (default: runc's). */
   readonlyPaths?: string[];
+  /** `process.terminal`, with `process.consoleSize` as `{ height, width }`. */
+  terminal?: boolean;
+  consoleSize?: { height: number; width: number };
   /** `hooks`. */
   hooks?: Record<
     string,
@@ -54,7 +57,8 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
   const config = {
     ociVersion: "1.0.2-dev",
     process: {
-      terminal: false,
+      terminal: o.terminal ?? false,
+      ...(o.consoleSize ? { consoleSize: o.consoleSize } : {}),
       user: o.user ?? { uid: 0, gid: 0 },
       args: o.args,
       env: [

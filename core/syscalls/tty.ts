@@ -1,0 +1,157 @@
+/**
+ * Job control on host terminals: the controlling terminal of a session,
+ * its foreground process group, and signals to that group. The Sentry
+ * keeps this state (the host terminal's own session is the sandbox
+ * process's); terminal settings go to the host terminal in host_tty.ts.
+ *
+ * @module
+ */
+import { LinuxError } from "../errors.ts";
+import type { Kernel, SyscallContext } from "../kernel/kernel.ts";
+import { SI } from "../kernel/signals.ts";
+import type { Process } from "../kernel/task.ts";
+import { type HostTtyFile, TTY, type TtyState } from "../vfs/host_tty.ts";
+
+/**
+ * Signals a host terminal's line discipline sends its controlling process
+ * (SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH): the sandbox process blocks
+ * them, reads them from a signalfd and sends them on with
+ * {@linkcode forwardTerminalSignal}.
+ */
+export const TERMINAL_SIGNALS: readonly number[] = [1, 2, 3, 20, 28];
+
+const SIGHUP = 1;
+const SIGCONT = 18;
+const CAP_SYS_ADMIN = 21;
+
+/**
+ * Sends a signal to a terminal's foreground process group, as the line
+ * discipline does for ^C, ^Z, ^\ and window changes.
+ *
+ * @param k The kernel.
+ * @param tty The terminal.
+ * @param sig The signal.
+ * @returns How many processes it was sent to.
+ */
+export function signalForeground(k: Kernel, tty: TtyState, sig: number): number {
+  if (tty.fgPgrp === 0) return 0;
+  let n = 0;
+  for (const p of k.processes.values()) {
+    if (p.pgid !== tty.fgPgrp || p.exitStatus !== null) continue;
+    k.signalProcess(p, { sig, code: SI.KERNEL, pid: 0, uid: 0 });
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Sends on a signal the host terminal raised: to its foreground group, and
+ * a hangup to the session leader too.
+ *
+ * @param k The kernel.
+ * @param tty The terminal.
+ * @param sig One of {@linkcode TERMINAL_SIGNALS}.
+ */
+export function forwardTerminalSignal(k: Kernel, tty: TtyState, sig: number): void {
+  signalForeground(k, tty, sig);
+  if (sig !== SIGHUP) return;
+  const leader = k.processes.get(tty.sid);
+  if (leader && leader.exitStatus === null && leader.pgid !== tty.fgPgrp) {
+    k.signalProcess(leader, { sig, code: SI.KERNEL, pid: 0, uid: 0 });
+  }
+}
+
+/**
+ * Makes a terminal the controlling terminal of a process's session (a new
+ * session leader: the init or an exec'd process with `terminal: true`, as
+ * runc's setsid + TIOCSCTTY).
+ *
+ * @param p The session leader.
+ * @param tty The terminal.
+ */
+export function takeTerminal(p: Process, tty: TtyState): void {
+  p.ctty = tty;
+  tty.sid = p.sid;
+  tty.fgPgrp = p.pgid;
+}
+
+/**
+ * A session leader lets its terminal go (TIOCNOTTY, or its exit): the
+ * foreground group gets SIGHUP and SIGCONT, and no process of the session
+ * has a controlling terminal any more.
+ *
+ * @param k The kernel.
+ * @param leader The session leader.
+ */
+export function releaseTerminal(k: Kernel, leader: Process): void {
+  const tty = leader.ctty;
+  if (!tty || tty.sid !== leader.sid) return;
+  signalForeground(k, tty, SIGHUP);
+  signalForeground(k, tty, SIGCONT);
+  for (const p of k.processes.values()) if (p.sid === leader.sid) p.ctty = null;
+  tty.sid = 0;
+  tty.fgPgrp = 0;
+}
+
+/**
+ * Answers the job control requests on a terminal, which need the caller.
+ *
+ * @param c The call.
+ * @param f The terminal.
+ * @param request The ioctl request.
+ * @param arg Its argument.
+ * @returns The result, or null when `request` is not one of them.
+ */
+export function jobControlIoctl(
+  c: SyscallContext,
+  f: HostTtyFile,
+  request: number,
+  arg: bigint,
+): number | null {
+  const tty = f.tty;
+  const p = c.p;
+  const controlling = () => {
+    if (p.ctty !== tty) throw new LinuxError("ENOTTY");
+  };
+  switch (request) {
+    case TTY.TIOCSCTTY: {
+      if (p.ctty === tty) return 0;
+      if (p.sid !== p.pid || p.ctty) throw new LinuxError("EPERM");
+      if (tty.sid !== 0) {
+        // Stealing another session's terminal takes arg 1 and CAP_SYS_ADMIN.
+        if (arg !== 1n || !p.creds.capable(CAP_SYS_ADMIN)) throw new LinuxError("EPERM");
+        for (const q of c.k.processes.values()) if (q.ctty === tty) q.ctty = null;
+      }
+      takeTerminal(p, tty);
+      return 0;
+    }
+    case TTY.TIOCGPGRP:
+      controlling();
+      c.mem.writeI32(arg, tty.fgPgrp);
+      return 0;
+    case TTY.TIOCGSID:
+      controlling();
+      if (tty.sid === 0) throw new LinuxError("ENOTTY");
+      c.mem.writeI32(arg, tty.sid);
+      return 0;
+    case TTY.TIOCSPGRP: {
+      controlling();
+      if (tty.sid !== p.sid) throw new LinuxError("ENOTTY");
+      const pgrp = c.mem.readI32(arg);
+      if (pgrp < 0) throw new LinuxError("EINVAL");
+      const members = [...c.k.processes.values()].filter((q) =>
+        q.pgid === pgrp && q.exitStatus === null
+      );
+      if (members.length === 0) throw new LinuxError("ESRCH");
+      if (members.some((q) => q.sid !== p.sid)) throw new LinuxError("EPERM");
+      tty.fgPgrp = pgrp;
+      return 0;
+    }
+    case TTY.TIOCNOTTY:
+      controlling();
+      if (p.sid === p.pid) releaseTerminal(c.k, p);
+      else p.ctty = null;
+      return 0;
+  }
+  return null;
+}

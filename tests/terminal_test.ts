@@ -1,0 +1,264 @@
+/**
+ * Terminals (`process.terminal`) as containerd's shim and conmon use them:
+ * the pty master comes over --console-socket from `create` and from
+ * `exec --tty --detach`; the container sees /dev/pts/N as its controlling
+ * terminal with the spec's window size; what is typed reaches it, and ^C
+ * reaches its foreground process group. Each case runs under runc too and
+ * the terminal shows the same. `run` without a socket is the terminal
+ * itself.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { closeFd, closeQuietly, pollFd, readFd, writeFd } from "../platform/fd.ts";
+import { acceptConnection, listenUnix, receiveFds } from "../platform/socket.ts";
+import { makeBundle, sandboxTraces } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+import { DVISOR, type Ran, run, runDetaching } from "./support/run.ts";
+
+type Runtime = "runc" | "dvisor";
+const RUNTIMES: Runtime[] = ["runc", "dvisor"];
+
+function runtime(which: Runtime, root: string) {
+  const cmd = which === "runc" ? "runc" : DVISOR;
+  return (...args: string[]): Promise<Ran> =>
+    (args[0] === "create" || args[0] === "exec" ? runDetaching : run)(cmd, [
+      "--root",
+      root,
+      ...args,
+    ]);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A --console-socket listener: the first master sent to it. */
+class ConsoleSocket {
+  readonly path: string;
+  readonly #listener: number;
+  constructor(dir: string) {
+    this.path = `${dir}/console.sock`;
+    this.#listener = listenUnix(this.path);
+  }
+  /** Waits for a runtime to connect and send its pty master. */
+  async master(ms = 15_000): Promise<number> {
+    const end = Date.now() + ms;
+    while ((pollFd(this.#listener, 1) & 1) === 0) {
+      if (Date.now() > end) throw new Error("no connection on the console socket");
+      await sleep(20);
+    }
+    const conn = acceptConnection(this.#listener);
+    try {
+      const got = receiveFds(conn, new Uint8Array(256));
+      assertEquals(got.fds.length, 1, "one descriptor: the master");
+      return got.fds[0]!;
+    } finally {
+      closeFd(conn);
+    }
+  }
+  close(): void {
+    closeQuietly(this.#listener);
+  }
+}
+
+/** Reads a pty master until `pattern` shows up (or it hangs up). */
+async function readUntil(master: number, pattern: RegExp, ms = 15_000): Promise<string> {
+  const buf = new Uint8Array(4096);
+  let text = "";
+  const end = Date.now() + ms;
+  while (!pattern.test(text)) {
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${pattern}; got ${JSON.stringify(text)}`);
+    }
+    const ready = pollFd(master, 1);
+    if (ready & 1) {
+      let n = 0;
+      try {
+        n = readFd(master, buf);
+      } catch {
+        break; // EIO: every slave is closed
+      }
+      if (n === 0) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    } else if (ready & 0x10) break;
+    else await sleep(20);
+  }
+  return text;
+}
+
+function type(master: number, text: string): void {
+  writeFd(master, new TextEncoder().encode(text));
+}
+
+async function stopped(rt: (...a: string[]) => Promise<Ran>, id: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const r = await rt("state", id);
+    if (r.code !== 0 || (JSON.parse(r.stdout) as { status: string }).status === "stopped") return;
+    await sleep(50);
+  }
+  throw new Error(`${id} did not stop`);
+}
+
+Deno.test("terminal: create --console-socket gives the container a pty, as runc", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const script = "tty; stty size; read x; echo got:$x; exit 4";
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", script],
+    terminal: true,
+    consoleSize: { height: 30, width: 100 },
+  });
+  const traces = sandboxTraces();
+  const seen: Record<string, string> = {};
+  try {
+    for (const which of RUNTIMES) {
+      await t.step(which, async () => {
+        const dir = await Deno.makeTempDir();
+        const rt = runtime(which, `${dir}/root`);
+        const sock = new ConsoleSocket(dir);
+        let master = -1;
+        try {
+          const created = rt("create", "--bundle", bundle, "--console-socket", sock.path, "t1");
+          master = await sock.master();
+          const c = await created;
+          assertEquals(c.code, 0, c.stderr);
+          assertEquals((await rt("start", "t1")).code, 0);
+          let out = await readUntil(master, /100\r\n/);
+          type(master, "hello\n");
+          out += await readUntil(master, /got:hello\r\n/);
+          seen[which] = out;
+          await stopped(rt, "t1");
+          assertEquals((await rt("delete", "t1")).code, 0);
+        } finally {
+          closeQuietly(master);
+          sock.close();
+          await rt("delete", "--force", "t1");
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+    }
+    assertEquals(seen.dvisor, seen.runc);
+    assertEquals(seen.dvisor, "/dev/pts/0\r\n30 100\r\nhello\r\ngot:hello\r\n");
+    assertEquals(sandboxTraces(), traces);
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("terminal: ^C reaches the foreground group of the container's and of exec's terminal", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const trapping = "trap 'echo INT; exit 5' INT; echo ready; while :; do sleep 0.1; done";
+  const bundle = await makeBundle({ rootfs, args: ["/bin/sh", "-c", trapping], terminal: true });
+  const traces = sandboxTraces();
+  try {
+    for (const which of RUNTIMES) {
+      await t.step(which, async () => {
+        const dir = await Deno.makeTempDir();
+        const rt = runtime(which, `${dir}/root`);
+        const sock = new ConsoleSocket(dir);
+        const masters: number[] = [];
+        try {
+          const created = rt("create", "--bundle", bundle, "--console-socket", sock.path, "t2");
+          masters.push(await sock.master());
+          assertEquals((await created).code, 0);
+          assertEquals((await rt("start", "t2")).code, 0);
+          await readUntil(masters[0]!, /ready/);
+
+          // exec --tty --detach, as conmon and the shim call it.
+          await Deno.writeTextFile(
+            `${dir}/process.json`,
+            JSON.stringify({
+              terminal: true,
+              args: ["/bin/sh", "-c", `tty; ${trapping}`],
+              cwd: "/",
+              env: ["PATH=/bin:/usr/bin"],
+              user: { uid: 0, gid: 0 },
+            }),
+          );
+          const exec = rt(
+            "exec",
+            "--process",
+            `${dir}/process.json`,
+            "--detach",
+            "--tty",
+            "--console-socket",
+            sock.path,
+            "--pid-file",
+            `${dir}/exec.pid`,
+            "t2",
+          );
+          masters.push(await sock.master());
+          const e = await exec;
+          assertEquals(e.code, 0, e.stderr);
+          assert(Number(await Deno.readTextFile(`${dir}/exec.pid`)) > 0);
+          const execOut = await readUntil(masters[1]!, /ready/);
+          assertStringIncludes(execOut, "/dev/pts/1");
+          type(masters[1]!, "\x03");
+          assertStringIncludes(await readUntil(masters[1]!, /INT/), "INT");
+          // The container's own terminal did not see it; now it gets one.
+          type(masters[0]!, "\x03");
+          assertStringIncludes(await readUntil(masters[0]!, /INT/), "INT");
+          await stopped(rt, "t2");
+        } finally {
+          masters.forEach(closeQuietly);
+          sock.close();
+          await rt("delete", "--force", "t2");
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+    }
+    assertEquals(sandboxTraces(), traces);
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("terminal: run without a socket is the terminal; bad flag pairs fail in one line", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", "tty; stty size; echo hi; exit 3"],
+    terminal: true,
+    consoleSize: { height: 24, width: 80 },
+  });
+  const root = await Deno.makeTempDir();
+  const traces = sandboxTraces();
+  try {
+    await t.step("run copies the terminal to its stdout and exits with the status", async () => {
+      const r = await run(DVISOR, ["--root", root, "run", "--bundle", bundle, "t3"]);
+      assertEquals(r.code, 3, r.stderr);
+      assertEquals(r.stdout, "/dev/pts/0\r\n24 80\r\nhi\r\n");
+    });
+    await t.step("create with a terminal and no socket", async () => {
+      const r = await runDetaching(DVISOR, ["--root", root, "create", "--bundle", bundle, "t4"]);
+      assertEquals(r.code, 1);
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assertStringIncludes(r.stderr, "--console-socket");
+      assertEquals((await run(DVISOR, ["--root", root, "state", "t4"])).code, 1);
+    });
+    await t.step("a socket without a terminal", async () => {
+      const plain = await makeBundle({ rootfs, args: ["true"] });
+      try {
+        const r = await runDetaching(DVISOR, [
+          "--root",
+          root,
+          "create",
+          "--bundle",
+          plain,
+          "--console-socket",
+          `${root}/nope.sock`,
+          "t5",
+        ]);
+        assertEquals(r.code, 1);
+        assertStringIncludes(r.stderr, "process.terminal");
+        assertEquals((await run(DVISOR, ["--root", root, "state", "t5"])).code, 1);
+      } finally {
+        await Deno.remove(plain, { recursive: true });
+      }
+    });
+    assertEquals(sandboxTraces(), traces);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
