@@ -80,6 +80,7 @@ export async function loadBundle(
       })),
       process: spec.process,
       maskedPaths: spec.maskedPaths,
+      ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,
       debugLog,

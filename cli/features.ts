@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { HOOK_POINTS } from "../core/boot/oci_spec.ts";
 import { CAPABILITIES } from "../platform/caps.ts";
 import { parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -19,14 +20,36 @@ export function features(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_SPEC_VERSION,
-    // Not run yet: a spec with hooks is accepted and its hooks are not called.
-    hooks: [],
+    hooks: [...HOOK_POINTS],
     mountOptions: ["bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "mode", "size"],
     linux: {
       namespaces: ["pid", "network", "ipc", "uts", "mount"],
       capabilities: CAPABILITIES,
       cgroup: { v1: false, v2: false, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
+      // Enforced by the Sentry on the application's calls (x86-64 names).
+      seccomp: {
+        enabled: true,
+        actions: [
+          "SCMP_ACT_ALLOW",
+          "SCMP_ACT_ERRNO",
+          "SCMP_ACT_KILL",
+          "SCMP_ACT_KILL_PROCESS",
+          "SCMP_ACT_KILL_THREAD",
+          "SCMP_ACT_LOG",
+          "SCMP_ACT_TRACE",
+          "SCMP_ACT_TRAP",
+        ],
+        operators: [
+          "SCMP_CMP_EQ",
+          "SCMP_CMP_GE",
+          "SCMP_CMP_GT",
+          "SCMP_CMP_LE",
+          "SCMP_CMP_LT",
+          "SCMP_CMP_MASKED_EQ",
+          "SCMP_CMP_NE",
+        ],
+        archs: ["SCMP_ARCH_X86_64"],
+      },
       apparmor: { enabled: false },
       selinux: { enabled: false },
     },

@@ -49,7 +49,14 @@ export function startGofer(served: Served[], emptyRootAt: string, detached = fal
       path,
       args: argv,
       env,
-      fds: [[0, devnull], [1, devnull], [2, 2], ...pairs.map(([, g], i) => [3 + i, g] as const)],
+      // A detached gofer must not hold the caller's stderr: containerd's shim
+      // reads create's output until it closes (its errors go to --log).
+      fds: [
+        [0, devnull],
+        [1, devnull],
+        [2, detached ? devnull : 2],
+        ...pairs.map(([, g], i) => [3 + i, g] as const),
+      ],
       namespaces: ["mount", "pid", "ipc", "uts", "net"],
       noNewPrivileges: true,
       ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),

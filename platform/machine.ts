@@ -113,6 +113,8 @@ export interface AddressSpaceOptions {
  */
 export class Machine {
   /** How calls are caught. */
+  /** Which self-only calls may run natively (see the constructor). */
+  readonly #native: (nr: number) => boolean;
   readonly platform: PlatformName;
   /** Reads and writes tasks' memory. */
   readonly memory: ProcessMemory = new ProcessMemory();
@@ -130,12 +132,15 @@ export class Machine {
    * Makes a machine.
    *
    * @param platform How system calls are caught.
+   * @param options `native`: which self-only system calls may still run natively in stubs
+   *   (all by default; the container's seccomp profile narrows it).
    * @throws {RangeError} For an unknown platform.
    */
-  constructor(platform: PlatformName) {
+  constructor(platform: PlatformName, options: { native?: (nr: number) => boolean } = {}) {
     if (!PLATFORMS.includes(platform)) {
       throw new RangeError(`Unknown platform ${platform}: use ${PLATFORMS.join(" or ")}`);
     }
+    this.#native = options.native ?? (() => true);
     this.platform = platform;
     // Both platforms: the descriptor-passing call (see injectFd) stops for
     // the Sentry's listener. Seccomp platform: the self-only class runs,
@@ -146,7 +151,13 @@ export class Machine {
       action: action.userNotif(),
     };
     this.#filter = platform === "seccomp"
-      ? compileFilter({ rules: [passFd, ...selfOnlyRules()], defaultAction: action.trace() })
+      ? compileFilter({
+        rules: [
+          passFd,
+          ...selfOnlyRules().filter((r) => options.native?.(r.syscall) ?? true),
+        ],
+        defaultAction: action.trace(),
+      })
       : compileFilter({ rules: [passFd], defaultAction: action.allow() });
   }
 
@@ -813,7 +824,7 @@ export class Machine {
     const regs = this.#tracer.getRegs(t.tid);
     const nr = regs.syscallNumber;
     const args = [0, 1, 2, 3, 4, 5].map((i) => regs.arg(i));
-    if (this.platform === "ptrace" && isSelfOnly(nr, args)) {
+    if (this.platform === "ptrace" && isSelfOnly(nr, args) && this.#native(nr)) {
       this.#startNative(t);
       return null;
     }

@@ -10,10 +10,11 @@ cd "$here"
 # util-linux (setpriv for the unprivileged tests), git (the version's
 # commit), gcc and libc6-dev (the static C test programs), python3, tar,
 # gzip and findutils (programs the Sentry runs), runc (the reference the
-# containers' output is compared with), debootstrap (a Debian rootfs).
+# containers' output is compared with), debootstrap (a Debian rootfs),
+# podman and containerd (the real clients tests/clients_test.ts drives).
 need=()
 for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils \
-  runc debootstrap; do
+  runc debootstrap podman containerd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { SeccompProfile } from "./oci_seccomp.ts";
 import { HostBackend } from "../../gofer/host_backend.ts";
 import { GoferClient } from "../vfs/gofer_client.ts";
 import { writeAll } from "../../platform/fd.ts";
@@ -28,6 +29,8 @@ export interface BootConfig {
   hostname: string;
   /** linux.maskedPaths and linux.readonlyPaths. */
   maskedPaths?: string[];
+  /** linux.seccomp, applied by the Sentry. */
+  seccomp?: SeccompProfile;
   readonlyPaths?: string[];
   stdio: [number, number, number];
   emptyRootAt: string;
@@ -114,6 +117,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
       process: c.process,
       hostname: c.hostname,
       maskedPaths: c.maskedPaths ?? [],
+      ...(c.seccomp ? { seccomp: c.seccomp } : {}),
       readonlyPaths: c.readonlyPaths ?? [],
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseSeccomp, type SeccompProfile } from "./oci_seccomp.ts";
 import { CAPABILITIES, capabilityNumber } from "../../platform/caps.ts";
 import type { ProcessConfig } from "./start_process.ts";
 
@@ -69,6 +70,8 @@ export interface Spec {
   annotations: Record<string, string>;
   /** linux.maskedPaths: hidden (an empty directory, or /dev/null for a file). */
   maskedPaths: string[];
+  /** linux.seccomp: the container's own system call filter, applied by the Sentry. */
+  seccomp?: SeccompProfile;
   /** linux.readonlyPaths: made read-only. */
   readonlyPaths: string[];
   /** hooks, by the point in the lifecycle they run at. */
@@ -250,6 +253,7 @@ export function parseSpec(text: string, bundle: string): Spec {
     skipped,
     annotations,
     maskedPaths: linuxPaths(raw, "maskedPaths"),
+    ...seccompOf(raw),
     readonlyPaths: linuxPaths(raw, "readonlyPaths"),
     hooks: parseHooks(raw.hooks),
   };
@@ -276,7 +280,8 @@ export interface Hook {
   timeout?: number;
 }
 
-const HOOK_POINTS: readonly HookPoint[] = [
+/** Every hook point, in lifecycle order. */
+export const HOOK_POINTS: readonly HookPoint[] = [
   "prestart",
   "createRuntime",
   "createContainer",
@@ -310,6 +315,17 @@ function parseHooks(raw: unknown): Partial<Record<HookPoint, Hook[]>> {
     });
   }
   return out;
+}
+
+/** linux.seccomp, parsed, when there is one. */
+function seccompOf(raw: Record<string, unknown>): { seccomp?: SeccompProfile } {
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  if (linux.seccomp === undefined || linux.seccomp === null) return {};
+  try {
+    return { seccomp: parseSeccomp(linux.seccomp) };
+  } catch (e) {
+    throw new SpecError(`config.json: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 /** linux.maskedPaths or linux.readonlyPaths: absolute paths without "..". */

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { alwaysAllowed, type SeccompProfile } from "./oci_seccomp.ts";
+import { SELF_ONLY } from "../../platform/self_only.ts";
 import { openSignalFd, readSignals } from "../../platform/signalfd.ts";
 import { forwardTerminalSignal, TERMINAL_SIGNALS } from "../syscalls/tty.ts";
 import type { TtyState } from "../vfs/host_tty.ts";
@@ -81,6 +83,8 @@ export interface SandboxConfig {
   maskedPaths?: string[];
   /** Paths to make read-only. */
   readonlyPaths?: string[];
+  /** The container's seccomp profile (linux.seccomp). */
+  seccomp?: SeccompProfile;
   /** A listening control socket (owned): `dvisor start`, `kill`, `wait`, `ps`... talk to it. */
   controlListenFd?: number;
   /** Load the init, then wait for StartRoot on the control socket before it runs (create/start). */
@@ -192,7 +196,10 @@ function mountAt(
  * @throws {StartError} When the first program cannot start.
  */
 export function runSandbox(config: SandboxConfig): number {
-  using machine = new Machine(config.platform);
+  const profile = config.seccomp;
+  // Calls the profile may refuse never run natively in the stub: they come to the Sentry.
+  const native = profile ? new Set(alwaysAllowed(profile, SELF_ONLY.map((e) => e.nr))) : null;
+  using machine = new Machine(config.platform, native ? { native: (nr) => native.has(nr) } : {});
   using loop = new EventLoop();
   machine.startDoorbell(loop.epollFd);
 
@@ -208,6 +215,7 @@ export function runSandbox(config: SandboxConfig): number {
   const table = buildSyscallTable();
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   k.uts.hostname = config.hostname;
+  k.seccomp = profile ?? null;
   for (const m of config.mounts) {
     let fs: FileSystem;
     switch (m.type) {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { seccompDecision, type SeccompProfile } from "../boot/oci_seccomp.ts";
 import type { Inode } from "../vfs/inode.ts";
 import { joinDev } from "../vfs/devices.ts";
 import { releaseTerminal } from "../syscalls/tty.ts";
@@ -139,6 +140,8 @@ export class Kernel {
   readonly table: readonly (SyscallEntry | undefined)[];
   /** Hostname and domain name (UTS namespace). */
   readonly uts = { hostname: "dvisor", domainname: "(none)" };
+  /** The container's seccomp profile (linux.seccomp), applied to every call before its handler. */
+  seccomp: SeccompProfile | null = null;
   /** Tasks by application tid. */
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */
@@ -461,6 +464,7 @@ export class Kernel {
     switch (e.kind) {
       case "syscall":
         t.state = "syscall";
+        if (this.seccomp && !this.#seccompAllows(t, e.nr, e.args)) return;
         this.runSyscall(t, e.nr, e.args);
         return;
       case "clone":
@@ -484,6 +488,40 @@ export class Kernel {
    * @param nr The number.
    * @param args The arguments.
    */
+  /**
+   * Applies the container's seccomp profile to a call as it enters (not on
+   * restarts). Refused calls are finished here: an errno, SIGSYS
+   * (SECCOMP_RET_TRAP: the call returns ENOSYS and the thread gets SIGSYS
+   * with si_code SYS_SECCOMP), or the process killed by SIGSYS.
+   *
+   * @returns Whether the call goes on to its handler.
+   */
+  #seccompAllows(t: Task, nr: number, args: bigint[]): boolean {
+    const d = seccompDecision(this.seccomp!, nr, args);
+    switch (d.kind) {
+      case "allow":
+        return true;
+      case "log":
+        this.log.debug(`seccomp: ${syscallName(nr)} (${nr}) logged and allowed`);
+        return true;
+      case "errno":
+      case "trace":
+        this.log.strace?.(`[${t.tid}] ${syscallName(nr)} refused by seccomp: -${d.errno}`);
+        this.finishSyscall(t, -BigInt(d.errno));
+        return false;
+      case "trap":
+        this.finishSyscall(t, -38n);
+        this.signalThread(t, { sig: SIG.SYS, code: 1, pid: 0, uid: 0 });
+        return false;
+      case "kill_thread":
+      case "kill_process":
+        // A thread's own kill is its process's too: the Sentry has no
+        // per-thread death for a seccomp kill (as SECCOMP_RET_KILL_PROCESS).
+        this.killProcess(t.process, SIG.SYS);
+        return false;
+    }
+  }
+
   runSyscall(t: Task, nr: number, args: bigint[]): void {
     const entry = this.table[nr];
     if (!entry || !entry.handler) {

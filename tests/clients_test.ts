@@ -1,0 +1,276 @@
+/**
+ * Real clients drive dvisor as they drive runc: podman (`--runtime`, with
+ * conmon) and containerd (`ctr run --runc-binary`, through the runc.v2
+ * shim), each with a private store under a temporary directory and an image
+ * imported offline from a busybox rootfs. Every step runs under runc and
+ * under dvisor; the outputs and exit codes must be the same, and nothing of
+ * dvisor's may be left running.
+ */
+import { assertEquals } from "@std/assert";
+import { sandboxTraces } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+import { DVISOR, type Ran, run } from "./support/run.ts";
+
+const RUNTIMES = { runc: "/usr/sbin/runc", dvisor: DVISOR } as const;
+type Which = keyof typeof RUNTIMES;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a command on a terminal (`script`), as `-t` needs one: output and exit code. */
+function onTerminal(cmd: string[]): Promise<Ran> {
+  const line = cmd.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(" ");
+  return run("script", ["-qec", line, "/dev/null"]);
+}
+
+/** What a step gave: the exit code and the output, both compared between runtimes. */
+function shown(r: Ran): string {
+  return `${r.code} ${r.stdout.replaceAll("\0", "")}`;
+}
+
+/** Both runtimes showed the same, and no dvisor process is left. */
+async function sameEverywhere(
+  t: Deno.TestContext,
+  seen: Record<string, string[]>,
+  traces: ReturnType<typeof sandboxTraces>,
+): Promise<void> {
+  await t.step("the same outputs and exit codes", () => {
+    assertEquals(seen.dvisor, seen.runc);
+    assertEquals(seen.runc?.[0], "0 hello\n");
+  });
+  for (let i = 0; i < 100 && sandboxTraces().processes.length; i++) await sleep(50);
+  assertEquals(sandboxTraces().processes, traces.processes, "no dvisor process is left");
+}
+
+/** A busybox rootfs as a tarball, and a scratch directory for a client's state. */
+async function imageTarball(dir: string): Promise<string> {
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    const tar = `${dir}/rootfs.tar`;
+    const r = await run("tar", ["-C", rootfs, "-cf", tar, "."]);
+    assertEquals(r.code, 0, r.stderr);
+    return tar;
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+}
+
+Deno.test("podman runs, execs, stops and removes containers with dvisor as with runc", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-bundle-podman-" });
+  const podman = (...args: string[]) => [
+    "podman",
+    "--root",
+    `${dir}/storage`,
+    "--runroot",
+    `${dir}/run`,
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "none",
+    ...args,
+  ];
+  const p = (...args: string[]) => {
+    const [cmd, ...rest] = podman(...args);
+    return run(cmd!, rest);
+  };
+  // This host's hard limits are below podman's defaults, which runc cannot raise: ask for less.
+  // No network: the test needs none, and a fresh host may have no network backend.
+  const limits = [
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=4096:4096",
+    "--network",
+    "none",
+  ];
+  const traces = sandboxTraces();
+  const seen: Record<string, string[]> = {};
+  try {
+    const tar = await imageTarball(dir);
+    const imported = await p("import", tar, "localhost/dvisor-test:latest");
+    assertEquals(imported.code, 0, imported.stderr);
+    for (const which of Object.keys(RUNTIMES) as Which[]) {
+      await t.step(which, async () => {
+        const rt = ["--runtime", RUNTIMES[which]];
+        const img = "localhost/dvisor-test:latest";
+        const out: string[] = [];
+        const name = "dvisor-test-c1";
+        try {
+          out.push(shown(await p(...rt, "run", "--rm", ...limits, img, "echo", "hello")));
+          out.push(shown(await p(...rt, "run", "--rm", ...limits, img, "sh", "-c", "exit 3")));
+          const d = await p(...rt, "run", "-d", "--name", name, ...limits, img, "sleep", "1000");
+          assertEquals(d.code, 0, d.stderr);
+          out.push(
+            shown(await p(...rt, "exec", name, "sh", "-c", "echo $((1+2)) $(cat /proc/1/comm)")),
+          );
+          out.push(shown(await p(...rt, "exec", name, "sh", "-c", "exit 4")));
+          out.push(
+            shown(await onTerminal(podman(...rt, "exec", "-t", name, "sh", "-c", "tty; exit 5"))),
+          );
+          // sleep as pid 1 ignores SIGTERM: stop takes the timeout, then SIGKILL.
+          out.push(shown(await p(...rt, "stop", "-t", "1", name)));
+          out.push(
+            (await p(...rt, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).stdout,
+          );
+          out.push(shown(await p(...rt, "rm", name)));
+          out.push(
+            shown(
+              await onTerminal(
+                podman(...rt, "run", "--rm", "-t", ...limits, img, "sh", "-c", "tty; exit 6"),
+              ),
+            ),
+          );
+          seen[which] = out;
+        } finally {
+          await p(...rt, "rm", "-f", "-t", "0", name);
+        }
+      });
+    }
+    await sameEverywhere(t, seen, traces);
+  } finally {
+    await p("rm", "-a", "-f", "-t", "0");
+    await p("rmi", "-a", "-f");
+    await run("umount", ["-R", `${dir}/storage/overlay`]).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("containerd runs, execs, pauses, kills and deletes tasks with dvisor as with runc", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-bundle-containerd-" });
+  const sock = `${dir}/containerd.sock`;
+  await Deno.writeTextFile(
+    `${dir}/config.toml`,
+    [
+      "version = 2",
+      `root = "${dir}/root"`,
+      `state = "${dir}/state"`,
+      "[grpc]",
+      `  address = "${sock}"`,
+      "[ttrpc]",
+      `  address = "${sock}.ttrpc"`,
+      '[plugins."io.containerd.grpc.v1.cri"]',
+      "  disable_cgroup = true",
+      "",
+    ].join("\n"),
+  );
+  const daemon = new Deno.Command("containerd", {
+    args: ["--config", `${dir}/config.toml`],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const ctr = (...args: string[]) => ["ctr", "-a", sock, "-n", "dvisor-test", ...args];
+  const c = (...args: string[]) => {
+    const [cmd, ...rest] = ctr(...args);
+    return run(cmd!, rest);
+  };
+  const traces = sandboxTraces();
+  const seen: Record<string, string[]> = {};
+  try {
+    for (let i = 0; (await c("version")).code !== 0; i++) {
+      if (i > 100) throw new Error("containerd did not start");
+      await sleep(100);
+    }
+    // An OCI image made offline: the rootfs as one layer.
+    const tar = await imageTarball(dir);
+    const layout = `${dir}/image`;
+    await writeOciArchive(tar, layout);
+    const imported = await c(
+      "image",
+      "import",
+      "--base-name",
+      "localhost/dvisor-test",
+      `${layout}.tar`,
+    );
+    assertEquals(imported.code, 0, imported.stderr);
+    const img = "localhost/dvisor-test:latest";
+    for (const which of Object.keys(RUNTIMES) as Which[]) {
+      await t.step(which, async () => {
+        const bin = ["--runc-binary", RUNTIMES[which]];
+        const id = `t-${which}`;
+        const out: string[] = [];
+        const status = async () =>
+          (await c("task", "ls")).stdout.split("\n").find((l) => l.startsWith(`${id} `))?.split(
+            /\s+/,
+          )[2] ?? "none";
+        try {
+          out.push(shown(await c("run", "--rm", ...bin, img, `${id}-1`, "echo", "hello")));
+          out.push(shown(await c("run", "--rm", ...bin, img, `${id}-2`, "sh", "-c", "exit 3")));
+          const d = await c("run", "-d", ...bin, img, id, "sleep", "1000");
+          assertEquals(d.code, 0, d.stderr);
+          out.push(await status());
+          out.push(
+            shown(await c("task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo $((1+2))")),
+          );
+          out.push(shown(await c("task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 4")));
+          out.push(`ps ${(await c("task", "ps", id)).stdout.trim().split("\n").length - 1}`);
+          assertEquals((await c("task", "pause", id)).code, 0);
+          out.push(await status());
+          assertEquals((await c("task", "resume", id)).code, 0);
+          out.push(await status());
+          assertEquals((await c("task", "kill", "-s", "SIGKILL", id)).code, 0);
+          for (let i = 0; i < 100 && (await status()) !== "STOPPED"; i++) await sleep(50);
+          out.push(await status());
+          out.push(shown(await c("task", "rm", id)));
+          out.push(shown(await c("container", "rm", id)));
+          out.push(
+            shown(
+              await onTerminal(
+                ctr("run", "--rm", "-t", ...bin, img, `${id}-3`, "sh", "-c", "tty; exit 6"),
+              ),
+            ),
+          );
+          seen[which] = out;
+        } finally {
+          await c("task", "kill", "-s", "SIGKILL", id);
+          await c("task", "rm", "-f", id);
+          await c("container", "rm", id);
+        }
+      });
+    }
+    await sameEverywhere(t, seen, traces);
+  } finally {
+    daemon.kill("SIGTERM");
+    await daemon.status;
+    await run("sh", ["-c", `grep -o '${dir}[^ ]*' /proc/mounts | sort -r | xargs -r umount`]);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** Writes an OCI image archive (`LAYOUT.tar`) with one uncompressed layer. */
+async function writeOciArchive(layer: string, layout: string): Promise<void> {
+  const blobs = `${layout}/blobs/sha256`;
+  await Deno.mkdir(blobs, { recursive: true });
+  const put = async (bytes: Uint8Array<ArrayBuffer>) => {
+    const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    await Deno.writeFile(`${blobs}/${digest}`, bytes);
+    return { digest: `sha256:${digest}`, size: bytes.length };
+  };
+  const json = (v: unknown): Uint8Array<ArrayBuffer> => new TextEncoder().encode(JSON.stringify(v));
+  const layerBlob = await put(await Deno.readFile(layer));
+  const config = await put(json({
+    architecture: "amd64",
+    os: "linux",
+    config: { Env: ["PATH=/bin"], Cmd: ["sh"] },
+    rootfs: { type: "layers", diff_ids: [layerBlob.digest] },
+  }));
+  const manifest = await put(json({
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layerBlob }],
+  }));
+  await Deno.writeFile(`${layout}/oci-layout`, json({ imageLayoutVersion: "1.0.0" }));
+  await Deno.writeFile(
+    `${layout}/index.json`,
+    json({
+      schemaVersion: 2,
+      manifests: [{
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        ...manifest,
+        annotations: { "org.opencontainers.image.ref.name": "latest" },
+      }],
+    }),
+  );
+  const r = await run("tar", ["-C", layout, "-cf", `${layout}.tar`, "."]);
+  assertEquals(r.code, 0, r.stderr);
+}
