@@ -91,7 +91,8 @@ export const bootCommand: Command = {
     const text = new TextDecoder().decode(readAll(fd));
     closeFd(fd);
     const config = decodeConfig(text);
-    config.stdio = [dupFd(0, 3), dupFd(1, 3), dupFd(2, 3)];
+    // Its own copies of 0-2 (Deno keeps using ours); preserved descriptors as given.
+    config.stdio = [dupFd(0, 3), dupFd(1, 3), dupFd(2, 3), ...config.stdio.slice(3)];
     if (config.debugLog) {
       config.debugLogFd = openFile(config.debugLog, O.WRONLY | O.CREAT | O.APPEND, 0o644);
     }

@@ -42,7 +42,7 @@ const FLAGS: FlagSpec[] = [
     ignored: true,
   },
   { name: "no-new-keyring", type: "bool", help: "(runc) ignored: no keyrings", ignored: true },
-  { name: "preserve-fds", type: "int", help: "(runc) not supported yet; must be 0" },
+  { name: "preserve-fds", type: "int", help: "pass descriptors 3 to 3+N-1 to the container" },
   { name: "detach", aliases: ["d"], type: "bool", help: "(runc) create always detaches" },
 ];
 
@@ -69,9 +69,6 @@ export const createCommand: Command = {
       checkId(id);
     } catch (e) {
       throw new UsageError((e as Error).message);
-    }
-    if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
-      throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
     }
     const store = new StateStore(stateRoot(globals));
     return await store.locked(id, () => create(store, id, parsed, globals, logger));
@@ -184,6 +181,7 @@ async function create(
         control: reg.control,
         detached: true,
         ...(pty ? { terminal: pty.slave } : {}),
+        preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
       });
     } finally {
       reg.close();

@@ -30,7 +30,7 @@ import { FORWARDED } from "./forwarded_signals.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
 import { CommandError } from "./command_error.ts";
-import { passedGlobals } from "./sandbox_process.ts";
+import { passedGlobals, preservedFds } from "./sandbox_process.ts";
 import { selfCommand } from "./self.ts";
 import { stateRoot } from "./state_root.ts";
 
@@ -48,7 +48,7 @@ const FLAGS: FlagSpec[] = [
   { name: "cap", aliases: ["c"], type: "list", help: "(runc) extra capabilities", ignored: true },
   { name: "apparmor", type: "string", help: "(runc) ignored", ignored: true },
   { name: "process-label", type: "string", help: "(runc) ignored", ignored: true },
-  { name: "preserve-fds", type: "int", help: "(runc) not supported yet; must be 0" },
+  { name: "preserve-fds", type: "int", help: "pass descriptors 3 to 3+N-1 to the process" },
   { name: "cgroup", type: "string", help: "(runc) ignored", ignored: true },
   { name: "ignore-paused", type: "bool", help: "(runc) ignored", ignored: true },
 ];
@@ -73,9 +73,7 @@ async function exec(
   const parsed = parseFlags(args, FLAGS, { stopAtArgument: true });
   const [id, ...cmd] = parsed.args;
   if (!id) throw new UsageError("dvisor exec needs a container id: dvisor exec ID COMMAND");
-  if ((parsed.flags["preserve-fds"] as number | undefined ?? 0) !== 0) {
-    throw new UsageError("--preserve-fds is not supported yet: pass 0 or leave it out");
-  }
+  const preserved = preservedFds((parsed.flags["preserve-fds"] as number | undefined) ?? 0);
   const store = new StateStore(stateRoot(globals));
   const s = store.read(id);
   // As runc: a created container takes exec too (its init exists, waiting for start).
@@ -119,7 +117,7 @@ async function exec(
   checkConsoleFlags(proc.terminal, consoleSocket, detach);
   const pty = proc.terminal ? openConsole(proc.consoleSize) : null;
   try {
-    const stdio = pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2];
+    const stdio = [...(pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2]), ...preserved];
     const { pid } = callSandbox(
       store.socket(id),
       METHOD.executeAsync,

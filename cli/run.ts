@@ -34,6 +34,7 @@ const FLAGS: FlagSpec[] = [
   },
   { name: "pid-file", type: "string", help: "write the sandbox's pid here once it runs" },
   { name: "detach", aliases: ["d"], type: "bool", help: "create and start, then return" },
+  { name: "preserve-fds", type: "int", help: "pass descriptors 3 to 3+N-1 to the container" },
   {
     name: "console-socket",
     type: "string",
@@ -85,6 +86,9 @@ export const runCommand: Command = {
           (parsed.flags.bundle as string | undefined) ?? Deno.cwd(),
           ...pidFile(parsed),
           ...(consoleSocket !== undefined ? ["--console-socket", consoleSocket] : []),
+          ...(parsed.flags["preserve-fds"] !== undefined
+            ? ["--preserve-fds", String(parsed.flags["preserve-fds"])]
+            : []),
           id,
         ],
         { globals, logger },
@@ -141,7 +145,10 @@ export const runCommand: Command = {
               await runHooks("poststart", b.spec.hooks, shownState(created), logger);
             },
           },
-          pty?.slave,
+          {
+            ...(pty ? { terminal: pty.slave } : {}),
+            preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
+          },
         );
         // Everything the container wrote to its terminal is shown before we return.
         if (proxied) await proxied;

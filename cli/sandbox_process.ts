@@ -5,10 +5,13 @@
  *
  * @module
  */
+import { MAX_PRESERVED_FDS } from "../core/boot/start_process.ts";
+import { UsageError } from "./flags.ts";
 import { CONSOLE_SIGNALS } from "./console.ts";
 import {
   closeFd,
   closeQuietly,
+  isCloexec,
   O,
   pipe,
   pollFd,
@@ -78,6 +81,38 @@ export interface LaunchOptions {
    * container's foreground group). Otherwise stdio is this process's.
    */
   terminal?: number;
+  /** This process's descriptors 3 to 3+N-1 become the container's 3 on (`--preserve-fds N`). */
+  preserveFds?: number;
+}
+
+/**
+ * The descriptors `--preserve-fds N` names (3 to 3+N-1), checked open.
+ *
+ * @param n How many.
+ * @returns The descriptors.
+ * @throws {UsageError} When one is not open or N is out of range.
+ */
+export function preservedFds(n: number): number[] {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_PRESERVED_FDS) {
+    throw new UsageError(`Invalid --preserve-fds ${n}: give 0 to ${MAX_PRESERVED_FDS}`);
+  }
+  const fds = Array.from({ length: n }, (_, i) => 3 + i);
+  const isOpen = (fd: number) => {
+    try {
+      isCloexec(fd);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const fd of fds) {
+    if (!isOpen(fd)) {
+      throw new UsageError(
+        `--preserve-fds ${n}: descriptor ${fd} is not open: pass it, or ask for fewer`,
+      );
+    }
+  }
+  return fds;
 }
 
 /**
@@ -120,7 +155,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       mounts,
       rootGoferFd: rootFd,
       emptyRootAt: mountPoint,
-      stdio: [0, 1, 2],
+      stdio: [0, 1, 2, ...preservedFds(o.preserveFds ?? 0).map(pass)],
       reportFd: pass(reportWrite),
       ...(control
         ? { controlListenFd: pass(control.controlListenFd), exitFd: pass(control.exitFd) }
@@ -201,7 +236,7 @@ export async function runSandboxProcesses(
      */
     onCreated: (boot: Child, gofer: Child) => Promise<void>;
   },
-  terminal?: number,
+  extra: { terminal?: number; preserveFds?: number } = {},
 ): Promise<number> {
   const s = launchSandbox({
     request,
@@ -209,7 +244,8 @@ export async function runSandboxProcesses(
     mountPoint,
     globals,
     ...(registered ? { control: registered.control, gated: true } : {}),
-    ...(terminal !== undefined ? { terminal } : {}),
+    ...(extra.terminal !== undefined ? { terminal: extra.terminal } : {}),
+    preserveFds: extra.preserveFds ?? 0,
   });
   const early: ReportLine[] = [];
   if (registered) {

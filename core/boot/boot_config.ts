@@ -32,7 +32,8 @@ export interface BootConfig {
   /** linux.seccomp, applied by the Sentry. */
   seccomp?: SeccompProfile;
   readonlyPaths?: string[];
-  stdio: [number, number, number];
+  /** The container's 0, 1, 2 and then the preserved descriptors (--preserve-fds) from 3. */
+  stdio: number[];
   emptyRootAt: string;
   debugLog: string | null;
   /** The debug log as an open descriptor (a sandbox that confined itself cannot open paths). */

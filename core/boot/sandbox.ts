@@ -66,7 +66,7 @@ export interface SandboxConfig {
   /** Hostname. */
   hostname: string;
   /** Host descriptors for the container's stdin, stdout, stderr (owned). */
-  stdio: [number, number, number];
+  stdio: number[];
   /** An existing empty directory where stubs mount their empty root. */
   emptyRootAt: string;
   /** Debug log. */

@@ -19,6 +19,9 @@ import { O, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
 import type { VPath } from "../vfs/mount.ts";
 import { walk } from "../vfs/walk.ts";
 
+/** How many descriptors beyond stdio a process may be given (`--preserve-fds`). */
+export const MAX_PRESERVED_FDS = 64;
+
 /** What a process runs. */
 export interface ProcessConfig {
   /** argv; argv[0] is looked up in PATH when it has no "/". */
@@ -134,7 +137,8 @@ export function startProcess(
   fds.limit = Number(rlimits[7]!.cur > 1048576n ? 1048576n : rlimits[7]!.cur);
   const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
   stdio.forEach((hostFd, i) => {
-    const flags = i === 0 ? O.RDONLY : O.WRONLY;
+    // Preserved descriptors (3 on) keep their host access mode, which the host enforces.
+    const flags = i === 0 ? O.RDONLY : i < 3 ? O.WRONLY : O.RDWR;
     const id = terminalId(hostFd);
     const tty = id === null ? null : k.terminal(id);
     if (!tty) {

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { MAX_PRESERVED_FDS } from "../boot/start_process.ts";
 import { forwardTerminalSignal } from "../syscalls/tty.ts";
 import { closeQuietly } from "../../platform/fd.ts";
 import type { Kernel } from "../kernel/kernel.ts";
@@ -121,9 +122,12 @@ export function sandboxHandlers(
       } else waiters.push(respond);
     }),
     [METHOD.executeAsync]: (arg, fds, respond) => {
-      if (fds.length !== 3) {
+      if (fds.length < 3 || fds.length > 3 + MAX_PRESERVED_FDS) {
         fds.forEach(closeQuietly);
-        respond({ success: false, err: "ExecuteAsync needs stdin, stdout and stderr" });
+        respond({
+          success: false,
+          err: `ExecuteAsync needs stdin, stdout, stderr and at most ${MAX_PRESERVED_FDS} more`,
+        });
         return;
       }
       if (k.init?.exitStatus !== null) {
