@@ -26,6 +26,11 @@ import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 
 const FLAGS: FlagSpec[] = [
+  {
+    name: "container",
+    type: "string",
+    help: "STATE_ROOT/ID this process serves (a tag delete --force finds it by)",
+  },
   { name: "config-fd", type: "int", help: "descriptor holding the sandbox configuration (JSON)" },
 ];
 

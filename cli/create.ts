@@ -180,20 +180,23 @@ async function create(
         globals: b.globals,
         control: reg.control,
         detached: true,
+        tag: store.dir(id),
         ...(pty ? { terminal: pty.slave } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
       });
     } finally {
       reg.close();
     }
+    // Recorded at once: a create killed from here on leaves a state that
+    // `delete --force` finds the sandbox's processes by.
+    const pid = launched.boot.pid;
+    const creating = withSandbox(reg.base, "creating", launched.boot.pid, launched.gofer.pid);
+    store.write(creating);
     const first = firstReport(launched.reportRead);
     if (!first?.ready) {
       throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
     }
     if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
-    const pid = launched.boot.pid;
-    const creating = withSandbox(reg.base, "creating", launched.boot.pid, launched.gofer.pid);
-    store.write(creating);
     for (const point of ["prestart", "createRuntime", "createContainer"] as const) {
       await runHooks(point, b.spec.hooks, shownState(creating), logger);
     }

@@ -9,7 +9,7 @@ import { type ContainerState, NoSuchContainer, shownState, StateStore } from "./
 import { runHooks } from "./hooks.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
-import { killAndWait } from "./sandbox_reaper.ts";
+import { killAndWait, killTagged } from "./sandbox_reaper.ts";
 import { stateRoot } from "./state_root.ts";
 
 const FLAGS: FlagSpec[] = [
@@ -31,7 +31,10 @@ export const deleteCommand: Command = {
       if (!(e instanceof NoSuchContainer)) throw e;
       // As runc: what an aborted create left goes, and --force makes a
       // missing container no error (containerd and podman rely on it).
-      await store.locked(id, () => store.remove(id));
+      await store.locked(id, () => {
+        killTagged(store.dir(id));
+        store.remove(id);
+      });
       if (force) return 0;
       throw e;
     }
@@ -58,6 +61,10 @@ function remove(store: StateStore, id: string, force: boolean): ContainerState {
   }
   // The gofer ends with the sandbox's sockets; a stuck one is killed.
   killAndWait(s.goferPid, s.goferStartTime);
+  // Whatever a create killed midway started before it recorded the pids.
+  if (!killTagged(store.dir(id))) {
+    throw new Error(`A process of ${id} did not die: try again`);
+  }
   store.remove(id);
   return s;
 }

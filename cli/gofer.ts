@@ -19,6 +19,11 @@ import type { Command } from "./main.ts";
 
 const FLAGS: FlagSpec[] = [
   {
+    name: "container",
+    type: "string",
+    help: "STATE_ROOT/ID this process serves (a tag delete --force finds it by)",
+  },
+  {
     name: "serve",
     type: "list",
     help: "PATH:ro|rw:FD, a directory to serve on an inherited socket",

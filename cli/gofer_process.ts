@@ -32,9 +32,15 @@ export interface Gofer {
  * @param served The directories (the container's root first).
  * @param emptyRootAt An existing empty directory for its empty root.
  * @param detached Outlive the calling process (`dvisor create`); by default it dies with it.
+ * @param tag `STATE_ROOT/ID` for its command line (see {@linkcode taggedProcesses}).
  * @returns The gofer.
  */
-export function startGofer(served: Served[], emptyRootAt: string, detached = false): Gofer {
+export function startGofer(
+  served: Served[],
+  emptyRootAt: string,
+  detached = false,
+  tag?: string,
+): Gofer {
   const pairs = served.map(() => socketPair());
   const devnull = openFile("/dev/null", O.RDWR);
   try {
@@ -42,7 +48,13 @@ export function startGofer(served: Served[], emptyRootAt: string, detached = fal
       s,
       i,
     ) => ["--serve", `${s.path}:${s.readOnly ? "ro" : "rw"}:${3 + i}`]);
-    const { path, argv } = selfCommand(["gofer", "--empty-root", emptyRootAt, ...serveArgs]);
+    const { path, argv } = selfCommand([
+      "gofer",
+      ...(tag ? [`--container=${tag}`] : []),
+      "--empty-root",
+      emptyRootAt,
+      ...serveArgs,
+    ]);
     const env = ["PATH", "HOME", "DENO_DIR", "NO_COLOR"]
       .flatMap((k) => (Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []));
     const child = spawn({

@@ -83,6 +83,12 @@ export interface LaunchOptions {
   terminal?: number;
   /** This process's descriptors 3 to 3+N-1 become the container's 3 on (`--preserve-fds N`). */
   preserveFds?: number;
+  /**
+   * `STATE_ROOT/ID`, put on the gofer's and the sandbox process's command
+   * lines so that `delete --force` finds them even when the CLI that
+   * started them died before recording their pids.
+   */
+  tag?: string;
 }
 
 /**
@@ -134,6 +140,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
     ],
     mountPoint,
     detached,
+    o.tag,
   );
   const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
@@ -165,7 +172,13 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
     };
     const configFd = sealedMemfd("dvisor-config", new TextEncoder().encode(encodeConfig(config)));
     try {
-      const { path, argv } = selfCommand([...globals, "boot", "--config-fd", String(configAt)]);
+      const { path, argv } = selfCommand([
+        ...globals,
+        "boot",
+        ...(o.tag ? [`--container=${o.tag}`] : []),
+        "--config-fd",
+        String(configAt),
+      ]);
       const boot = spawn({
         path,
         args: argv,

@@ -41,3 +41,39 @@ export function killAndWait(pid: number, startTime: number, timeoutMs = 10_000):
     closeQuietly(fd);
   }
 }
+
+/**
+ * Processes whose command line carries `--container=TAG`: the gofer and
+ * sandbox process of one container, found even when their pids were never
+ * recorded (the CLI that started them was killed).
+ *
+ * @param tag `STATE_ROOT/ID`.
+ * @returns Their pids.
+ */
+export function taggedProcesses(tag: string): number[] {
+  const want = `--container=${tag}`;
+  const found: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const argv = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      if (argv.includes(want)) found.push(Number(e.name));
+    } catch {
+      // gone
+    }
+  }
+  return found;
+}
+
+/**
+ * Kills and reaps every process tagged with `tag` (see {@linkcode taggedProcesses}).
+ *
+ * @param tag `STATE_ROOT/ID`.
+ * @returns Whether all of them died.
+ */
+export function killTagged(tag: string): boolean {
+  return taggedProcesses(tag).every((pid) => {
+    const start = processStartTime(pid);
+    return start === null || killAndWait(pid, start);
+  });
+}

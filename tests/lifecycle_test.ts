@@ -143,6 +143,48 @@ Deno.test("lifecycle: bad input fails in one line with runc's exit codes", async
       assertEquals((await rt("delete", "--force", "dup")).code, 0);
       oneLine(await rt("state", "dup"), 1, "does not exist");
     });
+    await t.step("two creates of one id at once: one wins, the other fails", async () => {
+      const [a, b] = await Promise.all([
+        rt("create", "--bundle", bundle, "twin"),
+        rt("create", "--bundle", bundle, "twin"),
+      ]);
+      assertEquals([a.code, b.code].sort(), [0, 1], a.stderr + b.stderr);
+      oneLine(a.code === 1 ? a : b, 1, "already exists");
+      assertEquals(status(await rt("state", "twin")), "created");
+      assertEquals((await rt("delete", "--force", "twin")).code, 0);
+    });
+    await t.step("a console socket that refuses", async () => {
+      const tty = await makeBundle({ rootfs, args: ["/bin/sh"], terminal: true });
+      try {
+        oneLine(
+          await rt("create", "--bundle", tty, "--console-socket", `${root}/nobody.sock`, "tty1"),
+          1,
+          "--console-socket",
+        );
+        assertEquals((await rt("state", "tty1")).code, 1, "no state left");
+      } finally {
+        await Deno.remove(tty, { recursive: true });
+      }
+    });
+    await t.step("a create killed midway, then delete --force", async () => {
+      const cli = new Deno.Command(DVISOR, {
+        args: ["--root", root, "create", "--bundle", bundle, "halfway"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      // Killed once the sandbox's processes are on their way.
+      await until(() =>
+        sandboxTraces().processes.length > traces.processes.length ? true : undefined
+      );
+      cli.kill("SIGKILL");
+      await cli.status;
+      assertEquals((await rt("delete", "--force", "halfway")).code, 0);
+      await until(() =>
+        sandboxTraces().processes.length === traces.processes.length ? true : undefined
+      );
+      assertEquals((await rt("state", "halfway")).code, 1);
+    });
     await t.step("a created container is deleted without --force", async () => {
       assertEquals((await rt("create", "--bundle", bundle, "made")).code, 0);
       assertEquals((await rt("delete", "made")).code, 0);

@@ -15,6 +15,8 @@ import {
 import {
   availablePeers,
   getpidMicros,
+  type Lifecycle,
+  lifecycleMillis,
   makeBundle,
   type Peer,
   startMillis,
@@ -141,5 +143,23 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
     `${"run /bin/true".padEnd(18)}${names.map((n) => cell(`${start(n)!.toFixed(1)} ms`)).join("")}${
       ratios(start)
     }`,
+  );
+  console.log("\ncontainer lifecycle (sleep; median), and the RSS an idle one keeps");
+  const life = new Map<string, Lifecycle>();
+  for (const r of runtimes) life.set(r.name, await lifecycleMillis(r, bundle, quick ? 2 : 5));
+  console.log(
+    `${"".padEnd(18)}${names.map(cell).join("")}${cell("seccomp/runsc")}${cell("seccomp/runc")}`,
+  );
+  for (const op of ["create", "start", "state", "kill", "delete"] as const) {
+    const v = (n: string) => life.get(n)?.[op];
+    console.log(
+      `${op.padEnd(18)}${names.map((n) => cell(`${v(n)!.toFixed(1)} ms`)).join("")}${ratios(v)}`,
+    );
+  }
+  const mem = (n: string) => life.get(n)?.idleRssKiB;
+  console.log(
+    `${"idle RSS".padEnd(18)}${
+      names.map((n) => cell(`${(mem(n)! / 1024).toFixed(1)} MiB`)).join("")
+    }${ratios(mem)}`,
   );
 }

@@ -163,3 +163,84 @@ export async function getpidMicros(peer: Peer, bundle: string, count: number): P
   }
   return Math.max(0, ((median(full) - median(empty)) * 1000) / count);
 }
+
+/** Lifecycle latencies (ms) and the idle memory of a container left running. */
+export interface Lifecycle {
+  create: number;
+  start: number;
+  state: number;
+  kill: number;
+  delete: number;
+  /** RSS (KiB) summed over every process that appeared with the container. */
+  idleRssKiB: number;
+}
+
+function pids(): Set<number> {
+  const out = new Set<number>();
+  for (const e of Deno.readDirSync("/proc")) if (/^\d+$/.test(e.name)) out.add(Number(e.name));
+  return out;
+}
+
+function rssKiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function timed(peer: Peer, args: string[]): Promise<{ ms: number; stdout: string }> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(peer.argv[0]!, {
+    args: [...peer.argv.slice(1), ...args],
+    stdin: "null",
+    stdout: args[0] === "create" ? "null" : "piped",
+    stderr: args[0] === "create" ? "null" : "piped",
+  }).output();
+  const ms = performance.now() - t0;
+  if (!out.success) throw new Error(`${peer.name} ${args[0]} failed`);
+  return { ms, stdout: args[0] === "create" ? "" : new TextDecoder().decode(out.stdout) };
+}
+
+/**
+ * Medians of create, start, state, kill (SIGKILL until stopped) and delete
+ * of a `sleep` container, and the RSS of what an idle one keeps running.
+ *
+ * @param peer The runtime.
+ * @param bundle A bundle from {@linkcode makeBundle}.
+ * @param n Rounds.
+ * @returns The numbers.
+ */
+export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Promise<Lifecycle> {
+  await Deno.remove(`${bundle}/config.json`).catch(() => {});
+  await writeConfig(bundle, ["/bin/busybox", "sleep", "1000"]);
+  const t: Record<string, number[]> = { create: [], start: [], state: [], kill: [], delete: [] };
+  const rss: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = `dvisor-bench-life-${Deno.pid}-${serial++}`;
+    const before = pids();
+    t.create!.push((await timed(peer, ["create", "--bundle", bundle, id])).ms);
+    t.start!.push((await timed(peer, ["start", id])).ms);
+    await new Promise((r) => setTimeout(r, 500)); // settle: idle
+    rss.push([...pids()].filter((p) => !before.has(p)).reduce((s, p) => s + rssKiB(p), 0));
+    t.state!.push((await timed(peer, ["state", id])).ms);
+    const k0 = performance.now();
+    await timed(peer, ["kill", id, "KILL"]);
+    for (let j = 0; j < 200; j++) {
+      const s = JSON.parse((await timed(peer, ["state", id])).stdout) as { status: string };
+      if (s.status === "stopped") break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    t.kill!.push(performance.now() - k0);
+    t.delete!.push((await timed(peer, ["delete", id])).ms);
+  }
+  return {
+    create: median(t.create!),
+    start: median(t.start!),
+    state: median(t.state!),
+    kill: median(t.kill!),
+    delete: median(t.delete!),
+    idleRssKiB: median(rss),
+  };
+}
