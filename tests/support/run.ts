@@ -25,7 +25,8 @@ export const DVISOR = `${ROOT}dvisor`;
  *
  * @param cmd The program.
  * @param args Its arguments.
- * @param options Working directory and stdin text.
+ * @param options Working directory, stdin text, and a time limit (default 3 minutes:
+ *   the command is killed, and its test fails instead of hanging the suite).
  * @returns Its output and exit code.
  *
  * @example
@@ -38,7 +39,7 @@ export const DVISOR = `${ROOT}dvisor`;
 export async function run(
   cmd: string,
   args: string[],
-  options: { cwd?: string; stdin?: string } = {},
+  options: { cwd?: string; stdin?: string; timeoutMs?: number } = {},
 ): Promise<Ran> {
   const child = new Deno.Command(cmd, {
     args,
@@ -52,12 +53,25 @@ export async function run(
     await w.write(new TextEncoder().encode(options.stdin));
     await w.close();
   }
-  const out = await child.output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+  // A hung command fails its test instead of hanging the suite (CI has a time limit).
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* ended */ }
+  }, options.timeoutMs ?? 180_000);
+  try {
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: timedOut ? `${stderr}\n(killed: ${cmd} ran over its time limit)` : stderr,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
