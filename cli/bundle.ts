@@ -81,6 +81,7 @@ export async function loadBundle(
       process: spec.process,
       maskedPaths: spec.maskedPaths,
       ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
+      sysctl: spec.sysctl,
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,
       debugLog,

@@ -29,6 +29,8 @@ export interface BootConfig {
   hostname: string;
   /** linux.maskedPaths and linux.readonlyPaths. */
   maskedPaths?: string[];
+  /** linux.sysctl (dotted keys). */
+  sysctl?: Record<string, string>;
   /** linux.seccomp, applied by the Sentry. */
   seccomp?: SeccompProfile;
   readonlyPaths?: string[];
@@ -119,6 +121,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
       hostname: c.hostname,
       maskedPaths: c.maskedPaths ?? [],
       ...(c.seccomp ? { seccomp: c.seccomp } : {}),
+      ...(c.sysctl ? { sysctl: c.sysctl } : {}),
       readonlyPaths: c.readonlyPaths ?? [],
       stdio: c.stdio,
       emptyRootAt: c.emptyRootAt,

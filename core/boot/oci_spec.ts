@@ -70,6 +70,8 @@ export interface Spec {
   annotations: Record<string, string>;
   /** linux.maskedPaths: hidden (an empty directory, or /dev/null for a file). */
   maskedPaths: string[];
+  /** linux.sysctl: namespaced kernel settings, kept by the Sentry (dotted keys). */
+  sysctl: Record<string, string>;
   /** linux.seccomp: the container's own system call filter, applied by the Sentry. */
   seccomp?: SeccompProfile;
   /** linux.readonlyPaths: made read-only. */
@@ -254,6 +256,7 @@ export function parseSpec(text: string, bundle: string): Spec {
     annotations,
     maskedPaths: linuxPaths(raw, "maskedPaths"),
     ...seccompOf(raw),
+    sysctl: sysctlOf(raw),
     readonlyPaths: linuxPaths(raw, "readonlyPaths"),
     hooks: parseHooks(raw.hooks),
   };
@@ -313,6 +316,31 @@ function parseHooks(raw: unknown): Partial<Record<HookPoint, Hook[]>> {
         ...(timeout !== undefined ? { timeout } : {}),
       };
     });
+  }
+  return out;
+}
+
+/** Sysctls a container may set, as runc allows them: those its own namespaces hold. */
+const NAMESPACED_SYSCTL =
+  /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced|hostname|domainname)|fs\.mqueue\.[a-z_]+|net\.[a-z0-9_.-]+)$/;
+
+/** linux.sysctl, checked. */
+function sysctlOf(raw: Record<string, unknown>): Record<string, string> {
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  if (linux.sysctl === undefined || linux.sysctl === null) return {};
+  if (!isObject(linux.sysctl)) throw new SpecError("config.json: linux.sysctl must be an object");
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(linux.sysctl)) {
+    if (typeof value !== "string") {
+      throw new SpecError(`config.json: linux.sysctl ${key} must be a string`);
+    }
+    const dotted = key.replaceAll("/", ".");
+    if (!NAMESPACED_SYSCTL.test(dotted)) {
+      throw new SpecError(
+        `config.json: sysctl ${key} is not in a separate kernel namespace: remove it from linux.sysctl`,
+      );
+    }
+    out[dotted] = value;
   }
   return out;
 }

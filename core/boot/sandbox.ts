@@ -83,6 +83,8 @@ export interface SandboxConfig {
   maskedPaths?: string[];
   /** Paths to make read-only. */
   readonlyPaths?: string[];
+  /** linux.sysctl (dotted keys). */
+  sysctl?: Record<string, string>;
   /** The container's seccomp profile (linux.seccomp). */
   seccomp?: SeccompProfile;
   /** A listening control socket (owned): `dvisor start`, `kill`, `wait`, `ps`... talk to it. */
@@ -216,6 +218,11 @@ export function runSandbox(config: SandboxConfig): number {
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   k.uts.hostname = config.hostname;
   k.seccomp = profile ?? null;
+  for (const [key, value] of Object.entries(config.sysctl ?? {})) {
+    if (key === "kernel.hostname") k.uts.hostname = value;
+    else if (key === "kernel.domainname") k.uts.domainname = value;
+    else k.sysctl.set(key, value);
+  }
   for (const m of config.mounts) {
     let fs: FileSystem;
     switch (m.type) {

@@ -140,6 +140,8 @@ export class Kernel {
   readonly table: readonly (SyscallEntry | undefined)[];
   /** Hostname and domain name (UTS namespace). */
   readonly uts = { hostname: "dvisor", domainname: "(none)" };
+  /** Namespaced sysctls the container set (linux.sysctl, then writes to /proc/sys), by dotted key. */
+  readonly sysctl = new Map<string, string>();
   /** The container's seccomp profile (linux.seccomp), applied to every call before its handler. */
   seccomp: SeccompProfile | null = null;
   /** Tasks by application tid. */

@@ -120,40 +120,87 @@ function statText(k: Kernel): string {
   return lines.join("\n") + "\n";
 }
 
+/** A /proc/sys leaf: its text, and what a write does (none: read-only). */
+interface SysLeaf {
+  read: () => string;
+  write?: (text: string) => void;
+}
+type SysTree = { [name: string]: SysTree | SysLeaf };
+
+function isLeaf(v: SysTree | SysLeaf): v is SysLeaf {
+  return typeof (v as SysLeaf).read === "function";
+}
+
 function sysDir(k: Kernel, fs: SynthFs): Inode {
-  const f = (key: string, text: () => string) => () => new SynthFile(fs, key, () => text() + "\n");
-  const dir = (key: string, items: Record<string, () => Inode>) => () =>
-    new SynthDir(fs, key, () => new Map(Object.entries(items)));
-  return new SynthDir(fs, "sys", () =>
-    new Map(Object.entries({
-      kernel: dir("sys/kernel", {
-        hostname: () =>
-          new SynthFile(fs, "sys/kernel/hostname", () => k.uts.hostname + "\n", (d) => {
-            k.uts.hostname = new TextDecoder().decode(d).replace(/\n$/, "");
-          }),
-        domainname: f("sys/kernel/domainname", () => k.uts.domainname),
-        ostype: f("sys/kernel/ostype", () => "Linux"),
-        osrelease: f("sys/kernel/osrelease", () => KERNEL_RELEASE),
-        version: f("sys/kernel/version", () => KERNEL_VERSION),
-        pid_max: f("sys/kernel/pid_max", () => "4194304"),
-        ngroups_max: f("sys/kernel/ngroups_max", () => "65536"),
-        cap_last_cap: f("sys/kernel/cap_last_cap", () => "40"),
-        random: dir("sys/kernel/random", {
-          boot_id: f("sys/kernel/random/boot_id", () => bootId),
-          uuid: f("sys/kernel/random/uuid", () => crypto.randomUUID()),
+  const ro = (text: () => string): SysLeaf => ({ read: text });
+  const tree: SysTree = {
+    kernel: {
+      hostname: {
+        read: () => k.uts.hostname,
+        write: (t) => (k.uts.hostname = t),
+      },
+      domainname: {
+        read: () => k.uts.domainname,
+        write: (t) => (k.uts.domainname = t),
+      },
+      ostype: ro(() => "Linux"),
+      osrelease: ro(() => KERNEL_RELEASE),
+      version: ro(() => KERNEL_VERSION),
+      pid_max: ro(() => "4194304"),
+      ngroups_max: ro(() => "65536"),
+      cap_last_cap: ro(() => "40"),
+      random: {
+        boot_id: ro(() => bootId),
+        uuid: ro(() => crypto.randomUUID()),
+      },
+    },
+    vm: {
+      overcommit_memory: ro(() => "0"),
+      max_map_count: ro(() => "65530"),
+      mmap_min_addr: ro(() => "65536"),
+    },
+    fs: {
+      "file-max": ro(() => "9223372036854775807"),
+      "nr_open": ro(() => "1048576"),
+      "pipe-max-size": ro(() => "1048576"),
+    },
+  };
+  // The container's own settings (linux.sysctl, and writes since): each
+  // key is a file, writable by root in the container, as in its namespace.
+  for (const key of k.sysctl.keys()) {
+    const parts = key.split(".");
+    let at = tree;
+    for (const part of parts.slice(0, -1)) {
+      const next = at[part];
+      if (next && isLeaf(next)) break;
+      at = (at[part] ??= {}) as SysTree;
+    }
+    const name = parts[parts.length - 1]!;
+    if (at[name] && isLeaf(at[name] as SysLeaf)) continue;
+    at[name] = { read: () => k.sysctl.get(key) ?? "", write: (t) => k.sysctl.set(key, t) };
+  }
+  const build = (path: string, node: SysTree): Inode =>
+    new SynthDir(fs, path, () =>
+      new Map(
+        Object.entries(node).map(([name, v]) => {
+          const key = `${path}/${name}`;
+          if (!isLeaf(v)) return [name, () => build(key, v)] as const;
+          const write = v.write;
+          return [
+            name,
+            () =>
+              new SynthFile(
+                fs,
+                key,
+                () => v.read() + "\n",
+                write
+                  ? (d: Uint8Array) => write(new TextDecoder().decode(d).replace(/\n$/, ""))
+                  : undefined,
+              ),
+          ] as const;
         }),
-      }),
-      vm: dir("sys/vm", {
-        overcommit_memory: f("sys/vm/overcommit_memory", () => "0"),
-        max_map_count: f("sys/vm/max_map_count", () => "65530"),
-        mmap_min_addr: f("sys/vm/mmap_min_addr", () => "65536"),
-      }),
-      fs: dir("sys/fs", {
-        "file-max": f("sys/fs/file-max", () => "9223372036854775807"),
-        "nr_open": f("sys/fs/nr_open", () => "1048576"),
-        "pipe-max-size": f("sys/fs/pipe-max-size", () => "1048576"),
-      }),
-    })));
+      ));
+  return build("sys", tree);
 }
 
 const bootId = crypto.randomUUID();

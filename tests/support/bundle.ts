@@ -32,6 +32,8 @@ export interface BundleOptions {
   /** `process.terminal`, with `process.consoleSize` as `{ height, width }`. */
   terminal?: boolean;
   consoleSize?: { height: number; width: number };
+  /** `linux.sysctl`. */
+  sysctl?: Record<string, string>;
   /** `linux.seccomp`. */
   seccomp?: Record<string, unknown>;
   /** `hooks`. */
@@ -112,6 +114,7 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
       maskedPaths: o.maskedPaths ??
         ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
       ...(o.seccomp ? { seccomp: o.seccomp } : {}),
+      ...(o.sysctl ? { sysctl: o.sysctl } : {}),
       readonlyPaths: o.readonlyPaths ??
         ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },

@@ -1,0 +1,48 @@
+/**
+ * `linux.sysctl`: namespaced settings show in the container's /proc/sys as
+ * under runc; a setting outside the container's namespaces fails create.
+ */
+import { assertEquals, assertStringIncludes } from "@std/assert";
+import { makeBundle, runBundle } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+
+Deno.test("linux.sysctl: namespaced settings, as runc sets them", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const sysctl = {
+    "net.ipv4.ping_group_range": "0 0",
+    "kernel.shmmax": "123456789",
+    "kernel.domainname": "dom.example",
+  };
+  const files = ["net/ipv4/ping_group_range", "kernel/shmmax", "kernel/domainname"];
+  try {
+    const good = await makeBundle({
+      rootfs,
+      args: ["/bin/sh", "-c", files.map((f) => `cat /proc/sys/${f}`).join("; ")],
+      sysctl,
+    });
+    const bad = await makeBundle({ rootfs, args: ["true"], sysctl: { "kernel.panic": "1" } });
+    try {
+      const runc = await runBundle("runc", good);
+      assertEquals(runc.stdout, "0\t0\n123456789\ndom.example\n");
+      // Linux reformats ping_group_range with a tab; the Sentry shows the value as given.
+      await t.step("the container reads them", async () => {
+        const r = await runBundle("dvisor", good);
+        assertEquals([r.code, r.stdout.replaceAll("\t", " ")], [
+          0,
+          runc.stdout.replaceAll("\t", " "),
+        ]);
+      });
+      await t.step("a host-wide setting is refused", async () => {
+        const r = await runBundle("dvisor", bad);
+        assertEquals(r.code, (await runBundle("runc", bad)).code);
+        assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+        assertStringIncludes(r.stderr, "kernel.panic");
+      });
+    } finally {
+      await Deno.remove(good, { recursive: true });
+      await Deno.remove(bad, { recursive: true });
+    }
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
