@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { CONTAINER_TAG_FLAG } from "./sandbox_reaper.ts";
 import { closeFd, dupFd, dupTo, O, openFile, readAll, writeAll } from "../platform/fd.ts";
 import { allowOnly, denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
 import { sandboxRules } from "./sandbox_syscalls.ts";
@@ -26,11 +27,7 @@ import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 
 const FLAGS: FlagSpec[] = [
-  {
-    name: "container",
-    type: "string",
-    help: "STATE_ROOT/ID this process serves (a tag delete --force finds it by)",
-  },
+  CONTAINER_TAG_FLAG,
   { name: "config-fd", type: "int", help: "descriptor holding the sandbox configuration (JSON)" },
 ];
 

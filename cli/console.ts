@@ -22,8 +22,16 @@ import { connectUnix, sendFds } from "../platform/socket.ts";
 import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
 import { UsageError } from "./flags.ts";
 
-/** Signals the process owning a container's terminal gets from it; see TERMINAL_SIGNALS. */
-export const CONSOLE_SIGNALS = TERMINAL_SIGNALS;
+/**
+ * Spawn options that make a child the host controlling process of the
+ * terminal at its descriptor 0, with the signals the terminal raises
+ * blocked so that it takes them from a signalfd and forwards them.
+ *
+ * @returns The options to spread into `spawn`.
+ */
+export function terminalOwner(): { controllingTerminal: number; blockedSignals: number[] } {
+  return { controllingTerminal: 0, blockedSignals: [...TERMINAL_SIGNALS] };
+}
 
 /**
  * Checks `process.terminal` against `--console-socket` as runc does: a

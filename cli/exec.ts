@@ -15,10 +15,10 @@ import { spawn } from "../platform/spawn.ts";
 import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
 import {
   checkConsoleFlags,
-  CONSOLE_SIGNALS,
   openConsole,
   proxyConsole,
   sendConsole,
+  terminalOwner,
 } from "./console.ts";
 import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
@@ -31,7 +31,7 @@ import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
 import { CommandError } from "./command_error.ts";
 import { passedGlobals, preservedFds } from "./sandbox_process.ts";
-import { selfCommand } from "./self.ts";
+import { selfCommand, selfEnv } from "./self.ts";
 import { stateRoot } from "./state_root.ts";
 
 const FLAGS: FlagSpec[] = [
@@ -177,14 +177,10 @@ function startWaiter(
     const waiter = spawn({
       path,
       args: argv,
-      env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
-        Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
-      ),
+      env: selfEnv(),
       fds: [[0, terminal ?? devnull], [1, devnull], [2, devnull]],
       setsid: true,
-      ...(terminal !== undefined
-        ? { controllingTerminal: 0, blockedSignals: [...CONSOLE_SIGNALS] }
-        : {}),
+      ...(terminal !== undefined ? terminalOwner() : {}),
     });
     if (pidFile) writeAtomically(pidFile, String(waiter.pid));
     waiter.close();

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { CONTAINER_TAG_FLAG } from "./sandbox_reaper.ts";
 import { basename, dirname } from "@std/path";
 import { denySyscalls, enterEmptyRoot } from "../platform/confine.ts";
 import { FileCalls } from "../platform/files.ts";
@@ -18,11 +19,7 @@ import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 
 const FLAGS: FlagSpec[] = [
-  {
-    name: "container",
-    type: "string",
-    help: "STATE_ROOT/ID this process serves (a tag delete --force finds it by)",
-  },
+  CONTAINER_TAG_FLAG,
   {
     name: "serve",
     type: "list",

@@ -5,10 +5,11 @@
  *
  * @module
  */
+import { containerTagArg } from "./sandbox_reaper.ts";
 import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
 import { socketPair } from "../platform/socket.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
-import { selfCommand } from "./self.ts";
+import { selfCommand, selfEnv } from "./self.ts";
 
 /** A directory to serve. */
 export interface Served {
@@ -50,17 +51,15 @@ export function startGofer(
     ) => ["--serve", `${s.path}:${s.readOnly ? "ro" : "rw"}:${3 + i}`]);
     const { path, argv } = selfCommand([
       "gofer",
-      ...(tag ? [`--container=${tag}`] : []),
+      ...(tag ? [containerTagArg(tag)] : []),
       "--empty-root",
       emptyRootAt,
       ...serveArgs,
     ]);
-    const env = ["PATH", "HOME", "DENO_DIR", "NO_COLOR"]
-      .flatMap((k) => (Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []));
     const child = spawn({
       path,
       args: argv,
-      env,
+      env: selfEnv(),
       // A detached gofer must not hold the caller's stderr: containerd's shim
       // reads create's output until it closes (its errors go to --log).
       fds: [

@@ -5,9 +5,10 @@
  *
  * @module
  */
+import { containerTagArg } from "./sandbox_reaper.ts";
 import { MAX_PRESERVED_FDS } from "../core/boot/start_process.ts";
 import { UsageError } from "./flags.ts";
-import { CONSOLE_SIGNALS } from "./console.ts";
+import { terminalOwner } from "./console.ts";
 import {
   closeFd,
   closeQuietly,
@@ -26,7 +27,7 @@ import type { BootConfig } from "../core/boot/boot_config.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
 import { type Served, startGofer } from "./gofer_process.ts";
 import type { Logger } from "./log.ts";
-import { selfCommand } from "./self.ts";
+import { selfCommand, selfEnv } from "./self.ts";
 
 /**
  * The sandbox process's capabilities: CAP_SYS_ADMIN (its root, the stubs'
@@ -175,16 +176,14 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       const { path, argv } = selfCommand([
         ...globals,
         "boot",
-        ...(o.tag ? [`--container=${o.tag}`] : []),
+        ...(o.tag ? [containerTagArg(o.tag)] : []),
         "--config-fd",
         String(configAt),
       ]);
       const boot = spawn({
         path,
         args: argv,
-        env: ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
-          Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
-        ),
+        env: selfEnv(),
         fds: [
           [0, o.terminal ?? 0],
           [1, o.terminal ?? 1],
@@ -198,9 +197,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         // The bounding set makes these hold across its execve as root.
         capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
         ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
-        ...(o.terminal !== undefined
-          ? { controllingTerminal: 0, blockedSignals: [...CONSOLE_SIGNALS] }
-          : {}),
+        ...(o.terminal !== undefined ? terminalOwner() : {}),
       });
       return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
     } finally {

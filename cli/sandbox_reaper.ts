@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { FlagSpec } from "./flags.ts";
 import { closeQuietly, pollFd } from "../platform/fd.ts";
 import { pidfdOpen, pidfdSignal } from "../platform/pidfd.ts";
 import { processStartTime } from "./container_state.ts";
@@ -43,6 +44,26 @@ export function killAndWait(pid: number, startTime: number, timeoutMs = 10_000):
 }
 
 /**
+ * The flag that tags the gofer and sandbox process of one container with
+ * `STATE_ROOT/ID` (both commands accept it and do nothing with it).
+ */
+export const CONTAINER_TAG_FLAG: FlagSpec = {
+  name: "container",
+  type: "string",
+  help: "STATE_ROOT/ID this process serves (a tag delete --force finds it by)",
+};
+
+/**
+ * The argument that tags a process with `tag`.
+ *
+ * @param tag `STATE_ROOT/ID`.
+ * @returns `--container=TAG`.
+ */
+export function containerTagArg(tag: string): string {
+  return `--${CONTAINER_TAG_FLAG.name}=${tag}`;
+}
+
+/**
  * Processes whose command line carries `--container=TAG`: the gofer and
  * sandbox process of one container, found even when their pids were never
  * recorded (the CLI that started them was killed).
@@ -51,7 +72,7 @@ export function killAndWait(pid: number, startTime: number, timeoutMs = 10_000):
  * @returns Their pids.
  */
 export function taggedProcesses(tag: string): number[] {
-  const want = `--container=${tag}`;
+  const want = containerTagArg(tag);
   const found: number[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;

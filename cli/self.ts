@@ -30,3 +30,22 @@ export function selfCommand(args: string[]): { path: string; argv: string[] } {
     argv: ["deno", "run", "-A", "--quiet", "--no-lock", "--config", config, main, ...args],
   };
 }
+
+/**
+ * The environment dvisor passes to the processes it starts for itself:
+ * only what Deno and the launcher need (the container's own environment
+ * comes from its spec, never from here).
+ *
+ * @returns `KEY=value` strings.
+ *
+ * @example
+ * ```ts
+ * import { selfEnv } from "./self.ts";
+ * if (selfEnv().some((e) => e.startsWith("SECRET="))) throw new Error();
+ * ```
+ */
+export function selfEnv(): string[] {
+  return ["PATH", "HOME", "DENO_DIR", "NO_COLOR"].flatMap((k) =>
+    Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
+  );
+}

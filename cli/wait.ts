@@ -7,7 +7,7 @@
 import { METHOD } from "../core/control/protocol.ts";
 import { closeFd } from "../platform/fd.ts";
 import { openSignalFd, readSignals } from "../platform/signalfd.ts";
-import { CONSOLE_SIGNALS } from "./console.ts";
+import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
 import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
 import { callSandbox, SandboxGone } from "./control_client.ts";
@@ -82,7 +82,7 @@ export const waitCommand: Command = {
  * of that terminal in the sandbox.
  */
 async function waitForwarding(socket: string, pid: number): Promise<number> {
-  const sfd = openSignalFd(CONSOLE_SIGNALS);
+  const sfd = openSignalFd(TERMINAL_SIGNALS);
   let ended: { status: number } | null = null;
   let failed: unknown = null;
   const done = waitPid(socket, pid).then((r) => (ended = r), (e) => (failed = e));

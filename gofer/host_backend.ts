@@ -15,6 +15,14 @@ import { ftruncateFd } from "../platform/files.ts";
 
 const O_PATH = 0o10000000;
 
+/** A single path component (not "", "." or ".."); EINVAL otherwise. */
+function oneName(name: string): string {
+  if (name === "" || name === "." || name === ".." || name.includes("/")) {
+    throw new Errno(22, `name ${name}`);
+  }
+  return name;
+}
+
 /**
  * Serves a host directory.
  *
@@ -52,13 +60,7 @@ export class HostBackend implements FsBackend {
     this.#rootFd = typeof root === "number"
       ? root
       : this.#calls.openBeneath(-100, root, O_PATH | O.DIRECTORY, 0, 0);
-    const name = options.fileName;
-    if (
-      name !== undefined && (name === "" || name === "." || name === ".." || name.includes("/"))
-    ) {
-      throw new Errno(22, `file name ${name}`);
-    }
-    this.#rootPath = name ?? "";
+    this.#rootPath = options.fileName === undefined ? "" : oneName(options.fileName);
   }
 
   #handle(path: string): number {
@@ -74,9 +76,7 @@ export class HostBackend implements FsBackend {
   }
 
   #child(dir: number, name: string): string {
-    if (name === "" || name === "." || name === ".." || name.includes("/")) {
-      throw new Errno(22, `name ${name}`);
-    }
+    oneName(name);
     const p = this.#path(dir);
     return p === "" ? name : `${p}/${name}`;
   }

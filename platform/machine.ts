@@ -113,9 +113,9 @@ export interface AddressSpaceOptions {
  */
 export class Machine {
   /** How calls are caught. */
+  readonly platform: PlatformName;
   /** Which self-only calls may run natively (see the constructor). */
   readonly #native: (nr: number) => boolean;
-  readonly platform: PlatformName;
   /** Reads and writes tasks' memory. */
   readonly memory: ProcessMemory = new ProcessMemory();
   readonly #tracer = new Tracer();
@@ -154,7 +154,7 @@ export class Machine {
       ? compileFilter({
         rules: [
           passFd,
-          ...selfOnlyRules().filter((r) => options.native?.(r.syscall) ?? true),
+          ...selfOnlyRules().filter((r) => this.#native(r.syscall)),
         ],
         defaultAction: action.trace(),
       })

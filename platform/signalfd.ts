@@ -16,6 +16,25 @@ const SIGINFO_SIZE = 128;
 const EAGAIN = -11n;
 
 /**
+ * A kernel signal set (`sigset_t`, 64 bits) holding some signals.
+ *
+ * @param signals Signal numbers (1 to 64).
+ * @returns The set's bits.
+ * @throws {RangeError} If a signal number is out of range.
+ *
+ * @example
+ * ```ts
+ * import { signalMask } from "./signalfd.ts";
+ * if (signalMask([1, 28]) !== 0x8000001n) throw new Error();
+ * ```
+ */
+export function signalMask(signals: readonly number[]): bigint {
+  let mask = 0n;
+  for (const sig of signals) mask |= 1n << (intArg(sig, 1, 64, "signal") - 1n);
+  return mask;
+}
+
+/**
  * Opens a non-blocking, close-on-exec signalfd for some signals.
  *
  * @param signals Signal numbers (1 to 64; SIGKILL and SIGSTOP never arrive).
@@ -33,10 +52,8 @@ const EAGAIN = -11n;
  * ```
  */
 export function openSignalFd(signals: readonly number[]): number {
-  let mask = 0n;
-  for (const sig of signals) mask |= 1n << (intArg(sig, 1, 64, "signal") - 1n);
   const set = new Uint8Array(8);
-  new DataView(set.buffer).setBigUint64(0, mask, true);
+  new DataView(set.buffer).setBigUint64(0, signalMask(signals), true);
   return checked(
     syscallBuffer(SYS.signalfd4, -1n, set, 8n, BigInt(SFD_NONBLOCK | SFD_CLOEXEC)),
     "signalfd4",

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { signalMask } from "./signalfd.ts";
 import type { Arena } from "./arena_unsafe.ts";
 import { CAPABILITIES, capabilityMask } from "./caps.ts";
 import { cString, fdArg, intArg } from "./checks.ts";
@@ -580,9 +581,7 @@ export function planSpawn(
   if (o.trace === "stop") stopSelf(t, "stop for the tracer");
 
   const mask = arena.alloc(8);
-  let bits = 0n;
-  for (const sig of o.blockedSignals ?? []) bits |= 1n << BigInt(sig - 1);
-  arena.view.setBigUint64(mask, bits, true);
+  arena.view.setBigUint64(mask, signalMask(o.blockedSignals ?? []), true);
   t.add("set the signal mask", SYS.rt_sigprocmask, [SIG_SETMASK, arena.addr(mask), 0n, 8n]);
 
   if (o.seccomp) planSeccomp(t, arena, o.seccomp);

@@ -96,6 +96,51 @@ async function stopped(rt: (...a: string[]) => Promise<Ran>, id: string): Promis
   throw new Error(`${id} did not stop`);
 }
 
+/** A container created with a console socket and started, for one test step. */
+interface Session {
+  rt: (...args: string[]) => Promise<Ran>;
+  dir: string;
+  sock: ConsoleSocket;
+  /** The container's terminal. */
+  master: number;
+  /** Waits for another master on the socket (closed with the session). */
+  receive(): Promise<number>;
+}
+
+/**
+ * Creates (with --console-socket) and starts container `id` under a
+ * runtime with its own state root, runs `body`, and removes everything.
+ */
+async function onConsole(
+  which: Runtime,
+  bundle: string,
+  id: string,
+  body: (s: Session) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const rt = runtime(which, `${dir}/root`);
+  const sock = new ConsoleSocket(dir);
+  const masters: number[] = [];
+  const receive = async () => {
+    const m = await sock.master();
+    masters.push(m);
+    return m;
+  };
+  try {
+    const created = rt("create", "--bundle", bundle, "--console-socket", sock.path, id);
+    const master = await receive();
+    const c = await created;
+    assertEquals(c.code, 0, c.stderr);
+    assertEquals((await rt("start", id)).code, 0);
+    await body({ rt, dir, sock, master, receive });
+  } finally {
+    masters.forEach(closeQuietly);
+    sock.close();
+    await rt("delete", "--force", id);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test("terminal: create --console-socket gives the container a pty, as runc", async (t) => {
   const rootfs = await makeBusyboxRootfs();
   const script = "tty; stty size; read x; echo got:$x; exit 4";
@@ -109,30 +154,15 @@ Deno.test("terminal: create --console-socket gives the container a pty, as runc"
   const seen: Record<string, string> = {};
   try {
     for (const which of RUNTIMES) {
-      await t.step(which, async () => {
-        const dir = await Deno.makeTempDir();
-        const rt = runtime(which, `${dir}/root`);
-        const sock = new ConsoleSocket(dir);
-        let master = -1;
-        try {
-          const created = rt("create", "--bundle", bundle, "--console-socket", sock.path, "t1");
-          master = await sock.master();
-          const c = await created;
-          assertEquals(c.code, 0, c.stderr);
-          assertEquals((await rt("start", "t1")).code, 0);
+      await t.step(which, () =>
+        onConsole(which, bundle, "t1", async ({ rt, master }) => {
           let out = await readUntil(master, /100\r\n/);
           type(master, "hello\n");
           out += await readUntil(master, /got:hello\r\n/);
           seen[which] = out;
           await stopped(rt, "t1");
           assertEquals((await rt("delete", "t1")).code, 0);
-        } finally {
-          closeQuietly(master);
-          sock.close();
-          await rt("delete", "--force", "t1");
-          await Deno.remove(dir, { recursive: true });
-        }
-      });
+        }));
     }
     assertEquals(seen.dvisor, seen.runc);
     assertEquals(seen.dvisor, "/dev/pts/0\r\n30 100\r\nhello\r\ngot:hello\r\n");
@@ -150,60 +180,48 @@ Deno.test("terminal: ^C reaches the foreground group of the container's and of e
   const traces = sandboxTraces();
   try {
     for (const which of RUNTIMES) {
-      await t.step(which, async () => {
-        const dir = await Deno.makeTempDir();
-        const rt = runtime(which, `${dir}/root`);
-        const sock = new ConsoleSocket(dir);
-        const masters: number[] = [];
-        try {
-          const created = rt("create", "--bundle", bundle, "--console-socket", sock.path, "t2");
-          masters.push(await sock.master());
-          assertEquals((await created).code, 0);
-          assertEquals((await rt("start", "t2")).code, 0);
-          await readUntil(masters[0]!, /ready/);
-
-          // exec --tty --detach, as conmon and the shim call it.
-          await Deno.writeTextFile(
-            `${dir}/process.json`,
-            JSON.stringify({
-              terminal: true,
-              args: ["/bin/sh", "-c", `tty; ${trapping}`],
-              cwd: "/",
-              env: ["PATH=/bin:/usr/bin"],
-              user: { uid: 0, gid: 0 },
-            }),
-          );
-          const exec = rt(
-            "exec",
-            "--process",
-            `${dir}/process.json`,
-            "--detach",
-            "--tty",
-            "--console-socket",
-            sock.path,
-            "--pid-file",
-            `${dir}/exec.pid`,
-            "t2",
-          );
-          masters.push(await sock.master());
-          const e = await exec;
-          assertEquals(e.code, 0, e.stderr);
-          assert(Number(await Deno.readTextFile(`${dir}/exec.pid`)) > 0);
-          const execOut = await readUntil(masters[1]!, /ready/);
-          assertStringIncludes(execOut, "/dev/pts/1");
-          type(masters[1]!, "\x03");
-          assertStringIncludes(await readUntil(masters[1]!, /INT/), "INT");
-          // The container's own terminal did not see it; now it gets one.
-          type(masters[0]!, "\x03");
-          assertStringIncludes(await readUntil(masters[0]!, /INT/), "INT");
-          await stopped(rt, "t2");
-        } finally {
-          masters.forEach(closeQuietly);
-          sock.close();
-          await rt("delete", "--force", "t2");
-          await Deno.remove(dir, { recursive: true });
-        }
-      });
+      await t.step(
+        which,
+        () =>
+          onConsole(which, bundle, "t2", async ({ rt, dir, sock, master, receive }) => {
+            await readUntil(master, /ready/);
+            // exec --tty --detach, as conmon and the shim call it.
+            await Deno.writeTextFile(
+              `${dir}/process.json`,
+              JSON.stringify({
+                terminal: true,
+                args: ["/bin/sh", "-c", `tty; ${trapping}`],
+                cwd: "/",
+                env: ["PATH=/bin:/usr/bin"],
+                user: { uid: 0, gid: 0 },
+              }),
+            );
+            const exec = rt(
+              "exec",
+              "--process",
+              `${dir}/process.json`,
+              "--detach",
+              "--tty",
+              "--console-socket",
+              sock.path,
+              "--pid-file",
+              `${dir}/exec.pid`,
+              "t2",
+            );
+            const execMaster = await receive();
+            const e = await exec;
+            assertEquals(e.code, 0, e.stderr);
+            assert(Number(await Deno.readTextFile(`${dir}/exec.pid`)) > 0);
+            const execOut = await readUntil(execMaster, /ready/);
+            assertStringIncludes(execOut, "/dev/pts/1");
+            type(execMaster, "\x03");
+            assertStringIncludes(await readUntil(execMaster, /INT/), "INT");
+            // The container's own terminal did not see it; now it gets one.
+            type(master, "\x03");
+            assertStringIncludes(await readUntil(master, /INT/), "INT");
+            await stopped(rt, "t2");
+          }),
+      );
     }
     assertEquals(sandboxTraces(), traces);
   } finally {

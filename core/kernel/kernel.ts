@@ -14,7 +14,7 @@
  * @module
  */
 import { seccompDecision, type SeccompProfile } from "../boot/oci_seccomp.ts";
-import type { Inode } from "../vfs/inode.ts";
+import { type Inode, S_IFCHR } from "../vfs/inode.ts";
 import { joinDev } from "../vfs/devices.ts";
 import { releaseTerminal } from "../syscalls/tty.ts";
 import { TtyState } from "../vfs/host_tty.ts";
@@ -484,13 +484,6 @@ export class Kernel {
   // ---- system calls -------------------------------------------------------------
 
   /**
-   * Runs a system call handler for a task stopped at that call.
-   *
-   * @param t The task.
-   * @param nr The number.
-   * @param args The arguments.
-   */
-  /**
    * Applies the container's seccomp profile to a call as it enters (not on
    * restarts). Refused calls are finished here: an errno, SIGSYS
    * (SECCOMP_RET_TRAP: the call returns ENOSYS and the thread gets SIGSYS
@@ -524,6 +517,13 @@ export class Kernel {
     }
   }
 
+  /**
+   * Runs a system call handler for a task stopped at that call.
+   *
+   * @param t The task.
+   * @param nr The number.
+   * @param args The arguments.
+   */
   runSyscall(t: Task, nr: number, args: bigint[]): void {
     const entry = this.table[nr];
     if (!entry || !entry.handler) {
@@ -709,7 +709,7 @@ export class Kernel {
       return dir.lookup(name);
     } catch {
       const creds = { fsuid: uid, fsgid: 5, groups: [], capable: () => true };
-      return dir.mknod(name, 0o20620, creds, joinDev(136, tty.index));
+      return dir.mknod(name, S_IFCHR | 0o620, creds, joinDev(136, tty.index));
     }
   }
 
