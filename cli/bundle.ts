@@ -7,6 +7,8 @@
  */
 import { parseSpec, type Spec } from "../core/boot/oci_spec.ts";
 import { UsageError } from "./flags.ts";
+import type { CgroupRecord } from "../platform/cgroup.ts";
+import { containerCgroup } from "./container_cgroup.ts";
 import type { Logger } from "./log.ts";
 import { sandboxGlobals } from "./do.ts";
 import type { Served } from "./gofer_process.ts";
@@ -26,6 +28,8 @@ export interface LoadedBundle {
   mountPoint: string;
   /** Global flags for the sandbox's processes. */
   globals: string[];
+  /** The sandbox's host cgroup (made at register), or null. */
+  cgroup: CgroupRecord | null;
 }
 
 /**
@@ -92,6 +96,7 @@ export async function loadBundle(
     // With --overlay, writes stay in the sandbox: the gofer serves the rootfs read-only.
     served: { path: spec.rootPath, readOnly: spec.rootReadOnly || globals.overlay === true },
     mountPoint,
+    cgroup: containerCgroup(spec, id, globals, logger),
     globals: passedGlobals(globals).filter((g) =>
       !g.startsWith("--platform") && !g.startsWith("--network")
     ),

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { CgroupRecord } from "../platform/cgroup.ts";
 import { type FileLock, lockFile } from "../platform/flock.ts";
 import type { Hook, HookPoint } from "../core/boot/oci_spec.ts";
 
@@ -33,6 +34,8 @@ export interface ContainerState {
   goferStartTime: number;
   /** The spec's hooks (start and delete run theirs from here). */
   hooks?: Partial<Record<HookPoint, Hook[]>>;
+  /** The sandbox's host cgroup (none when dvisor runs without one). */
+  cgroup?: CgroupRecord;
 }
 
 /**

@@ -20,6 +20,8 @@ import {
   StateStore,
 } from "./container_state.ts";
 import { runHooks } from "./hooks.ts";
+import { oomExplanation, removeContainer, setUpCgroup } from "./container_cgroup.ts";
+import { procsFiles } from "../platform/cgroup.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
@@ -75,17 +77,23 @@ export const createCommand: Command = {
   },
 };
 
-/** A container being registered: its first state, and its control socket and exit file. */
+/**
+ * A container being registered: its first state, its control socket and
+ * exit file, and the cgroup its sandbox joins.
+ */
 export interface Registration {
   base: ContainerState;
   control: { controlListenFd: number; exitFd: number };
+  /** The `cgroup.procs` files the sandbox's processes write themselves into. */
+  joinCgroups: string[];
   /** Closes this process's copies of the descriptors (idempotent). */
   close(): void;
 }
 
 /**
- * Records a container as `creating` and opens its control socket and exit
- * file for its sandbox.
+ * Records a container as `creating`, makes its cgroup, and opens its
+ * control socket and exit file for its sandbox. On failure the state stays
+ * for the caller's {@linkcode removeContainer}.
  *
  * @param store The state root.
  * @param id The container (claimed).
@@ -107,8 +115,11 @@ export function register(store: StateStore, id: string, b: LoadedBundle): Regist
     goferPid: 0,
     goferStartTime: 0,
     hooks: b.spec.hooks,
+    ...(b.cgroup ? { cgroup: b.cgroup } : {}),
   };
+  // Recorded before it is made: a create killed midway leaves nothing delete misses.
   store.write(base);
+  if (b.cgroup) setUpCgroup(b.cgroup, b.spec.resources);
   const exitFd = openFile(store.exitFile(id), O.WRONLY | O.CREAT | O.TRUNC, 0o600);
   let listenFd: number;
   try {
@@ -121,6 +132,7 @@ export function register(store: StateStore, id: string, b: LoadedBundle): Regist
   return {
     base,
     control: { controlListenFd: listenFd, exitFd },
+    joinCgroups: b.cgroup ? procsFiles(b.cgroup) : [],
     close() {
       // Once only: a descriptor number closed twice may be someone else's by then.
       if (!open) return;
@@ -181,6 +193,7 @@ async function create(
         control: reg.control,
         detached: true,
         tag: store.dir(id),
+        joinCgroups: reg.joinCgroups,
         ...(pty ? { terminal: pty.slave } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
       });
@@ -194,7 +207,10 @@ async function create(
     store.write(creating);
     const first = firstReport(launched.reportRead);
     if (!first?.ready) {
-      throw new Error(first?.message ?? "The sandbox did not start: see --debug-log");
+      throw new Error(
+        first?.message ?? oomExplanation(b.cgroup) ??
+          "The sandbox did not start: see --debug-log",
+      );
     }
     if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
     for (const point of ["prestart", "createRuntime", "createContainer"] as const) {
@@ -213,7 +229,7 @@ async function create(
       } catch { /* gone */ }
       c?.waitSync();
     }
-    store.remove(id);
+    removeContainer(store, id, logger);
     throw e;
   } finally {
     if (pty) [pty.master, pty.slave].forEach(closeQuietly);

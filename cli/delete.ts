@@ -7,6 +7,8 @@
  */
 import { type ContainerState, NoSuchContainer, shownState, StateStore } from "./container_state.ts";
 import { runHooks } from "./hooks.ts";
+import { removeContainer } from "./container_cgroup.ts";
+import type { Logger } from "./log.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { killAndWait, killTagged } from "./sandbox_reaper.ts";
@@ -26,14 +28,14 @@ export const deleteCommand: Command = {
     const force = parsed.flags.force === true;
     let removed: ContainerState;
     try {
-      removed = await store.locked(id, () => remove(store, id, force));
+      removed = await store.locked(id, () => remove(store, id, force, logger));
     } catch (e) {
       if (!(e instanceof NoSuchContainer)) throw e;
       // As runc: what an aborted create left goes, and --force makes a
       // missing container no error (containerd and podman rely on it).
       await store.locked(id, () => {
         killTagged(store.dir(id));
-        store.remove(id);
+        removeContainer(store, id, logger);
       });
       if (force) return 0;
       throw e;
@@ -49,7 +51,12 @@ export const deleteCommand: Command = {
   },
 };
 
-function remove(store: StateStore, id: string, force: boolean): ContainerState {
+function remove(
+  store: StateStore,
+  id: string,
+  force: boolean,
+  logger: Logger,
+): ContainerState {
   const s = store.read(id);
   if ((s.status === "running" || s.status === "paused") && !force) {
     throw new Error(
@@ -65,6 +72,6 @@ function remove(store: StateStore, id: string, force: boolean): ContainerState {
   if (!killTagged(store.dir(id))) {
     throw new Error(`A process of ${id} did not die: try again`);
   }
-  store.remove(id);
+  removeContainer(store, id, logger);
   return s;
 }

@@ -1,12 +1,15 @@
 /**
  * `dvisor events [--stats] [--interval D] ID`: the container's statistics
  * as runc prints them (`{"type":"stats","id":..,"data":{cpu,memory,pids}}`):
- * once with --stats, else every interval (default 5s) until it stops.
+ * once with --stats, else every interval (default 5s) until it stops, with
+ * `{"type":"oom","id":..}` when the host's OOM killer kills in its cgroup.
  *
  * @module
  */
 import { METHOD } from "../core/control/protocol.ts";
-import { StateStore } from "./container_state.ts";
+import { type ContainerState, StateStore } from "./container_state.ts";
+import { oomKills } from "../platform/cgroup.ts";
+import { type BigJson, cgroupStats, statsJson } from "../platform/cgroup_stats.ts";
 import { callSandbox, SandboxGone } from "./control_client.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -45,23 +48,39 @@ export function parseDuration(text: string): number {
   return ms;
 }
 
-/** One stats event in runc's shape. */
-function statsEvent(id: string, socket: string): string {
-  const s = callSandbox(socket, METHOD.event) as {
+/**
+ * One stats event in runc's shape: CPU, cpuset and memory from the
+ * sandbox's host cgroup (what the container costs the host, the Sentry
+ * included), the task count from the Sentry (the container's own
+ * processes, as runsc); without a cgroup, all from the Sentry.
+ */
+function statsEvent(id: string, s: ContainerState, socket: string): string {
+  const sentry = callSandbox(socket, METHOD.event) as {
     cpuNs: number;
     memoryBytes: number;
     pids: number;
   };
-  return JSON.stringify({
-    type: "stats",
-    id,
-    data: {
-      cpu: { usage: { total: s.cpuNs, kernel: 0, user: 0 }, throttling: {} },
-      memory: { usage: { usage: s.memoryBytes, max: 0, limit: 0, failcnt: 0 }, raw: {} },
-      pids: { current: s.pids, limit: 0 },
-    },
-  }) + "\n";
+  if (!s.cgroup) {
+    return JSON.stringify({
+      type: "stats",
+      id,
+      data: {
+        cpu: { usage: { total: sentry.cpuNs, kernel: 0, user: 0 }, throttling: {} },
+        memory: { usage: { usage: sentry.memoryBytes, max: 0, limit: 0, failcnt: 0 }, raw: {} },
+        pids: { current: sentry.pids, limit: 0 },
+      },
+    }) + "\n";
+  }
+  const data = cgroupStats(s.cgroup);
+  const pids: Record<string, BigJson> = { current: 0n, ...(data.pids as Record<string, BigJson>) };
+  if (sentry.pids) pids.current = BigInt(sentry.pids);
+  else delete pids.current;
+  data.pids = pids;
+  return statsJson({ type: "stats", id, data }) + "\n";
 }
+
+/** How often the stream looks for OOM kills (stats come every --interval). */
+const OOM_POLL_MS = 200;
 
 /** The `events` command. */
 export const eventsCommand: Command = {
@@ -74,17 +93,26 @@ export const eventsCommand: Command = {
     const s = store.read(id);
     if (s.status === "stopped") throw new Error(`Container ${id} is not running`);
     if (parsed.flags.stats) {
-      await writeOut(statsEvent(id, store.socket(id)));
+      await writeOut(statsEvent(id, s, store.socket(id)));
       return 0;
     }
+    let ooms = s.cgroup ? oomKills(s.cgroup) : 0;
+    let due = 0;
     for (;;) {
       try {
-        await writeOut(statsEvent(id, store.socket(id)));
+        if (s.cgroup && oomKills(s.cgroup) > ooms) {
+          ooms = oomKills(s.cgroup);
+          await writeOut(JSON.stringify({ type: "oom", id }) + "\n");
+        }
+        if (Date.now() >= due) {
+          await writeOut(statsEvent(id, s, store.socket(id)));
+          due = Date.now() + every;
+        }
       } catch (e) {
         if (e instanceof SandboxGone) return 0; // it stopped: the stream ends
         throw e;
       }
-      await new Promise((r) => setTimeout(r, every));
+      await new Promise((r) => setTimeout(r, Math.min(every, OOM_POLL_MS)));
     }
   },
 };

@@ -25,7 +25,9 @@ export function features(): Record<string, unknown> {
     linux: {
       namespaces: ["pid", "network", "ipc", "uts", "mount"],
       capabilities: CAPABILITIES,
-      cgroup: { v1: false, v2: false, systemd: false, systemdUser: false },
+      // The sandbox's host cgroup; with --systemd-cgroup laid out as systemd
+      // would, but made through cgroupfs (systemd is not asked).
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
       // Enforced by the Sentry on the application's calls (x86-64 names).
       seccomp: {
         enabled: true,

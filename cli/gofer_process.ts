@@ -41,6 +41,7 @@ export function startGofer(
   emptyRootAt: string,
   detached = false,
   tag?: string,
+  joinCgroups: string[] = [],
 ): Gofer {
   const pairs = served.map(() => socketPair());
   const devnull = openFile("/dev/null", O.RDWR);
@@ -71,6 +72,7 @@ export function startGofer(
       namespaces: ["mount", "pid", "ipc", "uts", "net"],
       noNewPrivileges: true,
       ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
+      ...(joinCgroups.length ? { joinCgroups } : {}),
     });
     return { child, sentryFds: pairs.map(([s]) => s) };
   } catch (e) {

@@ -101,6 +101,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     summary: "print a container's statistics (--stats once, else every --interval)",
     load: async () => (await import("./events.ts")).eventsCommand,
   },
+  update: {
+    summary: "change a container's resource limits (--resources - takes JSON on stdin)",
+    load: async () => (await import("./update.ts")).updateCommand,
+  },
   ps: {
     summary: "list a container's processes",
     load: async () => (await import("./ps.ts")).psCommand,

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { oomExplanation, removeContainer } from "./container_cgroup.ts";
 import type { PtyPair } from "../platform/pty.ts";
 import { closeQuietly } from "../platform/fd.ts";
 import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./console.ts";
@@ -148,6 +149,8 @@ export const runCommand: Command = {
           {
             ...(pty ? { terminal: pty.slave } : {}),
             preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
+            joinCgroups: reg.joinCgroups,
+            whyKilled: () => oomExplanation(b.cgroup),
           },
         );
         // Everything the container wrote to its terminal is shown before we return.
@@ -159,7 +162,7 @@ export const runCommand: Command = {
     } finally {
       if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
       // As runc run: the container goes when it ends, then poststop.
-      await store.locked(id, () => store.remove(id));
+      await store.locked(id, () => removeContainer(store, id, logger));
       if (hooks) await runHooks("poststop", hooks, { ...stopped, status: "stopped" }, logger);
     }
   },

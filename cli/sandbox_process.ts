@@ -90,6 +90,8 @@ export interface LaunchOptions {
    * started them died before recording their pids.
    */
   tag?: string;
+  /** `cgroup.procs` files the gofer and the sandbox process join before they run. */
+  joinCgroups?: string[];
 }
 
 /**
@@ -142,6 +144,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
     mountPoint,
     detached,
     o.tag,
+    o.joinCgroups,
   );
   const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
@@ -198,6 +201,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
         ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
         ...(o.terminal !== undefined ? terminalOwner() : {}),
+        ...(o.joinCgroups?.length ? { joinCgroups: o.joinCgroups } : {}),
       });
       return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
     } finally {
@@ -246,7 +250,13 @@ export async function runSandboxProcesses(
      */
     onCreated: (boot: Child, gofer: Child) => Promise<void>;
   },
-  extra: { terminal?: number; preserveFds?: number } = {},
+  extra: {
+    terminal?: number;
+    preserveFds?: number;
+    joinCgroups?: string[];
+    /** Why the sandbox process was killed by a signal, when something knows (OOM). */
+    whyKilled?: () => string | null;
+  } = {},
 ): Promise<number> {
   const s = launchSandbox({
     request,
@@ -256,6 +266,7 @@ export async function runSandboxProcesses(
     ...(registered ? { control: registered.control, gated: true } : {}),
     ...(extra.terminal !== undefined ? { terminal: extra.terminal } : {}),
     preserveFds: extra.preserveFds ?? 0,
+    ...(extra.joinCgroups ? { joinCgroups: extra.joinCgroups } : {}),
   });
   const early: ReportLine[] = [];
   if (registered) {
@@ -308,6 +319,8 @@ export async function runSandboxProcesses(
       await Deno.stderr.write(new TextEncoder().encode(`dvisor: ${msg}\n`));
       return code;
     };
+    const why = goferDied || status.signal !== null ? extra.whyKilled?.() : null;
+    if (why) return await fail(why, 137);
     if (goferDied) return await fail(`the gofer died (${goferDied}): the sandbox was stopped`, 137);
     const failure = [...early, ...reportLines(readAll(s.reportRead))].find((l) => !l.ready);
     if (failure) return await fail(failure.message ?? "the sandbox failed", failure.status ?? 1);

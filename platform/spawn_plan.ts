@@ -3,7 +3,7 @@
  * becomes the step table the clone runner executes in the child.
  *
  * Step order in the child (each optional): reset signal handlers -> parent
- * death signal -> descriptors into place -> user namespace maps -> session and
+ * death signal -> join cgroups -> descriptors into place -> user namespace maps -> session and
  * controlling terminal -> hostname -> mounts and pivot_root -> cwd -> rlimits ->
  * bounding set -> groups, gid, uid -> capabilities -> no_new_privs -> mark
  * other descriptors close-on-exec -> PTRACE_TRACEME (and stop) -> unblock
@@ -171,6 +171,11 @@ export interface SpawnOptions {
   controllingTerminal?: number;
   /** Signal sent to the child when the spawning thread dies. */
   parentDeathSignal?: number;
+  /**
+   * `cgroup.procs` files the child writes itself into first: it (and all
+   * it starts) is in those cgroups before it runs anything.
+   */
+  joinCgroups?: string[];
   /** `traceme`: PTRACE_TRACEME; `stop`: also stop before execve for the tracer. */
   trace?: "traceme" | "stop";
   /** False: stop (SIGSTOP) instead of execve; a stub for a tracer to take over. */
@@ -278,6 +283,7 @@ export function validateSpawnOptions(o: SpawnOptions): void {
       throw new RangeError("An empty root excludes rootfs and mounts: give one or the other");
     }
   }
+  for (const procs of o.joinCgroups ?? []) absolutePath(procs, "cgroup.procs file");
   for (const sig of o.ignoredSignals ?? []) {
     intArg(sig, 1, 64, "ignored signal");
     if (sig === 9 || sig === 19) throw new RangeError(`Signal ${sig} cannot be ignored`);
@@ -480,6 +486,8 @@ export function planSpawn(
       BigInt(o.parentDeathSignal),
     ]);
   }
+  // "0" is the writer itself.
+  for (const procs of o.joinCgroups ?? []) writeProcFile(t, arena, procs, "0");
   for (const [target, source] of ctx.fdSources) {
     t.add(`dup3 descriptor ${target}`, SYS.dup3, [
       BigInt(source),

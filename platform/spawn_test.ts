@@ -10,6 +10,7 @@ import {
 import { leavesNothing } from "../tests/support/leaks.ts";
 import { BUSYBOX, makeBusyboxRootfs } from "../tests/support/rootfs.ts";
 import { capabilityNumber } from "./caps.ts";
+import { locateCgroup, makeCgroup, procsFiles, removeCgroup } from "./cgroup.ts";
 import { closeFd, pipe, readAll } from "./fd.ts";
 import { MS, type Namespace, spawn, SpawnError } from "./spawn.ts";
 import { capture } from "./testdata/capture.ts";
@@ -81,6 +82,34 @@ Deno.test("spawn() sets the hostname in a uts namespace only", () => {
   });
   assertEquals(r.stdout, "sandbox\n");
   assertNotEquals(Deno.hostname(), "sandbox");
+});
+
+Deno.test("spawn() joins cgroups before the program runs", () => {
+  const cg = locateCgroup("/dvisor-spawn-test");
+  makeCgroup(cg);
+  try {
+    const r = capture({
+      ...sh("cat /proc/self/cgroup"),
+      joinCgroups: procsFiles(cg),
+      namespaces: ["pid"],
+    });
+    const lines = r.stdout.trim().split("\n");
+    // One line per hierarchy (a v1 hierarchy may hold several controllers).
+    assertEquals(lines.length, cg.dirs.length);
+    for (const l of lines) assertMatch(l, /:\/dvisor-spawn-test$/);
+    assertThrows(
+      () => spawn({ ...sh("true"), joinCgroups: ["pids/x"] }),
+      RangeError,
+      "cgroup.procs file",
+    );
+    const missing = assertThrows(
+      () => spawn({ ...sh("true"), joinCgroups: [`${cg.dirs[0]!.dir}/none/cgroup.procs`] }),
+      SpawnError,
+    );
+    assertStringIncludes(missing.message, "open");
+  } finally {
+    assertEquals(removeCgroup(cg), []);
+  }
 });
 
 Deno.test("spawn() in a net namespace sees only lo", () => {

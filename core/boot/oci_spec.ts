@@ -5,6 +5,8 @@
  * @module
  */
 import { parseSeccomp, type SeccompProfile } from "./oci_seccomp.ts";
+import { type Ignored, parseResources } from "./oci_resources.ts";
+import type { Resources } from "../../platform/cgroup_resources.ts";
 import { CAPABILITIES, capabilityNumber } from "../../platform/caps.ts";
 import type { ProcessConfig } from "./start_process.ts";
 
@@ -78,6 +80,12 @@ export interface Spec {
   readonlyPaths: string[];
   /** hooks, by the point in the lifecycle they run at. */
   hooks: Partial<Record<HookPoint, Hook[]>>;
+  /** linux.cgroupsPath: the sandbox's host cgroup (null: dvisor picks one). */
+  cgroupsPath: string | null;
+  /** linux.resources: the limits of that cgroup. */
+  resources: Resources;
+  /** Fields of linux.resources dvisor does not apply, with why. */
+  ignoredResources: Ignored[];
 }
 
 /** RLIMIT_* names and numbers. */
@@ -259,7 +267,25 @@ export function parseSpec(text: string, bundle: string): Spec {
     sysctl: sysctlOf(raw),
     readonlyPaths: linuxPaths(raw, "readonlyPaths"),
     hooks: parseHooks(raw.hooks),
+    ...cgroupOf(raw),
   };
+}
+
+/** linux.cgroupsPath and linux.resources, checked. */
+function cgroupOf(
+  raw: Record<string, unknown>,
+): Pick<Spec, "cgroupsPath" | "resources" | "ignoredResources"> {
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  const path = linux.cgroupsPath;
+  if (path !== undefined && path !== null && typeof path !== "string") {
+    throw new SpecError("config.json: linux.cgroupsPath must be a string");
+  }
+  try {
+    const { resources, ignored } = parseResources(linux.resources, "linux.resources");
+    return { cgroupsPath: path || null, resources, ignoredResources: ignored };
+  } catch (e) {
+    throw new SpecError(`config.json: ${e instanceof Error ? e.message : e}`);
+  }
 }
 
 /** Where in the lifecycle a hook runs. */

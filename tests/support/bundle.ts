@@ -5,6 +5,7 @@
  * @module
  */
 import { DVISOR, type Ran, run } from "./run.ts";
+import { cgroupHierarchies } from "../../platform/cgroup.ts";
 
 /** Where tests/run.sh caches a `debootstrap --variant=minbase` Debian rootfs. */
 export const DEBIAN_ROOTFS = "/var/cache/dvisor/debian-rootfs";
@@ -36,6 +37,10 @@ export interface BundleOptions {
   sysctl?: Record<string, string>;
   /** `linux.seccomp`. */
   seccomp?: Record<string, unknown>;
+  /** `linux.resources` beyond runc's default device rule. */
+  resources?: Record<string, unknown>;
+  /** `linux.cgroupsPath`. */
+  cgroupsPath?: string;
   /** `hooks`. */
   hooks?: Record<
     string,
@@ -107,7 +112,8 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
       ...(o.mounts ?? []),
     ],
     linux: {
-      resources: { devices: [{ allow: false, access: "rwm" }] },
+      resources: { devices: [{ allow: false, access: "rwm" }], ...o.resources },
+      ...(o.cgroupsPath ? { cgroupsPath: o.cgroupsPath } : {}),
       namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, {
         type: "mount",
       }],
@@ -145,12 +151,17 @@ export function runBundle(
 
 /**
  * Processes, mounts and files a sandbox could leave on the host: dvisor's
- * gofer, sandbox and stub processes, host mounts naming dvisor, and
- * dvisor's entries in /tmp.
+ * gofer, sandbox and stub processes, host mounts naming dvisor, dvisor's
+ * entries in /tmp, and cgroups named for dvisor at any depth of two.
  *
  * @returns A description to compare before and after.
  */
-export function sandboxTraces(): { processes: string[]; mounts: string[]; tmp: string[] } {
+export function sandboxTraces(): {
+  processes: string[];
+  mounts: string[];
+  tmp: string[];
+  cgroups: string[];
+} {
   const processes: string[] = [];
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
@@ -169,5 +180,16 @@ export function sandboxTraces(): { processes: string[]; mounts: string[]; tmp: s
     .filter((l) => l.includes("dvisor"));
   const tmp = [...Deno.readDirSync("/tmp")].map((e) => e.name)
     .filter((n) => n.startsWith("dvisor-") && !n.startsWith("dvisor-bundle-"));
-  return { processes, mounts, tmp };
+  const cgroups: string[] = [];
+  for (const h of cgroupHierarchies()) {
+    const list = (dir: string, depth: number) => {
+      for (const e of Deno.readDirSync(dir)) {
+        if (!e.isDirectory) continue;
+        if (e.name.includes("dvisor")) cgroups.push(`${dir}/${e.name}`);
+        if (depth < 2) list(`${dir}/${e.name}`, depth + 1);
+      }
+    };
+    list(h.mountPoint, 1);
+  }
+  return { processes, mounts, tmp, cgroups };
 }

@@ -134,6 +134,7 @@ export const C_PROGRAMS = [
   "mem",
   "time",
   "isolation",
+  "fork_limit",
 ];
 
 let compiled: Promise<string> | null = null;
