@@ -65,6 +65,7 @@ function statsEvent(id: string, socket: string): string {
 
 /** The `events` command. */
 export const eventsCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;

@@ -34,6 +34,7 @@ export interface Gofer {
  * @param emptyRootAt An existing empty directory for its empty root.
  * @param detached Outlive the calling process (`dvisor create`); by default it dies with it.
  * @param tag `STATE_ROOT/ID` for its command line (see {@linkcode taggedProcesses}).
+ * @param globals Global flags to pass on (--log, --debug-log...).
  * @returns The gofer.
  */
 export function startGofer(
@@ -41,6 +42,7 @@ export function startGofer(
   emptyRootAt: string,
   detached = false,
   tag?: string,
+  globals: readonly string[] = [],
 ): Gofer {
   const pairs = served.map(() => socketPair());
   const devnull = openFile("/dev/null", O.RDWR);
@@ -50,6 +52,7 @@ export function startGofer(
       i,
     ) => ["--serve", `${s.path}:${s.readOnly ? "ro" : "rw"}:${3 + i}`]);
     const { path, argv } = selfCommand([
+      ...globals,
       "gofer",
       ...(tag ? [containerTagArg(tag)] : []),
       "--empty-root",

@@ -41,6 +41,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
 
 /** A subcommand. */
 export interface Command {
+  /** Its flags, when known here: `--debug-log` finds the container id with them. */
+  flags?: readonly FlagSpec[];
   /** Runs it; returns the exit status. */
   run(
     args: string[],
@@ -160,6 +162,7 @@ ${flagHelp(GLOBAL_FLAGS)}
  */
 export async function main(argv: readonly string[]): Promise<number> {
   let logger = earlyLogger(argv);
+  let debugLog: { close(): void } | undefined;
   try {
     const parsed = parseFlags(argv, GLOBAL_FLAGS, { stopAtArgument: true });
     const g = parsed.flags;
@@ -167,11 +170,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (format !== "text" && format !== "json") {
       throw new UsageError(`Unknown --log-format ${format}: use text or json`);
     }
-    logger = new Logger({
+    const options = {
       ...(typeof g.log === "string" ? { path: g.log } : {}),
       format,
       debug: g.debug === true,
-    });
+    } as const;
+    logger = new Logger(options);
     for (const name of parsed.ignored) {
       logger.debug(`flag --${name} is accepted for compatibility and ignored`);
     }
@@ -199,12 +203,28 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     }
     const command = await entry.load();
-    return await command.run(rest, { logger, globals: g });
+    if (typeof g["debug-log"] === "string") {
+      const { DebugLog, commandContainer, hostPid } = await import("./debug_log.ts");
+      const id = commandContainer(name, rest, command.flags);
+      const opened = DebugLog.open(g["debug-log"], {
+        command: name,
+        pid: hostPid(),
+        ...(id ? { id } : {}),
+      });
+      debugLog = opened;
+      logger = new Logger({ ...options, debugLog: opened });
+      logger.debug(`command line: dvisor ${argv.join(" ")}`);
+    }
+    const status = await command.run(rest, { logger, globals: g });
+    logger.debug(`exit status ${status}`);
+    return status;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     logger.error(message);
     await writeErr(`dvisor: ${message}\n`);
     return e instanceof CommandError ? e.exitCode : 1;
+  } finally {
+    debugLog?.close();
   }
 }
 

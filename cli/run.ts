@@ -63,6 +63,7 @@ function pidFile(parsed: { flags: Record<string, unknown> }): string[] {
 
 /** The `run` command. */
 export const runCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     for (const name of parsed.ignored) logger.debug(`run: flag --${name} is accepted and ignored`);
@@ -148,6 +149,7 @@ export const runCommand: Command = {
           {
             ...(pty ? { terminal: pty.slave } : {}),
             preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
+            tag: store.dir(id),
           },
         );
         // Everything the container wrote to its terminal is shown before we return.

@@ -142,6 +142,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
     mountPoint,
     detached,
     o.tag,
+    globals,
   );
   const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
@@ -246,7 +247,7 @@ export async function runSandboxProcesses(
      */
     onCreated: (boot: Child, gofer: Child) => Promise<void>;
   },
-  extra: { terminal?: number; preserveFds?: number } = {},
+  extra: { terminal?: number; preserveFds?: number; tag?: string } = {},
 ): Promise<number> {
   const s = launchSandbox({
     request,
@@ -256,7 +257,9 @@ export async function runSandboxProcesses(
     ...(registered ? { control: registered.control, gated: true } : {}),
     ...(extra.terminal !== undefined ? { terminal: extra.terminal } : {}),
     preserveFds: extra.preserveFds ?? 0,
+    ...(extra.tag !== undefined ? { tag: extra.tag } : {}),
   });
+  logger.debug(`sandbox process pid ${s.boot.pid}, gofer pid ${s.gofer.pid}`);
   const early: ReportLine[] = [];
   if (registered) {
     const first = firstReport(s.reportRead);
