@@ -32,6 +32,19 @@ Deno.test("--debug-log", async (t) => {
   const root = await Deno.makeTempDir();
   const logs = await Deno.makeTempDir();
   const id = `dlog-${Deno.pid}`;
+  /** `dvisor run` of the echo bundle, which must print only what the container prints. */
+  const runEcho = async (debugLog: string, ...flags: string[]) => {
+    const r = await run(DVISOR, [
+      `--root=${root}`,
+      `--debug-log=${debugLog}`,
+      ...flags,
+      "run",
+      "--bundle",
+      echo,
+      id,
+    ]);
+    assertEquals([r.code, r.stdout, r.stderr], [0, "hi\n1\n", ""]);
+  };
   try {
     await t.step(
       "a directory: one file per process, named by container, command and pid",
@@ -77,16 +90,7 @@ Deno.test("--debug-log", async (t) => {
 
     await t.step("--strace: the container's calls in the sandbox process's file only", async () => {
       const dir = `${logs}/strace/`;
-      const r = await run(DVISOR, [
-        `--root=${root}`,
-        `--debug-log=${dir}`,
-        "--strace",
-        "run",
-        "--bundle",
-        echo,
-        id,
-      ]);
-      assertEquals([r.code, r.stdout, r.stderr], [0, "hi\n1\n", ""]);
+      await runEcho(dir, "--strace");
       const all = files(dir);
       const boot = only(all, new RegExp(`^dvisor\\.${id}\\.boot\\.\\d+\\.log$`));
       assertMatch(boot, /\] strace: \[1\] getpid\(/);
@@ -100,15 +104,7 @@ Deno.test("--debug-log", async (t) => {
 
     await t.step("one file: every process appends, each line naming its process", async () => {
       const file = `${logs}/all.log`;
-      const r = await run(DVISOR, [
-        `--root=${root}`,
-        `--debug-log=${file}`,
-        "run",
-        "--bundle",
-        echo,
-        id,
-      ]);
-      assertEquals([r.code, r.stdout, r.stderr], [0, "hi\n1\n", ""]);
+      await runEcho(file);
       const lines = Deno.readTextFileSync(file).trimEnd().split("\n");
       for (const line of lines) assertMatch(line, /^\S+Z \[(run|boot|gofer) [\w.+-]+ \d+\] \w+: /);
       for (const command of ["run", "boot", "gofer"]) {
@@ -134,15 +130,7 @@ Deno.test("--debug-log", async (t) => {
     });
 
     await t.step("%ID% and %COMMAND% are expanded", async () => {
-      const r = await run(DVISOR, [
-        `--root=${root}`,
-        `--debug-log=${logs}/by-id/%ID%/%COMMAND%.log`,
-        "run",
-        "--bundle",
-        echo,
-        id,
-      ]);
-      assertEquals([r.code, r.stdout, r.stderr], [0, "hi\n1\n", ""]);
+      await runEcho(`${logs}/by-id/%ID%/%COMMAND%.log`);
       assertEquals([...files(`${logs}/by-id/${id}`).keys()].sort(), [
         "boot.log",
         "gofer.log",
