@@ -84,6 +84,7 @@ export async function loadBundle(
       sysctl: spec.sysctl,
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,
+      ...(spec.domainname ? { domainname: spec.domainname } : {}),
       strace,
       // As runc: a process that cannot start is exit status 1.
       startFailureStatus: 1,

@@ -26,6 +26,8 @@ export interface BootConfig {
   >;
   process: ProcessConfig;
   hostname: string;
+  /** The spec's domainname (none: "(none)"). */
+  domainname?: string;
   /** linux.maskedPaths and linux.readonlyPaths. */
   maskedPaths?: string[];
   /** linux.sysctl (dotted keys). */
@@ -122,6 +124,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog
       mounts,
       process: c.process,
       hostname: c.hostname,
+      ...(c.domainname ? { domainname: c.domainname } : {}),
       maskedPaths: c.maskedPaths ?? [],
       ...(c.seccomp ? { seccomp: c.seccomp } : {}),
       ...(c.sysctl ? { sysctl: c.sysctl } : {}),
