@@ -22,7 +22,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   {
     name: "debug-log",
     type: "string",
-    help: "debug log file (a path ending in / is a directory of logs)",
+    help: "debug log: a directory (ending in /) of one file per process, or one shared file; " +
+      "%ID% and %COMMAND% expand",
   },
   { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
   { name: "strace", type: "bool", help: "log every system call the Sentry serves to --debug-log" },
