@@ -198,3 +198,31 @@ export class DebugLog {
     closeQuietly(this.#fd);
   }
 }
+
+/**
+ * Opens the debug log of a command line: its container (see
+ * {@linkcode commandContainer}) and host pid name its file and lines.
+ *
+ * @param pattern The `--debug-log` value.
+ * @param command The command.
+ * @param args Its arguments.
+ * @param flags The flags it takes.
+ * @returns The log.
+ *
+ * @example
+ * ```ts
+ * import { openCommandDebugLog } from "./debug_log.ts";
+ * const dir = Deno.makeTempDirSync();
+ * openCommandDebugLog(`${dir}/`, "start", ["web"], []).close();
+ * if (!Deno.statSync(`${dir}/dvisor.web.start.${Deno.pid}.log`).isFile) throw new Error();
+ * ```
+ */
+export function openCommandDebugLog(
+  pattern: string,
+  command: string,
+  args: readonly string[],
+  flags: readonly FlagSpec[] | undefined,
+): DebugLog {
+  const id = commandContainer(command, args, flags);
+  return DebugLog.open(pattern, { command, pid: hostPid(), ...(id ? { id } : {}) });
+}

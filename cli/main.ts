@@ -205,13 +205,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const command = await entry.load();
     if (typeof g["debug-log"] === "string") {
-      const { DebugLog, commandContainer, hostPid } = await import("./debug_log.ts");
-      const id = commandContainer(name, rest, command.flags);
-      const opened = DebugLog.open(g["debug-log"], {
-        command: name,
-        pid: hostPid(),
-        ...(id ? { id } : {}),
-      });
+      const { openCommandDebugLog } = await import("./debug_log.ts");
+      const opened = openCommandDebugLog(g["debug-log"], name, rest, command.flags);
       debugLog = opened;
       logger = new Logger({ ...options, debugLog: opened });
       logger.debug(`command line: dvisor ${argv.join(" ")}`);
