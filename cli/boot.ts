@@ -86,6 +86,7 @@ export function sentryDenyRules(): Array<[SyscallName, number]> {
 
 /** The `boot` command. */
 export const bootCommand: Command = {
+  flags: FLAGS,
   run(args, { logger }) {
     const parsed = parseFlags(args, FLAGS);
     const fd = parsed.flags["config-fd"];
@@ -95,12 +96,15 @@ export const bootCommand: Command = {
     const config = decodeConfig(text);
     // Its own copies of 0-2 (Deno keeps using ours); preserved descriptors as given.
     config.stdio = [dupFd(0, 3), dupFd(1, 3), dupFd(2, 3), ...config.stdio.slice(3)];
-    if (config.debugLog) {
-      config.debugLogFd = openFile(config.debugLog, O.WRONLY | O.CREAT | O.APPEND, 0o644);
-    }
+    logger.debug(
+      `sandbox of ${config.process.args.join(" ")} on platform ${config.platform}` +
+        `${config.strace ? ", system calls traced" : ""}`,
+    );
     // Every module the Sentry uses is loaded (this module imports them):
     // from now on the sandbox process needs no host path. Leave the host's
     // file system, then refuse the calls the Sentry never makes.
+    // Its records go to the debug log (opened by main) from now on: --log is a host path.
+    logger.leaveHost();
     disarmHostFiles();
     const stubDir = enterSandboxRoot(config.emptyRootAt);
     denySyscalls(sentryDenyRules());
@@ -117,7 +121,13 @@ export const bootCommand: Command = {
     const r = bootSandbox({ ...config, emptyRootAt: stubDir }, () => {
       allowOnly(sandboxRules());
       report({ ready: true });
+    }, {
+      debug: (m) => logger.debug(m),
+      warn: (m) => logger.warn(m),
+      error: (m) => logger.error(m),
+      strace: (m) => logger.strace(m),
     });
+    logger.debug(r.ok ? `the init ended with wait status ${r.status}` : `failed: ${r.message}`);
     if (r.ok && config.exitFd !== undefined) {
       writeAll(config.exitFd, new TextEncoder().encode(`${r.status}\n`));
     }

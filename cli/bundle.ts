@@ -66,7 +66,7 @@ export async function loadBundle(
     );
   }
   for (const s of spec.skipped) logger.debug(`${id}: mount ${s}`);
-  const { platform, debugLog, strace, mountPoint } = await sandboxGlobals(globals, id);
+  const { platform, strace, mountPoint } = await sandboxGlobals(globals);
   return {
     bundle,
     spec,
@@ -88,7 +88,7 @@ export async function loadBundle(
       sysctl: spec.sysctl,
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,
-      debugLog,
+      ...(spec.domainname ? { domainname: spec.domainname } : {}),
       strace,
       // As runc: a process that cannot start is exit status 1.
       startFailureStatus: 1,

@@ -62,6 +62,7 @@ export function writeAtomically(path: string, text: string): void {
 
 /** The `create` command. */
 export const createCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;

@@ -20,6 +20,7 @@ const FLAGS: FlagSpec[] = [
 
 /** The `delete` command. */
 export const deleteCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;

@@ -41,19 +41,16 @@ export function exitCodeOf(status: number): number {
 }
 
 /**
- * Checks --platform and --network and picks the debug log file.
+ * Checks --platform and --network. (The gofer and the sandbox process open
+ * their own `--debug-log` files: see `debug_log.ts`.)
  *
  * @param globals Parsed global flags.
- * @param role A name for the debug log file.
- * @returns The platform, debug log path, strace flag, and the directory
- *   sandbox processes mount their roots on.
+ * @returns The platform, strace flag, and the directory sandbox processes
+ *   mount their roots on.
  */
 export async function sandboxGlobals(
   globals: Record<string, unknown>,
-  role: string,
-): Promise<
-  { platform: PlatformName; debugLog: string | null; strace: boolean; mountPoint: string }
-> {
+): Promise<{ platform: PlatformName; strace: boolean; mountPoint: string }> {
   const platform = (globals.platform as string | undefined) ?? "seccomp";
   if (!PLATFORMS.includes(platform as PlatformName)) {
     throw new UsageError(`Unknown --platform ${platform}: use ${PLATFORMS.join(" or ")}`);
@@ -61,20 +58,6 @@ export async function sandboxGlobals(
   const network = (globals.network as string | undefined) ?? "none";
   if (network !== "none") {
     throw new UsageError(`--network ${network} is not supported yet: use none`);
-  }
-  const where = globals["debug-log"] as string | undefined;
-  let debugLog: string | null = null;
-  if (where) {
-    // As runsc: a path ending in "/" (or an existing directory) holds one
-    // log per process; anything else is a file every process appends to.
-    const isDir = where.endsWith("/") ||
-      (await Deno.stat(where).then((s) => s.isDirectory, () => false));
-    if (isDir) {
-      await Deno.mkdir(where, { recursive: true });
-      debugLog = `${where.replace(/\/+$/, "")}/dvisor-${role}-${Deno.pid}.log`;
-    } else {
-      debugLog = where;
-    }
   }
   // The state root holds one empty directory that the gofer and the
   // sandbox process mount their own roots on, each in its own mount
@@ -90,7 +73,6 @@ export async function sandboxGlobals(
   }
   return {
     platform: platform as PlatformName,
-    debugLog,
     strace: globals.strace === true,
     mountPoint,
   };
@@ -104,7 +86,7 @@ export const doCommand: Command = {
     if (cmd.length === 0) {
       throw new UsageError("dvisor do needs a command: dvisor do -- CMD [ARGS]");
     }
-    const { platform, debugLog, strace, mountPoint } = await sandboxGlobals(globals, "do");
+    const { platform, strace, mountPoint } = await sandboxGlobals(globals);
     logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
     return await runSandboxProcesses(
       {
@@ -125,7 +107,6 @@ export const doCommand: Command = {
           groups: [],
         },
         hostname: (parsed.flags.hostname as string | undefined) ?? Deno.hostname(),
-        debugLog,
         strace,
       },
       { path: "/", readOnly: true },

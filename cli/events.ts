@@ -84,6 +84,7 @@ const OOM_POLL_MS = 200;
 
 /** The `events` command. */
 export const eventsCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;

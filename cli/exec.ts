@@ -55,6 +55,7 @@ const FLAGS: FlagSpec[] = [
 
 /** The `exec` command. */
 export const execCommand: Command = {
+  flags: FLAGS,
   async run(args, context) {
     try {
       return await exec(args, context);

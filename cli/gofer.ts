@@ -76,6 +76,7 @@ function servedRoot(path: string): { dir: string; fileName?: string } {
 
 /** The `gofer` command. */
 export const goferCommand: Command = {
+  flags: FLAGS,
   run(args, { logger }) {
     const parsed = parseFlags(args, FLAGS);
     const serves = (parsed.flags.serve as string[] | undefined) ?? [];
@@ -90,12 +91,21 @@ export const goferCommand: Command = {
         new HostBackend(root, { readOnly: m[2] === "ro", ...(fileName ? { fileName } : {}) }),
       );
       server.onBug = (msg) => logger.error(msg);
+      server.onRefused = (msg) => logger.debug(`${m[1]}: ${msg}`);
+      logger.debug(
+        `serving ${m[1]}${fileName ? ` (the file ${fileName} in ${dir})` : ""} ` +
+          `${m[2] === "ro" ? "read-only" : "read-write"} on descriptor ${m[3]}`,
+      );
       return { fd: Number(m[3]), server };
     });
     const empty = parsed.flags["empty-root"] as string | undefined;
+    // From here on its records go to the debug log only (--log is a host path).
+    logger.leaveHost();
     if (empty) enterEmptyRoot(empty);
     denySyscalls(DENIED);
+    logger.debug("confined: serving until the sandbox closes its sockets");
     serveAll(pairs);
+    logger.debug("every socket closed: exiting");
     return 0;
   },
 };

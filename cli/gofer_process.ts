@@ -27,22 +27,32 @@ export interface Gofer {
   sentryFds: number[];
 }
 
+/** How a gofer runs. */
+export interface GoferOptions {
+  /** Outlive the calling process (`dvisor create`); by default it dies with it. */
+  detached?: boolean;
+  /** `STATE_ROOT/ID` for its command line (see {@linkcode taggedProcesses}). */
+  tag?: string;
+  /** `cgroup.procs` files it joins before it runs. */
+  joinCgroups?: string[];
+  /** Global flags to pass on (--log, --debug-log...). */
+  globals?: readonly string[];
+}
+
 /**
  * Starts a gofer serving directories.
  *
  * @param served The directories (the container's root first).
  * @param emptyRootAt An existing empty directory for its empty root.
- * @param detached Outlive the calling process (`dvisor create`); by default it dies with it.
- * @param tag `STATE_ROOT/ID` for its command line (see {@linkcode taggedProcesses}).
+ * @param options How it runs.
  * @returns The gofer.
  */
 export function startGofer(
   served: Served[],
   emptyRootAt: string,
-  detached = false,
-  tag?: string,
-  joinCgroups: string[] = [],
+  options: GoferOptions = {},
 ): Gofer {
+  const { detached = false, tag, joinCgroups = [], globals = [] } = options;
   const pairs = served.map(() => socketPair());
   const devnull = openFile("/dev/null", O.RDWR);
   try {
@@ -51,6 +61,7 @@ export function startGofer(
       i,
     ) => ["--serve", `${s.path}:${s.readOnly ? "ro" : "rw"}:${3 + i}`]);
     const { path, argv } = selfCommand([
+      ...globals,
       "gofer",
       ...(tag ? [containerTagArg(tag)] : []),
       "--empty-root",

@@ -19,6 +19,7 @@ const FLAGS: FlagSpec[] = [
 
 /** The `kill` command. */
 export const killCommand: Command = {
+  flags: FLAGS,
   run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, sig = "SIGTERM", ...extra] = parsed.args;

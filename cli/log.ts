@@ -17,6 +17,8 @@ export interface LogOptions {
   format?: "text" | "json";
   /** Write debug records too. */
   debug?: boolean;
+  /** Where every record also goes, debug ones included (`--debug-log`). */
+  debugLog?: { write(level: Level | "strace", msg: string): void };
 }
 
 /**
@@ -59,6 +61,7 @@ export function formatRecord(
  */
 export class Logger {
   readonly #options: LogOptions;
+  #onHost = true;
 
   /**
    * Makes a logger.
@@ -70,13 +73,14 @@ export class Logger {
   }
 
   /**
-   * Writes a record; debug records only with `debug`.
+   * Writes a record: to the debug log, if any; to `--log` (debug records only with `debug`).
    *
    * @param level The level.
    * @param msg The message.
    */
   log(level: Level, msg: string): void {
-    if (!this.#options.path) return;
+    this.#options.debugLog?.write(level, msg);
+    if (!this.#options.path || !this.#onHost) return;
     if (level === "debug" && !this.#options.debug) return;
     const line = formatRecord(level, msg, this.#options.format ?? "text", new Date());
     try {
@@ -84,6 +88,23 @@ export class Logger {
     } catch {
       // The log is best effort: a full disk must not hide the real error.
     }
+  }
+
+  /**
+   * Stops writing to `--log` by path (a process about to leave the host's
+   * file system); the debug log, an open descriptor, still gets records.
+   */
+  leaveHost(): void {
+    this.#onHost = false;
+  }
+
+  /**
+   * Writes a system call trace record (`--strace`), to the debug log only.
+   *
+   * @param msg The call and its result.
+   */
+  strace(msg: string): void {
+    this.#options.debugLog?.write("strace", msg);
   }
 
   /**

@@ -22,7 +22,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   {
     name: "debug-log",
     type: "string",
-    help: "debug log file (a path ending in / is a directory of logs)",
+    help: "debug log: a directory (ending in /) of one file per process, or one shared file; " +
+      "%ID% and %COMMAND% expand",
   },
   { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
   { name: "strace", type: "bool", help: "log every system call the Sentry serves to --debug-log" },
@@ -41,6 +42,8 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
 
 /** A subcommand. */
 export interface Command {
+  /** Its flags, when known here: `--debug-log` finds the container id with them. */
+  flags?: readonly FlagSpec[];
   /** Runs it; returns the exit status. */
   run(
     args: string[],
@@ -164,6 +167,7 @@ ${flagHelp(GLOBAL_FLAGS)}
  */
 export async function main(argv: readonly string[]): Promise<number> {
   let logger = earlyLogger(argv);
+  let debugLog: { close(): void } | undefined;
   try {
     const parsed = parseFlags(argv, GLOBAL_FLAGS, { stopAtArgument: true });
     const g = parsed.flags;
@@ -171,11 +175,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (format !== "text" && format !== "json") {
       throw new UsageError(`Unknown --log-format ${format}: use text or json`);
     }
-    logger = new Logger({
+    const options = {
       ...(typeof g.log === "string" ? { path: g.log } : {}),
       format,
       debug: g.debug === true,
-    });
+    } as const;
+    logger = new Logger(options);
     for (const name of parsed.ignored) {
       logger.debug(`flag --${name} is accepted for compatibility and ignored`);
     }
@@ -203,12 +208,23 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     }
     const command = await entry.load();
-    return await command.run(rest, { logger, globals: g });
+    if (typeof g["debug-log"] === "string") {
+      const { openCommandDebugLog } = await import("./debug_log.ts");
+      const opened = openCommandDebugLog(g["debug-log"], name, rest, command.flags);
+      debugLog = opened;
+      logger = new Logger({ ...options, debugLog: opened });
+      logger.debug(`command line: dvisor ${argv.join(" ")}`);
+    }
+    const status = await command.run(rest, { logger, globals: g });
+    logger.debug(`exit status ${status}`);
+    return status;
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     logger.error(message);
     await writeErr(`dvisor: ${message}\n`);
     return e instanceof CommandError ? e.exitCode : 1;
+  } finally {
+    debugLog?.close();
   }
 }
 

@@ -13,6 +13,7 @@ import { stateRoot } from "./state_root.ts";
 
 function pauseOrResume(verb: "pause" | "resume", from: Status, to: Status): Command {
   return {
+    flags: [],
     run(args, { globals }) {
       const [id, ...extra] = parseFlags(args, []).args;
       if (!id || extra.length) throw new UsageError(`dvisor ${verb} needs one container id`);

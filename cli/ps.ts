@@ -50,6 +50,7 @@ export function hostPids(sandboxPid: number): Map<number, number> {
 
 /** The `ps` command. */
 export const psCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS, { stopAtArgument: true });
     const [id] = parsed.args;

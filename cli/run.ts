@@ -64,6 +64,7 @@ function pidFile(parsed: { flags: Record<string, unknown> }): string[] {
 
 /** The `run` command. */
 export const runCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals, logger }) {
     const parsed = parseFlags(args, FLAGS);
     for (const name of parsed.ignored) logger.debug(`run: flag --${name} is accepted and ignored`);
@@ -151,6 +152,7 @@ export const runCommand: Command = {
             preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
             joinCgroups: reg.joinCgroups,
             whyKilled: () => oomExplanation(b.cgroup),
+            tag: store.dir(id),
           },
         );
         // Everything the container wrote to its terminal is shown before we return.

@@ -142,9 +142,12 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       ...binds.map((m) => ({ path: m.hostPath!, readOnly: m.readOnly ?? false })),
     ],
     mountPoint,
-    detached,
-    o.tag,
-    o.joinCgroups,
+    {
+      detached,
+      ...(o.tag ? { tag: o.tag } : {}),
+      ...(o.joinCgroups ? { joinCgroups: o.joinCgroups } : {}),
+      globals,
+    },
   );
   const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
@@ -253,6 +256,8 @@ export async function runSandboxProcesses(
   extra: {
     terminal?: number;
     preserveFds?: number;
+    /** `STATE_ROOT/ID` for the processes' command lines. */
+    tag?: string;
     joinCgroups?: string[];
     /** Why the sandbox process was killed by a signal, when something knows (OOM). */
     whyKilled?: () => string | null;
@@ -267,7 +272,9 @@ export async function runSandboxProcesses(
     ...(extra.terminal !== undefined ? { terminal: extra.terminal } : {}),
     preserveFds: extra.preserveFds ?? 0,
     ...(extra.joinCgroups ? { joinCgroups: extra.joinCgroups } : {}),
+    ...(extra.tag !== undefined ? { tag: extra.tag } : {}),
   });
+  logger.debug(`sandbox process pid ${s.boot.pid}, gofer pid ${s.gofer.pid}`);
   const early: ReportLine[] = [];
   if (registered) {
     const first = firstReport(s.reportRead);

@@ -13,6 +13,7 @@ import { stateRoot } from "./state_root.ts";
 
 /** The `start` command. */
 export const startCommand: Command = {
+  flags: [],
   run(args, { globals, logger }) {
     const [id, ...extra] = parseFlags(args, []).args;
     if (!id || extra.length) throw new UsageError("dvisor start needs one container id");

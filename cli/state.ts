@@ -11,6 +11,7 @@ import { writeOut } from "./output.ts";
 
 /** The `state` command. */
 export const stateCommand: Command = {
+  flags: [],
   async run(args, { globals }) {
     const [id, ...extra] = parseFlags(args, []).args;
     if (!id || extra.length) throw new UsageError("dvisor state needs one container id");

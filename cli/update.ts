@@ -91,6 +91,7 @@ async function readResources(where: string): Promise<unknown> {
 
 /** The `update` command. */
 export const updateCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;

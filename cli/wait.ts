@@ -29,6 +29,7 @@ const FLAGS: FlagSpec[] = [
 
 /** The `wait` command. */
 export const waitCommand: Command = {
+  flags: FLAGS,
   async run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, ...extra] = parsed.args;

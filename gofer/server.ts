@@ -17,6 +17,8 @@ export class GoferServer {
   readonly #backend: HostBackend;
   /** Called with a line for each request that failed unexpectedly (bugs, not errnos). */
   onBug: (msg: string) => void = () => {};
+  /** Called with a line for each request refused with an errno or malformed (debug logs). */
+  onRefused: (msg: string) => void = () => {};
 
   /**
    * Makes a server for a backend.
@@ -200,20 +202,33 @@ export class GoferServer {
           break;
         }
         default:
+          this.onRefused(`request ${id} is unknown`);
           return errorReply(38); // ENOSYS
       }
     } catch (e) {
       fds.forEach(closeQuietly);
-      if (e instanceof ProtocolError) return errorReply(22);
+      const name = requestName(id);
+      if (e instanceof ProtocolError) {
+        this.onRefused(`request ${name} is malformed: ${e.message}`);
+        return errorReply(22);
+      }
       const errno = (e as { errno?: unknown }).errno;
-      if (typeof errno === "number") return errorReply(errno);
+      if (typeof errno === "number") {
+        this.onRefused(`request ${name} failed with errno ${errno}`);
+        return errorReply(errno);
+      }
       this.onBug(
-        `gofer request ${id} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`,
+        `gofer request ${name} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`,
       );
       return errorReply(5);
     }
     return { id, payload: w.done(), fds };
   }
+}
+
+/** A request's name for logs (`STAT`), or its number. */
+function requestName(id: number): string {
+  return Object.entries(MSG).find(([, n]) => n === id)?.[0] ?? String(id);
 }
 
 function errorReply(errno: number): { id: number; payload: Uint8Array; fds: number[] } {

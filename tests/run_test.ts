@@ -5,7 +5,13 @@
  * and bad input. Every dvisor case runs on both platforms.
  */
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { DEBIAN_ROOTFS, makeBundle, runBundle, sandboxTraces } from "./support/bundle.ts";
+import {
+  type BundleOptions,
+  DEBIAN_ROOTFS,
+  makeBundle,
+  runBundle,
+  sandboxTraces,
+} from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 import type { Ran } from "./support/run.ts";
 
@@ -27,7 +33,7 @@ function debianRootfs(): string {
 async function sameAsRunc(
   t: Deno.TestContext,
   name: string,
-  bundle: { rootfs: string; readonly?: boolean; maskedPaths?: string[]; readonlyPaths?: string[] },
+  bundle: Omit<BundleOptions, "args">,
   script: string,
   normalize: (s: string) => string = (s) => s,
 ): Promise<Ran> {
@@ -224,6 +230,39 @@ Deno.test("dvisor run: masked and read-only paths as runc makes them", async (t)
   } finally {
     await Deno.remove(rootfs, { recursive: true });
   }
+});
+
+Deno.test("dvisor run: hostname and domainname as runc sets them", async (t) => {
+  const rootfs = debianRootfs();
+  const args = [
+    "/bin/sh",
+    "-c",
+    "hostname; domainname; uname -n; cat /proc/sys/kernel/hostname /proc/sys/kernel/domainname",
+  ];
+  // runc 1.1 predates the domainname field (runc 1.2 calls setdomainname(2)
+  // for it): runc gets the same name through linux.sysctl kernel.domainname,
+  // which it writes into the container's UTS namespace.
+  const field = await makeBundle({ rootfs, args, hostname: "box", domainname: "example.org" });
+  const sysctl = await makeBundle({
+    rootfs,
+    args,
+    hostname: "box",
+    sysctl: { "kernel.domainname": "example.org" },
+  });
+  try {
+    const runc = await runBundle("runc", sysctl);
+    assertEquals(runc.stdout, "box\nexample.org\nbox\nbox\nexample.org\n");
+    for (const platform of PLATFORMS) {
+      await t.step(`given (${platform})`, async () => {
+        assertEquals(await runBundle("dvisor", field, [`--platform=${platform}`]), runc);
+      });
+    }
+  } finally {
+    await Deno.remove(field, { recursive: true });
+    await Deno.remove(sysctl, { recursive: true });
+  }
+  const unnamed = await sameAsRunc(t, "not given", { rootfs }, args[2]!);
+  assertEquals(unnamed.stdout, "test\n(none)\ntest\ntest\n(none)\n");
 });
 
 Deno.test("dvisor run: exit statuses as runc gives them", async (t) => {

@@ -8,7 +8,6 @@
 import type { SeccompProfile } from "./oci_seccomp.ts";
 import { HostBackend } from "../../gofer/host_backend.ts";
 import { GoferClient } from "../vfs/gofer_client.ts";
-import { writeAll } from "../../platform/fd.ts";
 import { FileServerLost } from "../errors.ts";
 import { type MountConfig, type ProcessConfig, runSandbox, StartError } from "./sandbox.ts";
 import type { PlatformName } from "../../platform/machine.ts";
@@ -27,6 +26,8 @@ export interface BootConfig {
   >;
   process: ProcessConfig;
   hostname: string;
+  /** The spec's domainname (none: "(none)"). */
+  domainname?: string;
   /** linux.maskedPaths and linux.readonlyPaths. */
   maskedPaths?: string[];
   /** linux.sysctl (dotted keys). */
@@ -37,10 +38,7 @@ export interface BootConfig {
   /** The container's 0, 1, 2 and then the preserved descriptors (--preserve-fds) from 3. */
   stdio: number[];
   emptyRootAt: string;
-  debugLog: string | null;
-  /** The debug log as an open descriptor (a sandbox that confined itself cannot open paths). */
-  debugLogFd?: number;
-  /** Log every system call the Sentry serves to the debug log. */
+  /** Log every system call the Sentry serves (to the `log` given to {@linkcode bootSandbox}). */
   strace?: boolean;
   /** The exit status when the first program cannot start (default: as a shell, 126 or 127). */
   startFailureStatus?: number;
@@ -57,6 +55,21 @@ export interface BootConfig {
   startOnRequest?: boolean;
   /** A file to write the init's wait status to when the sandbox ends (read by `dvisor wait`, `state`). */
   exitFd?: number;
+}
+
+/**
+ * Where the Sentry's records go (the sandbox process's debug log). It
+ * must keep working once the process has left the host's file system.
+ */
+export interface BootLog {
+  /** What the Sentry did. */
+  debug(msg: string): void;
+  /** What it could not do as asked. */
+  warn(msg: string): void;
+  /** Why the sandbox failed. */
+  error(msg: string): void;
+  /** One system call served (with `strace`). */
+  strace(msg: string): void;
 }
 
 /** How a sandbox ended. */
@@ -80,6 +93,7 @@ export interface BootResult {
  * @param c The configuration.
  * @param beforeRun Runs once the init is loaded, before the Sentry serves
  *   it (where the sandbox process installs its system call allow-list).
+ * @param log Where the Sentry's records go; none: nowhere.
  * @returns How it ended.
  *
  * @example
@@ -87,16 +101,7 @@ export interface BootResult {
  * const r = bootSandbox(decodeConfig(text));
  * ```
  */
-export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
-  const write = (level: string, msg: string) => {
-    const line = `${new Date().toISOString()} ${level} ${msg}\n`;
-    try {
-      if (c.debugLogFd !== undefined) writeAll(c.debugLogFd, new TextEncoder().encode(line));
-      else if (c.debugLog) Deno.writeTextFileSync(c.debugLog, line, { append: true });
-    } catch {
-      // debug logging must never break the sandbox
-    }
-  };
+export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog): BootResult {
   try {
     const root = c.rootGoferFd !== undefined
       ? new GoferClient(c.rootGoferFd)
@@ -119,6 +124,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
       mounts,
       process: c.process,
       hostname: c.hostname,
+      ...(c.domainname ? { domainname: c.domainname } : {}),
       maskedPaths: c.maskedPaths ?? [],
       ...(c.seccomp ? { seccomp: c.seccomp } : {}),
       ...(c.sysctl ? { sysctl: c.sysctl } : {}),
@@ -130,9 +136,9 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
       startOnRequest: c.startOnRequest ?? false,
       ...(beforeRun ? { beforeRun } : {}),
       log: {
-        debug: (m) => write("D", m),
-        warn: (m) => write("W", m),
-        ...(c.strace ? { strace: (m: string) => write("S", m) } : {}),
+        debug: (m) => log?.debug(m),
+        warn: (m) => log?.warn(m),
+        ...(c.strace && log ? { strace: (m: string) => log.strace(m) } : {}),
       },
     });
     return { ok: true, status };
@@ -142,10 +148,10 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void): BootResult {
     }
     if (err instanceof FileServerLost) {
       // The process that started the gofer saw it die and says so.
-      write("E", err.message);
+      log?.error(err.message);
       return { ok: false, message: err.message, status: 137, quiet: true };
     }
-    write("E", err instanceof Error ? err.stack ?? err.message : String(err));
+    log?.error(err instanceof Error ? err.stack ?? err.message : String(err));
     return { ok: false, message: err instanceof Error ? err.message : String(err), status: 1 };
   }
 }

@@ -62,6 +62,8 @@ export interface Spec {
   rootReadOnly: boolean;
   /** Hostname. */
   hostname: string;
+  /** NIS domain name (`domainname`); "" leaves the kernel's "(none)", as runc. */
+  domainname: string;
   /** The process (with its capability sets and limits always given). */
   process: SpecProcess;
   /** Mounts, in order. */
@@ -258,6 +260,7 @@ export function parseSpec(text: string, bundle: string): Spec {
     rootPath,
     rootReadOnly: root.readonly === true,
     hostname: typeof raw.hostname === "string" ? raw.hostname : "",
+    domainname: typeof raw.domainname === "string" ? raw.domainname : "",
     process,
     mounts,
     skipped,

@@ -65,6 +65,8 @@ export interface SandboxConfig {
   process: ProcessConfig;
   /** Hostname. */
   hostname: string;
+  /** NIS domain name (none: the kernel's "(none)"). */
+  domainname?: string;
   /** Host descriptors for the container's stdin, stdout, stderr (owned). */
   stdio: number[];
   /** An existing empty directory where stubs mount their empty root. */
@@ -217,6 +219,7 @@ export function runSandbox(config: SandboxConfig): number {
   const table = buildSyscallTable();
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   k.uts.hostname = config.hostname;
+  if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;
   for (const [key, value] of Object.entries(config.sysctl ?? {})) {
     if (key === "kernel.hostname") k.uts.hostname = value;

@@ -33,6 +33,10 @@ export interface BundleOptions {
   /** `process.terminal`, with `process.consoleSize` as `{ height, width }`. */
   terminal?: boolean;
   consoleSize?: { height: number; width: number };
+  /** `hostname` (default "test"). */
+  hostname?: string;
+  /** `domainname` (default: none). */
+  domainname?: string;
   /** `linux.sysctl`. */
   sysctl?: Record<string, string>;
   /** `linux.seccomp`. */
@@ -81,7 +85,8 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
       noNewPrivileges: true,
     },
     root: { path: o.rootfs, readonly: o.readonly ?? true },
-    hostname: "test",
+    hostname: o.hostname ?? "test",
+    ...(o.domainname !== undefined ? { domainname: o.domainname } : {}),
     ...(o.hooks ? { hooks: o.hooks } : {}),
     mounts: [
       { destination: "/proc", type: "proc", source: "proc" },
