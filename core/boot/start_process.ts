@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { SeccompProfile } from "./oci_seccomp.ts";
 import { LinuxError } from "../errors.ts";
 import { Credentials } from "../kernel/creds.ts";
 import type { Kernel } from "../kernel/kernel.ts";
@@ -16,7 +17,7 @@ import { HostFdFile } from "../vfs/host_file.ts";
 import { HostTtyFile, terminalId } from "../vfs/host_tty.ts";
 import { takeTerminal } from "../syscalls/tty.ts";
 import { O, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
-import type { VPath } from "../vfs/mount.ts";
+import type { MountNamespace, VPath } from "../vfs/mount.ts";
 import { walk } from "../vfs/walk.ts";
 
 /** How many descriptors beyond stdio a process may be given (`--preserve-fds`). */
@@ -84,7 +85,7 @@ function findProgram(k: Kernel, t: Task, cmd: string, env: string[]): string {
     const candidate = `${dir}/${cmd}`;
     try {
       const at = walk(
-        { ns: k.ns, root: p.fs.root, cwd: p.fs.cwd, creds: p.creds },
+        { ns: p.ns, root: p.fs.root, cwd: p.fs.cwd, creds: p.creds },
         p.fs.cwd,
         candidate,
       );
@@ -105,7 +106,10 @@ function findProgram(k: Kernel, t: Task, cmd: string, env: string[]): string {
  * @param hostTid The stub (a new address space).
  * @param pc What it runs.
  * @param stdio Host descriptors for its 0, 1 and 2 (owned).
- * @param opts `init`: it is the root container's init (pid 1 of the sandbox).
+ * @param opts `init`: it is its container's init (the root container's is
+ *   pid 1 of the sandbox); `container`: which container (default the root,
+ *   ""); `ns`: its mount namespace (default the root container's);
+ *   `seccomp`: its profile (default the root container's).
  * @returns Its task and process.
  * @throws {StartError} When the program cannot start.
  */
@@ -114,7 +118,12 @@ export function startProcess(
   hostTid: number,
   pc: ProcessConfig,
   stdio: readonly number[],
-  opts: { init: boolean },
+  opts: {
+    init: boolean;
+    ns?: MountNamespace;
+    container?: string;
+    seccomp?: SeccompProfile | null;
+  },
 ): { task: Task; process: Process } {
   const pid = k.innerTid(hostTid);
   const creds = new Credentials();
@@ -152,7 +161,7 @@ export function startProcess(
     f.path = `/dev/pts/${tty.index}`;
     fds.set(i, f, false);
   });
-  const ns = k.ns;
+  const ns = opts.ns ?? k.ns;
   const root = ns.root;
   let cwd: VPath;
   try {
@@ -170,6 +179,9 @@ export function startProcess(
     sid: pid,
     fds,
     fs: { root, cwd, umask: pc.umask ?? 0o022 },
+    ns,
+    container: opts.container ?? "",
+    seccomp: opts.seccomp === undefined ? k.seccomp : opts.seccomp,
     creds,
     rlimits,
     mm: {
@@ -183,7 +195,7 @@ export function startProcess(
       envEnd: 0n,
       stackTop: 0n,
     },
-    startMs: opts.init ? 0 : k.uptimeMs,
+    startMs: opts.init && !opts.container ? 0 : k.uptimeMs,
   });
   p.noNewPrivs = pc.noNewPrivileges ?? false;
   // As runc's setsid + TIOCSCTTY: a new session whose terminal is its stdin.
@@ -193,13 +205,19 @@ export function startProcess(
   const task = new Task(pid, p);
   k.addTask(task, hostTid);
   k.processes.set(pid, p);
-  if (opts.init) k.init = p;
+  if (opts.init) {
+    k.inits.set(p.container, p);
+    if (!p.container) k.init = p;
+  }
   try {
     const program = findProgram(k, task, pc.args[0] ?? "", pc.env);
     const plan = planExec(k, task, cwd, program, pc.args, pc.env);
     loadProgram(k, task, plan);
   } catch (e) {
-    if (!opts.init) k.forgetProcess(p);
+    if (!opts.init || p.container) {
+      k.forgetProcess(p);
+      if (opts.init) k.inits.delete(p.container);
+    }
     if (e instanceof StartError) throw e;
     if (e instanceof LinuxError) {
       const status = e.errno === 13 || e.errno === 8 ? 126 : e.errno === 2 ? 127 : 1;

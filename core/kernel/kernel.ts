@@ -142,8 +142,10 @@ export class Kernel {
   readonly uts = { hostname: "dvisor", domainname: "(none)" };
   /** Namespaced sysctls the container set (linux.sysctl, then writes to /proc/sys), by dotted key. */
   readonly sysctl = new Map<string, string>();
-  /** The container's seccomp profile (linux.seccomp), applied to every call before its handler. */
+  /** The root container's seccomp profile (linux.seccomp): its processes start with it. */
   seccomp: SeccompProfile | null = null;
+  /** Each container's init by container id (the root container's is "", also `init`). */
+  readonly inits = new Map<string, Process>();
   /** Tasks by application tid. */
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */
@@ -466,7 +468,7 @@ export class Kernel {
     switch (e.kind) {
       case "syscall":
         t.state = "syscall";
-        if (this.seccomp && !this.#seccompAllows(t, e.nr, e.args)) return;
+        if (t.process.seccomp && !this.#seccompAllows(t, e.nr, e.args)) return;
         this.runSyscall(t, e.nr, e.args);
         return;
       case "clone":
@@ -492,7 +494,7 @@ export class Kernel {
    * @returns Whether the call goes on to its handler.
    */
   #seccompAllows(t: Task, nr: number, args: bigint[]): boolean {
-    const d = seccompDecision(this.seccomp!, nr, args);
+    const d = seccompDecision(t.process.seccomp!, nr, args);
     switch (d.kind) {
       case "allow":
         return true;
@@ -737,7 +739,7 @@ export class Kernel {
    * @param sig The signal (not 0).
    */
   signalFromHost(p: Process, sig: number): void {
-    const initDrops = p === this.init && sig !== SIG.KILL && sig !== SIG.STOP &&
+    const initDrops = this.isInit(p) && sig !== SIG.KILL && sig !== SIG.STOP &&
       p.sigactions[sig]!.handler === SIG_DFL;
     if (initDrops) return;
     this.signalProcess(p, { sig, code: SI.USER, pid: 0, uid: 0 });
@@ -1222,6 +1224,9 @@ export class Kernel {
       sid: p.sid,
       fds: shareFiles ? p.fds : p.fds.fork(),
       fs: flags & 0x200n ? p.fs : { root: p.fs.root, cwd: p.fs.cwd, umask: p.fs.umask },
+      ns: p.ns,
+      container: p.container,
+      seccomp: p.seccomp,
       creds: p.creds.clone(),
       sigactions: flags & 0x800n ? p.sigactions : p.sigactions.map((a) => ({ ...a })),
       rlimits: p.rlimits.map((r) => ({ ...r })),
@@ -1316,10 +1321,10 @@ export class Kernel {
     if (p.sid === p.pid && p.ctty) releaseTerminal(this, p);
     p.fds.release();
     this.releaseVforkParent(p);
-    // Children go to the nearest subreaper, or to init.
+    // Children go to the nearest subreaper, or to their container's init.
     let reaper: Process | null = p.parent;
     while (reaper && !reaper.subreaper) reaper = reaper.parent;
-    const adopter = reaper ?? this.init;
+    const adopter = reaper ?? this.inits.get(p.container) ?? this.init;
     for (const c of p.children) {
       c.parent = adopter && adopter !== p ? adopter : null;
       c.parent?.children.add(c);
@@ -1351,6 +1356,17 @@ export class Kernel {
       });
     }
     parent.childEvents.notify();
+  }
+
+  /**
+   * Whether a process is the init of its container (as the init of a pid
+   * namespace, it only gets signals it has a handler for).
+   *
+   * @param p The process.
+   * @returns True for a container's first process.
+   */
+  isInit(p: Process): boolean {
+    return this.inits.get(p.container) === p;
   }
 
   /**

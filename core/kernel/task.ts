@@ -9,10 +9,11 @@
  *
  * @module
  */
+import type { SeccompProfile } from "../boot/oci_seccomp.ts";
 import type { TtyState } from "../vfs/host_tty.ts";
 import { WaitQueue } from "../errors.ts";
 import type { FdTable } from "../vfs/fd_table.ts";
-import type { VPath } from "../vfs/mount.ts";
+import type { MountNamespace, VPath } from "../vfs/mount.ts";
 import type { Credentials } from "./creds.ts";
 import { type PendingSignal, SIG_DFL, type SigAction } from "./signals.ts";
 
@@ -119,6 +120,12 @@ export class Process {
   fds: FdTable;
   /** Root, cwd, umask. */
   fs: FsContext;
+  /** The mount namespace its paths resolve in (its container's). */
+  ns: MountNamespace;
+  /** The container it belongs to (its init's; the root container is ""). */
+  container: string;
+  /** Its container's seccomp profile (linux.seccomp), applied before every call's handler. */
+  seccomp: SeccompProfile | null;
   /** Credentials. */
   creds: Credentials;
   /** Dispositions, indexed by signal number. */
@@ -179,6 +186,9 @@ export class Process {
     sid: number;
     fds: FdTable;
     fs: FsContext;
+    ns: MountNamespace;
+    container: string;
+    seccomp: SeccompProfile | null;
     creds: Credentials;
     sigactions?: SigAction[];
     rlimits: Rlimit[];
@@ -191,6 +201,9 @@ export class Process {
     this.sid = init.sid;
     this.fds = init.fds;
     this.fs = init.fs;
+    this.ns = init.ns;
+    this.container = init.container;
+    this.seccomp = init.seccomp;
     this.creds = init.creds;
     this.sigactions = init.sigactions ??
       Array.from({ length: 65 }, () => ({ handler: SIG_DFL, flags: 0, restorer: 0n, mask: 0n }));

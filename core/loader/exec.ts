@@ -103,7 +103,7 @@ function openExecutable(
   path: string,
 ): { file: OpenFile; at: VPath } {
   const p = t.process;
-  const at = walk({ ns: k.ns, root: p.fs.root, cwd: p.fs.cwd, creds: p.creds }, start, path, {
+  const at = walk({ ns: p.ns, root: p.fs.root, cwd: p.fs.cwd, creds: p.creds }, start, path, {
     follow: true,
   });
   if (at.file) throw new LinuxError("EACCES");
@@ -113,7 +113,7 @@ function openExecutable(
   if (at.mount.flags.noexec) throw new LinuxError("EACCES");
   if (!mayAccess(st, MAY.EXEC, p.creds)) throw new LinuxError("EACCES");
   const file = inode.open(0);
-  file.path = k.ns.pathOf(at, p.fs.root);
+  file.path = p.ns.pathOf(at, p.fs.root);
   file.location = at;
   return { file, at };
 }

@@ -170,12 +170,12 @@ function open(
   mode: number,
   resolve: WalkOptions = {},
 ): number {
-  const f = openPath(c.k.ns, c.p, dirfd, path, flags, mode, resolve);
+  const f = openPath(c.p.ns, c.p, dirfd, path, flags, mode, resolve);
   return installFd(c, f, flags);
 }
 
 function statOf(c: SyscallContext, dirfd: number, path: string, flags: number) {
-  const at = resolveAt(c.k.ns, c.p, dirfd, path, flags);
+  const at = resolveAt(c.p.ns, c.p, dirfd, path, flags);
   return at.file ? at.file.inode.stat() : at.dentry.inode.stat();
 }
 
@@ -188,7 +188,7 @@ function getdents(c: SyscallContext): number {
   if (f.offset === 0n || !f.listing) {
     const self = inode.stat();
     const loc = f.location as VPath | null;
-    const parentIno = loc ? c.k.ns.parentOf(loc, c.p.fs.root).dentry.inode.stat().ino : self.ino;
+    const parentIno = loc ? c.p.ns.parentOf(loc, c.p.fs.root).dentry.inode.stat().ino : self.ino;
     f.listing = [
       { name: ".", ino: self.ino, type: 4 },
       { name: "..", ino: parentIno, type: 4 },
@@ -237,7 +237,7 @@ function access(
   });
   if (!(flags & AT.EACCESS) && p.creds.uid !== 0) creds.effective = 0n;
   const at = walk(
-    { ...walkContext(c.k.ns, p), creds },
+    { ...walkContext(c.p.ns, p), creds },
     dirfd === AT_FDCWD || path.startsWith("/") ? p.fs.cwd : (p.fds.get(dirfd).location as VPath),
     path,
     { follow: !(flags & AT.SYMLINK_NOFOLLOW) },
@@ -262,7 +262,7 @@ function utimens(
   flags: number,
 ): number {
   const path = pathAddr === 0n ? "" : str(c, pathAddr);
-  const at = resolveAt(c.k.ns, c.p, dirfd, path, pathAddr === 0n ? flags | AT.EMPTY_PATH : flags);
+  const at = resolveAt(c.p.ns, c.p, dirfd, path, pathAddr === 0n ? flags | AT.EMPTY_PATH : flags);
   const inode = at.file ? at.file.inode : at.dentry.inode;
   const now = BigInt(Date.now()) * 1_000_000n;
   const UTIME_NOW = (1n << 30n) - 1n;
@@ -542,13 +542,13 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   getdents64: getdents,
   getcwd: (c) => {
-    const path = c.k.ns.pathOf(c.p.fs.cwd, c.p.fs.root);
+    const path = c.p.ns.pathOf(c.p.fs.cwd, c.p.fs.root);
     const bytes = new TextEncoder().encode(path + "\0");
     if (bytes.length > size(c.args[1])) throw new LinuxError("ERANGE");
     c.mem.write(c.args[0]!, bytes);
     return bytes.length;
   },
-  chdir: (c) => chdirTo(c, walk(walkContext(c.k.ns, c.p), c.p.fs.cwd, str(c, c.args[0]))),
+  chdir: (c) => chdirTo(c, walk(walkContext(c.p.ns, c.p), c.p.fs.cwd, str(c, c.args[0]))),
   fchdir: (c) => {
     const f = file(c, c.args[0]);
     const loc = f.location as VPath | null;
@@ -557,7 +557,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   chroot: (c) => {
     if (!c.p.creds.capable(18)) throw new LinuxError("EPERM");
-    const at = walk(walkContext(c.k.ns, c.p), c.p.fs.cwd, str(c, c.args[0]));
+    const at = walk(walkContext(c.p.ns, c.p), c.p.fs.cwd, str(c, c.args[0]));
     if ((at.dentry.inode.stat().mode & S_IFMT) !== S_IFDIR) throw new LinuxError("ENOTDIR");
     if (!mayAccess(at.dentry.inode.stat(), MAY.EXEC, c.p.creds)) throw new LinuxError("EACCES");
     c.p.fs.root = at;
@@ -568,26 +568,26 @@ export const FS_HANDLERS: Record<string, Handler> = {
   mknod: (c) => mknodCall(c, AT_FDCWD, str(c, c.args[0]), u32(c.args[1]), c.args[2] ?? 0n),
   mknodat: (c) => mknodCall(c, i32(c.args[0]), str(c, c.args[1]), u32(c.args[2]), c.args[3] ?? 0n),
   rmdir: (c) => {
-    removeAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), true);
+    removeAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), true);
     return 0;
   },
   unlink: (c) => {
-    removeAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), false);
+    removeAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), false);
     return 0;
   },
   unlinkat: (c) => {
     const flags = i32(c.args[2]);
     if (flags & ~AT.REMOVEDIR) throw new LinuxError("EINVAL");
-    removeAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), (flags & AT.REMOVEDIR) !== 0);
+    removeAt(c.p.ns, c.p, i32(c.args[0]), str(c, c.args[1]), (flags & AT.REMOVEDIR) !== 0);
     return 0;
   },
   rename: (c) => {
-    renamePath(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT_FDCWD, str(c, c.args[1]), 0);
+    renamePath(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT_FDCWD, str(c, c.args[1]), 0);
     return 0;
   },
   renameat: (c) => {
     renamePath(
-      c.k.ns,
+      c.p.ns,
       c.p,
       i32(c.args[0]),
       str(c, c.args[1]),
@@ -601,7 +601,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
     const flags = u32(c.args[4]);
     if (flags & ~3 || flags === 3) throw new LinuxError("EINVAL");
     renamePath(
-      c.k.ns,
+      c.p.ns,
       c.p,
       i32(c.args[0]),
       str(c, c.args[1]),
@@ -613,9 +613,9 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   link: (c) => {
     linkAt(
-      c.k.ns,
+      c.p.ns,
       c.p,
-      resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0, false),
+      resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0, false),
       AT_FDCWD,
       str(c, c.args[1]),
     );
@@ -624,8 +624,8 @@ export const FS_HANDLERS: Record<string, Handler> = {
   linkat: (c) => {
     const flags = i32(c.args[4]);
     if (flags & ~(AT.SYMLINK_FOLLOW | AT.EMPTY_PATH)) throw new LinuxError("EINVAL");
-    const target = resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags, false);
-    linkAt(c.k.ns, c.p, target, i32(c.args[2]), str(c, c.args[3]));
+    const target = resolveAt(c.p.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags, false);
+    linkAt(c.p.ns, c.p, target, i32(c.args[2]), str(c, c.args[3]));
     return 0;
   },
   symlink: (c) => symlinkCall(c, str(c, c.args[0]), AT_FDCWD, str(c, c.args[1])),
@@ -633,7 +633,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
   readlink: (c) => readlinkCall(c, AT_FDCWD, str(c, c.args[0]), c.args[1]!, i32(c.args[2])),
   readlinkat: (c) => readlinkCall(c, i32(c.args[0]), str(c, c.args[1]), c.args[2]!, i32(c.args[3])),
   chmod: (c) => {
-    chmodAt(resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), u32(c.args[1]), c.p.creds);
+    chmodAt(resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), u32(c.args[1]), c.p.creds);
     return 0;
   },
   fchmod: (c) => {
@@ -643,7 +643,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   fchmodat: (c) => {
     chmodAt(
-      resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), 0),
+      resolveAt(c.p.ns, c.p, i32(c.args[0]), str(c, c.args[1]), 0),
       u32(c.args[2]),
       c.p.creds,
     );
@@ -651,14 +651,14 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   fchmodat2: (c) => {
     const flags = i32(c.args[3]);
-    const at = resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
+    const at = resolveAt(c.p.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
     if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFLNK) throw new LinuxError("EOPNOTSUPP");
     chmodAt(at, u32(c.args[2]), c.p.creds);
     return 0;
   },
   chown: (c) => {
     chownAt(
-      resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0),
+      resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0),
       i32(c.args[1]),
       i32(c.args[2]),
       c.p.creds,
@@ -666,7 +666,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
     return 0;
   },
   lchown: (c) => {
-    const at = resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW);
+    const at = resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW);
     chownAt(at, i32(c.args[1]), i32(c.args[2]), c.p.creds);
     return 0;
   },
@@ -676,7 +676,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   fchownat: (c) => {
     const flags = i32(c.args[4]);
-    const at = resolveAt(c.k.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
+    const at = resolveAt(c.p.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
     chownAt(at, i32(c.args[2]), i32(c.args[3]), c.p.creds);
     return 0;
   },
@@ -693,7 +693,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
     return access(c, i32(c.args[0]), str(c, c.args[1]), i32(c.args[2]), flags);
   },
   truncate: (c) => {
-    const at = resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
+    const at = resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
     if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
     if (!mayAccess(at.dentry.inode.stat(), MAY.WRITE, c.p.creds)) throw new LinuxError("EACCES");
     if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
@@ -721,7 +721,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
     );
   },
   statfs: (c) => {
-    const at = resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
+    const at = resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
     c.mem.write(c.args[1]!, at.mount.fs.statfs());
     return 0;
   },
@@ -735,13 +735,13 @@ export const FS_HANDLERS: Record<string, Handler> = {
   syncfs: (c) => (file(c, c.args[0]), 0),
   fsync: (c) => (file(c, c.args[0]), 0),
   fdatasync: (c) => (file(c, c.args[0]), 0),
-  getxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
+  getxattr: (c) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
   lgetxattr: (
     c,
-  ) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
+  ) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
   fgetxattr: (c) => (file(c, c.args[0]), noXattr()),
-  listxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), 0),
-  llistxattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), 0),
+  listxattr: (c) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), 0),
+  llistxattr: (c) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), 0),
   flistxattr: (c) => (file(c, c.args[0]), 0),
   setxattr: () => {
     throw new LinuxError("EOPNOTSUPP");
@@ -752,10 +752,10 @@ export const FS_HANDLERS: Record<string, Handler> = {
   fsetxattr: () => {
     throw new LinuxError("EOPNOTSUPP");
   },
-  removexattr: (c) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
+  removexattr: (c) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),
   lremovexattr: (
     c,
-  ) => (resolveAt(c.k.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
+  ) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW), noXattr()),
   fremovexattr: (c) => (file(c, c.args[0]), noXattr()),
   fadvise64: (c) => {
     const f = file(c, c.args[0]);
@@ -827,7 +827,7 @@ function chdirTo(c: SyscallContext, at: VPath): number {
 
 function mkdirCall(c: SyscallContext, dirfd: number, path: string, mode: number): number {
   createAt(
-    c.k.ns,
+    c.p.ns,
     c.p,
     dirfd,
     path,
@@ -849,7 +849,7 @@ function mknodCall(
   if ((type === S_IFCHR || type === S_IFBLK) && !c.p.creds.capable(27)) {
     throw new LinuxError("EPERM");
   }
-  createAt(c.k.ns, c.p, dirfd, path, (dir, name) => {
+  createAt(c.p.ns, c.p, dirfd, path, (dir, name) => {
     dir.mknod(name, (type || S_IFREG) | (mode & 0o7777 & ~c.p.fs.umask), c.p.creds, dev);
   });
   return 0;
@@ -857,7 +857,7 @@ function mknodCall(
 
 function symlinkCall(c: SyscallContext, target: string, dirfd: number, path: string): number {
   if (target.length === 0) throw new LinuxError("ENOENT");
-  createAt(c.k.ns, c.p, dirfd, path, (dir, name) => dir.symlink(name, target, c.p.creds));
+  createAt(c.p.ns, c.p, dirfd, path, (dir, name) => dir.symlink(name, target, c.p.creds));
   return 0;
 }
 
@@ -869,7 +869,7 @@ function readlinkCall(
   len: number,
 ): number {
   if (len <= 0) throw new LinuxError("EINVAL");
-  const at = resolveAt(c.k.ns, c.p, dirfd, path, AT.SYMLINK_NOFOLLOW | AT.EMPTY_PATH, false);
+  const at = resolveAt(c.p.ns, c.p, dirfd, path, AT.SYMLINK_NOFOLLOW | AT.EMPTY_PATH, false);
   const inode = at.dentry.inode;
   if ((inode.stat().mode & S_IFMT) !== S_IFLNK) throw new LinuxError("EINVAL");
   const bytes = new TextEncoder().encode(inode.readlink());
@@ -897,7 +897,7 @@ function setTimes(
   atime: bigint,
   mtime: bigint,
 ): number {
-  const at = resolveAt(c.k.ns, c.p, dirfd, str(c, path), 0);
+  const at = resolveAt(c.p.ns, c.p, dirfd, str(c, path), 0);
   const st = at.dentry.inode.stat();
   if (c.p.creds.fsuid !== st.uid && !c.p.creds.capable(3)) throw new LinuxError("EPERM");
   if (at.mount.flags.readOnly) throw new LinuxError("EROFS");

@@ -221,7 +221,7 @@ function kill(c: SyscallContext): number {
     );
   } else if (pid === -1) {
     targets = [...c.k.processes.values()].filter((p) =>
-      p !== c.k.init && p !== c.p && p.exitStatus === null
+      !c.k.isInit(p) && p !== c.p && p.exitStatus === null
     );
   } else {
     targets = [...c.k.processes.values()].filter((p) => p.pgid === -pid && p.exitStatus === null);
@@ -233,7 +233,7 @@ function kill(c: SyscallContext): number {
     sent++;
     // Like the init of a pid namespace, the container's init only gets
     // signals it installed a handler for (SIGKILL and SIGSTOP included).
-    if (p === c.k.init && sig !== 0 && p.sigactions[sig]!.handler === 0n) continue;
+    if (c.k.isInit(p) && sig !== 0 && p.sigactions[sig]!.handler === 0n) continue;
     if (sig !== 0) c.k.signalProcess(p, info);
   }
   if (sent === 0) throw new LinuxError("EPERM");
@@ -249,7 +249,7 @@ function tkill(c: SyscallContext, tgid: number, tid: number, sig: number): numbe
   }
   if (!maySignal(c.p, t.process, sig)) throw new LinuxError("EPERM");
   if (sig === 0) return 0;
-  if (t.process === c.k.init && t.process.sigactions[sig]!.handler === 0n && t.process !== c.p) {
+  if (c.k.isInit(t.process) && t.process.sigactions[sig]!.handler === 0n && t.process !== c.p) {
     return 0;
   }
   if (sig === SIG.KILL) {

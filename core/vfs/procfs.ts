@@ -222,7 +222,10 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
   ) =>
   () => new SynthFile(fs, `${key}/${name}`, read, write, undefined, owner);
   const root = () => p.fs.root;
-  const place = (v: VPath) => k.ns.pathOf(v, (k.current?.process ?? p).fs.root);
+  const place = (v: VPath) => {
+    const viewer = k.current?.process ?? p;
+    return viewer.ns.pathOf(v, viewer.fs.root);
+  };
   const entries = (): Map<string, () => Inode> => {
     const m = new Map<string, () => Inode>();
     const t = thread ?? p.leader ?? p.threads.values().next().value;
@@ -531,10 +534,11 @@ function limitsText(p: Process): string {
 }
 
 function mountsText(k: Kernel): string {
-  const root = (k.current?.process ?? k.init)!.fs.root;
-  return k.ns.mounts().map((m) => {
+  const viewer = (k.current?.process ?? k.init)!;
+  const root = viewer.fs.root;
+  return viewer.ns.mounts().map((m) => {
     const at = m.parent && m.mountpoint
-      ? k.ns.pathOf({ mount: m.parent, dentry: m.mountpoint }, root)
+      ? viewer.ns.pathOf({ mount: m.parent, dentry: m.mountpoint }, root)
       : "/";
     const opts = [
       m.flags.readOnly ? "ro" : "rw",
@@ -550,10 +554,11 @@ function mountsText(k: Kernel): string {
 }
 
 function mountinfoText(k: Kernel): string {
-  const root = (k.current?.process ?? k.init)!.fs.root;
-  return k.ns.mounts().map((m) => {
+  const viewer = (k.current?.process ?? k.init)!;
+  const root = viewer.fs.root;
+  return viewer.ns.mounts().map((m) => {
     const at = m.parent && m.mountpoint
-      ? k.ns.pathOf({ mount: m.parent, dentry: m.mountpoint }, root)
+      ? viewer.ns.pathOf({ mount: m.parent, dentry: m.mountpoint }, root)
       : "/";
     const opts = [
       m.flags.readOnly ? "ro" : "rw",
