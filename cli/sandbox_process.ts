@@ -23,7 +23,7 @@ import {
 import { sealedMemfd } from "../platform/memfd.ts";
 import { capabilityNumber } from "../platform/caps.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
-import type { BootConfig } from "../core/boot/boot_config.ts";
+import { type BootConfig, encodeConfig } from "../core/boot/boot_config.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
 import { type Served, startGofer } from "./gofer_process.ts";
 import type { Logger } from "./log.ts";
@@ -348,30 +348,6 @@ export async function runSandboxProcesses(
     await s.gofer.wait();
     s.gofer.close();
   }
-}
-
-/**
- * Encodes a sandbox configuration as JSON, BigInts included (capability
- * masks, limits); {@linkcode decodeConfig} reverses it.
- *
- * @param config The configuration.
- * @returns The JSON text.
- */
-export function encodeConfig(config: BootConfig): string {
-  return JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? { $bigint: v.toString() } : v));
-}
-
-/**
- * Decodes what {@linkcode encodeConfig} made.
- *
- * @param text The JSON text.
- * @returns The configuration.
- */
-export function decodeConfig(text: string): BootConfig {
-  return JSON.parse(
-    text,
-    (_k, v) => v && typeof v === "object" && typeof v.$bigint === "string" ? BigInt(v.$bigint) : v,
-  ) as BootConfig;
 }
 
 /**

@@ -155,3 +155,33 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog
     return { ok: false, message: err instanceof Error ? err.message : String(err), status: 1 };
   }
 }
+
+/**
+ * Encodes a configuration as JSON, BigInts included (capability masks,
+ * limits); {@linkcode decodeConfig} reverses it.
+ *
+ * @param config The configuration.
+ * @returns The JSON text.
+ *
+ * @example
+ * ```ts
+ * import { decodeConfig, encodeConfig } from "./boot_config.ts";
+ * if (decodeConfig<{ n: bigint }>(encodeConfig({ n: 1n << 60n })).n !== 1n << 60n) throw new Error();
+ * ```
+ */
+export function encodeConfig<T>(config: T): string {
+  return JSON.stringify(config, (_k, v) => (typeof v === "bigint" ? { $bigint: v.toString() } : v));
+}
+
+/**
+ * Decodes what {@linkcode encodeConfig} made.
+ *
+ * @param text The JSON text.
+ * @returns The configuration.
+ */
+export function decodeConfig<T = BootConfig>(text: string): T {
+  return JSON.parse(
+    text,
+    (_k, v) => v && typeof v === "object" && typeof v.$bigint === "string" ? BigInt(v.$bigint) : v,
+  ) as T;
+}

@@ -14,40 +14,20 @@ import type { TtyState } from "../vfs/host_tty.ts";
 import { EventLoop } from "../../platform/event_loop.ts";
 import { closeQuietly, readFd, setNonblocking } from "../../platform/fd.ts";
 import { Machine, type PlatformName } from "../../platform/machine.ts";
-import { LinuxError } from "../errors.ts";
 import { Kernel, type KernelLog } from "../kernel/kernel.ts";
 import { buildSyscallTable } from "../syscalls/table.ts";
 import type { FsBackend } from "../vfs/backend.ts";
-import { makeDevfs } from "../vfs/devfs.ts";
-import { GoferFs } from "../vfs/gofer_fs.ts";
-import { type FileSystem, POLL, S_IFCHR, S_IFDIR, S_IFMT, S_IFREG } from "../vfs/inode.ts";
-import { DEVICES, joinDev } from "../vfs/devices.ts";
-import { Dentry, Mount, type MountFlags, MountNamespace, type VPath } from "../vfs/mount.ts";
-import { TmpFs } from "../vfs/tmpfs.ts";
-import { walk } from "../vfs/walk.ts";
-import { makeProcfs } from "../vfs/procfs.ts";
-import { OverlayFs } from "../vfs/overlay.ts";
+import { POLL } from "../vfs/inode.ts";
+import { MountNamespace } from "../vfs/mount.ts";
 import { ControlServer } from "../control/server.ts";
 import { type ProcessConfig, StartError, startProcess } from "./start_process.ts";
+import { type MountConfig, populateMounts, rootMount } from "./mounts.ts";
+import { type Container, SandboxContainers } from "./containers.ts";
+import type { Task } from "../kernel/task.ts";
 
 export { type ProcessConfig, StartError };
+export type { MountConfig };
 import { sandboxHandlers } from "../control/handlers.ts";
-
-/** A mount of the container. */
-export interface MountConfig {
-  /** Where, inside the container. */
-  target: string;
-  /** What: a tmpfs, procfs, devfs, or a file server (a bind mount). */
-  type: "tmpfs" | "proc" | "devfs" | "devpts" | "bind";
-  /** For "bind": the server. */
-  backend?: FsBackend;
-  /** Flags. */
-  flags?: Partial<MountFlags>;
-  /** tmpfs size limit in bytes. */
-  sizeBytes?: number;
-  /** tmpfs root mode. */
-  mode?: number;
-}
 
 /** Everything needed to boot. */
 export interface SandboxConfig {
@@ -95,103 +75,6 @@ export interface SandboxConfig {
   startOnRequest?: boolean;
 }
 
-const ROOT_CREDS = { fsuid: 0, fsgid: 0, groups: [], capable: () => true };
-
-/**
- * Finds a mount's target, making missing directories as runc does: on a
- * writable mount, and on the Sentry's own in-memory file systems even when
- * mounted read-only (a mount point under a read-only /sys stand-in).
- */
-function mountPoint(ns: MountNamespace, target: string, isDir: boolean): VPath {
-  const root = ns.root;
-  const ctx = { ns, root, cwd: root, creds: ROOT_CREDS };
-  let at = root;
-  const names = target.split("/").filter((n) => n !== "" && n !== ".");
-  names.forEach((name, i) => {
-    try {
-      at = walk(ctx, at, name, { follow: true });
-    } catch (e) {
-      const canMake = !at.mount.flags.readOnly || at.mount.fs instanceof TmpFs;
-      if (!(e instanceof LinuxError) || e.errno !== 2 || !canMake) throw e;
-      if (isDir || i < names.length - 1) {
-        at.dentry.inode.mkdir(name, 0o755, ROOT_CREDS);
-      } else {
-        // A file mounted on a missing path gets an empty file to cover.
-        at.dentry.inode.mknod(name, S_IFREG | 0o644, ROOT_CREDS);
-      }
-      at = walk(ctx, at, name, { follow: true });
-    }
-  });
-  return at;
-}
-
-/** The place a path names, or null when there is nothing there. */
-function existing(ns: MountNamespace, path: string): VPath | null {
-  const root = ns.root;
-  try {
-    return walk({ ns, root, cwd: root, creds: ROOT_CREDS }, root, path, { follow: false });
-  } catch {
-    return null;
-  }
-}
-
-/** Hides paths as runc does: directories under an empty read-only tmpfs, files under /dev/null. */
-function maskPaths(ns: MountNamespace, paths: string[]): void {
-  for (const path of paths) {
-    const at = existing(ns, path);
-    if (!at) continue;
-    if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) {
-      const fs = new TmpFs({ mode: 0o755, limits: { maxBytes: 0 } });
-      ns.mount(at, new Mount(fs, new Dentry("/", null, fs.root()), { readOnly: true }, "tmpfs"));
-      continue;
-    }
-    const fs = new TmpFs({ mode: 0o755 });
-    fs.root().mknod("null", S_IFCHR | 0o666, ROOT_CREDS, joinDev(...DEVICES.null));
-    const node = new Dentry("null", null, fs.root().lookup("null"));
-    ns.mount(at, new Mount(fs, node, { readOnly: true }, "devtmpfs"));
-  }
-}
-
-/** Makes paths read-only: each is mounted again over itself, read-only. */
-function makeReadOnly(ns: MountNamespace, paths: string[]): void {
-  for (const path of paths) {
-    const at = existing(ns, path);
-    if (!at) continue;
-    const top = ns.crossMounts(at);
-    ns.mount(
-      top,
-      new Mount(top.mount.fs, top.dentry, { ...top.mount.flags, readOnly: true }, top.mount.source),
-    );
-  }
-}
-
-function mountAt(
-  ns: MountNamespace,
-  target: string,
-  fs: FileSystem,
-  flags: Partial<MountFlags>,
-  source: string,
-  readOnly = false,
-): void {
-  const isDir = (fs.root().stat().mode & S_IFMT) === S_IFDIR;
-  let at: VPath;
-  try {
-    at = mountPoint(ns, target, isDir);
-  } catch (e) {
-    throw new StartError(
-      `Cannot mount ${source} on ${target}: ${e instanceof Error ? e.message : String(e)}`,
-      1,
-    );
-  }
-  // As mount(2): a directory covers a directory, anything else a non-directory.
-  if (((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) !== isDir) {
-    const what = isDir ? "not a directory" : "a directory (the source is a file)";
-    throw new StartError(`Cannot mount ${source} on ${target}: the target is ${what}`, 1);
-  }
-  const f = readOnly ? { ...flags, readOnly: true } : flags;
-  ns.mount(at, new Mount(fs, new Dentry("/", null, fs.root()), f, source));
-}
-
 /**
  * Boots the sandbox and serves it until every process is gone.
  *
@@ -207,15 +90,7 @@ export function runSandbox(config: SandboxConfig): number {
   using loop = new EventLoop();
   machine.startDoorbell(loop.epollFd);
 
-  let rootFs: FileSystem = new GoferFs(config.root);
-  if (config.rootOverlay) rootFs = new OverlayFs(rootFs, new TmpFs({ mode: 0o755 }));
-  const rootMount = new Mount(
-    rootFs,
-    new Dentry("/", null, rootFs.root()),
-    { readOnly: config.rootReadOnly && !config.rootOverlay },
-    config.rootOverlay ? "overlay" : "rootfs",
-  );
-  const ns = new MountNamespace(rootMount);
+  const ns = new MountNamespace(rootMount(config.root, config.rootReadOnly, config.rootOverlay));
   const table = buildSyscallTable();
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   k.uts.hostname = config.hostname;
@@ -226,40 +101,7 @@ export function runSandbox(config: SandboxConfig): number {
     else if (key === "kernel.domainname") k.uts.domainname = value;
     else k.sysctl.set(key, value);
   }
-  for (const m of config.mounts) {
-    let fs: FileSystem;
-    switch (m.type) {
-      case "tmpfs":
-        fs = new TmpFs({ mode: m.mode ?? 0o1777, limits: { maxBytes: m.sizeBytes ?? Infinity } });
-        break;
-      case "devfs":
-        fs = makeDevfs();
-        break;
-      case "proc":
-        fs = makeProcfs(k);
-        break;
-      case "devpts":
-        // The container's terminals appear here as N (see Kernel.terminalNode);
-        // nothing else can be made in it.
-        fs = new TmpFs({ mode: 0o755 });
-        k.devpts = fs.root();
-        break;
-      case "bind":
-        fs = new GoferFs(m.backend!);
-        break;
-    }
-    mountAt(
-      ns,
-      m.target,
-      fs,
-      m.flags ?? {},
-      m.type === "devfs" ? "tmpfs" : m.type === "bind" ? "none" : m.type,
-      m.type === "devpts",
-    );
-  }
-
-  maskPaths(ns, config.maskedPaths ?? []);
-  makeReadOnly(ns, config.readonlyPaths ?? []);
+  populateMounts(k, ns, config);
   const hostTid = machine.createAddressSpace({
     namespaces: ["pid", "mount", "ipc", "uts", "net"],
     emptyRootAt: config.emptyRootAt,
@@ -280,13 +122,24 @@ export function runSandbox(config: SandboxConfig): number {
   if (config.controlListenFd !== undefined) {
     // A stub nothing runs in, forked before the init's program is loaded:
     // the processes `dvisor exec` starts are forks of it.
+    // Other containers' processes are forks of it too.
     const zygote = machine.forkStub(hostTid);
-    const exec = (pc: ProcessConfig, stdio: number[]) => {
-      const { task: t } = startProcess(k, machine.forkStub(zygote), pc, stdio, { init: false });
-      k.resumeWithSignals(t, machine.getRegs(k.hostTid(t)));
-      return t.tid;
+    const starter = {
+      newStub: () => machine.forkStub(zygote),
+      resume: (t: Task) => k.resumeWithSignals(t, machine.getRegs(k.hostTid(t))),
     };
-    const served = sandboxHandlers(k, { started: () => started, start, exec });
+    const root: Container = {
+      id: "",
+      init: () => k.init,
+      started: () => started,
+      start,
+      exec: (pc: ProcessConfig, stdio: number[]) => {
+        const { task: t } = startProcess(k, starter.newStub(), pc, stdio, { init: false });
+        starter.resume(t);
+        return t.tid;
+      },
+    };
+    const served = sandboxHandlers(k, new SandboxContainers(k, root, starter));
     server = new ControlServer(k, config.controlListenFd, served.handlers);
     finish = served.finish;
   }

@@ -75,7 +75,7 @@ export class StartError extends Error {
  * Looks a command up the way runc does: as is when it has a "/", else in
  * the PATH of its environment.
  */
-function findProgram(k: Kernel, t: Task, cmd: string, env: string[]): string {
+function findProgram(t: Task, cmd: string, env: string[]): string {
   if (cmd.includes("/")) return cmd;
   const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ??
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -210,8 +210,8 @@ export function startProcess(
     if (!p.container) k.init = p;
   }
   try {
-    const program = findProgram(k, task, pc.args[0] ?? "", pc.env);
-    const plan = planExec(k, task, cwd, program, pc.args, pc.env);
+    const program = findProgram(task, pc.args[0] ?? "", pc.env);
+    const plan = planExec(task, cwd, program, pc.args, pc.env);
     loadProgram(k, task, plan);
   } catch (e) {
     if (!opts.init || p.container) {

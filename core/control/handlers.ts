@@ -1,7 +1,8 @@
 /**
  * What a sandbox answers on its control socket: starting the root
- * container, signals, waiting, the process list, the runtime state and
- * statistics. The Sentry's side of `dvisor start`, `kill`, `wait`, `ps`,
+ * container, creating, starting and destroying other containers in it,
+ * signals, waiting, the process list, the runtime state and statistics,
+ * each for the container the request names. The Sentry's side of `dvisor start`, `kill`, `wait`, `ps`,
  * `state` and `events`.
  *
  * @module
@@ -12,26 +13,10 @@ import { closeQuietly } from "../../platform/fd.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Process } from "../kernel/task.ts";
 import { parseProcess } from "../boot/oci_spec.ts";
-import type { ProcessConfig } from "../boot/start_process.ts";
+import type { Container, SandboxContainers, SubcontainerConfig } from "../boot/containers.ts";
+import { decodeConfig } from "../boot/boot_config.ts";
 import { METHOD } from "./protocol.ts";
 import type { ControlHandler, Respond } from "./server.ts";
-
-/** The root container's lifecycle, as the handlers see it. */
-export interface RootLifecycle {
-  /** Whether the init was started. */
-  started(): boolean;
-  /** Starts the init (once). */
-  start(): void;
-  /**
-   * Starts another process in the container (`dvisor exec`).
-   *
-   * @param pc What it runs.
-   * @param stdio Host descriptors for its 0, 1 and 2 (owned).
-   * @returns Its pid.
-   * @throws {StartError} When the program cannot start.
-   */
-  exec(pc: ProcessConfig, stdio: number[]): number;
-}
 
 /** A process as `ps` reports it. */
 export interface ProcessInfo {
@@ -47,22 +32,30 @@ export interface ProcessInfo {
 }
 
 /**
- * The handlers, with a function to answer waiters when the init is gone.
+ * The handlers, with a function to answer waiters when the sandbox ends.
  *
  * @param k The kernel.
- * @param root The root container's lifecycle.
+ * @param containers The sandbox's containers.
  * @returns The handlers by method, and `finish(status)` for the end.
  */
 export function sandboxHandlers(
   k: Kernel,
-  root: RootLifecycle,
+  containers: SandboxContainers,
 ): { handlers: Record<string, ControlHandler>; finish: (status: number) => void } {
+  const root = containers.get()!;
   const waiters: Respond[] = [];
   // Processes `dvisor exec` started: their statuses once they end, and who waits for them.
   const execExits = new Map<number, number>();
   const execWaiters = new Map<number, Respond[]>();
   const execPids = new Set<number>();
   k.onOrphanExit = (p) => {
+    if (p.container && k.isInit(p)) {
+      // A container's init: the rest of the container goes with it; Wait
+      // answers once all of it is gone.
+      k.processes.delete(p.pid);
+      containers.initExited(p);
+      return;
+    }
     if (!execPids.has(p.pid)) return;
     execPids.delete(p.pid);
     k.processes.delete(p.pid);
@@ -71,15 +64,27 @@ export function sandboxHandlers(
     for (const w of execWaiters.get(p.pid) ?? []) w({ success: true, result: { status } });
     execWaiters.delete(p.pid);
   };
-  const noFds =
-    (h: (arg: Record<string, unknown>, respond: Respond) => void): ControlHandler =>
-    (arg, fds, respond) => {
+  const argOf = (arg: unknown) =>
+    (typeof arg === "object" && arg !== null ? arg : {}) as Record<string, unknown>;
+  /** A handler for one container (`cid`, none: the root), without descriptors. */
+  const inContainer =
+    (h: (c: Container, arg: Record<string, unknown>, respond: Respond) => void): ControlHandler =>
+    (raw, fds, respond) => {
       fds.forEach(closeQuietly);
-      h((typeof arg === "object" && arg !== null ? arg : {}) as Record<string, unknown>, respond);
+      const arg = argOf(raw);
+      const c = containers.get(typeof arg.cid === "string" ? arg.cid : "");
+      if (!c) {
+        respond({ success: false, err: `No container ${arg.cid} in this sandbox` });
+        return;
+      }
+      h(c, arg, respond);
     };
-  const live = (): Process[] => [...k.processes.values()].filter((p) => p.exitStatus === null);
+  const running = (c: Container) => {
+    const init = c.init();
+    return c.started() && init !== null && init.exitStatus === null;
+  };
   const handlers: Record<string, ControlHandler> = {
-    [METHOD.startRoot]: noFds((_arg, respond) => {
+    [METHOD.startRoot]: inContainer((_c, _arg, respond) => {
       if (root.started()) {
         respond({ success: false, err: "The container was started already" });
         return;
@@ -87,16 +92,45 @@ export function sandboxHandlers(
       root.start();
       respond({ success: true });
     }),
-    [METHOD.signal]: noFds((arg, respond) => {
+    [METHOD.startSubcontainer]: inContainer((c, _arg, respond) => {
+      if (c === root || c.started()) {
+        respond({ success: false, err: "The container was started already" });
+        return;
+      }
+      c.start();
+      respond({ success: true });
+    }),
+    [METHOD.createSubcontainer]: (raw, fds, respond) => {
+      const arg = argOf(raw);
+      try {
+        if (typeof arg.cid !== "string" || typeof arg.config !== "string") {
+          throw new Error("CreateSubcontainer needs cid and config");
+        }
+        containers.create(arg.cid, decodeConfig<SubcontainerConfig>(arg.config), fds);
+      } catch (e) {
+        respond({ success: false, err: e instanceof Error ? e.message : String(e) });
+        return;
+      }
+      respond({ success: true });
+    },
+    [METHOD.destroySubcontainer]: inContainer((c, _arg, respond) => {
+      if (c === root) {
+        respond({ success: false, err: "The root container ends with its sandbox" });
+        return;
+      }
+      containers.destroy(c.id, () => respond({ success: true }));
+    }),
+    [METHOD.signal]: inContainer((c, arg, respond) => {
       const signo = Number(arg.signo);
       if (!Number.isInteger(signo) || signo < 0 || signo > 64) {
         respond({ success: false, err: `Invalid signal ${arg.signo}` });
         return;
       }
+      const init = c.init();
       const targets = arg.mode === "all"
-        ? live()
-        : [arg.pid !== undefined ? k.processes.get(Number(arg.pid)) : k.init].filter(
-          (p): p is Process => !!p && p.exitStatus === null,
+        ? containers.live(c.id)
+        : [arg.pid !== undefined ? k.processes.get(Number(arg.pid)) : init].filter(
+          (p): p is Process => !!p && p.exitStatus === null && p.container === c.id,
         );
       if (targets.length === 0) {
         respond({ success: false, err: "The process is not running" });
@@ -110,34 +144,42 @@ export function sandboxHandlers(
           forwardTerminalSignal(k, p.ctty, signo);
           continue;
         }
-        if (!root.started() && p === k.init && signo === 9) k.killProcess(p, 9);
+        if (!c.started() && p === init && signo === 9) k.killProcess(p, 9);
         else k.signalFromHost(p, signo);
       }
       respond({ success: true });
     }),
-    [METHOD.wait]: noFds((_arg, respond) => {
-      const ended = k.init?.exitStatus;
-      if (ended !== undefined && ended !== null && k.tasks.size === 0) {
-        respond({ success: true, result: { status: ended } });
-      } else waiters.push(respond);
-    }),
-    [METHOD.executeAsync]: (arg, fds, respond) => {
-      if (fds.length < 3 || fds.length > 3 + MAX_PRESERVED_FDS) {
-        fds.forEach(closeQuietly);
-        respond({
-          success: false,
-          err: `ExecuteAsync needs stdin, stdout, stderr and at most ${MAX_PRESERVED_FDS} more`,
-        });
+    [METHOD.wait]: inContainer((c, _arg, respond) => {
+      if (c === root) {
+        const ended = k.init?.exitStatus;
+        if (ended !== undefined && ended !== null && k.tasks.size === 0) {
+          respond({ success: true, result: { status: ended } });
+        } else waiters.push(respond);
         return;
       }
-      if (k.init?.exitStatus !== null) {
+      const init = c.init();
+      containers.whenGone(c.id, () => {
+        respond({ success: true, result: { status: init?.exitStatus ?? 9 } });
+      });
+    }),
+    [METHOD.executeAsync]: (raw, fds, respond) => {
+      const arg = argOf(raw);
+      const c = containers.get(typeof arg.cid === "string" ? arg.cid : "");
+      const refuse = (err: string) => {
         fds.forEach(closeQuietly);
-        respond({ success: false, err: "The container is not running" });
+        respond({ success: false, err });
+      };
+      if (fds.length < 3 || fds.length > 3 + MAX_PRESERVED_FDS) {
+        refuse(`ExecuteAsync needs stdin, stdout, stderr and at most ${MAX_PRESERVED_FDS} more`);
+        return;
+      }
+      if (!c || c.init()?.exitStatus !== null) {
+        refuse("The container is not running");
         return;
       }
       let pid: number;
       try {
-        pid = root.exec(parseProcess(arg), fds);
+        pid = c.exec(parseProcess(arg), fds);
       } catch (e) {
         respond({ success: false, err: e instanceof Error ? e.message : String(e) });
         return;
@@ -145,7 +187,7 @@ export function sandboxHandlers(
       execPids.add(pid);
       respond({ success: true, result: { pid } });
     },
-    [METHOD.waitPid]: noFds((arg, respond) => {
+    [METHOD.waitPid]: inContainer((_c, arg, respond) => {
       const pid = Number(arg.pid);
       const done = execExits.get(pid);
       if (done !== undefined) {
@@ -155,8 +197,8 @@ export function sandboxHandlers(
         execWaiters.set(pid, [...(execWaiters.get(pid) ?? []), respond]);
       } else respond({ success: false, err: `No process ${arg.pid} started by exec` });
     }),
-    [METHOD.processes]: noFds((_arg, respond) => {
-      const out: ProcessInfo[] = live().map((p) => ({
+    [METHOD.processes]: inContainer((c, _arg, respond) => {
+      const out: ProcessInfo[] = containers.live(c.id).map((p) => ({
         pid: p.pid,
         ppid: p.parent?.pid ?? 0,
         hostPid: p.hostTgid,
@@ -166,7 +208,7 @@ export function sandboxHandlers(
       }));
       respond({ success: true, result: out.sort((a, b) => a.pid - b.pid) });
     }),
-    [METHOD.pause]: noFds((_arg, respond) => {
+    [METHOD.pause]: inContainer((_c, _arg, respond) => {
       if (!root.started()) {
         respond({ success: false, err: "The container is not running" });
         return;
@@ -174,7 +216,7 @@ export function sandboxHandlers(
       k.pause();
       respond({ success: true });
     }),
-    [METHOD.resume]: noFds((_arg, respond) => {
+    [METHOD.resume]: inContainer((_c, _arg, respond) => {
       if (!k.paused) {
         respond({ success: false, err: "The container is not paused" });
         return;
@@ -182,20 +224,21 @@ export function sandboxHandlers(
       k.resume();
       respond({ success: true });
     }),
-    [METHOD.state]: noFds((_arg, respond) => {
-      const status = !root.started()
+    [METHOD.state]: inContainer((c, _arg, respond) => {
+      const status = !c.started()
         ? "created"
         : k.paused
         ? "paused"
-        : (k.init?.exitStatus ?? null) !== null
-        ? "stopped"
-        : "running";
+        : running(c)
+        ? "running"
+        : "stopped";
       respond({ success: true, result: { status } });
     }),
-    [METHOD.event]: noFds((_arg, respond) => {
+    [METHOD.event]: inContainer((c, _arg, respond) => {
       let cpuNs = 0;
       let memoryBytes = 0;
-      for (const p of live()) {
+      const live = containers.live(c.id);
+      for (const p of live) {
         try {
           const stat = Deno.readTextFileSync(`/proc/${p.hostTgid}/stat`);
           const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -206,7 +249,7 @@ export function sandboxHandlers(
           // it exited meanwhile
         }
       }
-      respond({ success: true, result: { cpuNs, memoryBytes, pids: live().length } });
+      respond({ success: true, result: { cpuNs, memoryBytes, pids: live.length } });
     }),
   };
   return {

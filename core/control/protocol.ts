@@ -12,6 +12,10 @@
 export const MAX_CONTROL_MESSAGE = 1 << 20;
 
 /** The methods a sandbox serves. */
+/**
+ * Every method but StartRoot, Pause and Resume takes `cid` in its argument:
+ * the container (absent: the root container).
+ */
 export const METHOD = {
   /** Starts the root container's init (it was loaded at create). */
   startRoot: "containerManager.StartRoot",
@@ -33,6 +37,16 @@ export const METHOD = {
   resume: "containerManager.Resume",
   /** Statistics: `{cpuNs, memoryBytes, pids}`. */
   event: "containerManager.Event",
+  /**
+   * Creates a container in the sandbox: `{cid, config}` (an encoded
+   * SubcontainerConfig) with its stdio and file server sockets; its init
+   * waits for StartSubcontainer.
+   */
+  createSubcontainer: "containerManager.CreateSubcontainer",
+  /** Starts a created container's init: `{cid}`. */
+  startSubcontainer: "containerManager.StartSubcontainer",
+  /** Kills a container's processes and drops its files: `{cid}`; replies once they are gone. */
+  destroySubcontainer: "containerManager.DestroySubcontainer",
 } as const;
 
 /** A request. */

@@ -146,6 +146,8 @@ export class Kernel {
   seccomp: SeccompProfile | null = null;
   /** Each container's init by container id (the root container's is "", also `init`). */
   readonly inits = new Map<string, Process>();
+  /** Notified whenever a process exits. */
+  readonly processExits = new WaitQueue();
   /** Tasks by application tid. */
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */
@@ -1317,6 +1319,8 @@ export class Kernel {
 
   #processExited(p: Process, status: number): void {
     p.exitStatus = status;
+    // After this exit is fully handled (its parent told, orphans adopted).
+    this.schedule(() => this.processExits.notify());
     // A session leader's end hangs up its terminal's foreground group.
     if (p.sid === p.pid && p.ctty) releaseTerminal(this, p);
     p.fds.release();

@@ -90,14 +90,12 @@ function readAt(file: OpenFile, offset: bigint, length: number): Uint8Array {
 /**
  * Opens a program for execution with the checks Linux makes.
  *
- * @param k The kernel.
  * @param t The caller.
  * @param start Where a relative path starts.
  * @param path The path.
  * @returns The open file and where it is.
  */
 function openExecutable(
-  k: Kernel,
   t: Task,
   start: VPath,
   path: string,
@@ -121,7 +119,6 @@ function openExecutable(
 /**
  * Resolves what execve would run, without changing anything.
  *
- * @param k The kernel.
  * @param t The caller.
  * @param start Where a relative path starts (cwd or a dirfd).
  * @param path The path given.
@@ -131,7 +128,6 @@ function openExecutable(
  * @throws {LinuxError} ENOENT, EACCES, ENOEXEC, ELOOP, E2BIG as Linux.
  */
 export function planExec(
-  k: Kernel,
   t: Task,
   start: VPath,
   path: string,
@@ -144,7 +140,7 @@ export function planExec(
   let args = [...argv];
   let target = path;
   for (let depth = 0;; depth++) {
-    const { file } = openExecutable(k, t, start, target);
+    const { file } = openExecutable(t, start, target);
     const head = readAt(file, 0n, 256);
     if (head[0] === 0x23 && head[1] === 0x21) { // "#!"
       file.unref();
@@ -169,7 +165,7 @@ export function planExec(
       const raw = readAt(file, pt.offset, Number(pt.filesz));
       const nul = raw.indexOf(0);
       const interpPath = new TextDecoder().decode(raw.subarray(0, nul < 0 ? raw.length : nul));
-      const ip = openExecutable(k, t, t.process.fs.root, interpPath);
+      const ip = openExecutable(t, t.process.fs.root, interpPath);
       const ihead = readAt(ip.file, 0n, 256);
       const iinfo = parseElf(ihead, (off, len) => readAt(ip.file, off, len));
       interp = { file: ip.file, info: iinfo, path: interpPath };

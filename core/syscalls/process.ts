@@ -71,7 +71,7 @@ function execve(
   const argv = c.mem.readStringArray(argvAddr);
   const envp = c.mem.readStringArray(envAddr);
   if (flags & ~(AT.EMPTY_PATH | AT.SYMLINK_NOFOLLOW)) throw new LinuxError("EINVAL");
-  const plan = planExec(c.k, c.t, startOf(c.p, dirfd, path), path, argv, envp);
+  const plan = planExec(c.t, startOf(c.p, dirfd, path), path, argv, envp);
   // The point of no return: the other threads end and this one takes the pid.
   if (c.p.threads.size > 1) c.k.keepOnlyThread(c.t);
   c.k.vforkCopyBack(c.p);

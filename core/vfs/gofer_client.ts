@@ -17,6 +17,7 @@ export class GoferClient implements FsBackend {
   readonly readOnly: boolean;
   readonly #channel: Channel;
   readonly #root: BackendNode;
+  #closed = false;
 
   /**
    * Connects: sends MOUNT and learns the root.
@@ -31,7 +32,18 @@ export class GoferClient implements FsBackend {
     this.readOnly = r.reader.u8() === 1;
   }
 
+  /**
+   * Disconnects (the gofer then ends): what is still asked fails with EIO,
+   * for the processes of a destroyed container that are not gone yet.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#channel.close();
+  }
+
   #call(id: number, w: Writer): { reader: Reader; fds: number[] } {
+    if (this.#closed) throw new LinuxError("EIO", "the container's files are gone");
     let reply;
     try {
       this.#channel.send(id, w.done());
