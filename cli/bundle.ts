@@ -85,6 +85,7 @@ export async function loadBundle(
       process: spec.process,
       maskedPaths: spec.maskedPaths,
       ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
+      resources: spec.resources,
       sysctl: spec.sysctl,
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,

@@ -7,6 +7,8 @@
  *
  * @module
  */
+import { callSandbox } from "./control_client.ts";
+import { METHOD } from "../core/control/protocol.ts";
 import type { CgroupRecord } from "../platform/cgroup.ts";
 import { type FileLock, lockFile } from "../platform/flock.ts";
 import type { Hook, HookPoint } from "../core/boot/oci_spec.ts";
@@ -36,6 +38,11 @@ export interface ContainerState {
   hooks?: Partial<Record<HookPoint, Hook[]>>;
   /** The sandbox's host cgroup (none when dvisor runs without one). */
   cgroup?: CgroupRecord;
+  /**
+   * A container created in another container's sandbox (a pod): that
+   * container's id. `pid` and `startTime` are then its sandbox's.
+   */
+  sandbox?: string;
 }
 
 /**
@@ -154,6 +161,17 @@ export class StateStore {
   }
 
   /**
+   * Where a container's requests go: its sandbox's control socket (the
+   * sandbox's root container's, for a container created in a pod).
+   *
+   * @param s The container's state.
+   * @returns The path.
+   */
+  controlSocket(s: ContainerState): string {
+    return this.socket(s.sandbox ?? s.id);
+  }
+
+  /**
    * Where the sandbox writes the init's exit status.
    *
    * @param id The container.
@@ -243,9 +261,22 @@ export class StateStore {
     const s = JSON.parse(text) as ContainerState;
     if (s.status !== "stopped" && s.status !== "creating") {
       if (processStartTime(s.pid) !== s.startTime) s.status = "stopped";
+      // In a pod, a container ends before its sandbox does: the sandbox knows.
+      else if (s.sandbox && s.status !== "created") s.status = this.#askStatus(s);
     }
     if (s.status === "stopped") s.pid = 0;
     return s;
+  }
+
+  #askStatus(s: ContainerState): Status {
+    try {
+      const r = callSandbox(this.controlSocket(s), METHOD.state, { cid: s.id }) as {
+        status: Status;
+      };
+      return r.status;
+    } catch {
+      return "stopped";
+    }
   }
 
   /**

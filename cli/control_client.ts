@@ -63,3 +63,25 @@ export function callSandbox(
     closeQuietly(sock);
   }
 }
+
+/**
+ * A request's argument for a container: with `cid` when the container
+ * lives in another container's sandbox (a pod).
+ *
+ * @param s The container's state.
+ * @param arg The argument.
+ * @returns The argument to send.
+ *
+ * @example
+ * ```ts
+ * import { forContainer } from "./control_client.ts";
+ * const a = forContainer({ id: "app", sandbox: "pod" }, { signo: 9 });
+ * if (a.cid !== "app" || a.signo !== 9) throw new Error();
+ * ```
+ */
+export function forContainer(
+  s: { id: string; sandbox?: string },
+  arg: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return s.sandbox ? { ...arg, cid: s.id } : arg;
+}

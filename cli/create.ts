@@ -22,6 +22,7 @@ import {
 import { runHooks } from "./hooks.ts";
 import { oomExplanation, removeContainer, setUpCgroup } from "./container_cgroup.ts";
 import { procsFiles } from "../platform/cgroup.ts";
+import { createInSandbox, podSandbox } from "./pod.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
@@ -92,17 +93,19 @@ export interface Registration {
 }
 
 /**
- * Records a container as `creating`, makes its cgroup, and opens its
- * control socket and exit file for its sandbox. On failure the state stays
- * for the caller's {@linkcode removeContainer}.
+ * A container's first state (`creating`, no processes yet).
  *
- * @param store The state root.
- * @param id The container (claimed).
+ * @param id The container.
  * @param b Its bundle.
- * @returns The registration.
+ * @param extra Fields to set too (its cgroup, its pod's sandbox and pid).
+ * @returns The state.
  */
-export function register(store: StateStore, id: string, b: LoadedBundle): Registration {
-  const base: ContainerState = {
+export function creatingState(
+  id: string,
+  b: LoadedBundle,
+  extra: Partial<ContainerState> = {},
+): ContainerState {
+  return {
     ociVersion: b.spec.ociVersion,
     id,
     pid: 0,
@@ -116,8 +119,22 @@ export function register(store: StateStore, id: string, b: LoadedBundle): Regist
     goferPid: 0,
     goferStartTime: 0,
     hooks: b.spec.hooks,
-    ...(b.cgroup ? { cgroup: b.cgroup } : {}),
+    ...extra,
   };
+}
+
+/**
+ * Records a container as `creating`, makes its cgroup, and opens its
+ * control socket and exit file for its sandbox. On failure the state stays
+ * for the caller's {@linkcode removeContainer}.
+ *
+ * @param store The state root.
+ * @param id The container (claimed).
+ * @param b Its bundle.
+ * @returns The registration.
+ */
+export function register(store: StateStore, id: string, b: LoadedBundle): Registration {
+  const base = creatingState(id, b, { ...(b.cgroup ? { cgroup: b.cgroup } : {}) });
   // Recorded before it is made: a create killed midway leaves nothing delete misses.
   store.write(base);
   if (b.cgroup) setUpCgroup(b.cgroup, b.spec.resources);
@@ -183,6 +200,19 @@ async function create(
     const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
     const consoleSocket = parsed.flags["console-socket"] as string | undefined;
     checkConsoleFlags(b.spec.process.terminal, consoleSocket, true);
+    const pidFile = parsed.flags["pid-file"] as string | undefined;
+    const sandboxId = podSandbox(b.spec.annotations);
+    if (sandboxId !== null) {
+      await createInSandbox(store, id, {
+        bundle: b,
+        sandboxId,
+        ...(consoleSocket ? { consoleSocket } : {}),
+        preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
+      }, logger);
+      // As runsc: a pod's containers show their sandbox's pid.
+      if (pidFile) writeAtomically(pidFile, String(store.read(id).pid));
+      return 0;
+    }
     if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);
     const reg = register(store, id, b);
     try {
@@ -218,7 +248,6 @@ async function create(
       await runHooks(point, b.spec.hooks, shownState(creating), logger);
     }
     store.write({ ...creating, status: "created" });
-    const pidFile = parsed.flags["pid-file"] as string | undefined;
     if (pidFile) writeAtomically(pidFile, String(pid));
     logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);
     return 0;

@@ -7,6 +7,8 @@
  */
 import { type ContainerState, NoSuchContainer, shownState, StateStore } from "./container_state.ts";
 import { runHooks } from "./hooks.ts";
+import { callSandbox, SandboxGone } from "./control_client.ts";
+import { METHOD } from "../core/control/protocol.ts";
 import { removeContainer } from "./container_cgroup.ts";
 import type { Logger } from "./log.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -64,7 +66,14 @@ function remove(
       `Cannot delete container ${id} that is not stopped: ${s.status} (use --force)`,
     );
   }
-  if (!killAndWait(s.pid, s.startTime)) {
+  if (s.sandbox) {
+    // A container of a pod: its processes and files leave the sandbox, which goes on.
+    try {
+      callSandbox(store.controlSocket(s), METHOD.destroySubcontainer, { cid: id });
+    } catch (e) {
+      if (!(e instanceof SandboxGone) && s.status !== "stopped") throw e;
+    }
+  } else if (!killAndWait(s.pid, s.startTime)) {
     throw new Error(`The sandbox of ${id} (pid ${s.pid}) did not die: try again`);
   }
   // The gofer ends with the sandbox's sockets; a stuck one is killed.

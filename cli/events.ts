@@ -10,7 +10,7 @@ import { METHOD } from "../core/control/protocol.ts";
 import { type ContainerState, StateStore } from "./container_state.ts";
 import { oomKills } from "../platform/cgroup.ts";
 import { type BigJson, cgroupStats, statsJson } from "../platform/cgroup_stats.ts";
-import { callSandbox, SandboxGone } from "./control_client.ts";
+import { callSandbox, forContainer, SandboxGone } from "./control_client.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { writeOut } from "./output.ts";
@@ -55,7 +55,7 @@ export function parseDuration(text: string): number {
  * processes, as runsc); without a cgroup, all from the Sentry.
  */
 function statsEvent(id: string, s: ContainerState, socket: string): string {
-  const sentry = callSandbox(socket, METHOD.event) as {
+  const sentry = callSandbox(socket, METHOD.event, forContainer(s)) as {
     cpuNs: number;
     memoryBytes: number;
     pids: number;
@@ -94,7 +94,7 @@ export const eventsCommand: Command = {
     const s = store.read(id);
     if (s.status === "stopped") throw new Error(`Container ${id} is not running`);
     if (parsed.flags.stats) {
-      await writeOut(statsEvent(id, s, store.socket(id)));
+      await writeOut(statsEvent(id, s, store.controlSocket(s)));
       return 0;
     }
     let ooms = s.cgroup ? oomKills(s.cgroup) : 0;
@@ -106,7 +106,7 @@ export const eventsCommand: Command = {
           await writeOut(JSON.stringify({ type: "oom", id }) + "\n");
         }
         if (Date.now() >= due) {
-          await writeOut(statsEvent(id, s, store.socket(id)));
+          await writeOut(statsEvent(id, s, store.controlSocket(s)));
           due = Date.now() + every;
         }
       } catch (e) {

@@ -22,7 +22,7 @@ import {
 } from "./console.ts";
 import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
-import { callSandbox } from "./control_client.ts";
+import { callSandbox, forContainer } from "./control_client.ts";
 import { writeAtomically } from "./create.ts";
 import { exitCodeOf } from "./do.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -120,9 +120,9 @@ async function exec(
   try {
     const stdio = [...(pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2]), ...preserved];
     const { pid } = callSandbox(
-      store.socket(id),
+      store.controlSocket(s),
       METHOD.executeAsync,
-      processObject(proc),
+      forContainer(s, processObject(proc)),
       stdio,
     ) as { pid: number };
     logger.debug(`exec ${id}: pid ${pid} in the container`);
@@ -139,12 +139,12 @@ async function exec(
       const master = pty.master;
       pty.master = -1;
       const [status] = await Promise.all([
-        waitAttached(store.socket(id), pid),
+        waitAttached(store.controlSocket(s), pid),
         proxyConsole(master),
       ]);
       return status;
     }
-    return await waitAttached(store.socket(id), pid);
+    return await waitAttached(store.controlSocket(s), pid);
   } finally {
     if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
   }

@@ -6,7 +6,7 @@
  */
 import { METHOD } from "../core/control/protocol.ts";
 import { StateStore } from "./container_state.ts";
-import { callSandbox } from "./control_client.ts";
+import { callSandbox, forContainer } from "./control_client.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { parseSignal } from "./signal_names.ts";
@@ -32,11 +32,15 @@ export const killCommand: Command = {
     if (s.status === "stopped" || s.status === "creating") {
       throw new Error(`Cannot kill container ${id}: it is not running`);
     }
-    callSandbox(store.socket(id), METHOD.signal, {
-      signo,
-      mode: parsed.flags.all ? "all" : "process",
-      ...(parsed.flags.pid !== undefined ? { pid: parsed.flags.pid } : {}),
-    });
+    callSandbox(
+      store.controlSocket(s),
+      METHOD.signal,
+      forContainer(s, {
+        signo,
+        mode: parsed.flags.all ? "all" : "process",
+        ...(parsed.flags.pid !== undefined ? { pid: parsed.flags.pid } : {}),
+      }),
+    );
     return 0;
   },
 };

@@ -20,6 +20,11 @@ function pauseOrResume(verb: "pause" | "resume", from: Status, to: Status): Comm
       const store = new StateStore(stateRoot(globals));
       return store.locked(id, () => {
         const s = store.read(id);
+        if (s.sandbox) {
+          throw new Error(
+            `Cannot ${verb} container ${id} alone: its sandbox's containers ${verb} together; ${verb} ${s.sandbox}`,
+          );
+        }
         if (s.status !== from) {
           throw new Error(`Cannot ${verb} container ${id}: it is ${s.status}, not ${from}`);
         }

@@ -8,7 +8,7 @@
 import { METHOD } from "../core/control/protocol.ts";
 import type { ProcessInfo } from "../core/control/handlers.ts";
 import { StateStore } from "./container_state.ts";
-import { callSandbox } from "./control_client.ts";
+import { callSandbox, forContainer } from "./control_client.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { writeOut } from "./output.ts";
@@ -62,7 +62,11 @@ export const psCommand: Command = {
     const store = new StateStore(stateRoot(globals));
     const s = store.read(id);
     if (s.status === "stopped") throw new Error(`Container ${id} is not running`);
-    const procs = callSandbox(store.socket(id), METHOD.processes) as ProcessInfo[];
+    const procs = callSandbox(
+      store.controlSocket(s),
+      METHOD.processes,
+      forContainer(s),
+    ) as ProcessInfo[];
     const host = hostPids(s.pid);
     if (format === "json") {
       await writeOut(JSON.stringify(procs.map((p) => host.get(p.hostPid) ?? 0)) + "\n");

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { podSandbox } from "./pod.ts";
 import { oomExplanation, removeContainer } from "./container_cgroup.ts";
 import type { PtyPair } from "../platform/pty.ts";
 import { closeQuietly } from "../platform/fd.ts";
@@ -105,6 +106,11 @@ export const runCommand: Command = {
     let proxied: Promise<void> | null = null;
     try {
       const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+      if (podSandbox(b.spec.annotations) !== null) {
+        throw new UsageError(
+          "A pod's container joins its sandbox with create and start (or run --detach)",
+        );
+      }
       hooks = b.spec.hooks;
       const consoleSocket = parsed.flags["console-socket"] as string | undefined;
       checkConsoleFlags(b.spec.process.terminal, consoleSocket, false);

@@ -95,6 +95,22 @@ export interface LaunchOptions {
 }
 
 /**
+ * What a container's gofer serves: its root, then each bind mount's
+ * source, in the order the Sentry takes their sockets.
+ *
+ * @param request The container's mounts.
+ * @param root Its root directory.
+ * @returns The directories (and files) to serve.
+ */
+export function servedDirectories(
+  request: Pick<SandboxRequest, "mounts">,
+  root: Served,
+): Served[] {
+  const binds = request.mounts.filter((m) => m.type === "bind");
+  return [root, ...binds.map((m) => ({ path: m.hostPath!, readOnly: m.readOnly ?? false }))];
+}
+
+/**
  * The descriptors `--preserve-fds N` names (3 to 3+N-1), checked open.
  *
  * @param n How many.
@@ -135,12 +151,8 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
   const { request, served, mountPoint, globals, control } = o;
   const detached = o.detached === true && control !== undefined;
   const gated = detached || (o.gated === true && control !== undefined);
-  const binds = request.mounts.filter((m) => m.type === "bind");
   const gofer = startGofer(
-    [
-      served,
-      ...binds.map((m) => ({ path: m.hostPath!, readOnly: m.readOnly ?? false })),
-    ],
+    servedDirectories(request, served),
     mountPoint,
     {
       detached,

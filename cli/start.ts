@@ -6,7 +6,7 @@
 import { METHOD } from "../core/control/protocol.ts";
 import { shownState, StateStore } from "./container_state.ts";
 import { runHooks } from "./hooks.ts";
-import { callSandbox } from "./control_client.ts";
+import { callSandbox, forContainer } from "./control_client.ts";
 import { parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { stateRoot } from "./state_root.ts";
@@ -24,7 +24,8 @@ export const startCommand: Command = {
         throw new Error(`Cannot start container ${id}: it is ${s.status}, not created`);
       }
       await runHooks("startContainer", s.hooks ?? {}, shownState(s), logger);
-      callSandbox(store.socket(id), METHOD.startRoot);
+      const method = s.sandbox ? METHOD.startSubcontainer : METHOD.startRoot;
+      callSandbox(store.controlSocket(s), method, forContainer(s));
       const running = { ...s, status: "running" as const };
       store.write(running);
       // runc hands poststart hooks the state as it was before start (status created).

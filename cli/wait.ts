@@ -10,7 +10,7 @@ import { openSignalFd, readSignals } from "../platform/signalfd.ts";
 import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
 import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
-import { callSandbox, SandboxGone } from "./control_client.ts";
+import { callSandbox, forContainer, SandboxGone } from "./control_client.ts";
 import { exitCodeOf } from "./do.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -41,16 +41,20 @@ export const waitCommand: Command = {
     if (pid !== undefined) {
       try {
         status = parsed.flags["forward-terminal"]
-          ? await waitForwarding(store.socket(id), pid)
-          : (callSandbox(store.socket(id), METHOD.waitPid, { pid }) as { status: number }).status;
+          ? await waitForwarding(store.controlSocket(s), pid)
+          : (callSandbox(store.controlSocket(s), METHOD.waitPid, { pid }) as { status: number })
+            .status;
       } catch (e) {
         // The sandbox is gone, and the process with it (SIGKILL, as a pid namespace's).
         if (!(e instanceof SandboxGone)) throw e;
         status = 9;
       }
-    } else if (s.status !== "stopped") {
+    } else if (s.status !== "stopped" || s.sandbox) {
+      // (A container of a pod that ended: its sandbox still has its status.)
       try {
-        status = (callSandbox(store.socket(id), METHOD.wait) as { status: number }).status;
+        status = (callSandbox(store.controlSocket(s), METHOD.wait, forContainer(s)) as {
+          status: number;
+        }).status;
       } catch (e) {
         if (!(e instanceof SandboxGone)) throw e;
       }

@@ -8,7 +8,7 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
 import { makeBundle, sandboxTraces } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
-import { DVISOR, type Ran, run, runDetaching } from "./support/run.ts";
+import { DVISOR, type Ran, run, runDetaching, until } from "./support/run.ts";
 
 type Runtime = "runc" | "dvisor";
 
@@ -21,16 +21,6 @@ function runtime(which: Runtime, root: string, bundle: string) {
     (args[0] === "create" || (args[0] === "exec" && args.includes("--detach"))
       ? runDetaching
       : run)(cmd, [...globals, ...args]);
-}
-
-async function until<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** Containers' directories and lock files left in a state root. */

@@ -360,3 +360,66 @@ Deno.test("the sandbox's cgroup path: /ID, cgroupsPath, --systemd-cgroup; bad in
   }
   assertEquals(sandboxTraces(), traces, "nothing left behind");
 });
+
+Deno.test("the container's /sys: the host's CPUs as under runc, its limits in /sys/fs/cgroup", async () => {
+  const rootfs = await makeBusyboxRootfs();
+  const sys = [
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "ro"] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", "ro"],
+    },
+  ];
+  const resources = {
+    memory: { limit: 512 * MiB, swap: 768 * MiB },
+    cpu: { quota: 50000, period: 100000, shares: 1024 },
+    pids: { limit: 300 },
+  };
+  const cpus = await makeBundle({
+    rootfs,
+    args: ["sh", "-c", "cat /sys/devices/system/cpu/online; nproc; ls /sys/devices/system/cpu"],
+    resources,
+    mounts: sys,
+  });
+  const files = ["cpu.max", "cpu.weight", "memory.max", "memory.swap.max", "pids.max"];
+  const cgroup = await makeBundle({
+    rootfs,
+    args: [
+      "sh",
+      "-c",
+      `cd /sys/fs/cgroup; for f in ${files.join(" ")}; do echo "$f $(cat $f)"; done; ` +
+      "wc -l < cgroup.procs; echo 1 > pids.max || echo refused",
+    ],
+    resources,
+    mounts: sys,
+  });
+  try {
+    const runc = await run("runc", ["run", "--bundle", cpus, `dvisor-sys-runc-${Deno.pid}`]);
+    const dvisor = await run(DVISOR, ["run", "--bundle", cpus, `dvisor-sys-${Deno.pid}`]);
+    // The CPUs online, whatever the quota (Deno's own count would follow the quota).
+    assertEquals(dvisor.stdout.split("\n").slice(0, 2), runc.stdout.split("\n").slice(0, 2));
+    assertEquals(
+      dvisor.stdout.split("\n").slice(2).filter((l) => /^cpu\d+$/.test(l)),
+      runc.stdout.split("\n").slice(2).filter((l) => /^cpu\d+$/.test(l)),
+    );
+    const r = await run(DVISOR, ["run", "--bundle", cgroup, `dvisor-cg-${Deno.pid}`]);
+    assertEquals(
+      r.stdout,
+      [
+        "cpu.max 50000 100000",
+        "cpu.weight 39",
+        `memory.max ${512 * MiB}`,
+        `memory.swap.max ${256 * MiB}`,
+        "pids.max 300",
+        // sh and wc
+        "2",
+        "refused",
+        "",
+      ].join("\n"),
+    );
+  } finally {
+    for (const d of [cpus, cgroup, rootfs]) await Deno.remove(d, { recursive: true });
+  }
+});

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Resources } from "../../platform/cgroup_resources.ts";
 import type { SeccompProfile } from "./oci_seccomp.ts";
 import { HostBackend } from "../../gofer/host_backend.ts";
 import { GoferClient } from "../vfs/gofer_client.ts";
@@ -34,6 +35,8 @@ export interface BootConfig {
   sysctl?: Record<string, string>;
   /** linux.seccomp, applied by the Sentry. */
   seccomp?: SeccompProfile;
+  /** linux.resources (the host cgroup enforces them; the container's cgroup files show them). */
+  resources?: Resources;
   readonlyPaths?: string[];
   /** The container's 0, 1, 2 and then the preserved descriptors (--preserve-fds) from 3. */
   stdio: number[];
@@ -127,6 +130,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog
       ...(c.domainname ? { domainname: c.domainname } : {}),
       maskedPaths: c.maskedPaths ?? [],
       ...(c.seccomp ? { seccomp: c.seccomp } : {}),
+      ...(c.resources ? { resources: c.resources } : {}),
       ...(c.sysctl ? { sysctl: c.sysctl } : {}),
       readonlyPaths: c.readonlyPaths ?? [],
       stdio: c.stdio,

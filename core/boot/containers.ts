@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { Resources } from "../../platform/cgroup_resources.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Process, Task } from "../kernel/task.ts";
 import { closeQuietly } from "../../platform/fd.ts";
@@ -29,6 +30,8 @@ export interface SubcontainerConfig {
   readonlyPaths?: string[];
   /** Its linux.seccomp (none: no filter). */
   seccomp?: SeccompProfile;
+  /** Its linux.resources (shown in its cgroup file system). */
+  resources?: Resources;
   /** How many of the descriptors sent are its stdio (0, 1, 2 and preserved ones). */
   stdioCount: number;
 }
@@ -143,6 +146,8 @@ export class SandboxContainers {
       );
       populateMounts(this.#k, ns, {
         mounts,
+        container: cid,
+        ...(cfg.resources ? { resources: cfg.resources } : {}),
         maskedPaths: cfg.maskedPaths ?? [],
         readonlyPaths: cfg.readonlyPaths ?? [],
       });

@@ -19,14 +19,17 @@ import { TmpFs } from "../vfs/tmpfs.ts";
 import { walk } from "../vfs/walk.ts";
 import { makeProcfs } from "../vfs/procfs.ts";
 import { OverlayFs } from "../vfs/overlay.ts";
+import { makeSysfs } from "../vfs/sysfs.ts";
+import { makeCgroupfs } from "../vfs/cgroupfs.ts";
+import type { Resources } from "../../platform/cgroup_resources.ts";
 import { StartError } from "./start_process.ts";
 
 /** A mount of the container. */
 export interface MountConfig {
   /** Where, inside the container. */
   target: string;
-  /** What: a tmpfs, procfs, devfs, or a file server (a bind mount). */
-  type: "tmpfs" | "proc" | "devfs" | "devpts" | "bind";
+  /** What: a tmpfs, procfs, devfs, sysfs, the container's cgroup, or a file server (a bind mount). */
+  type: "tmpfs" | "proc" | "devfs" | "devpts" | "sysfs" | "cgroup" | "bind";
   /** For "bind": the server. */
   backend?: FsBackend;
   /** Flags. */
@@ -45,6 +48,10 @@ export interface MountsConfig {
   maskedPaths?: string[];
   /** Paths to make read-only. */
   readonlyPaths?: string[];
+  /** The container ("" for the root container), whose processes its cgroup file system lists. */
+  container?: string;
+  /** Its limits, shown in its cgroup file system. */
+  resources?: Resources;
 }
 
 /**
@@ -92,6 +99,12 @@ export function populateMounts(k: Kernel, ns: MountNamespace, config: MountsConf
         // nothing else can be made in it.
         fs = new TmpFs({ mode: 0o755 });
         k.devpts ??= fs.root();
+        break;
+      case "sysfs":
+        fs = makeSysfs();
+        break;
+      case "cgroup":
+        fs = makeCgroupfs(k, config.container ?? "", config.resources ?? {});
         break;
       case "bind":
         fs = new GoferFs(m.backend!);

@@ -27,8 +27,8 @@ export class SpecError extends Error {
 export interface SpecMount {
   /** Where, inside the container. */
   destination: string;
-  /** tmpfs, proc, devfs (for a tmpfs on /dev), or bind (served by the gofer). */
-  kind: "tmpfs" | "proc" | "devfs" | "devpts" | "bind";
+  /** tmpfs, proc, devfs (for a tmpfs on /dev), sysfs, cgroup, or bind (served by the gofer). */
+  kind: "tmpfs" | "proc" | "devfs" | "devpts" | "sysfs" | "cgroup" | "bind";
   /** For bind: the host path. */
   source?: string;
   /** Mount flags. */
@@ -222,6 +222,10 @@ export function parseSpec(text: string, bundle: string): Spec {
       mounts.push({ destination, kind: "proc", ...flags });
     } else if (type === "devpts") {
       mounts.push({ destination, kind: "devpts", ...flags });
+    } else if (type === "sysfs") {
+      mounts.push({ destination, kind: "sysfs", ...flags });
+    } else if (type === "cgroup" || type === "cgroup2") {
+      mounts.push({ destination, kind: "cgroup", ...flags });
     } else if (type === "tmpfs") {
       const size = options.find((o) => o.startsWith("size="));
       const mode = options.find((o) => o.startsWith("mode="));
@@ -245,7 +249,7 @@ export function parseSpec(text: string, bundle: string): Spec {
       skipped.push(
         `${
           type || "untyped"
-        } on ${destination}: not made yet, an empty directory stands in (mqueue, sysfs and cgroup come with later releases)`,
+        } on ${destination}: not made yet, an empty directory stands in (mqueue comes with POSIX message queues)`,
       );
     }
   }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Resources } from "../../platform/cgroup_resources.ts";
 import { alwaysAllowed, type SeccompProfile } from "./oci_seccomp.ts";
 import { SELF_ONLY } from "../../platform/self_only.ts";
 import { openSignalFd, readSignals } from "../../platform/signalfd.ts";
@@ -69,6 +70,8 @@ export interface SandboxConfig {
   sysctl?: Record<string, string>;
   /** The container's seccomp profile (linux.seccomp). */
   seccomp?: SeccompProfile;
+  /** Its linux.resources (shown in its cgroup file system). */
+  resources?: Resources;
   /** A listening control socket (owned): `dvisor start`, `kill`, `wait`, `ps`... talk to it. */
   controlListenFd?: number;
   /** Load the init, then wait for StartRoot on the control socket before it runs (create/start). */
@@ -101,7 +104,7 @@ export function runSandbox(config: SandboxConfig): number {
     else if (key === "kernel.domainname") k.uts.domainname = value;
     else k.sysctl.set(key, value);
   }
-  populateMounts(k, ns, config);
+  populateMounts(k, ns, { ...config, container: "" });
   const hostTid = machine.createAddressSpace({
     namespaces: ["pid", "mount", "ipc", "uts", "net"],
     emptyRootAt: config.emptyRootAt,

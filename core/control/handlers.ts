@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { usageOf } from "../kernel/usage.ts";
 import { MAX_PRESERVED_FDS } from "../boot/start_process.ts";
 import { forwardTerminalSignal } from "../syscalls/tty.ts";
 import { closeQuietly } from "../../platform/fd.ts";
@@ -235,21 +236,12 @@ export function sandboxHandlers(
       respond({ success: true, result: { status } });
     }),
     [METHOD.event]: inContainer((c, _arg, respond) => {
-      let cpuNs = 0;
-      let memoryBytes = 0;
       const live = containers.live(c.id);
-      for (const p of live) {
-        try {
-          const stat = Deno.readTextFileSync(`/proc/${p.hostTgid}/stat`);
-          const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-          // utime + stime in ticks (USER_HZ is 100 on Linux) and RSS in pages.
-          cpuNs += (Number(f[11]) + Number(f[12])) * 10_000_000;
-          memoryBytes += Number(f[21]) * 4096;
-        } catch {
-          // it exited meanwhile
-        }
-      }
-      respond({ success: true, result: { cpuNs, memoryBytes, pids: live.length } });
+      const u = usageOf(live);
+      respond({
+        success: true,
+        result: { cpuNs: u.userNs + u.systemNs, memoryBytes: u.rssBytes, pids: live.length },
+      });
     }),
   };
   return {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { onlineCpus } from "../vfs/sysfs.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
 import { type Handler, NO_RETURN, PASSTHROUGH, type SyscallContext } from "../kernel/kernel.ts";
@@ -727,9 +728,8 @@ export const PROCESS_HANDLERS: Record<string, Handler> = {
   sched_getaffinity: (c) => {
     const len = size(c.args[1], 1024);
     if (len < 8 || len % 8) throw new LinuxError("EINVAL");
-    const cpus = navigator.hardwareConcurrency || 1;
     const b = new Uint8Array(8);
-    for (let i = 0; i < Math.min(cpus, 64); i++) b[i >> 3]! |= 1 << (i & 7);
+    for (const i of onlineCpus()) if (i < 64) b[i >> 3]! |= 1 << (i & 7);
     c.mem.write(c.args[2]!, b);
     return 8;
   },

@@ -127,6 +127,11 @@ export class MountNamespace {
   /** The root mount. */
   readonly rootMount: Mount;
   readonly #mounted = new Map<Mount, Map<Dentry, Mount>>();
+  /**
+   * Mount points in directories that do not cache their children (procfs,
+   * sysfs): a later lookup of the name must find the same dentry.
+   */
+  readonly #uncachedPoints = new Map<Dentry, Map<string, Dentry>>();
 
   /**
    * Makes a namespace.
@@ -158,6 +163,12 @@ export class MountNamespace {
     }
     mount.parent = top.mount;
     mount.mountpoint = top.dentry;
+    const parent = top.dentry.parent;
+    if (parent && !parent.inode.cacheChildren()) {
+      let names = this.#uncachedPoints.get(parent);
+      if (!names) this.#uncachedPoints.set(parent, names = new Map());
+      names.set(top.dentry.name, top.dentry);
+    }
     let byDentry = this.#mounted.get(top.mount);
     if (!byDentry) this.#mounted.set(top.mount, byDentry = new Map());
     byDentry.set(top.dentry, mount);
@@ -182,6 +193,18 @@ export class MountNamespace {
     const below = this.#mounted.get(m);
     this.#mounted.delete(m);
     for (const child of below?.values() ?? []) this.#dropTree(child);
+  }
+
+  /**
+   * The dentry a mount was made on, in a directory that does not cache its
+   * children.
+   *
+   * @param parent The directory.
+   * @param name The name.
+   * @returns The dentry, or undefined.
+   */
+  mountPointIn(parent: Dentry, name: string): Dentry | undefined {
+    return this.#uncachedPoints.get(parent)?.get(name);
   }
 
   /**

@@ -113,6 +113,8 @@ abstract class SynthNode extends Inode {
 /** A directory whose entries are computed when looked at. */
 export class SynthDir extends SynthNode {
   readonly #entries: () => Map<string, () => Inode>;
+  /** Its names never change (a fixed tree): lookups may be cached, and mounted on. */
+  fixed = false;
 
   /**
    * Makes one.
@@ -155,7 +157,7 @@ export class SynthDir extends SynthNode {
   }
 
   override cacheChildren(): boolean {
-    return false;
+    return this.fixed;
   }
 
   open(flags: number): OpenFile {
@@ -292,4 +294,28 @@ export class SynthLink extends SynthNode {
   open(): OpenFile {
     throw new LinuxError("ELOOP");
   }
+}
+
+/** A read-only tree of synthetic files: a name is a directory or a file's contents, computed at open. */
+export type SynthTree = { [name: string]: SynthTree | (() => string) };
+
+/**
+ * Makes a read-only directory from a tree.
+ *
+ * @param fs The file system.
+ * @param key Its key (a path unique in `fs`).
+ * @param tree Its entries.
+ * @returns The directory.
+ */
+export function synthTree(fs: SynthFs, key: string, tree: SynthTree): SynthDir {
+  const dir = new SynthDir(fs, key, () => {
+    const m = new Map<string, () => Inode>();
+    for (const [name, v] of Object.entries(tree)) {
+      const at = `${key === "/" ? "" : key}/${name}`;
+      m.set(name, () => typeof v === "function" ? new SynthFile(fs, at, v) : synthTree(fs, at, v));
+    }
+    return m;
+  });
+  dir.fixed = true;
+  return dir;
 }

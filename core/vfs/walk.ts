@@ -200,7 +200,7 @@ function step(
  * @returns The place.
  */
 export function lookupChild(ns: MountNamespace, dir: VPath, name: string): VPath {
-  let d = dir.dentry.children.get(name);
+  let d = dir.dentry.children.get(name) ?? ns.mountPointIn(dir.dentry, name);
   if (!d || d.dead) {
     const inode = dir.dentry.inode.lookup(name);
     d = new Dentry(name, dir.dentry, inode);

@@ -45,6 +45,8 @@ export interface BundleOptions {
   resources?: Record<string, unknown>;
   /** `linux.cgroupsPath`. */
   cgroupsPath?: string;
+  /** `annotations`. */
+  annotations?: Record<string, string>;
   /** `hooks`. */
   hooks?: Record<
     string,
@@ -86,6 +88,7 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
     },
     root: { path: o.rootfs, readonly: o.readonly ?? true },
     hostname: o.hostname ?? "test",
+    ...(o.annotations ? { annotations: o.annotations } : {}),
     ...(o.domainname !== undefined ? { domainname: o.domainname } : {}),
     ...(o.hooks ? { hooks: o.hooks } : {}),
     mounts: [

@@ -162,3 +162,30 @@ export function compileCPrograms(): Promise<string> {
   })();
   return compiled;
 }
+
+/**
+ * Polls until a function returns something other than undefined.
+ *
+ * @param fn What to ask (sync or async).
+ * @param ms How long to keep asking.
+ * @returns What it returned.
+ * @throws {Error} When the time is up.
+ *
+ * @example
+ * ```ts
+ * import { until } from "./run.ts";
+ * if ((await until(() => 7)) !== 7) throw new Error();
+ * ```
+ */
+export async function until<T>(
+  fn: () => T | undefined | Promise<T | undefined>,
+  ms = 10_000,
+): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * Pods: the CRI annotations (containerd's `io.kubernetes.cri.*`, CRI-O's
+ * `io.kubernetes.cri-o.*`) that put a container into another container's
+ * sandbox, and creating such a container: its own gofer (in the sandbox's
+ * cgroup), then CreateSubcontainer on the sandbox's control socket with
+ * its stdio and file server sockets. Its init waits for `dvisor start`.
+ *
+ * @module
+ */
+import { creatingState } from "./create.ts";
+import { encodeConfig } from "../core/boot/boot_config.ts";
+import type { SubcontainerConfig } from "../core/boot/containers.ts";
+import { METHOD } from "../core/control/protocol.ts";
+import { procsFiles } from "../platform/cgroup.ts";
+import { closeQuietly } from "../platform/fd.ts";
+import type { PtyPair } from "../platform/pty.ts";
+import type { LoadedBundle } from "./bundle.ts";
+import { openConsole, sendConsole } from "./console.ts";
+import {
+  type ContainerState,
+  NoSuchContainer,
+  processStartTime,
+  shownState,
+  type StateStore,
+} from "./container_state.ts";
+import { removeContainer } from "./container_cgroup.ts";
+import { callSandbox } from "./control_client.ts";
+import { UsageError } from "./flags.ts";
+import { startGofer } from "./gofer_process.ts";
+import { runHooks } from "./hooks.ts";
+import type { Logger } from "./log.ts";
+import { preservedFds, servedDirectories } from "./sandbox_process.ts";
+
+/**
+ * The sandbox a container joins, from its annotations.
+ *
+ * @param annotations The spec's annotations.
+ * @returns The id of the container whose sandbox it joins, or null for a
+ *   container that gets a sandbox of its own (no annotation, or the pod's
+ *   `sandbox` container).
+ * @throws {UsageError} For a pod container that names no sandbox.
+ *
+ * @example
+ * ```ts
+ * import { podSandbox } from "./pod.ts";
+ * const a = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "p" };
+ * if (podSandbox(a) !== "p" || podSandbox({}) !== null) throw new Error();
+ * ```
+ */
+export function podSandbox(annotations: Record<string, string>): string | null {
+  const type = annotations["io.kubernetes.cri.container-type"] ??
+    annotations["io.kubernetes.cri-o.ContainerType"];
+  if (type !== "container") return null;
+  const sandbox = annotations["io.kubernetes.cri.sandbox-id"] ??
+    annotations["io.kubernetes.cri-o.SandboxID"];
+  if (!sandbox) {
+    throw new UsageError(
+      "A pod container needs io.kubernetes.cri.sandbox-id: name the pod's sandbox container",
+    );
+  }
+  return sandbox;
+}
+
+/** How the container is created. */
+export interface PodCreate {
+  /** Its bundle. */
+  bundle: LoadedBundle;
+  /** The sandbox container's id. */
+  sandboxId: string;
+  /** --console-socket. */
+  consoleSocket?: string;
+  /** --preserve-fds. */
+  preserveFds: number;
+}
+
+/**
+ * Creates a container in another container's sandbox (its id is claimed
+ * and locked by the caller). On failure nothing of it is left.
+ *
+ * @param store The state root.
+ * @param id The container.
+ * @param o What and where.
+ * @param logger For hooks and debug lines.
+ * @throws {Error} When the sandbox is not running or refuses the container.
+ */
+export async function createInSandbox(
+  store: StateStore,
+  id: string,
+  o: PodCreate,
+  logger: Logger,
+): Promise<void> {
+  const b = o.bundle;
+  let sandbox: ContainerState;
+  try {
+    sandbox = store.read(o.sandboxId);
+  } catch (e) {
+    if (!(e instanceof NoSuchContainer)) throw e;
+    throw new Error(`The pod's sandbox container ${o.sandboxId} does not exist: create it first`);
+  }
+  // A container of a pod can name another container of it: the sandbox is the same.
+  const rootId = sandbox.sandbox ?? sandbox.id;
+  if (sandbox.status === "stopped" || sandbox.status === "creating") {
+    throw new Error(`The pod's sandbox ${rootId} is not running: start it first`);
+  }
+  if (Object.keys(b.spec.resources).length) {
+    logger.debug(`${id}: limits of a container in a pod are not applied (the sandbox's cgroup is)`);
+  }
+  const base = creatingState(id, b, {
+    pid: sandbox.pid,
+    startTime: sandbox.startTime,
+    sandbox: rootId,
+  });
+  store.write(base);
+  let pty: PtyPair | null = null;
+  let gofer: ReturnType<typeof startGofer> | null = null;
+  try {
+    const stdio = preservedFds(o.preserveFds);
+    if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);
+    gofer = startGofer(servedDirectories(b.request, b.served), b.mountPoint, {
+      detached: true,
+      tag: store.dir(id),
+      joinCgroups: sandbox.cgroup ? procsFiles(sandbox.cgroup) : [],
+      globals: b.globals,
+    });
+    const created: ContainerState = {
+      ...base,
+      goferPid: gofer.child.pid,
+      goferStartTime: processStartTime(gofer.child.pid) ?? 0,
+    };
+    store.write(created);
+    const r = b.request;
+    const config: SubcontainerConfig = {
+      rootReadOnly: r.rootReadOnly,
+      rootOverlay: r.rootOverlay,
+      mounts: r.mounts.map(({ hostPath: _h, readOnly: _r, goferFd: _g, ...m }) => m),
+      process: r.process,
+      maskedPaths: r.maskedPaths ?? [],
+      readonlyPaths: r.readonlyPaths ?? [],
+      ...(r.seccomp ? { seccomp: r.seccomp } : {}),
+      ...(r.resources ? { resources: r.resources } : {}),
+      stdioCount: 3 + stdio.length,
+    };
+    const own = pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2];
+    callSandbox(
+      store.socket(rootId),
+      METHOD.createSubcontainer,
+      { cid: id, config: encodeConfig(config) },
+      [...own, ...stdio, ...gofer.sentryFds],
+    );
+    if (pty && o.consoleSocket) sendConsole(o.consoleSocket, pty.master);
+    for (const point of ["prestart", "createRuntime", "createContainer"] as const) {
+      await runHooks(point, b.spec.hooks, shownState(created), logger);
+    }
+    store.write({ ...created, status: "created" });
+    logger.debug(`create ${id} in the sandbox of ${rootId}: gofer pid ${gofer.child.pid}`);
+  } catch (e) {
+    // The sandbox may hold it already (a hook failed): it goes from there too.
+    try {
+      callSandbox(store.socket(rootId), METHOD.destroySubcontainer, { cid: id });
+    } catch { /* never created, or the sandbox is gone */ }
+    if (gofer) {
+      try {
+        gofer.child.kill(9);
+      } catch { /* gone */ }
+      gofer.child.waitSync();
+    }
+    removeContainer(store, id, logger);
+    throw e;
+  } finally {
+    if (pty) [pty.master, pty.slave].forEach(closeQuietly);
+    if (gofer) {
+      gofer.sentryFds.forEach(closeQuietly);
+      gofer.child.close();
+    }
+  }
+}

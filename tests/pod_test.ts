@@ -1,0 +1,197 @@
+/**
+ * Pods: containers whose CRI annotations name another container's sandbox
+ * join it, driven as containerd's shim drives a pod (create with a pid
+ * file, start, exec, ps, kill, wait, delete): each has its own gofer,
+ * root, mounts and init; destroying one leaves the others running;
+ * deleting the sandbox's container ends them all; nothing is left.
+ */
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { makeBundle, sandboxTraces } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+import { DVISOR, type Ran, run, until } from "./support/run.ts";
+
+const SANDBOX = "io.kubernetes.cri.container-type";
+const SANDBOX_ID = "io.kubernetes.cri.sandbox-id";
+
+function pod(type: "sandbox" | "container", id: string): Record<string, string> {
+  return { [SANDBOX]: type, [SANDBOX_ID]: id };
+}
+
+for (const platform of ["seccomp", "ptrace"]) {
+  Deno.test(`pods (${platform}): containers in one sandbox, each with its own root`, async (t) => {
+    const traces = sandboxTraces();
+    const root = await Deno.makeTempDir({ prefix: "dvisor-test-root-" });
+    const out = await Deno.makeTempDir({ prefix: "dvisor-test-out-" });
+    const pauseFs = await makeBusyboxRootfs();
+    const appFs = await makeBusyboxRootfs();
+    await Deno.writeTextFile(`${appFs}/marker`, "the app's root\n");
+    await Deno.mkdir(`${appFs}/scratch`);
+    const dvisor = (...args: string[]): Promise<Ran> =>
+      run(DVISOR, [`--platform=${platform}`, "--root", root, ...args]);
+    /** create, with its stdio in files (the container keeps them). */
+    const create = async (bundle: string, id: string, extra: string[] = []) => {
+      const r = await run("/bin/sh", [
+        "-c",
+        `exec "$0" "$@" </dev/null >'${out}/${id}.out' 2>'${out}/${id}.err'`,
+        DVISOR,
+        `--platform=${platform}`,
+        "--root",
+        root,
+        "create",
+        "--bundle",
+        bundle,
+        ...extra,
+        id,
+      ]);
+      return { ...r, stderr: await Deno.readTextFile(`${out}/${id}.err`) };
+    };
+    const state = async (id: string) => JSON.parse((await dvisor("state", id)).stdout);
+    const bundles: string[] = [];
+    const bundle = async (o: Parameters<typeof makeBundle>[0]) => {
+      const b = await makeBundle(o);
+      bundles.push(b);
+      return b;
+    };
+    try {
+      const pause = await bundle({
+        rootfs: pauseFs,
+        args: ["sleep", "1000"],
+        annotations: pod("sandbox", "pod"),
+      });
+      const app = await bundle({
+        rootfs: appFs,
+        args: [
+          "sh",
+          "-c",
+          "cat /marker; echo $((6 * 7)) > /scratch/x; cat /scratch/x; exec sleep 1000",
+        ],
+        annotations: pod("container", "pod"),
+        mounts: [{ destination: "/scratch", type: "tmpfs", source: "tmpfs", options: ["size=1m"] }],
+      });
+      const quitter = await bundle({
+        rootfs: appFs,
+        args: ["sh", "-c", "sleep 1000 & echo started; exit 3"],
+        annotations: pod("container", "pod"),
+      });
+
+      assertEquals((await create(pause, "pod")).code, 0);
+      assertEquals((await dvisor("start", "pod")).code, 0);
+      const sandboxPid = (await state("pod")).pid;
+
+      await t.step("create joins the sandbox: pid file and state show its pid", async () => {
+        const r = await create(app, "app", ["--pid-file", `${out}/app.pid`]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(await Deno.readTextFile(`${out}/app.pid`), String(sandboxPid));
+        const s = await state("app");
+        assertEquals([s.status, s.pid, s.annotations[SANDBOX_ID]], ["created", sandboxPid, "pod"]);
+      });
+
+      await t.step("start runs it on its own root and mounts", async () => {
+        assertEquals((await dvisor("start", "app")).code, 0);
+        const text = await until(async () => {
+          const t = await Deno.readTextFile(`${out}/app.out`);
+          return t.includes("42") ? t : undefined;
+        });
+        assertEquals(text, "the app's root\n42\n");
+        assertEquals((await state("app")).status, "running");
+        assertEquals((await dvisor("exec", "app", "cat", "/marker")).stdout, "the app's root\n");
+        const r = await dvisor("exec", "pod", "cat", "/marker");
+        assertEquals(r.code, 1, "the sandbox's container does not see the app's root");
+        assertEquals((await dvisor("exec", "pod", "ls", "/scratch")).code, 1);
+      });
+
+      await t.step("ps and kill --all see one container's processes only", async () => {
+        const app = JSON.parse((await dvisor("ps", "--format", "json", "app")).stdout) as number[];
+        const pauseProcs = JSON.parse((await dvisor("ps", "--format", "json", "pod")).stdout);
+        assertEquals([app.length, pauseProcs.length], [1, 1]);
+        assert(app[0] !== pauseProcs[0]);
+        // Host pids: the app's is a stub of the sandbox process running its program.
+        assertStringIncludes(await Deno.readTextFile(`/proc/${app[0]}/status`), "dvisor");
+      });
+
+      await t.step(
+        "an init that exits ends its container only: wait gives its status",
+        async () => {
+          assertEquals((await create(quitter, "quitter")).code, 0);
+          assertEquals((await dvisor("start", "quitter")).code, 0);
+          const w = await dvisor("wait", "quitter");
+          assertEquals(JSON.parse(w.stdout).exitStatus, 3);
+          assertEquals((await state("quitter")).status, "stopped");
+          // Its background sleep went with it (a pid namespace's end).
+          const gone = await dvisor("ps", "--format", "json", "quitter");
+          assertEquals(gone.code, 1, gone.stderr);
+          assertEquals((await state("app")).status, "running");
+          const r = await dvisor("exec", "quitter", "true");
+          // As runc exec: 255 when the process cannot start.
+          assertEquals(r.code, 255);
+          assertStringIncludes(r.stderr, "stopped");
+          assertEquals((await dvisor("delete", "quitter")).code, 0);
+        },
+      );
+
+      await t.step("delete --force of one container leaves the others running", async () => {
+        assertEquals((await create(app, "app2")).code, 0);
+        assertEquals((await dvisor("start", "app2")).code, 0);
+        const refused = await dvisor("delete", "app2");
+        assertEquals(refused.code, 1);
+        assertEquals(refused.stderr.trim().split("\n").length, 1, refused.stderr);
+        assertEquals((await dvisor("delete", "--force", "app2")).code, 0);
+        assertEquals((await dvisor("state", "app2")).code, 1);
+        assertEquals((await state("app")).status, "running");
+        assertEquals((await state("pod")).status, "running");
+        assertEquals((await dvisor("exec", "app", "echo", "still")).stdout, "still\n");
+      });
+
+      await t.step("kill stops a container; pause is the sandbox's", async () => {
+        const p = await dvisor("pause", "app");
+        assertEquals(p.code, 1);
+        assertStringIncludes(p.stderr, "pause pod");
+        assertEquals((await dvisor("kill", "app", "KILL")).code, 0);
+        await until(async () => (await state("app")).status === "stopped" ? true : undefined);
+        assertEquals(JSON.parse((await dvisor("wait", "app")).stdout).exitStatus, 137);
+        assertEquals((await state("pod")).status, "running");
+        assertEquals((await dvisor("delete", "app")).code, 0);
+      });
+
+      await t.step("deleting the sandbox's container ends the pod", async () => {
+        assertEquals((await create(app, "app3")).code, 0);
+        assertEquals((await dvisor("start", "app3")).code, 0);
+        assertEquals((await dvisor("delete", "--force", "pod")).code, 0);
+        assertEquals((await state("app3")).status, "stopped");
+        assertEquals((await dvisor("delete", "app3")).code, 0);
+        assertEquals((await dvisor("list", "-q")).stdout, "");
+      });
+
+      await t.step("bad input: each fails in one line and leaves nothing", async () => {
+        const orphan = await bundle({
+          rootfs: appFs,
+          args: ["true"],
+          annotations: pod("container", "nosuch"),
+        });
+        const unnamed = await bundle({
+          rootfs: appFs,
+          args: ["true"],
+          annotations: { [SANDBOX]: "container" },
+        });
+        for (const [b, says] of [[orphan, "nosuch"], [unnamed, SANDBOX_ID]] as const) {
+          const r = await create(b, "bad");
+          assertEquals(r.code, 1);
+          assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+          assertStringIncludes(r.stderr, says);
+          assertEquals((await dvisor("list", "-q")).stdout, "");
+        }
+        const attached = await dvisor("run", "--bundle", orphan, "bad");
+        assertEquals(attached.code, 1);
+        assertStringIncludes(attached.stderr, "create and start");
+      });
+    } finally {
+      for (const id of (await dvisor("list", "-q")).stdout.trim().split("\n").filter(Boolean)) {
+        await dvisor("delete", "--force", id);
+      }
+      for (const d of [root, out, pauseFs, appFs, ...bundles]) {
+        await Deno.remove(d, { recursive: true });
+      }
+    }
+    assertEquals(sandboxTraces(), traces, "nothing left behind");
+  });
+}
