@@ -46,3 +46,21 @@ Deno.test("linux.sysctl: namespaced settings, as runc sets them", async (t) => {
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("linux.readonlyPaths: /proc/sys is read-only, as under runc", async () => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", "echo x > /proc/sys/kernel/hostname; echo status $?; hostname"],
+  });
+  try {
+    const runc = await runBundle("runc", bundle);
+    assertEquals(runc.stdout, "status 1\ntest\n");
+    const r = await runBundle("dvisor", bundle);
+    assertEquals([r.code, r.stdout], [runc.code, runc.stdout]);
+    assertStringIncludes(r.stderr, "Read-only file system");
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
