@@ -11,6 +11,7 @@ import {
   containerdConfigVersion,
   containerdStanza,
   removeContainerdRuntime,
+  runcStanza,
 } from "./containerd_config.ts";
 import { addDockerRuntime, removeDockerRuntime } from "./docker_config.ts";
 import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -164,7 +165,13 @@ export const installCommand: Command = {
         );
       }
       if (configFile === undefined) {
-        await writeOut(containerdStanza(name, binary, await installedContainerdConfigVersion()));
+        const version = await installedContainerdConfigVersion();
+        const runc = runcStanza(version).replace(/^/gm, "# ").trimEnd();
+        await writeOut(
+          "# Uncomment runc's table if config.toml has none: containerd drops its default\n" +
+            `# runtime once a config names any runtime.\n${runc}\n` +
+            containerdStanza(name, binary, version),
+        );
         return 0;
       }
       const file = await readConfigFile(configFile);
