@@ -30,7 +30,9 @@ export const killCommand: Command = {
     const store = new StateStore(stateRoot(globals));
     const s = store.read(id);
     if (s.status === "stopped" || s.status === "creating") {
-      throw new Error(`Cannot kill container ${id}: it is not running`);
+      // runc's words: containerd's runc shim takes "container not running" as
+      // "already exited" (CRI kills every container it reaps, stopped or not).
+      throw new Error(`Cannot kill container ${id}: container not running`);
     }
     callSandbox(
       store.controlSocket(s),

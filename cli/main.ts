@@ -8,37 +8,11 @@
  * @module
  */
 import { flagHelp, type FlagSpec, parseFlags, UsageError } from "./flags.ts";
+import { GLOBAL_FLAGS } from "./global_flags.ts";
 import { Logger } from "./log.ts";
 import { versionText } from "./version.ts";
 import { writeErr, writeOut } from "./output.ts";
 import { CommandError } from "./command_error.ts";
-
-/** Flags accepted before the subcommand (runc's, and runsc's that matter here). */
-export const GLOBAL_FLAGS: readonly FlagSpec[] = [
-  { name: "root", type: "string", help: "directory for container state (default /run/dvisor)" },
-  { name: "log", type: "string", help: "append runtime log records to this file" },
-  { name: "log-format", type: "string", help: "log record format: text or json" },
-  { name: "debug", type: "bool", help: "write debug records to the log" },
-  {
-    name: "debug-log",
-    type: "string",
-    help: "debug log: a directory (ending in /) of one file per process, or one shared file; " +
-      "%ID% and %COMMAND% expand",
-  },
-  { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
-  { name: "strace", type: "bool", help: "log every system call the Sentry serves to --debug-log" },
-  { name: "network", type: "string", help: "networking: none or host" },
-  { name: "systemd-cgroup", type: "bool", help: "use systemd for cgroups" },
-  { name: "rootless", type: "string", help: "rootless mode: true, false or auto" },
-  {
-    name: "overlay",
-    type: "bool",
-    help: "keep writes to the container's root in the sandbox (host rootfs untouched)",
-  },
-  { name: "criu", type: "string", help: "(runc) path to criu; ignored", ignored: true },
-  { name: "version", type: "bool", aliases: ["v"], help: "print the version" },
-  { name: "help", type: "bool", aliases: ["h"], help: "show this help" },
-];
 
 /** A subcommand. */
 export interface Command {
@@ -123,6 +97,14 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   features: {
     summary: "print what this runtime supports (JSON)",
     load: async () => (await import("./features.ts")).featuresCommand,
+  },
+  install: {
+    summary: "add dvisor to Docker's daemon.json, containerd's config (--containerd), or --show",
+    load: async () => (await import("./install.ts")).installCommand,
+  },
+  uninstall: {
+    summary: "remove dvisor from Docker's daemon.json (or --containerd --config-file)",
+    load: async () => (await import("./install.ts")).uninstallCommand,
   },
   boot: {
     summary: "(internal) run a sandbox: the Sentry and the container's processes",

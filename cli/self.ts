@@ -49,3 +49,21 @@ export function selfEnv(): string[] {
     Deno.env.get(k) !== undefined ? [`${k}=${Deno.env.get(k)}`] : []
   );
 }
+
+/**
+ * The absolute path a client (Docker, containerd, podman) runs as dvisor:
+ * the compiled binary itself, or the `dvisor` launcher beside `cli/` when
+ * dvisor runs from its sources (Deno alone would not know what to run).
+ *
+ * @returns The path.
+ *
+ * @example
+ * ```ts
+ * import { selfExecutable } from "./self.ts";
+ * if (!selfExecutable().endsWith("dvisor")) throw new Error();
+ * ```
+ */
+export function selfExecutable(): string {
+  if (embeddedBuildInfo()) return Deno.execPath();
+  return new URL("../dvisor", import.meta.url).pathname;
+}

@@ -8,7 +8,7 @@
  */
 import { assertEquals } from "@std/assert";
 import { sandboxTraces } from "./support/bundle.ts";
-import { makeBusyboxRootfs } from "./support/rootfs.ts";
+import { imageTarball, startContainerd, writeOciArchive } from "./support/containerd.ts";
 import { DVISOR, type Ran, run } from "./support/run.ts";
 
 const RUNTIMES = { runc: "/usr/sbin/runc", dvisor: DVISOR } as const;
@@ -39,19 +39,6 @@ async function sameEverywhere(
   });
   for (let i = 0; i < 100 && sandboxTraces().processes.length; i++) await sleep(50);
   assertEquals(sandboxTraces().processes, traces.processes, "no dvisor process is left");
-}
-
-/** A busybox rootfs as a tarball, and a scratch directory for a client's state. */
-async function imageTarball(dir: string): Promise<string> {
-  const rootfs = await makeBusyboxRootfs();
-  try {
-    const tar = `${dir}/rootfs.tar`;
-    const r = await run("tar", ["-C", rootfs, "-cf", tar, "."]);
-    assertEquals(r.code, 0, r.stderr);
-    return tar;
-  } finally {
-    await Deno.remove(rootfs, { recursive: true });
-  }
 }
 
 Deno.test("podman runs, execs, stops and removes containers with dvisor as with runc", async (t) => {
@@ -136,39 +123,12 @@ Deno.test("podman runs, execs, stops and removes containers with dvisor as with 
 
 Deno.test("containerd runs, execs, pauses, kills and deletes tasks with dvisor as with runc", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "dvisor-bundle-containerd-" });
-  const sock = `${dir}/containerd.sock`;
-  await Deno.writeTextFile(
-    `${dir}/config.toml`,
-    [
-      "version = 2",
-      `root = "${dir}/root"`,
-      `state = "${dir}/state"`,
-      "[grpc]",
-      `  address = "${sock}"`,
-      "[ttrpc]",
-      `  address = "${sock}.ttrpc"`,
-      '[plugins."io.containerd.grpc.v1.cri"]',
-      "  disable_cgroup = true",
-      "",
-    ].join("\n"),
-  );
-  const daemon = new Deno.Command("containerd", {
-    args: ["--config", `${dir}/config.toml`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const ctr = (...args: string[]) => ["ctr", "-a", sock, "-n", "dvisor-test", ...args];
-  const c = (...args: string[]) => {
-    const [cmd, ...rest] = ctr(...args);
-    return run(cmd!, rest);
-  };
+  const daemon = await startContainerd(dir);
+  const ctr = (...args: string[]) => daemon.ctrArgs("dvisor-test", ...args);
+  const c = (...args: string[]) => daemon.ctr("dvisor-test", ...args);
   const traces = sandboxTraces();
   const seen: Record<string, string[]> = {};
   try {
-    for (let i = 0; (await c("version")).code !== 0; i++) {
-      if (i > 100) throw new Error("containerd did not start");
-      await sleep(100);
-    }
     // An OCI image made offline: the rootfs as one layer.
     const tar = await imageTarball(dir);
     const layout = `${dir}/image`;
@@ -228,49 +188,7 @@ Deno.test("containerd runs, execs, pauses, kills and deletes tasks with dvisor a
     }
     await sameEverywhere(t, seen, traces);
   } finally {
-    daemon.kill("SIGTERM");
-    await daemon.status;
-    await run("sh", ["-c", `grep -o '${dir}[^ ]*' /proc/mounts | sort -r | xargs -r umount`]);
+    await daemon.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });
-
-/** Writes an OCI image archive (`LAYOUT.tar`) with one uncompressed layer. */
-async function writeOciArchive(layer: string, layout: string): Promise<void> {
-  const blobs = `${layout}/blobs/sha256`;
-  await Deno.mkdir(blobs, { recursive: true });
-  const put = async (bytes: Uint8Array<ArrayBuffer>) => {
-    const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
-      .map((b) => b.toString(16).padStart(2, "0")).join("");
-    await Deno.writeFile(`${blobs}/${digest}`, bytes);
-    return { digest: `sha256:${digest}`, size: bytes.length };
-  };
-  const json = (v: unknown): Uint8Array<ArrayBuffer> => new TextEncoder().encode(JSON.stringify(v));
-  const layerBlob = await put(await Deno.readFile(layer));
-  const config = await put(json({
-    architecture: "amd64",
-    os: "linux",
-    config: { Env: ["PATH=/bin"], Cmd: ["sh"] },
-    rootfs: { type: "layers", diff_ids: [layerBlob.digest] },
-  }));
-  const manifest = await put(json({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-    layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", ...layerBlob }],
-  }));
-  await Deno.writeFile(`${layout}/oci-layout`, json({ imageLayoutVersion: "1.0.0" }));
-  await Deno.writeFile(
-    `${layout}/index.json`,
-    json({
-      schemaVersion: 2,
-      manifests: [{
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...manifest,
-        annotations: { "org.opencontainers.image.ref.name": "latest" },
-      }],
-    }),
-  );
-  const r = await run("tar", ["-C", layout, "-cf", `${layout}.tar`, "."]);
-  assertEquals(r.code, 0, r.stderr);
-}
