@@ -43,6 +43,12 @@ export interface ContainerState {
    * container's id. `pid` and `startTime` are then its sandbox's.
    */
   sandbox?: string;
+  /**
+   * A pod container's waiter (see waiter.ts): the pid it shows and that
+   * the pid file names, which exits when the container does.
+   */
+  waiterPid?: number;
+  waiterStartTime?: number;
 }
 
 /**
@@ -55,7 +61,7 @@ export function shownState(s: ContainerState): Record<string, unknown> {
   return {
     ociVersion: s.ociVersion,
     id: s.id,
-    pid: s.pid,
+    pid: s.pid && s.waiterPid ? s.waiterPid : s.pid,
     status: s.status,
     bundle: s.bundle,
     rootfs: s.rootfs,

@@ -208,9 +208,10 @@ async function create(
         sandboxId,
         ...(consoleSocket ? { consoleSocket } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
+        globals,
       }, logger);
-      // As runsc: a pod's containers show their sandbox's pid.
-      if (pidFile) writeAtomically(pidFile, String(store.read(id).pid));
+      // The container's waiter: it ends when the container does.
+      if (pidFile) writeAtomically(pidFile, String(shownState(store.read(id)).pid));
       return 0;
     }
     if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);

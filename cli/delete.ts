@@ -78,6 +78,7 @@ function remove(
   }
   // The gofer ends with the sandbox's sockets; a stuck one is killed.
   killAndWait(s.goferPid, s.goferStartTime);
+  if (s.waiterPid) killAndWait(s.waiterPid, s.waiterStartTime ?? 0);
   // Whatever a create killed midway started before it recorded the pids.
   if (!killTagged(store.dir(id))) {
     throw new Error(`A process of ${id} did not die: try again`);

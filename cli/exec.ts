@@ -11,15 +11,8 @@
  */
 import { parseProcess, parseSpec, processObject } from "../core/boot/oci_spec.ts";
 import { METHOD } from "../core/control/protocol.ts";
-import { spawn } from "../platform/spawn.ts";
-import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
-import {
-  checkConsoleFlags,
-  openConsole,
-  proxyConsole,
-  sendConsole,
-  terminalOwner,
-} from "./console.ts";
+import { closeQuietly } from "../platform/fd.ts";
+import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./console.ts";
 import { waitPid } from "./wait_pid.ts";
 import { StateStore } from "./container_state.ts";
 import { callSandbox, forContainer } from "./control_client.ts";
@@ -30,8 +23,8 @@ import { FORWARDED } from "./forwarded_signals.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
 import { CommandError } from "./command_error.ts";
-import { passedGlobals, preservedFds } from "./sandbox_process.ts";
-import { selfCommand, selfEnv } from "./self.ts";
+import { preservedFds } from "./sandbox_process.ts";
+import { startWaiter } from "./waiter.ts";
 import { stateRoot } from "./state_root.ts";
 
 const FLAGS: FlagSpec[] = [
@@ -128,7 +121,9 @@ async function exec(
     logger.debug(`exec ${id}: pid ${pid} in the container`);
     if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
     if (detach) {
-      startWaiter(globals, id, pid, pty?.slave, parsed.flags["pid-file"] as string | undefined);
+      const waiter = startWaiter(globals, id, { pid, ...(pty ? { terminal: pty.slave } : {}) });
+      const pidFile = parsed.flags["pid-file"] as string | undefined;
+      if (pidFile) writeAtomically(pidFile, String(waiter));
       return 0;
     }
     if (pty && !consoleSocket) {
@@ -147,46 +142,6 @@ async function exec(
     return await waitAttached(store.controlSocket(s), pid);
   } finally {
     if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
-  }
-}
-
-/**
- * Leaves a waiter that outlives this command (`exec --detach`): its pid is
- * the one the caller reaps and its exit status the process's, as runc's
- * shim expects. With a terminal, the waiter is its host controlling process
- * and forwards ^C and the like to the process's foreground group.
- */
-function startWaiter(
-  globals: Record<string, unknown>,
-  id: string,
-  pid: number,
-  terminal: number | undefined,
-  pidFile: string | undefined,
-): void {
-  const devnull = openFile("/dev/null", O.RDWR);
-  try {
-    const { path, argv } = selfCommand([
-      ...passedGlobals(globals),
-      `--root=${stateRoot(globals)}`,
-      "wait",
-      "--pid",
-      String(pid),
-      "--quiet",
-      ...(terminal !== undefined ? ["--forward-terminal"] : []),
-      id,
-    ]);
-    const waiter = spawn({
-      path,
-      args: argv,
-      env: selfEnv(),
-      fds: [[0, terminal ?? devnull], [1, devnull], [2, devnull]],
-      setsid: true,
-      ...(terminal !== undefined ? terminalOwner() : {}),
-    });
-    if (pidFile) writeAtomically(pidFile, String(waiter.pid));
-    waiter.close();
-  } finally {
-    closeFd(devnull);
   }
 }
 

@@ -27,6 +27,7 @@ import { removeContainer } from "./container_cgroup.ts";
 import { callSandbox } from "./control_client.ts";
 import { UsageError } from "./flags.ts";
 import { startGofer } from "./gofer_process.ts";
+import { startWaiter } from "./waiter.ts";
 import { runHooks } from "./hooks.ts";
 import type { Logger } from "./log.ts";
 import { preservedFds, servedDirectories } from "./sandbox_process.ts";
@@ -71,6 +72,8 @@ export interface PodCreate {
   consoleSocket?: string;
   /** --preserve-fds. */
   preserveFds: number;
+  /** Global flags (for the container's waiter). */
+  globals: Record<string, unknown>;
 }
 
 /**
@@ -151,7 +154,14 @@ export async function createInSandbox(
     for (const point of ["prestart", "createRuntime", "createContainer"] as const) {
       await runHooks(point, b.spec.hooks, shownState(created), logger);
     }
-    store.write({ ...created, status: "created" });
+    // What containerd's shim watches: it ends with the container (the sandbox goes on).
+    const waiterPid = startWaiter(o.globals, id);
+    store.write({
+      ...created,
+      status: "created",
+      waiterPid,
+      waiterStartTime: processStartTime(waiterPid) ?? 0,
+    });
     logger.debug(`create ${id} in the sandbox of ${rootId}: gofer pid ${gofer.child.pid}`);
   } catch (e) {
     // The sandbox may hold it already (a hook failed): it goes from there too.

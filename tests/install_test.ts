@@ -232,7 +232,7 @@ Deno.test("containerd with the installed stanza runs a pod's containers with dvi
             [2, [[1, image]]],
             [3, "sh"],
             [3, "-c"],
-            [3, "echo hello from $(uname -s); exit 3"],
+            [3, "sleep 1; echo hello from $(uname -s); exit 3"],
             [11, "hello.log"],
             [15, [[2, [[3, namespaces]]]]],
           ]],
@@ -241,6 +241,11 @@ Deno.test("containerd with the installed stanza runs a pod's containers with dvi
       );
       const id = new TextDecoder().decode(created.get(1)![0] as Uint8Array);
       await cri.call("StartContainer", [[1, id]]);
+      // The container joined the pod's sandbox (CRI's annotations): dvisor's record says so.
+      const record = JSON.parse(
+        await Deno.readTextFile(`/run/containerd/runc/k8s.io/${id}/state.json`),
+      );
+      assertEquals(record.sandbox, pod);
       let exit: number | undefined;
       for (let i = 0; i < 200 && exit === undefined; i++) {
         const status = decode(

@@ -78,12 +78,15 @@ for (const platform of ["seccomp", "ptrace"]) {
       assertEquals((await dvisor("start", "pod")).code, 0);
       const sandboxPid = (await state("pod")).pid;
 
-      await t.step("create joins the sandbox: pid file and state show its pid", async () => {
+      await t.step("create joins the sandbox; the pid shown is its waiter's", async () => {
         const r = await create(app, "app", ["--pid-file", `${out}/app.pid`]);
         assertEquals(r.code, 0, r.stderr);
-        assertEquals(await Deno.readTextFile(`${out}/app.pid`), String(sandboxPid));
         const s = await state("app");
-        assertEquals([s.status, s.pid, s.annotations[SANDBOX_ID]], ["created", sandboxPid, "pod"]);
+        assertEquals([s.status, s.annotations[SANDBOX_ID]], ["created", "pod"]);
+        // containerd's shim watches that pid: it must end with the container, not the sandbox.
+        assertEquals(await Deno.readTextFile(`${out}/app.pid`), String(s.pid));
+        assert(s.pid !== sandboxPid);
+        assertStringIncludes(await Deno.readTextFile(`/proc/${s.pid}/cmdline`), "wait");
       });
 
       await t.step("start runs it on its own root and mounts", async () => {
@@ -113,10 +116,15 @@ for (const platform of ["seccomp", "ptrace"]) {
         "an init that exits ends its container only: wait gives its status",
         async () => {
           assertEquals((await create(quitter, "quitter")).code, 0);
+          const waiter = (await state("quitter")).pid;
           assertEquals((await dvisor("start", "quitter")).code, 0);
           const w = await dvisor("wait", "quitter");
           assertEquals(JSON.parse(w.stdout).exitStatus, 3);
           assertEquals((await state("quitter")).status, "stopped");
+          // Its waiter is gone too (what the shim reports as the container's exit).
+          await until(async () =>
+            await Deno.stat(`/proc/${waiter}`).then(() => undefined, () => true)
+          );
           // Its background sleep went with it (a pid namespace's end).
           const gone = await dvisor("ps", "--format", "json", "quitter");
           assertEquals(gone.code, 1, gone.stderr);

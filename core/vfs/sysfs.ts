@@ -1,8 +1,8 @@
 /**
- * The container's /sys: what programs read to size themselves — the CPUs
- * (`devices/system/cpu/{online,possible,present}`, one `cpuN` directory
- * each) — and the `fs/cgroup` directory the container's cgroup file
- * system is mounted on. Read-only, as runc mounts sysfs.
+ * The container's /sys: what programs read to size themselves (the CPUs:
+ * `devices/system/cpu/{online,possible,present}`, one `cpuN` directory
+ * each) and the `fs/cgroup` directory the container's cgroup file system
+ * is mounted on. Read-only, as runc mounts sysfs.
  *
  * @module
  */

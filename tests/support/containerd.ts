@@ -6,6 +6,7 @@
  * @module
  */
 import { assertEquals } from "@std/assert";
+import { locateCgroup } from "../../platform/cgroup.ts";
 import { makeBusyboxRootfs } from "./rootfs.ts";
 import { type Ran, run } from "./run.ts";
 
@@ -156,12 +157,21 @@ export async function startContainerd(
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const ctrArgs = (ns: string, ...args: string[]) => ["ctr", "-a", socket, "-n", ns, ...args];
+  const ctrArgs = (ns: string, ...args: string[]) => {
+    namespaces.add(ns);
+    return ["ctr", "-a", socket, "-n", ns, ...args];
+  };
   const ctr = (ns: string, ...args: string[]) => run("ctr", ctrArgs(ns, ...args).slice(1));
+  const namespaces = new Set<string>();
   const stop = async () => {
     daemon.kill("SIGTERM");
     await daemon.status;
     await run("sh", ["-c", `grep -o '${dir}[^ ]*' /proc/mounts | sort -r | xargs -r umount`]);
+    // The runc shim puts containers in /NAMESPACE/ID: the runtimes remove the
+    // leaf, the namespace's directory stays (empty) as under runc.
+    for (const ns of namespaces) {
+      for (const d of locateCgroup(`/${ns}`).dirs) await Deno.remove(d.dir).catch(() => {});
+    }
   };
   for (let i = 0; (await ctr("default", "version")).code !== 0; i++) {
     if (i > 100) {
