@@ -218,6 +218,13 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         ...(o.terminal !== undefined ? terminalOwner() : {}),
         ...(o.joinCgroups?.length ? { joinCgroups: o.joinCgroups } : {}),
       });
+      // As runc sets the container's: the host's OOM killer weighs the sandbox so.
+      const adj = request.process.oomScoreAdj;
+      if (adj !== undefined) {
+        for (const pid of [boot.pid, gofer.child.pid]) {
+          Deno.writeTextFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
+        }
+      }
       return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
     } finally {
       closeFd(configFd);

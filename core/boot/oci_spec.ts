@@ -465,6 +465,9 @@ export function parseProcess(proc: unknown): SpecProcess {
     },
     rlimits,
     noNewPrivileges: proc.noNewPrivileges === true,
+    ...(proc.oomScoreAdj !== undefined && proc.oomScoreAdj !== null
+      ? { oomScoreAdj: int(proc.oomScoreAdj, "process.oomScoreAdj", -1000, 1000) }
+      : {}),
   };
 }
 
@@ -517,5 +520,6 @@ export function processObject(p: SpecProcess): Record<string, unknown> {
       hard: Number(r.hard),
     })),
     noNewPrivileges: p.noNewPrivileges ?? false,
+    ...(p.oomScoreAdj !== undefined ? { oomScoreAdj: p.oomScoreAdj } : {}),
   };
 }

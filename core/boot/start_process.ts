@@ -49,6 +49,8 @@ export interface ProcessConfig {
   noNewPrivileges?: boolean;
   /** umask. */
   umask?: number;
+  /** /proc/PID/oom_score_adj (-1000 to 1000). */
+  oomScoreAdj?: number;
   /** Its stdin is a terminal that becomes its controlling terminal (a new session). */
   terminal?: boolean;
 }
@@ -198,6 +200,7 @@ export function startProcess(
     startMs: opts.init && !opts.container ? 0 : k.uptimeMs,
   });
   p.noNewPrivs = pc.noNewPrivileges ?? false;
+  p.oomScoreAdj = pc.oomScoreAdj ?? 0;
   // As runc's setsid + TIOCSCTTY: a new session whose terminal is its stdin.
   const stdin = fds.get(0);
   if (pc.terminal && stdin instanceof HostTtyFile) takeTerminal(p, stdin.tty);
@@ -210,8 +213,13 @@ export function startProcess(
     if (!p.container) k.init = p;
   }
   try {
-    const program = findProgram(task, pc.args[0] ?? "", pc.env);
-    const plan = planExec(task, cwd, program, pc.args, pc.env);
+    // As runc: HOME from the container's /etc/passwd when the environment has none.
+    const env = pc.env.some((e) => e.startsWith("HOME=")) ? pc.env : [
+      ...pc.env,
+      `HOME=${homeOf(p, pc.uid)}`,
+    ];
+    const program = findProgram(task, pc.args[0] ?? "", env);
+    const plan = planExec(task, cwd, program, pc.args, env);
     loadProgram(k, task, plan);
   } catch (e) {
     if (!opts.init || p.container) {
@@ -226,6 +234,34 @@ export function startProcess(
     throw e;
   }
   return { task, process: p };
+}
+
+/**
+ * A user's home directory in the container's /etc/passwd ("/" when it
+ * names none, as runc).
+ */
+function homeOf(p: Process, uid: number): string {
+  let text = "";
+  try {
+    const at = walk(
+      { ns: p.ns, root: p.fs.root, cwd: p.fs.root, creds: p.creds },
+      p.fs.root,
+      "/etc/passwd",
+    );
+    const f = at.dentry.inode.open(O.RDONLY);
+    const buf = new Uint8Array(64 * 1024);
+    let n = 0;
+    for (let got; n < buf.length && (got = f.read(buf.subarray(n), BigInt(n))) > 0;) n += got;
+    f.unref();
+    text = new TextDecoder().decode(buf.subarray(0, n));
+  } catch {
+    return "/";
+  }
+  for (const line of text.split("\n")) {
+    const f = line.split(":");
+    if (f.length >= 7 && Number(f[2]) === uid && f[2] !== "") return f[5] || "/";
+  }
+  return "/";
 }
 
 function describe(errno: number): string {

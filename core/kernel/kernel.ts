@@ -1240,6 +1240,7 @@ export class Kernel {
     child.argv = p.argv;
     child.env = p.env;
     child.noNewPrivs = p.noNewPrivs;
+    child.oomScoreAdj = p.oomScoreAdj;
     child.ctty = p.ctty;
     child.exitSignal = flags === 0n ? 17 : Number(flags & 0xffn);
     parent.children.add(child);

@@ -157,6 +157,8 @@ export class Process {
   subreaper = false;
   /** PR_SET_NO_NEW_PRIVS. */
   noNewPrivs = false;
+  /** /proc/PID/oom_score_adj (inherited by children). */
+  oomScoreAdj = 0;
   /** Start time (ms since the sandbox's boot), for /proc/PID/stat. */
   readonly startMs: number;
   /** The signal the parent gets when this process exits (clone's low byte; SIGCHLD). */

@@ -242,10 +242,10 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     );
     m.set(
       "oom_score_adj",
-      file("oom_score_adj", () => `${oomAdj.get(p) ?? 0}\n`, (d) => {
+      file("oom_score_adj", () => `${p.oomScoreAdj}\n`, (d) => {
         const v = Number(new TextDecoder().decode(d).trim());
         if (!Number.isInteger(v) || v < -1000 || v > 1000) throw new LinuxError("EINVAL");
-        oomAdj.set(p, v);
+        p.oomScoreAdj = v;
       }),
     );
     m.set("oom_score", file("oom_score", () => "0\n"));
@@ -320,8 +320,6 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
   };
   return new SynthDir(fs, key, entries, 0o555, owner);
 }
-
-const oomAdj = new WeakMap<Process, number>();
 
 function fdDir(
   _k: Kernel,

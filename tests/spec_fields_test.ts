@@ -1,0 +1,150 @@
+/**
+ * The OCI spec's fields, one at a time, under runc and dvisor: the same
+ * bundle (runc's default config with one field changed) and a command
+ * that shows the field's effect; stdout and exit status must match.
+ */
+import { assertEquals } from "@std/assert";
+import { makeBundle, runBundle } from "./support/bundle.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
+
+type Config = {
+  process: Record<string, unknown> & { user: Record<string, unknown>; env: string[] };
+  root: Record<string, unknown>;
+  mounts: Array<Record<string, unknown>>;
+  [key: string]: unknown;
+};
+
+/** A field, the change, and what shows it. */
+interface FieldCase {
+  field: string;
+  edit: (c: Config) => void;
+  script: string;
+  /** A writable copy of the rootfs (root.readonly false). */
+  writableRoot?: boolean;
+}
+
+const CASES: FieldCase[] = [
+  {
+    field: "process.user uid, gid, additionalGids",
+    edit: (c) => (c.process.user = { uid: 1000, gid: 1001, additionalGids: [5, 1002] }),
+    script: "id -u; id -g; id -G",
+  },
+  {
+    field: "process.user.umask",
+    edit: (c) => (c.process.user.umask = 0o027),
+    script: "umask; touch /tmp/f; stat -c %a /tmp/f",
+  },
+  {
+    field: "process.cwd",
+    edit: (c) => (c.process.cwd = "/etc"),
+    script: "pwd",
+  },
+  {
+    field: "process.env",
+    edit: (c) => (c.process.env = ["PATH=/bin:/usr/bin", "A=b c", "EMPTY="]),
+    script: "env | grep -v '^PWD=\\|^SHLVL=' | sort",
+  },
+  {
+    field: "process.capabilities",
+    edit: (c) => {
+      const caps = ["CAP_CHOWN", "CAP_KILL"];
+      c.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    },
+    script: "grep ^Cap /proc/self/status",
+  },
+  {
+    field: "process.rlimits",
+    edit: (c) => (c.process.rlimits = [{ type: "RLIMIT_NOFILE", soft: 100, hard: 200 }]),
+    script: "ulimit -n; ulimit -Hn",
+  },
+  {
+    field: "process.noNewPrivileges",
+    edit: (c) => (c.process.noNewPrivileges = false),
+    script: "grep NoNewPrivs /proc/self/status",
+  },
+  {
+    field: "process.oomScoreAdj",
+    edit: (c) => (c.process.oomScoreAdj = 500),
+    script: "cat /proc/self/oom_score_adj",
+  },
+  {
+    field: "hostname",
+    edit: (c) => (c.hostname = "field-test"),
+    script: "hostname; cat /proc/sys/kernel/hostname",
+  },
+  {
+    field: "root.readonly",
+    edit: (c) => (c.root.readonly = true),
+    script: "touch /x 2>/dev/null && echo wrote || echo refused",
+  },
+  {
+    field: "root.readonly false",
+    edit: (c) => (c.root.readonly = false),
+    script: "touch /x && echo wrote",
+    writableRoot: true,
+  },
+  {
+    field: "mounts: tmpfs mode and size",
+    edit: (c) =>
+      c.mounts.push({
+        destination: "/t",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["mode=700", "size=64k"],
+      }),
+    script: "stat -c %a /t; dd if=/dev/zero of=/t/f bs=1k count=100 2>/dev/null; echo $?; " +
+      "stat -c %s /t/f",
+  },
+  {
+    field: "mounts: ro bind",
+    edit: (c) =>
+      c.mounts.push({ destination: "/m", type: "bind", source: "/etc", options: ["rbind", "ro"] }),
+    script:
+      "test -f /m/hostname && echo seen; touch /m/x 2>/dev/null && echo wrote || echo refused",
+  },
+  {
+    field: "mounts: noexec tmpfs",
+    edit: (c) =>
+      c.mounts.push({
+        destination: "/nx",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["noexec"],
+      }),
+    script: "cp /bin/busybox /nx/b; /nx/b true 2>/dev/null && echo ran || echo refused",
+  },
+];
+
+Deno.test("spec fields: each as runc honours it", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  try {
+    for (const c of CASES) {
+      await t.step(c.field, async () => {
+        let root = rootfs;
+        if (c.writableRoot) {
+          root = await makeBusyboxRootfs();
+        }
+        const bundle = await makeBundle({ rootfs: root, args: ["sh", "-c", c.script] });
+        try {
+          const path = `${bundle}/config.json`;
+          const config = JSON.parse(await Deno.readTextFile(path)) as Config;
+          c.edit(config);
+          await Deno.writeTextFile(path, JSON.stringify(config));
+          const runc = await runBundle("runc", bundle);
+          if (c.writableRoot) await Deno.remove(`${root}/x`).catch(() => {});
+          const dvisor = await runBundle("dvisor", bundle);
+          assertEquals(
+            { code: dvisor.code, stdout: dvisor.stdout },
+            { code: runc.code, stdout: runc.stdout },
+            `${c.field}: dvisor stderr ${dvisor.stderr}`,
+          );
+        } finally {
+          await Deno.remove(bundle, { recursive: true });
+          if (root !== rootfs) await Deno.remove(root, { recursive: true });
+        }
+      });
+    }
+  } finally {
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
