@@ -26,7 +26,7 @@ import { createInSandbox, podSandbox } from "./pod.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
-import { firstReport, launchSandbox } from "./sandbox_process.ts";
+import { firstReport, launchSandbox, warnOomScoreAdj } from "./sandbox_process.ts";
 import { stateRoot } from "./state_root.ts";
 
 const FLAGS: FlagSpec[] = [
@@ -235,6 +235,7 @@ async function create(
     // Recorded at once: a create killed from here on leaves a state that
     // `delete --force` finds the sandbox's processes by.
     const pid = launched.boot.pid;
+    warnOomScoreAdj(pid, b.request, logger);
     const creating = withSandbox(reg.base, "creating", launched.boot.pid, launched.gofer.pid);
     store.write(creating);
     const first = firstReport(launched.reportRead);

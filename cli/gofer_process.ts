@@ -35,6 +35,8 @@ export interface GoferOptions {
   tag?: string;
   /** `cgroup.procs` files it joins before it runs. */
   joinCgroups?: string[];
+  /** Its oom_score_adj. */
+  oomScoreAdj?: number;
   /** Global flags to pass on (--log, --debug-log...). */
   globals?: readonly string[];
 }
@@ -52,7 +54,7 @@ export function startGofer(
   emptyRootAt: string,
   options: GoferOptions = {},
 ): Gofer {
-  const { detached = false, tag, joinCgroups = [], globals = [] } = options;
+  const { detached = false, tag, joinCgroups = [], globals = [], oomScoreAdj } = options;
   const pairs = served.map(() => socketPair());
   const devnull = openFile("/dev/null", O.RDWR);
   try {
@@ -84,6 +86,7 @@ export function startGofer(
       noNewPrivileges: true,
       ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
       ...(joinCgroups.length ? { joinCgroups } : {}),
+      ...(oomScoreAdj !== undefined ? { oomScoreAdj } : {}),
     });
     return { child, sentryFds: pairs.map(([s]) => s) };
   } catch (e) {

@@ -25,7 +25,7 @@ import { METHOD } from "../core/control/protocol.ts";
 import { createCommand, register, withSandbox, writeAtomically } from "./create.ts";
 import { startCommand } from "./start.ts";
 import { stateRoot } from "./state_root.ts";
-import { runSandboxProcesses } from "./sandbox_process.ts";
+import { runSandboxProcesses, warnOomScoreAdj } from "./sandbox_process.ts";
 
 const FLAGS: FlagSpec[] = [
   {
@@ -128,6 +128,7 @@ export const runCommand: Command = {
             control: reg.control,
             onCreated: async (boot, gofer) => {
               reg.close();
+              warnOomScoreAdj(boot.pid, b.request, logger);
               if (pty) {
                 // The sandbox has the slave: ours goes, so the master hangs up when it ends.
                 closeQuietly(pty.slave);

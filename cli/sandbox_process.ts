@@ -95,6 +95,43 @@ export interface LaunchOptions {
 }
 
 /**
+ * As runc sets the container's process's: the host's OOM killer weighs the
+ * sandbox's processes by the spec's oomScoreAdj.
+ *
+ * @param request The sandbox.
+ * @returns The spawn option, if the spec has one.
+ */
+function oomScoreAdj(request: SandboxRequest): { oomScoreAdj?: number } {
+  const adj = request.process.oomScoreAdj;
+  return adj === undefined ? {} : { oomScoreAdj: adj };
+}
+
+/**
+ * Logs a warning when the host kept the sandbox's oom_score_adj above the
+ * spec's (lowering it needs CAP_SYS_RESOURCE; the container still sees
+ * its own value).
+ *
+ * @param pid The sandbox process.
+ * @param request The sandbox.
+ * @param logger Where the warning goes.
+ */
+export function warnOomScoreAdj(pid: number, request: SandboxRequest, logger: Logger): void {
+  const want = request.process.oomScoreAdj;
+  if (want === undefined) return;
+  let now: number;
+  try {
+    now = Number(Deno.readTextFileSync(`/proc/${pid}/oom_score_adj`).trim());
+  } catch {
+    return; // it ended
+  }
+  if (now !== want) {
+    logger.warn(
+      `The sandbox's oom_score_adj stays ${now}, not ${want}: lowering it needs CAP_SYS_RESOURCE`,
+    );
+  }
+}
+
+/**
  * What a container's gofer serves: its root, then each bind mount's
  * source, in the order the Sentry takes their sockets.
  *
@@ -158,6 +195,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
       detached,
       ...(o.tag ? { tag: o.tag } : {}),
       ...(o.joinCgroups ? { joinCgroups: o.joinCgroups } : {}),
+      ...oomScoreAdj(request),
       globals,
     },
   );
@@ -217,14 +255,8 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
         ...(o.terminal !== undefined ? terminalOwner() : {}),
         ...(o.joinCgroups?.length ? { joinCgroups: o.joinCgroups } : {}),
+        ...oomScoreAdj(request),
       });
-      // As runc sets the container's: the host's OOM killer weighs the sandbox so.
-      const adj = request.process.oomScoreAdj;
-      if (adj !== undefined) {
-        for (const pid of [boot.pid, gofer.child.pid]) {
-          Deno.writeTextFileSync(`/proc/${pid}/oom_score_adj`, String(adj));
-        }
-      }
       return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
     } finally {
       closeFd(configFd);

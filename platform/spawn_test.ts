@@ -112,6 +112,21 @@ Deno.test("spawn() joins cgroups before the program runs", () => {
   }
 });
 
+Deno.test("spawn() sets the child's oom_score_adj before it runs", () => {
+  const r = capture({ ...sh("cat /proc/self/oom_score_adj"), oomScoreAdj: 500 });
+  assertEquals(r.stdout, "500\n");
+  // Lower than now needs CAP_SYS_RESOURCE (this VM's root lacks it): then it stays.
+  const canLower =
+    (BigInt(`0x${Deno.readTextFileSync("/proc/self/status").match(/CapEff:\s*(\w+)/)![1]}`) >>
+      24n) & 1n;
+  const low = capture({ ...sh("cat /proc/self/oom_score_adj"), oomScoreAdj: -500 });
+  assertEquals(
+    low.stdout,
+    canLower ? "-500\n" : `${Deno.readTextFileSync("/proc/self/oom_score_adj")}`,
+  );
+  assertThrows(() => spawn({ ...sh("true"), oomScoreAdj: 1001 }), RangeError, "oom_score_adj");
+});
+
 Deno.test("spawn() in a net namespace sees only lo", () => {
   const r = capture({
     ...sh("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"),
