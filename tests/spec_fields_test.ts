@@ -21,6 +21,8 @@ interface FieldCase {
   script: string;
   /** A writable copy of the rootfs (root.readonly false). */
   writableRoot?: boolean;
+  /** What runc's run left in that copy (removed before dvisor's). */
+  leftovers?: string[];
 }
 
 const CASES: FieldCase[] = [
@@ -82,6 +84,22 @@ const CASES: FieldCase[] = [
     edit: (c) => (c.root.readonly = false),
     script: "touch /x && echo wrote",
     writableRoot: true,
+    leftovers: ["x"],
+  },
+  {
+    field: "mounts: a file bound on a path the root lacks",
+    edit: (c) => {
+      c.root.readonly = false;
+      c.mounts.push({
+        destination: "/new/dir/bound",
+        type: "bind",
+        source: "/etc/hostname",
+        options: ["rbind", "ro"],
+      });
+    },
+    script: "cat /new/dir/bound; ls /new/dir",
+    writableRoot: true,
+    leftovers: ["new"],
   },
   {
     field: "mounts: tmpfs mode and size",
@@ -131,7 +149,9 @@ Deno.test("spec fields: each as runc honours it", async (t) => {
           c.edit(config);
           await Deno.writeTextFile(path, JSON.stringify(config));
           const runc = await runBundle("runc", bundle);
-          if (c.writableRoot) await Deno.remove(`${root}/x`).catch(() => {});
+          for (const l of c.leftovers ?? []) {
+            await Deno.remove(`${root}/${l}`, { recursive: true }).catch(() => {});
+          }
           const dvisor = await runBundle("dvisor", bundle);
           assertEquals(
             { code: dvisor.code, stdout: dvisor.stdout },

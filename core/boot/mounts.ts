@@ -145,8 +145,8 @@ function mountPoint(ns: MountNamespace, target: string, isDir: boolean): VPath {
       if (isDir || i < names.length - 1) {
         at.dentry.inode.mkdir(name, 0o755, ROOT_CREDS);
       } else {
-        // A file mounted on a missing path gets an empty file to cover.
-        at.dentry.inode.mknod(name, S_IFREG | 0o644, ROOT_CREDS);
+        // A file mounted on a missing path gets an empty file to cover (0755, as runc makes it).
+        at.dentry.inode.mknod(name, S_IFREG | 0o755, ROOT_CREDS);
       }
       at = walk(ctx, at, name, { follow: true });
     }
