@@ -155,7 +155,9 @@ export async function createInSandbox(
       await runHooks(point, b.spec.hooks, shownState(created), logger);
     }
     // What containerd's shim watches: it ends with the container (the sandbox goes on).
-    const waiterPid = startWaiter(o.globals, id);
+    // With a terminal it is also the terminal's host controlling process,
+    // forwarding ^C and the like to the container's foreground group.
+    const waiterPid = startWaiter(o.globals, id, pty ? { terminal: pty.slave } : {});
     store.write({
       ...created,
       status: "created",

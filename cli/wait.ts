@@ -8,8 +8,8 @@ import { METHOD } from "../core/control/protocol.ts";
 import { closeFd } from "../platform/fd.ts";
 import { openSignalFd, readSignals } from "../platform/signalfd.ts";
 import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
-import { waitPid } from "./wait_pid.ts";
-import { StateStore } from "./container_state.ts";
+import { waitInWorker } from "./wait_pid.ts";
+import { type ContainerState, StateStore } from "./container_state.ts";
 import { callSandbox, forContainer, SandboxGone } from "./control_client.ts";
 import { exitCodeOf } from "./do.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -41,7 +41,7 @@ export const waitCommand: Command = {
     if (pid !== undefined) {
       try {
         status = parsed.flags["forward-terminal"]
-          ? await waitForwarding(store.controlSocket(s), pid)
+          ? await waitForwarding(store.controlSocket(s), s, pid)
           : (callSandbox(store.controlSocket(s), METHOD.waitPid, { pid }) as { status: number })
             .status;
       } catch (e) {
@@ -52,9 +52,11 @@ export const waitCommand: Command = {
     } else if (s.status !== "stopped" || s.sandbox) {
       // (A container of a pod that ended: its sandbox still has its status.)
       try {
-        status = (callSandbox(store.controlSocket(s), METHOD.wait, forContainer(s)) as {
-          status: number;
-        }).status;
+        status = parsed.flags["forward-terminal"]
+          ? await waitForwarding(store.controlSocket(s), s, undefined)
+          : (callSandbox(store.controlSocket(s), METHOD.wait, forContainer(s)) as {
+            status: number;
+          }).status;
       } catch (e) {
         if (!(e instanceof SandboxGone)) throw e;
       }
@@ -81,22 +83,38 @@ export const waitCommand: Command = {
 };
 
 /**
- * Waits for an exec'd process while passing on the signals its terminal
- * raises here (^C, ^Z, window changes, hangup: blocked in this process by
- * whoever spawned it, so they queue on a signalfd) to the foreground group
- * of that terminal in the sandbox.
+ * Waits for an exec'd process (or, with no pid, a pod container's init)
+ * while passing on the signals its terminal raises here (^C, ^Z, window
+ * changes, hangup: blocked in this process by whoever spawned it, so they
+ * queue on a signalfd) to the foreground group of that terminal in the
+ * sandbox.
  */
-async function waitForwarding(socket: string, pid: number): Promise<number> {
+async function waitForwarding(
+  socket: string,
+  s: ContainerState,
+  pid: number | undefined,
+): Promise<number> {
   const sfd = openSignalFd(TERMINAL_SIGNALS);
   let ended: { status: number } | null = null;
   let failed: unknown = null;
-  const done = waitPid(socket, pid).then((r) => (ended = r), (e) => (failed = e));
+  const done =
+    (pid !== undefined
+      ? waitInWorker(socket, METHOD.waitPid, { pid })
+      : waitInWorker(socket, METHOD.wait, forContainer(s))).then(
+        (r) => (ended = r),
+        (e) => (failed = e),
+      );
   try {
     while (ended === null && failed === null) {
       await Promise.race([done, new Promise((r) => setTimeout(r, 20))]);
       for (const signo of readSignals(sfd)) {
         try {
-          callSandbox(socket, METHOD.signal, { signo, mode: "foreground", pid });
+          const target = pid !== undefined ? { pid } : {};
+          callSandbox(
+            socket,
+            METHOD.signal,
+            forContainer(s, { signo, mode: "foreground", ...target }),
+          );
         } catch { /* it ended */ }
       }
     }

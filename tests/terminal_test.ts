@@ -280,3 +280,53 @@ Deno.test("terminal: run without a socket is the terminal; bad flag pairs fail i
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("terminal: a pod container's terminal gets ^C in its sandbox, as a lone runc container's", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const trapping = "trap 'echo INT; exit 5' INT; echo ready; while :; do sleep 0.1; done";
+  const pod = (type: string) => ({
+    "io.kubernetes.cri.container-type": type,
+    "io.kubernetes.cri.sandbox-id": "p",
+  });
+  const pause = await makeBundle({ rootfs, args: ["sleep", "1000"], annotations: pod("sandbox") });
+  const app = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", `tty; ${trapping}`],
+    terminal: true,
+    annotations: pod("container"),
+  });
+  const traces = sandboxTraces();
+  try {
+    for (const which of RUNTIMES) {
+      await t.step(which, async () => {
+        // runc ignores the annotations: two lone containers show the same terminal.
+        const dir = await Deno.makeTempDir();
+        const rt = runtime(which, `${dir}/root`);
+        const sock = new ConsoleSocket(dir);
+        let master = -1;
+        try {
+          assertEquals((await rt("create", "--bundle", pause, "p")).code, 0);
+          assertEquals((await rt("start", "p")).code, 0);
+          const created = rt("create", "--bundle", app, "--console-socket", sock.path, "a");
+          master = await sock.master();
+          assertEquals((await created).code, 0);
+          assertEquals((await rt("start", "a")).code, 0);
+          assertStringIncludes(await readUntil(master, /ready/), "/dev/pts/");
+          type(master, "\x03");
+          assertStringIncludes(await readUntil(master, /INT/), "INT");
+          await stopped(rt, "a");
+          assertEquals(JSON.parse((await rt("state", "p")).stdout).status, "running");
+        } finally {
+          closeQuietly(master);
+          sock.close();
+          await rt("delete", "--force", "a");
+          await rt("delete", "--force", "p");
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+    }
+    assertEquals(sandboxTraces(), traces);
+  } finally {
+    for (const d of [pause, app, rootfs]) await Deno.remove(d, { recursive: true });
+  }
+});

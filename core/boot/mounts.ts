@@ -95,10 +95,11 @@ export function populateMounts(k: Kernel, ns: MountNamespace, config: MountsConf
         fs = makeProcfs(k);
         break;
       case "devpts":
-        // The container's terminals appear here as N (see Kernel.terminalNode);
-        // nothing else can be made in it.
-        fs = new TmpFs({ mode: 0o755 });
-        k.devpts ??= fs.root();
+        // The sandbox's terminals appear here as N (see Kernel.terminalNode);
+        // nothing else can be made in it. One instance for the sandbox: a
+        // pod's containers all see their terminals under /dev/pts.
+        k.devpts ??= new TmpFs({ mode: 0o755 }).root();
+        fs = k.devpts.fs;
         break;
       case "sysfs":
         fs = makeSysfs();
