@@ -156,10 +156,12 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
       `${op.padEnd(18)}${names.map((n) => cell(`${v(n)!.toFixed(1)} ms`)).join("")}${ratios(v)}`,
     );
   }
-  const mem = (n: string) => life.get(n)?.idleRssKiB;
-  console.log(
-    `${"idle RSS".padEnd(18)}${
-      names.map((n) => cell(`${(mem(n)! / 1024).toFixed(1)} MiB`)).join("")
-    }${ratios(mem)}`,
-  );
+  for (const [label, key] of [["idle RSS", "idleRssKiB"], ["idle PSS", "idlePssKiB"]] as const) {
+    const mem = (n: string) => life.get(n)?.[key];
+    console.log(
+      `${label.padEnd(18)}${names.map((n) => cell(`${(mem(n)! / 1024).toFixed(1)} MiB`)).join("")}${
+        ratios(mem)
+      }`,
+    );
+  }
 }

@@ -171,8 +171,14 @@ export interface Lifecycle {
   state: number;
   kill: number;
   delete: number;
-  /** RSS (KiB) summed over every process that appeared with the container. */
+  /** RSS (KiB) summed over every address space that appeared with the container. */
   idleRssKiB: number;
+  /**
+   * PSS (KiB) summed the same way: shared pages (a binary's text, a
+   * process that shares its parent's memory) counted once, split among
+   * the processes that map them.
+   */
+  idlePssKiB: number;
 }
 
 function pids(): Set<number> {
@@ -181,9 +187,32 @@ function pids(): Set<number> {
   return out;
 }
 
-function rssKiB(pid: number): number {
+/**
+ * One process per address space: a process that shares another's memory
+ * (CLONE_VM, as a helper of dvisor's sandbox process) has the same
+ * /proc/PID/maps, and its memory is counted once.
+ */
+function oneEachMemory(list: number[]): number[] {
+  const seen = new Set<string>();
+  return list.filter((pid) => {
+    let maps: string;
+    try {
+      maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
+    } catch {
+      return false;
+    }
+    if (seen.has(maps)) return false;
+    seen.add(maps);
+    return true;
+  });
+}
+
+/** A "Field: N kB" line of a /proc/PID file (0 when the process is gone). */
+function procKiB(pid: number, file: string, field: string): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(
+      Deno.readTextFileSync(`/proc/${pid}/${file}`),
+    );
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
@@ -217,13 +246,16 @@ export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Pr
   await writeConfig(bundle, ["/bin/busybox", "sleep", "1000"]);
   const t: Record<string, number[]> = { create: [], start: [], state: [], kill: [], delete: [] };
   const rss: number[] = [];
+  const pss: number[] = [];
   for (let i = 0; i < n; i++) {
     const id = `dvisor-bench-life-${Deno.pid}-${serial++}`;
     const before = pids();
     t.create!.push((await timed(peer, ["create", "--bundle", bundle, id])).ms);
     t.start!.push((await timed(peer, ["start", id])).ms);
     await new Promise((r) => setTimeout(r, 500)); // settle: idle
-    rss.push([...pids()].filter((p) => !before.has(p)).reduce((s, p) => s + rssKiB(p), 0));
+    const fresh = oneEachMemory([...pids()].filter((p) => !before.has(p)));
+    rss.push(fresh.reduce((s, p) => s + procKiB(p, "status", "VmRSS"), 0));
+    pss.push(fresh.reduce((s, p) => s + procKiB(p, "smaps_rollup", "Pss"), 0));
     t.state!.push((await timed(peer, ["state", id])).ms);
     const k0 = performance.now();
     await timed(peer, ["kill", id, "KILL"]);
@@ -242,5 +274,6 @@ export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Pr
     kill: median(t.kill!),
     delete: median(t.delete!),
     idleRssKiB: median(rss),
+    idlePssKiB: median(pss),
   };
 }
