@@ -70,6 +70,11 @@ const CASES: FieldCase[] = [
     script: "cat /proc/self/oom_score_adj",
   },
   {
+    field: "process.terminal false: /dev/tty is no terminal",
+    edit: (c) => (c.process.terminal = false),
+    script: "echo x 2>/dev/null > /dev/tty || echo no-tty; test -c /dev/tty && echo node",
+  },
+  {
     field: "hostname",
     edit: (c) => (c.hostname = "field-test"),
     script: "hostname; cat /proc/sys/kernel/hostname",

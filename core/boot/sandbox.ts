@@ -10,7 +10,7 @@ import type { Resources } from "../../platform/cgroup_resources.ts";
 import { alwaysAllowed, type SeccompProfile } from "./oci_seccomp.ts";
 import { SELF_ONLY } from "../../platform/self_only.ts";
 import { openSignalFd, readSignals } from "../../platform/signalfd.ts";
-import { forwardTerminalSignal, TERMINAL_SIGNALS } from "../syscalls/tty.ts";
+import { forwardTerminalSignal, provideDevTty, TERMINAL_SIGNALS } from "../syscalls/tty.ts";
 import type { TtyState } from "../vfs/host_tty.ts";
 import { EventLoop } from "../../platform/event_loop.ts";
 import { closeQuietly, readFd, setNonblocking } from "../../platform/fd.ts";
@@ -96,6 +96,7 @@ export function runSandbox(config: SandboxConfig): number {
   const ns = new MountNamespace(rootMount(config.root, config.rootReadOnly, config.rootOverlay));
   const table = buildSyscallTable();
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
+  provideDevTty(k);
   k.uts.hostname = config.hostname;
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;

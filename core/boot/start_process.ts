@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { dupFd } from "../../platform/fd.ts";
 import type { SeccompProfile } from "./oci_seccomp.ts";
 import { LinuxError } from "../errors.ts";
 import { Credentials } from "../kernel/creds.ts";
@@ -156,6 +157,8 @@ export function startProcess(
       fds.set(i, new HostFdFile(hostFd, flags, poller), false);
       return;
     }
+    // Kept for opening it again as /dev/tty.
+    if (tty.hostFd < 0) tty.hostFd = dupFd(hostFd, 3);
     const f = new HostTtyFile(hostFd, flags, poller, tty);
     // It shows as /dev/pts/N, as the container's own devpts would have it.
     const node = k.terminalNode(tty, pc.uid);

@@ -10,7 +10,9 @@ import { LinuxError } from "../errors.ts";
 import type { Kernel, SyscallContext } from "../kernel/kernel.ts";
 import { SI } from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
-import { type HostTtyFile, TTY, type TtyState } from "../vfs/host_tty.ts";
+import { HostTtyFile, TTY, type TtyState } from "../vfs/host_tty.ts";
+import { deviceHooks } from "../vfs/devices.ts";
+import { dupFd } from "../../platform/fd.ts";
 
 /**
  * Signals a host terminal's line discipline sends its controlling process
@@ -154,4 +156,22 @@ export function jobControlIoctl(
       return 0;
   }
   return null;
+}
+
+/**
+ * Makes /dev/tty open the caller's controlling terminal (ENXIO without
+ * one), as Linux: a new open file of the same host terminal.
+ *
+ * @param k The kernel.
+ */
+export function provideDevTty(k: Kernel): void {
+  const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
+  deviceHooks.openTty = (node, flags) => {
+    const tty = k.current?.process.ctty;
+    if (!tty || tty.hostFd < 0) throw new LinuxError("ENXIO");
+    const f = new HostTtyFile(dupFd(tty.hostFd, 3), flags, poller, tty);
+    f.inode = node;
+    f.path = "/dev/tty";
+    return f;
+  };
 }

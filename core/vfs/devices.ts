@@ -46,8 +46,8 @@ export function joinDev(major: number, minor: number): bigint {
 
 /** Hooks the kernel provides for devices that depend on the caller. */
 export const deviceHooks: {
-  /** Opens the caller's controlling terminal (/dev/tty). */
-  openTty: ((flags: number) => OpenFile) | null;
+  /** Opens the caller's controlling terminal (/dev/tty) through the node opened. */
+  openTty: ((node: Inode, flags: number) => OpenFile) | null;
   /** Opens a new pseudo-terminal master (/dev/ptmx). */
   openPtmx: ((flags: number) => OpenFile) | null;
 } = { openTty: null, openPtmx: null };
@@ -76,7 +76,7 @@ export function openDevice(inode: Inode, rdev: bigint, flags: number): OpenFile 
       return new RandomDevice(inode, flags);
     case "5:0":
       if (!deviceHooks.openTty) throw new LinuxError("ENXIO");
-      return deviceHooks.openTty(flags);
+      return deviceHooks.openTty(inode, flags);
     case "5:2":
       if (!deviceHooks.openPtmx) throw new LinuxError("ENXIO");
       return deviceHooks.openPtmx(flags);

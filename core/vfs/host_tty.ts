@@ -39,6 +39,8 @@ export class TtyState {
   sid = 0;
   /** Its foreground process group (0: none). */
   fgPgrp = 0;
+  /** A host descriptor of it the Sentry keeps, to open it again as /dev/tty (-1: none). */
+  hostFd = -1;
 }
 
 const calls = new FileCalls();
