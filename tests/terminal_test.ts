@@ -331,3 +331,30 @@ Deno.test("terminal: a pod container's terminal gets ^C in its sandbox, as a lon
     for (const d of [pause, app, rootfs]) await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test("terminal: a background job that reads the terminal stops (SIGTTIN), as under runc", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  // set -m: ash takes the terminal (/dev/tty) and puts each job in its own group.
+  const script = "set -m; cat & sleep 1; " +
+    "grep -h ^State /proc/$!/status; kill -CONT %1 2>/dev/null; sleep 0.3; " +
+    "grep -h ^State /proc/$!/status; kill -9 %1; wait; echo done";
+  const bundle = await makeBundle({ rootfs, args: ["/bin/sh", "-c", script], terminal: true });
+  const traces = sandboxTraces();
+  const seen: Record<string, string> = {};
+  try {
+    for (const which of RUNTIMES) {
+      await t.step(which, () =>
+        onConsole(which, bundle, "t5", async ({ rt, master }) => {
+          seen[which] = await readUntil(master, /done\r\n/);
+          await stopped(rt, "t5");
+        }));
+    }
+    // Stopped by SIGTTIN, and stopped again after SIGCONT as it reads again.
+    assertStringIncludes(seen.runc!, "State:\tT (stopped)\r\nState:\tT (stopped)\r\n");
+    assertEquals(seen.dvisor, seen.runc);
+    assertEquals(sandboxTraces(), traces);
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});

@@ -783,12 +783,18 @@ export class Kernel {
   #interruptBlocked(t: Task): void {
     const b = t.blocked;
     if (!b || t.state !== "blocked" || !this.#hasDeliverable(t)) return;
-    const next = this.#peekDeliverable(t);
+    // The first signal that does something (a SIGCONT queued before a
+    // stop, say, changes nothing for the call).
+    const acts = (sig: number) => {
+      const a = t.process.sigactions[sig]!;
+      if (a.handler !== SIG_DFL && a.handler !== SIG_IGN) return true;
+      const dfl = defaultAction(sig);
+      return dfl !== "ignore" && dfl !== "continue";
+    };
+    const next = this.#deliverable(t).find((s) => acts(s.sig));
     if (!next) return;
     const act = t.process.sigactions[next.sig]!;
     const runsHandler = act.handler !== SIG_DFL && act.handler !== SIG_IGN;
-    const dfl = defaultAction(next.sig);
-    if (!runsHandler && (dfl === "ignore" || dfl === "continue")) return;
     b.cancel();
     t.blocked = null;
     const host = this.hostTid(t);
@@ -809,9 +815,13 @@ export class Kernel {
   }
 
   #peekDeliverable(t: Task): PendingSignal | undefined {
+    return this.#deliverable(t)[0];
+  }
+
+  /** The signals the task would take now, thread-directed ones first. */
+  #deliverable(t: Task): PendingSignal[] {
     const mask = t.sigmask & ~UNBLOCKABLE;
-    return t.pending.find((s) => (sigbit(s.sig) & mask) === 0n) ??
-      t.process.pending.find((s) => (sigbit(s.sig) & mask) === 0n);
+    return [...t.pending, ...t.process.pending].filter((s) => (sigbit(s.sig) & mask) === 0n);
   }
 
   #takeDeliverable(t: Task): PendingSignal | undefined {

@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { LinuxError } from "../errors.ts";
+import { LinuxError, WouldBlock } from "../errors.ts";
 import type { Kernel, SyscallContext } from "../kernel/kernel.ts";
-import { SI } from "../kernel/signals.ts";
+import { SI, SIG, SIG_IGN, sigbit } from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
-import { HostTtyFile, TTY, type TtyState } from "../vfs/host_tty.ts";
+import { HostTtyFile, TTY, ttyHooks, type TtyState } from "../vfs/host_tty.ts";
 import { deviceHooks } from "../vfs/devices.ts";
 import { dupFd } from "../../platform/fd.ts";
 
@@ -139,6 +139,7 @@ export function jobControlIoctl(
     case TTY.TIOCSPGRP: {
       controlling();
       if (tty.sid !== p.sid) throw new LinuxError("ENOTTY");
+      checkJobControl(c.k, tty, SIG.TTOU);
       const pgrp = c.mem.readI32(arg);
       if (pgrp < 0) throw new LinuxError("EINVAL");
       const members = [...c.k.processes.values()].filter((q) =>
@@ -159,12 +160,58 @@ export function jobControlIoctl(
 }
 
 /**
+ * Whether a process group is orphaned: no member has a parent in another
+ * group of the same session (nobody left to continue it).
+ */
+function orphanedGroup(k: Kernel, pgid: number, sid: number): boolean {
+  for (const q of k.processes.values()) {
+    if (q.pgid !== pgid || q.exitStatus !== null) continue;
+    const parent = q.parent;
+    if (parent && parent.pgid !== pgid && parent.sid === sid) return false;
+  }
+  return true;
+}
+
+/**
+ * Job control on a terminal access by the current task, as Linux's
+ * tty_check_change: a process of a background group of the terminal's
+ * session stops its whole group with `sig` (SIGTTIN to read, SIGTTOU to
+ * write with TOSTOP or to change settings) and the call restarts once the
+ * group is continued; if it ignores or blocks the signal, a read fails
+ * with EIO and a write or change goes ahead; an orphaned group gets EIO.
+ *
+ * @param k The kernel.
+ * @param tty The terminal.
+ * @param sig SIGTTIN or SIGTTOU.
+ * @throws {LinuxError} EIO.
+ * @throws {WouldBlock} After the stop was sent (the call waits for the signal).
+ */
+export function checkJobControl(k: Kernel, tty: TtyState, sig: number): void {
+  const t = k.current;
+  const p = t?.process;
+  if (!t || !p || p.ctty !== tty || tty.fgPgrp === 0 || p.pgid === tty.fgPgrp) return;
+  if (p.sigactions[sig]!.handler === SIG_IGN || (t.sigmask & sigbit(sig)) !== 0n) {
+    if (sig === SIG.TTIN) throw new LinuxError("EIO");
+    return;
+  }
+  if (orphanedGroup(k, p.pgid, p.sid)) throw new LinuxError("EIO");
+  for (const q of k.processes.values()) {
+    if (q.pgid === p.pgid && q.exitStatus === null) {
+      k.signalProcess(q, { sig, code: SI.KERNEL, pid: 0, uid: 0 });
+    }
+  }
+  // Parked until the signal is taken: a stop restarts the call once continued.
+  throw new WouldBlock([]);
+}
+
+/**
  * Makes /dev/tty open the caller's controlling terminal (ENXIO without
  * one), as Linux: a new open file of the same host terminal.
  *
  * @param k The kernel.
  */
 export function provideDevTty(k: Kernel): void {
+  ttyHooks.jobControl = (tty, sig) => checkJobControl(k, tty, sig);
   const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
   deviceHooks.openTty = (node, flags) => {
     const tty = k.current?.process.ctty;

@@ -46,6 +46,21 @@ export class TtyState {
 const calls = new FileCalls();
 
 /**
+ * Job control, supplied by the kernel (it knows the caller): called before
+ * a terminal is read (SIGTTIN) or written with TOSTOP or reconfigured
+ * (SIGTTOU); it stops a background caller's group (the call restarts when
+ * it is continued) or refuses with EIO.
+ */
+export const ttyHooks: {
+  jobControl: ((tty: TtyState, sig: number) => void) | null;
+} = { jobControl: null };
+
+/** c_lflag's TOSTOP: background writes stop the writer. */
+const TOSTOP = 0o400;
+const SIGTTIN = 21;
+const SIGTTOU = 22;
+
+/**
  * Which terminal a host descriptor is, if it is one.
  *
  * @param fd A host descriptor.
@@ -95,6 +110,19 @@ export class HostTtyFile extends HostFdFile {
     this.tty = tty;
   }
 
+  override read(buf: Uint8Array, offset: bigint | null): number {
+    ttyHooks.jobControl?.(this.tty, SIGTTIN);
+    return super.read(buf, offset);
+  }
+
+  override write(data: Uint8Array, offset: bigint | null): number {
+    if (ttyHooks.jobControl) {
+      const lflag = new DataView(getTermios(this.hostFd).buffer).getUint32(12, true);
+      if (lflag & TOSTOP) ttyHooks.jobControl(this.tty, SIGTTOU);
+    }
+    return super.write(data, offset);
+  }
+
   /**
    * The terminal's own requests; the job control ones (TIOCSCTTY,
    * TIOCSPGRP...) need the caller and are answered by the syscall layer.
@@ -109,11 +137,13 @@ export class HostTtyFile extends HostFdFile {
           memory.write(arg, getTermios(fd));
           return 0n;
         case TTY.TCSETSF:
+          ttyHooks.jobControl?.(this.tty, SIGTTOU);
           flushTerminal(fd, 0);
           setTermios(fd, memory.read(arg, TERMIOS_SIZE));
           return 0n;
         case TTY.TCSETS:
         case TTY.TCSETSW:
+          ttyHooks.jobControl?.(this.tty, SIGTTOU);
           setTermios(fd, memory.read(arg, TERMIOS_SIZE));
           return 0n;
         case TTY.TIOCGWINSZ: {
