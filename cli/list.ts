@@ -34,7 +34,14 @@ export const listCommand: Command = {
     } else {
       const rows = [
         ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
-        ...all.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner || "root"]),
+        ...all.map((s) => [
+          s.id,
+          String(shownState(s).pid),
+          s.status,
+          s.bundle,
+          s.created,
+          s.owner || "root",
+        ]),
       ];
       const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
       await writeOut(

@@ -128,6 +128,11 @@ export const updateCommand: Command = {
     return await store.locked(id, () => {
       const s = store.read(id);
       if (s.status === "stopped") throw new Error(`Container ${id} is not running`);
+      if (s.sandbox) {
+        throw new Error(
+          `Container ${id} shares the cgroup of its pod's sandbox: update ${s.sandbox} instead`,
+        );
+      }
       if (!s.cgroup) {
         throw new Error(
           `Container ${id} has no host cgroup (started without root): its limits cannot change`,

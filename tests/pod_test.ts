@@ -83,6 +83,11 @@ for (const platform of ["seccomp", "ptrace"]) {
         assertEquals(r.code, 0, r.stderr);
         const s = await state("app");
         assertEquals([s.status, s.annotations[SANDBOX_ID]], ["created", "pod"]);
+        const listed = (await dvisor("list")).stdout.split("\n").find((l) => l.startsWith("app "));
+        assertEquals(listed?.split(/\s+/)[1], String(s.pid), "list shows the same pid");
+        const update = await dvisor("update", "--memory", "100M", "app");
+        assertEquals(update.code, 1);
+        assertStringIncludes(update.stderr, "update pod");
         // containerd's shim watches that pid: it must end with the container, not the sandbox.
         assertEquals(await Deno.readTextFile(`${out}/app.pid`), String(s.pid));
         assert(s.pid !== sandboxPid);
@@ -168,6 +173,28 @@ for (const platform of ["seccomp", "ptrace"]) {
         assertEquals((await state("app3")).status, "stopped");
         assertEquals((await dvisor("delete", "app3")).code, 0);
         assertEquals((await dvisor("list", "-q")).stdout, "");
+      });
+
+      await t.step("the sandbox container's init ending ends the pod", async () => {
+        const shortPause = await bundle({
+          rootfs: pauseFs,
+          args: ["sleep", "3"],
+          annotations: pod("sandbox", "pod2"),
+        });
+        const member = await bundle({
+          rootfs: appFs,
+          args: ["sleep", "1000"],
+          annotations: pod("container", "pod2"),
+        });
+        assertEquals((await create(shortPause, "pod2")).code, 0);
+        assertEquals((await dvisor("start", "pod2")).code, 0);
+        assertEquals((await create(member, "member")).code, 0);
+        assertEquals((await dvisor("start", "member")).code, 0);
+        // Killed with the sandbox (SIGKILL, as a pid namespace's processes).
+        assertEquals(JSON.parse((await dvisor("wait", "member")).stdout).exitStatus, 137);
+        assertEquals((await state("pod2")).status, "stopped");
+        assertEquals((await dvisor("delete", "member")).code, 0);
+        assertEquals((await dvisor("delete", "pod2")).code, 0);
       });
 
       await t.step("bad input: each fails in one line and leaves nothing", async () => {
