@@ -29,6 +29,8 @@ export const killCommand: Command = {
     const signo = parseSignal(sig);
     const store = new StateStore(stateRoot(globals));
     const s = store.read(id);
+    // As runc: with --all a stopped container is no error (nothing is left to signal).
+    if (s.status === "stopped" && parsed.flags.all) return 0;
     if (s.status === "stopped" || s.status === "creating") {
       // runc's words: containerd's runc shim takes "container not running" as
       // "already exited" (CRI kills every container it reaps, stopped or not).

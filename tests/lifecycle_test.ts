@@ -82,6 +82,9 @@ Deno.test("create, start, state, ps, kill, delete as containerd's shim does, lik
         assertEquals((await rt("kill", id, "15")).code, 0);
         await until(async () => status(await rt("state", id)) === "stopped" ? true : undefined);
         assertEquals((await rt("kill", id, "15")).code, 1, "kill of a stopped container fails");
+        // As runc: --all makes a stopped container no error (a missing one still is).
+        assertEquals((await rt("kill", "--all", id, "9")).code, 0, "kill --all of a stopped one");
+        assertEquals((await rt("kill", "--all", "nosuch", "9")).code, 1);
         assertEquals((await rt("delete", id)).code, 0);
         assertEquals((await rt("state", id)).code, 1, "gone after delete");
         assertEquals((await rt("delete", id)).code, 1, "delete of a missing container fails");
