@@ -86,6 +86,7 @@ export async function loadBundle(
       maskedPaths: spec.maskedPaths,
       ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
       resources: spec.resources,
+      ...(spec.idMappings ? { idMappings: spec.idMappings } : {}),
       sysctl: spec.sysctl,
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,

@@ -23,7 +23,7 @@ export function features(): Record<string, unknown> {
     hooks: [...HOOK_POINTS],
     mountOptions: ["bind", "rbind", "ro", "rw", "nosuid", "nodev", "noexec", "mode", "size"],
     linux: {
-      namespaces: ["pid", "network", "ipc", "uts", "mount"],
+      namespaces: ["pid", "network", "ipc", "uts", "mount", "user"],
       capabilities: CAPABILITIES,
       // The sandbox's host cgroup; with --systemd-cgroup laid out as systemd
       // would, but made through cgroupfs (systemd is not asked).

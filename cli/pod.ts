@@ -141,6 +141,7 @@ export async function createInSandbox(
       readonlyPaths: r.readonlyPaths ?? [],
       ...(r.seccomp ? { seccomp: r.seccomp } : {}),
       ...(r.resources ? { resources: r.resources } : {}),
+      ...(r.idMappings ? { idMappings: r.idMappings } : {}),
       stdioCount: 3 + stdio.length,
     };
     const own = pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2];

@@ -3,7 +3,7 @@
  * bundle (runc's default config with one field changed) and a command
  * that shows the field's effect; stdout and exit status must match.
  */
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertStringIncludes } from "@std/assert";
 import { makeBundle, runBundle } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 
@@ -171,5 +171,47 @@ Deno.test("spec fields: each as runc honours it", async (t) => {
     }
   } finally {
     await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("linux.uidMappings: ids inside the container and on the host, as runc", async () => {
+  const rootfs = await makeBusyboxRootfs();
+  const shared = await Deno.makeTempDir({ prefix: "dvisor-userns-" });
+  await Deno.chmod(shared, 0o777);
+  const script = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; " +
+    "stat -c '%u %g' /bin/busybox; touch /tmp/t; stat -c '%u %g' /tmp/t; " +
+    "touch /root/made; stat -c '%u %g' /root/made; chown 70000 /root/made 2>/dev/null || echo refused";
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["sh", "-c", script],
+    mounts: [{ destination: "/root", type: "bind", source: shared, options: ["rbind"] }],
+  });
+  try {
+    const path = `${bundle}/config.json`;
+    const config = JSON.parse(await Deno.readTextFile(path)) as Config;
+    const linux = config.linux as Record<string, unknown> & { namespaces: unknown[] };
+    linux.namespaces.push({ type: "user" });
+    linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+    await Deno.writeTextFile(path, JSON.stringify(config));
+    const results: Record<string, { code: number; stdout: string; host: string }> = {};
+    for (const runtime of ["runc", "dvisor"] as const) {
+      const r = await runBundle(runtime, bundle);
+      const st = await Deno.stat(`${shared}/made`).catch(() => {
+        throw new Error(`${runtime} made no file: ${r.stderr}`);
+      });
+      results[runtime] = { code: r.code, stdout: r.stdout, host: `${st.uid} ${st.gid}` };
+      await Deno.remove(`${shared}/made`);
+    }
+    assertEquals(results.runc!.host, "100000 200000");
+    assertEquals(results.dvisor, results.runc);
+    // Mappings without a user namespace: one line, as every spec error.
+    linux.namespaces.pop();
+    await Deno.writeTextFile(path, JSON.stringify(config));
+    const bad = await runBundle("dvisor", bundle);
+    assertEquals([bad.code, bad.stderr.trim().split("\n").length], [1, 1], bad.stderr);
+    assertStringIncludes(bad.stderr, "user namespace");
+  } finally {
+    for (const d of [bundle, rootfs, shared]) await Deno.remove(d, { recursive: true });
   }
 });

@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { IdMappedBackend, type IdMappings } from "../vfs/id_map.ts";
+import type { FsBackend } from "../vfs/backend.ts";
 import type { Resources } from "../../platform/cgroup_resources.ts";
 import type { SeccompProfile } from "./oci_seccomp.ts";
 import { HostBackend } from "../../gofer/host_backend.ts";
@@ -37,6 +39,8 @@ export interface BootConfig {
   seccomp?: SeccompProfile;
   /** linux.resources (the host cgroup enforces them; the container's cgroup files show them). */
   resources?: Resources;
+  /** The container's user namespace mappings (file owners are translated across them). */
+  idMappings?: IdMappings;
   readonlyPaths?: string[];
   /** The container's 0, 1, 2 and then the preserved descriptors (--preserve-fds) from 3. */
   stdio: number[];
@@ -106,16 +110,22 @@ export interface BootResult {
  */
 export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog): BootResult {
   try {
-    const root = c.rootGoferFd !== undefined
-      ? new GoferClient(c.rootGoferFd)
-      : new HostBackend(c.rootPath!, { readOnly: c.rootReadOnly || c.rootOverlay });
+    const mapped = (b: FsBackend): FsBackend =>
+      c.idMappings ? new IdMappedBackend(b, c.idMappings) : b;
+    const root = mapped(
+      c.rootGoferFd !== undefined
+        ? new GoferClient(c.rootGoferFd)
+        : new HostBackend(c.rootPath!, { readOnly: c.rootReadOnly || c.rootOverlay }),
+    );
     const mounts: MountConfig[] = c.mounts.map((m) => ({
       ...m,
       ...(m.type === "bind"
         ? {
-          backend: m.goferFd !== undefined
-            ? new GoferClient(m.goferFd)
-            : new HostBackend(m.hostPath!, { readOnly: m.readOnly ?? false }),
+          backend: mapped(
+            m.goferFd !== undefined
+              ? new GoferClient(m.goferFd)
+              : new HostBackend(m.hostPath!, { readOnly: m.readOnly ?? false }),
+          ),
         }
         : {}),
     }));
@@ -131,6 +141,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog
       maskedPaths: c.maskedPaths ?? [],
       ...(c.seccomp ? { seccomp: c.seccomp } : {}),
       ...(c.resources ? { resources: c.resources } : {}),
+      ...(c.idMappings ? { idMappings: c.idMappings } : {}),
       ...(c.sysctl ? { sysctl: c.sysctl } : {}),
       readonlyPaths: c.readonlyPaths ?? [],
       stdio: c.stdio,

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import { IdMappedBackend, type IdMappings } from "../vfs/id_map.ts";
+import type { FsBackend } from "../vfs/backend.ts";
 import type { Resources } from "../../platform/cgroup_resources.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Process, Task } from "../kernel/task.ts";
@@ -32,6 +34,8 @@ export interface SubcontainerConfig {
   seccomp?: SeccompProfile;
   /** Its linux.resources (shown in its cgroup file system). */
   resources?: Resources;
+  /** Its user namespace mappings (file owners are translated across them). */
+  idMappings?: IdMappings;
   /** How many of the descriptors sent are its stdio (0, 1, 2 and preserved ones). */
   stdioCount: number;
 }
@@ -139,10 +143,14 @@ export class SandboxContainers {
         owned = owned.filter((o) => o !== fd);
         backends.push(new GoferClient(fd));
       }
-      const ns = new MountNamespace(rootMount(backends[0]!, cfg.rootReadOnly, cfg.rootOverlay));
+      const mapped = (b: FsBackend): FsBackend =>
+        cfg.idMappings ? new IdMappedBackend(b, cfg.idMappings) : b;
+      const ns = new MountNamespace(
+        rootMount(mapped(backends[0]!), cfg.rootReadOnly, cfg.rootOverlay),
+      );
       let next = 1;
       const mounts: MountConfig[] = cfg.mounts.map((m) =>
-        m.type === "bind" ? { ...m, backend: backends[next++]! } : m
+        m.type === "bind" ? { ...m, backend: mapped(backends[next++]!) } : m
       );
       populateMounts(this.#k, ns, {
         mounts,

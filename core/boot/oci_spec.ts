@@ -6,6 +6,7 @@
  */
 import { parseSeccomp, type SeccompProfile } from "./oci_seccomp.ts";
 import { type Ignored, parseResources } from "./oci_resources.ts";
+import type { IdMappings, IdRange } from "../vfs/id_map.ts";
 import type { Resources } from "../../platform/cgroup_resources.ts";
 import { CAPABILITIES, capabilityNumber } from "../../platform/caps.ts";
 import type { ProcessConfig } from "./start_process.ts";
@@ -88,6 +89,8 @@ export interface Spec {
   resources: Resources;
   /** Fields of linux.resources dvisor does not apply, with why. */
   ignoredResources: Ignored[];
+  /** A new user namespace's linux.uidMappings/gidMappings (null: none). */
+  idMappings: IdMappings | null;
 }
 
 /** RLIMIT_* names and numbers. */
@@ -275,7 +278,51 @@ export function parseSpec(text: string, bundle: string): Spec {
     readonlyPaths: linuxPaths(raw, "readonlyPaths"),
     hooks: parseHooks(raw.hooks),
     ...cgroupOf(raw),
+    idMappings: idMappingsOf(raw),
   };
+}
+
+/** linux.uidMappings and gidMappings, for a new user namespace. */
+function idMappingsOf(raw: Record<string, unknown>): IdMappings | null {
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  const namespaces = Array.isArray(linux.namespaces) ? linux.namespaces : [];
+  const user = namespaces.find((n) => isObject(n) && n.type === "user") as
+    | Record<string, unknown>
+    | undefined;
+  const ranges = (key: string): IdRange[] => {
+    const v = linux[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new SpecError(`config.json: linux.${key} must be an array`);
+    return v.map((r) => {
+      if (!isObject(r)) throw new SpecError(`config.json: linux.${key} entries must be objects`);
+      return {
+        containerId: int(r.containerID, `linux.${key}.containerID`),
+        hostId: int(r.hostID, `linux.${key}.hostID`),
+        size: int(r.size, `linux.${key}.size`, 1),
+      };
+    });
+  };
+  const uid = ranges("uidMappings");
+  const gid = ranges("gidMappings");
+  if (!user) {
+    if (uid.length || gid.length) {
+      throw new SpecError(
+        'config.json: uid/gid mappings need a user namespace: add {"type": "user"} to linux.namespaces',
+      );
+    }
+    return null;
+  }
+  if (typeof user.path === "string" && user.path) {
+    throw new SpecError(
+      "config.json: joining a user namespace by path is not supported: give uidMappings instead",
+    );
+  }
+  if (!uid.length || !gid.length) {
+    throw new SpecError(
+      "config.json: a user namespace needs linux.uidMappings and linux.gidMappings",
+    );
+  }
+  return { uid, gid };
 }
 
 /** linux.cgroupsPath and linux.resources, checked. */

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { IdMappings } from "../vfs/id_map.ts";
 import type { Resources } from "../../platform/cgroup_resources.ts";
 import { alwaysAllowed, type SeccompProfile } from "./oci_seccomp.ts";
 import { SELF_ONLY } from "../../platform/self_only.ts";
@@ -72,6 +73,8 @@ export interface SandboxConfig {
   seccomp?: SeccompProfile;
   /** Its linux.resources (shown in its cgroup file system). */
   resources?: Resources;
+  /** Its user namespace mappings (/proc/PID/uid_map; file owners are mapped by its backends). */
+  idMappings?: IdMappings;
   /** A listening control socket (owned): `dvisor start`, `kill`, `wait`, `ps`... talk to it. */
   controlListenFd?: number;
   /** Load the init, then wait for StartRoot on the control socket before it runs (create/start). */
@@ -98,6 +101,7 @@ export function runSandbox(config: SandboxConfig): number {
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   provideDevTty(k);
   k.uts.hostname = config.hostname;
+  k.idMappings = config.idMappings ?? null;
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;
   for (const [key, value] of Object.entries(config.sysctl ?? {})) {

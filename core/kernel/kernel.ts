@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { IdMappings } from "../vfs/id_map.ts";
 import { seccompDecision, type SeccompProfile } from "../boot/oci_seccomp.ts";
 import { type Inode, S_IFCHR } from "../vfs/inode.ts";
 import { joinDev } from "../vfs/devices.ts";
@@ -148,6 +149,8 @@ export class Kernel {
   readonly inits = new Map<string, Process>();
   /** Notified whenever a process exits. */
   readonly processExits = new WaitQueue();
+  /** The user namespace mappings of the container (null: the host's ids). */
+  idMappings: IdMappings | null = null;
   /** Tasks by application tid. */
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { mapText } from "./id_map.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { splitDev } from "./devices.ts";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
@@ -254,6 +255,9 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     m.set("mountinfo", file("mountinfo", () => mountinfoText(k)));
     m.set("maps", file("maps", () => mapsText(k, p)));
     m.set("cgroup", file("cgroup", () => "0::/\n"));
+    m.set("uid_map", file("uid_map", () => mapText(k.idMappings?.uid ?? null)));
+    m.set("gid_map", file("gid_map", () => mapText(k.idMappings?.gid ?? null)));
+    m.set("setgroups", file("setgroups", () => "allow\n"));
     m.set(
       "exe",
       () =>
