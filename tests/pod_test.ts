@@ -117,6 +117,32 @@ for (const platform of ["seccomp", "ptrace"]) {
         assertStringIncludes(await Deno.readTextFile(`/proc/${app[0]}/status`), "dvisor");
       });
 
+      await t.step("a container's own user namespace mappings", async () => {
+        const mappedApp = await bundle({
+          rootfs: appFs,
+          args: ["sh", "-c", "cat /proc/self/uid_map; stat -c %u /marker"],
+          annotations: pod("container", "pod"),
+        });
+        const path = `${mappedApp}/config.json`;
+        const config = JSON.parse(await Deno.readTextFile(path));
+        config.linux.namespaces.push({ type: "user" });
+        config.linux.uidMappings = [{ containerID: 0, hostID: 0, size: 1000 }];
+        config.linux.gidMappings = [{ containerID: 0, hostID: 0, size: 1000 }];
+        await Deno.writeTextFile(path, JSON.stringify(config));
+        const made = await create(mappedApp, "mapped");
+        assertEquals(made.code, 0, made.stderr);
+        assertEquals((await dvisor("start", "mapped")).code, 0);
+        assertEquals(JSON.parse((await dvisor("wait", "mapped")).stdout).exitStatus, 0);
+        assertEquals(
+          await Deno.readTextFile(`${out}/mapped.out`),
+          "         0          0       1000\n0\n",
+        );
+        // The sandbox's container keeps the host's ids.
+        const own = await dvisor("exec", "pod", "cat", "/proc/self/uid_map");
+        assertEquals(own.stdout, "         0          0 4294967295\n");
+        assertEquals((await dvisor("delete", "mapped")).code, 0);
+      });
+
       await t.step(
         "an init that exits ends its container only: wait gives its status",
         async () => {

@@ -188,6 +188,7 @@ export class SandboxContainers {
         },
       };
       this.#subs.set(cid, { container, backends });
+      if (cfg.idMappings) this.#k.idMappings.set(cid, cfg.idMappings);
     } catch (e) {
       owned.forEach(closeQuietly);
       backends.forEach((b) => b.close());
@@ -211,6 +212,7 @@ export class SandboxContainers {
       sub.backends.forEach((b) => b.close());
       this.#subs.delete(cid);
       this.#k.inits.delete(cid);
+      this.#k.idMappings.delete(cid);
       done();
     });
   }

@@ -101,7 +101,7 @@ export function runSandbox(config: SandboxConfig): number {
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   provideDevTty(k);
   k.uts.hostname = config.hostname;
-  k.idMappings = config.idMappings ?? null;
+  if (config.idMappings) k.idMappings.set("", config.idMappings);
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;
   for (const [key, value] of Object.entries(config.sysctl ?? {})) {

@@ -149,8 +149,8 @@ export class Kernel {
   readonly inits = new Map<string, Process>();
   /** Notified whenever a process exits. */
   readonly processExits = new WaitQueue();
-  /** The user namespace mappings of the container (null: the host's ids). */
-  idMappings: IdMappings | null = null;
+  /** Each container's user namespace mappings, by container id (absent: the host's ids). */
+  readonly idMappings = new Map<string, IdMappings>();
   /** Tasks by application tid. */
   readonly tasks = new Map<number, Task>();
   /** Processes by application pid (zombies included until reaped). */

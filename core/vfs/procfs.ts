@@ -255,8 +255,8 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     m.set("mountinfo", file("mountinfo", () => mountinfoText(k)));
     m.set("maps", file("maps", () => mapsText(k, p)));
     m.set("cgroup", file("cgroup", () => "0::/\n"));
-    m.set("uid_map", file("uid_map", () => mapText(k.idMappings?.uid ?? null)));
-    m.set("gid_map", file("gid_map", () => mapText(k.idMappings?.gid ?? null)));
+    m.set("uid_map", file("uid_map", () => mapText(k.idMappings.get(p.container)?.uid ?? null)));
+    m.set("gid_map", file("gid_map", () => mapText(k.idMappings.get(p.container)?.gid ?? null)));
     m.set("setgroups", file("setgroups", () => "allow\n"));
     m.set(
       "exe",
