@@ -143,8 +143,8 @@ async function onConsole(
 
 Deno.test("terminal: create --console-socket gives the container a pty, as runc", async (t) => {
   const rootfs = await makeBusyboxRootfs();
-  const script =
-    "tty; stty size; echo via-dev-tty > /dev/tty; read x < /dev/tty; echo got:$x; exit 4";
+  const script = "tty; stty size; echo via-dev-tty > /dev/tty; echo via-pts > $(tty); " +
+    "read x < /dev/tty; echo got:$x; exit 4";
   const bundle = await makeBundle({
     rootfs,
     args: ["/bin/sh", "-c", script],
@@ -166,7 +166,10 @@ Deno.test("terminal: create --console-socket gives the container a pty, as runc"
         }));
     }
     assertEquals(seen.dvisor, seen.runc);
-    assertEquals(seen.dvisor, "/dev/pts/0\r\n30 100\r\nvia-dev-tty\r\nhello\r\ngot:hello\r\n");
+    assertEquals(
+      seen.dvisor,
+      "/dev/pts/0\r\n30 100\r\nvia-dev-tty\r\nvia-pts\r\nhello\r\ngot:hello\r\n",
+    );
     assertEquals(sandboxTraces(), traces);
   } finally {
     await Deno.remove(bundle, { recursive: true });

@@ -721,6 +721,16 @@ export class Kernel {
   }
 
   /**
+   * A terminal the sandbox was given, by its number in /dev/pts.
+   *
+   * @param index N of /dev/pts/N.
+   * @returns Its state, or undefined.
+   */
+  terminalByIndex(index: number): TtyState | undefined {
+    return [...this.#terminals.values()].find((t) => t.index === index);
+  }
+
+  /**
    * The Sentry's state of a host terminal (one per terminal, whichever
    * descriptors and processes have it).
    *

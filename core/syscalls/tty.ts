@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Inode } from "../vfs/inode.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
 import type { Kernel, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG, SIG_IGN, sigbit } from "../kernel/signals.ts";
@@ -205,20 +206,39 @@ export function checkJobControl(k: Kernel, tty: TtyState, sig: number): void {
 }
 
 /**
- * Makes /dev/tty open the caller's controlling terminal (ENXIO without
- * one), as Linux: a new open file of the same host terminal.
+ * Makes the terminal devices work: /dev/tty opens the caller's controlling
+ * terminal (ENXIO without one) and /dev/pts/N the sandbox's terminal N
+ * again, each a new open file of the same host terminal, as Linux (a
+ * session leader without one that opens a terminal without O_NOCTTY makes
+ * it its controlling terminal); and job control stops on terminal access.
  *
  * @param k The kernel.
  */
 export function provideDevTty(k: Kernel): void {
   ttyHooks.jobControl = (tty, sig) => checkJobControl(k, tty, sig);
   const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
+  const open = (node: Inode, tty: TtyState, flags: number, path: string) => {
+    const f = new HostTtyFile(dupFd(tty.hostFd, 3), flags, poller, tty);
+    f.inode = node;
+    f.path = path;
+    return f;
+  };
   deviceHooks.openTty = (node, flags) => {
     const tty = k.current?.process.ctty;
     if (!tty || tty.hostFd < 0) throw new LinuxError("ENXIO");
-    const f = new HostTtyFile(dupFd(tty.hostFd, 3), flags, poller, tty);
-    f.inode = node;
-    f.path = "/dev/tty";
+    return open(node, tty, flags, "/dev/tty");
+  };
+  deviceHooks.openPts = (node, index, flags) => {
+    const tty = k.terminalByIndex(index);
+    if (!tty || tty.hostFd < 0) throw new LinuxError("EIO");
+    const f = open(node, tty, flags, `/dev/pts/${index}`);
+    const p = k.current?.process;
+    if (p && !(flags & O_NOCTTY) && p.sid === p.pid && !p.ctty && tty.sid === 0) {
+      takeTerminal(p, tty);
+    }
     return f;
   };
 }
+
+/** open(2)'s O_NOCTTY. */
+const O_NOCTTY = 0o400;

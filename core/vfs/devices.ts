@@ -50,7 +50,9 @@ export const deviceHooks: {
   openTty: ((node: Inode, flags: number) => OpenFile) | null;
   /** Opens a new pseudo-terminal master (/dev/ptmx). */
   openPtmx: ((flags: number) => OpenFile) | null;
-} = { openTty: null, openPtmx: null };
+  /** Opens the sandbox's terminal /dev/pts/N again. */
+  openPts: ((node: Inode, index: number, flags: number) => OpenFile) | null;
+} = { openTty: null, openPtmx: null, openPts: null };
 
 /**
  * Opens a character device.
@@ -80,6 +82,10 @@ export function openDevice(inode: Inode, rdev: bigint, flags: number): OpenFile 
     case "5:2":
       if (!deviceHooks.openPtmx) throw new LinuxError("ENXIO");
       return deviceHooks.openPtmx(flags);
+  }
+  // The pty slaves: 136 to 143.
+  if (major >= 136 && major <= 143 && deviceHooks.openPts) {
+    return deviceHooks.openPts(inode, (major - 136) * 256 + minor, flags);
   }
   throw new LinuxError("ENXIO");
 }
