@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { sendDescriptor } from "./fd_socket.ts";
 import { closeFd, closeQuietly, pollFd, readFd, writeFd } from "../platform/fd.ts";
 import {
   getWindowSize,
@@ -87,21 +88,7 @@ export function openConsole(size?: { rows: number; cols: number }): PtyPair {
  * @throws {Error} When the socket cannot be reached.
  */
 export function sendConsole(socketPath: string, master: number): void {
-  let sock: number;
-  try {
-    sock = connectUnix(socketPath);
-  } catch (e) {
-    throw new Error(
-      `Cannot connect to --console-socket ${socketPath}: ${
-        e instanceof Error ? e.message : e
-      } (it must be a listening unix socket)`,
-    );
-  }
-  try {
-    sendFds(sock, new TextEncoder().encode("/dev/ptmx"), [master]);
-  } finally {
-    closeFd(sock);
-  }
+  sendDescriptor(socketPath, "--console-socket", "/dev/ptmx", master);
 }
 
 /**

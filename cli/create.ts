@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { sendPidfd } from "./fd_socket.ts";
 import type { PtyPair } from "../platform/pty.ts";
 import { checkConsoleFlags, openConsole, sendConsole } from "./console.ts";
 import { closeQuietly, O, openFile } from "../platform/fd.ts";
@@ -37,7 +38,11 @@ const FLAGS: FlagSpec[] = [
     type: "string",
     help: "(with process.terminal) where to send the pty master",
   },
-  { name: "pidfd-socket", type: "string", help: "(runc) ignored", ignored: true },
+  {
+    name: "pidfd-socket",
+    type: "string",
+    help: "send a pidfd of the container's process to this socket (as runc 1.2)",
+  },
   {
     name: "no-pivot",
     type: "bool",
@@ -201,12 +206,14 @@ async function create(
     const consoleSocket = parsed.flags["console-socket"] as string | undefined;
     checkConsoleFlags(b.spec.process.terminal, consoleSocket, true);
     const pidFile = parsed.flags["pid-file"] as string | undefined;
+    const pidfdSocket = parsed.flags["pidfd-socket"] as string | undefined;
     const sandboxId = podSandbox(b.spec.annotations);
     if (sandboxId !== null) {
       await createInSandbox(store, id, {
         bundle: b,
         sandboxId,
         ...(consoleSocket ? { consoleSocket } : {}),
+        ...(pidfdSocket ? { pidfdSocket } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
         globals,
       }, logger);
@@ -246,6 +253,7 @@ async function create(
       );
     }
     if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
+    if (pidfdSocket) sendPidfd(pidfdSocket, pid);
     for (const point of ["prestart", "createRuntime", "createContainer"] as const) {
       await runHooks(point, b.spec.hooks, shownState(creating), logger);
     }

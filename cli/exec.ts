@@ -9,12 +9,15 @@
  *
  * @module
  */
+import { sendPidfd } from "./fd_socket.ts";
+import { hostPids } from "./ps.ts";
+import type { ProcessInfo } from "../core/control/handlers.ts";
 import { parseProcess, parseSpec, processObject } from "../core/boot/oci_spec.ts";
 import { METHOD } from "../core/control/protocol.ts";
 import { closeQuietly } from "../platform/fd.ts";
 import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./console.ts";
 import { waitPid } from "./wait_pid.ts";
-import { StateStore } from "./container_state.ts";
+import { type ContainerState, StateStore } from "./container_state.ts";
 import { callSandbox, forContainer } from "./control_client.ts";
 import { writeAtomically } from "./create.ts";
 import { exitCodeOf } from "./do.ts";
@@ -37,6 +40,11 @@ const FLAGS: FlagSpec[] = [
   { name: "additional-gids", aliases: ["g"], type: "list", help: "supplementary groups" },
   { name: "tty", aliases: ["t"], type: "bool", help: "give the process a terminal" },
   { name: "console-socket", type: "string", help: "with --tty: where to send the pty master" },
+  {
+    name: "pidfd-socket",
+    type: "string",
+    help: "send a pidfd of the process (with --detach: of its waiter) to this socket",
+  },
   { name: "no-new-privs", type: "bool", help: "set no_new_privs" },
   { name: "cap", aliases: ["c"], type: "list", help: "(runc) extra capabilities", ignored: true },
   { name: "apparmor", type: "string", help: "(runc) ignored", ignored: true },
@@ -120,12 +128,15 @@ async function exec(
     ) as { pid: number };
     logger.debug(`exec ${id}: pid ${pid} in the container`);
     if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
+    const pidfdSocket = parsed.flags["pidfd-socket"] as string | undefined;
     if (detach) {
       const waiter = startWaiter(globals, id, { pid, ...(pty ? { terminal: pty.slave } : {}) });
+      if (pidfdSocket) sendPidfd(pidfdSocket, waiter);
       const pidFile = parsed.flags["pid-file"] as string | undefined;
       if (pidFile) writeAtomically(pidFile, String(waiter));
       return 0;
     }
+    if (pidfdSocket) sendProcessPidfd(pidfdSocket, store.controlSocket(s), s, pid, logger);
     if (pty && !consoleSocket) {
       // This command is the terminal: copy until the process is done with it
       // (the master hangs up once the sandbox's copies of the slave are closed).
@@ -143,6 +154,28 @@ async function exec(
   } finally {
     if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
   }
+}
+
+/**
+ * Sends a pidfd of an exec'd process's host process (its stub), found
+ * through the sandbox's process list; one that already ended gets none
+ * (a warning says so).
+ */
+function sendProcessPidfd(
+  socketPath: string,
+  control: string,
+  s: ContainerState,
+  pid: number,
+  logger: Logger,
+): void {
+  const procs = callSandbox(control, METHOD.processes, forContainer(s)) as ProcessInfo[];
+  const inner = procs.find((p) => p.pid === pid)?.hostPid;
+  const host = inner === undefined ? undefined : hostPids(s.pid).get(inner);
+  if (host === undefined) {
+    logger.warn(`exec ${s.id}: process ${pid} ended before its pidfd could be sent`);
+    return;
+  }
+  sendPidfd(socketPath, host);
 }
 
 /** Waits for the process; signals to this command go to it; its status is ours. */

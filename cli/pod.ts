@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { sendPidfd } from "./fd_socket.ts";
 import { creatingState } from "./create.ts";
 import { encodeConfig } from "../core/boot/boot_config.ts";
 import type { SubcontainerConfig } from "../core/boot/containers.ts";
@@ -72,6 +73,8 @@ export interface PodCreate {
   consoleSocket?: string;
   /** --preserve-fds. */
   preserveFds: number;
+  /** --pidfd-socket: gets a pidfd of the container's waiter. */
+  pidfdSocket?: string;
   /** Global flags (for the container's waiter). */
   globals: Record<string, unknown>;
 }
@@ -159,6 +162,7 @@ export async function createInSandbox(
     // With a terminal it is also the terminal's host controlling process,
     // forwarding ^C and the like to the container's foreground group.
     const waiterPid = startWaiter(o.globals, id, pty ? { terminal: pty.slave } : {});
+    if (o.pidfdSocket) sendPidfd(o.pidfdSocket, waiterPid);
     store.write({
       ...created,
       status: "created",

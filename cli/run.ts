@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { sendPidfd } from "./fd_socket.ts";
 import { podSandbox } from "./pod.ts";
 import { oomExplanation, removeContainer } from "./container_cgroup.ts";
 import type { PtyPair } from "../platform/pty.ts";
@@ -41,6 +42,11 @@ const FLAGS: FlagSpec[] = [
     name: "console-socket",
     type: "string",
     help: "(with process.terminal) where to send the pty master; without it, run is the terminal",
+  },
+  {
+    name: "pidfd-socket",
+    type: "string",
+    help: "send a pidfd of the container's process to this socket (as runc 1.2)",
   },
   { name: "no-subreaper", type: "bool", help: "(runc) ignored", ignored: true },
   {
@@ -89,6 +95,9 @@ export const runCommand: Command = {
           (parsed.flags.bundle as string | undefined) ?? Deno.cwd(),
           ...pidFile(parsed),
           ...(consoleSocket !== undefined ? ["--console-socket", consoleSocket] : []),
+          ...(parsed.flags["pidfd-socket"] !== undefined
+            ? ["--pidfd-socket", String(parsed.flags["pidfd-socket"])]
+            : []),
           ...(parsed.flags["preserve-fds"] !== undefined
             ? ["--preserve-fds", String(parsed.flags["preserve-fds"])]
             : []),
@@ -129,6 +138,8 @@ export const runCommand: Command = {
             onCreated: async (boot, gofer) => {
               reg.close();
               warnOomScoreAdj(boot.pid, b.request, logger);
+              const pidfdSocket = parsed.flags["pidfd-socket"] as string | undefined;
+              if (pidfdSocket) sendPidfd(pidfdSocket, boot.pid);
               if (pty) {
                 // The sandbox has the slave: ours goes, so the master hangs up when it ends.
                 closeQuietly(pty.slave);

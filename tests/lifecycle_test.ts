@@ -9,6 +9,8 @@ import { assertEquals, assertStringIncludes } from "@std/assert";
 import { makeBundle, sandboxTraces } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 import { DVISOR, type Ran, run, runDetaching, until } from "./support/run.ts";
+import { closeFd, closeQuietly, pollFd } from "../platform/fd.ts";
+import { acceptConnection, listenUnix, receiveFds } from "../platform/socket.ts";
 
 type Runtime = "runc" | "dvisor";
 
@@ -432,5 +434,95 @@ Deno.test("hooks run in order with the state on stdin, as runc runs them", async
     for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+/** The pid a pidfd refers to (its fdinfo's Pid line). */
+async function pidOfPidfd(fd: number): Promise<number> {
+  const info = await Deno.readTextFile(`/proc/self/fdinfo/${fd}`);
+  return Number(/^Pid:\s+(-?\d+)/m.exec(info)?.[1]);
+}
+
+Deno.test("--pidfd-socket: create, run -d and exec send a pidfd of the process they stand for", async () => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({ rootfs, args: ["sleep", "1000"] });
+  const root = await Deno.makeTempDir({ prefix: "dvisor-test-root-" });
+  const sockPath = `${root}/pidfd.sock`;
+  const listener = listenUnix(sockPath);
+  const received: number[] = [];
+  const receive = async () => {
+    for (let i = 0; (pollFd(listener, 1) & 1) === 0; i++) {
+      if (i > 300) throw new Error("no pidfd arrived");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const conn = acceptConnection(listener);
+    try {
+      const buf = new Uint8Array(64);
+      const got = receiveFds(conn, buf);
+      assertEquals(new TextDecoder().decode(buf.subarray(0, got.bytes)), "pidfd");
+      received.push(...got.fds);
+      return got.fds[0]!;
+    } finally {
+      closeFd(conn);
+    }
+  };
+  const dvisor = (...a: string[]) => runDetaching(DVISOR, ["--root", root, ...a]);
+  try {
+    const created = dvisor("create", "--bundle", bundle, "--pidfd-socket", sockPath, "c1");
+    const fd = await receive();
+    assertEquals((await created).code, 0);
+    const pid = JSON.parse((await run(DVISOR, ["--root", root, "state", "c1"])).stdout).pid;
+    assertEquals(await pidOfPidfd(fd), pid);
+    const ran = dvisor("run", "-d", "--bundle", bundle, "--pidfd-socket", sockPath, "c2");
+    const fd2 = await receive();
+    assertEquals((await ran).code, 0);
+    const pid2 = JSON.parse((await run(DVISOR, ["--root", root, "state", "c2"])).stdout).pid;
+    assertEquals(await pidOfPidfd(fd2), pid2);
+    assertEquals((await run(DVISOR, ["--root", root, "start", "c1"])).code, 0);
+    const exec = dvisor(
+      "exec",
+      "--detach",
+      "--pid-file",
+      `${root}/exec.pid`,
+      "--pidfd-socket",
+      sockPath,
+      "c1",
+      "sleep",
+      "1000",
+    );
+    const fd3 = await receive();
+    assertEquals((await exec).code, 0);
+    assertEquals(await pidOfPidfd(fd3), Number(await Deno.readTextFile(`${root}/exec.pid`)));
+    // Attached: the process itself (its stub, as the host sees it).
+    const attached = run(DVISOR, [
+      "--root",
+      root,
+      "exec",
+      "--pidfd-socket",
+      sockPath,
+      "c1",
+      "sleep",
+      "2",
+    ]);
+    const fd4 = await receive();
+    const stub = await pidOfPidfd(fd4);
+    assertStringIncludes(await Deno.readTextFile(`/proc/${stub}/status`), "dvisor");
+    assertEquals((await attached).code, 0);
+    const bad = await run(DVISOR, [
+      "--root",
+      root,
+      "exec",
+      "--pidfd-socket",
+      `${root}/none`,
+      "c1",
+      "true",
+    ]);
+    assertEquals(bad.code, 255);
+    assertStringIncludes(bad.stderr, "--pidfd-socket");
+  } finally {
+    received.forEach(closeQuietly);
+    closeFd(listener);
+    for (const id of ["c1", "c2"]) await run(DVISOR, ["--root", root, "delete", "--force", id]);
+    for (const d of [root, bundle, rootfs]) await Deno.remove(d, { recursive: true });
   }
 });
