@@ -9,7 +9,7 @@
  * @module
  */
 import { sendDescriptor } from "./fd_socket.ts";
-import { closeFd, closeQuietly, pollFd, readFd, writeFd } from "../platform/fd.ts";
+import { closeQuietly, pollFd, readFd, writeFd } from "../platform/fd.ts";
 import {
   getWindowSize,
   isTerminal,
@@ -19,7 +19,6 @@ import {
   setTermios,
   setWindowSize,
 } from "../platform/pty.ts";
-import { connectUnix, sendFds } from "../platform/socket.ts";
 import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
 import { UsageError } from "./flags.ts";
 

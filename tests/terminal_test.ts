@@ -157,7 +157,7 @@ Deno.test("terminal: create --console-socket gives the container a pty, as runc"
     for (const which of RUNTIMES) {
       await t.step(which, () =>
         onConsole(which, bundle, "t1", async ({ rt, master }) => {
-          let out = await readUntil(master, /100\r\n/);
+          let out = await readUntil(master, /via-pts\r\n/);
           type(master, "hello\n");
           out += await readUntil(master, /got:hello\r\n/);
           seen[which] = out;
