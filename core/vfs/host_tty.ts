@@ -126,8 +126,9 @@ export class HostTtyFile extends HostFdFile {
   /**
    * The terminal's own requests; the job control ones (TIOCSCTTY,
    * TIOCSPGRP...) need the caller and are answered by the syscall layer.
-   * Nothing here waits: TCSETSW and TCSBRK do not drain output (the
-   * Sentry never blocks on a slow reader of the master).
+   * Nothing here waits: TCSETSW and TCSBRK have no output to drain, as on
+   * Linux, where a pty slave's output goes straight to the master (its
+   * output queue, TIOCOUTQ, is always empty).
    */
   override ioctl(request: number, arg: bigint, memory: UserMemory): bigint {
     const fd = this.hostFd;
@@ -181,7 +182,7 @@ export class HostTtyFile extends HostFdFile {
         }
         case TTY.TCSBRK:
         case TTY.TCSBRKP:
-          return 0n; // tcdrain and breaks: nothing to wait for on a pty
+          return 0n; // tcdrain and breaks: nothing to wait for on a pty (see above)
         case TTY.FIONREAD:
         case TTY.TIOCOUTQ: {
           const n = queuedBytes(fd, request === TTY.FIONREAD ? "input" : "output");
