@@ -145,6 +145,8 @@ export async function createInSandbox(
       ...(r.seccomp ? { seccomp: r.seccomp } : {}),
       ...(r.resources ? { resources: r.resources } : {}),
       ...(r.idMappings ? { idMappings: r.idMappings } : {}),
+      // CRI names the sandbox's pid namespace when the pod shares one.
+      sharePidNamespace: b.spec.pidNamespacePath !== null,
       stdioCount: 3 + stdio.length,
     };
     const own = pty ? [pty.slave, pty.slave, pty.slave] : [0, 1, 2];

@@ -117,6 +117,33 @@ for (const platform of ["seccomp", "ptrace"]) {
         assertStringIncludes(await Deno.readTextFile(`/proc/${app[0]}/status`), "dvisor");
       });
 
+      await t.step("each container sees only its own processes unless it shares", async () => {
+        // Pid 1 is the sandbox container's init: not in the app's /proc, not signalable.
+        const peek = await dvisor("exec", "app", "cat", "/proc/1/cmdline");
+        assertEquals(peek.code, 1);
+        const killAll = await dvisor("exec", "app", "sh", "-c", "kill -9 -1; kill -9 1; echo $?");
+        assertEquals(killAll.stdout.trim(), "1");
+        assertEquals((await state("pod")).status, "running");
+        assertEquals((await state("app")).status, "running");
+        // A spec that names the sandbox's pid namespace shares it (CRI's shared process namespace).
+        const sharing = await bundle({
+          rootfs: appFs,
+          args: ["sleep", "1000"],
+          annotations: pod("container", "pod"),
+        });
+        const path = `${sharing}/config.json`;
+        const config = JSON.parse(await Deno.readTextFile(path));
+        config.linux.namespaces = config.linux.namespaces.map((n: { type: string }) =>
+          n.type === "pid" ? { type: "pid", path: `/proc/${sandboxPid}/ns/pid` } : n
+        );
+        await Deno.writeTextFile(path, JSON.stringify(config));
+        assertEquals((await create(sharing, "sharing")).code, 0);
+        assertEquals((await dvisor("start", "sharing")).code, 0);
+        const seen = await dvisor("exec", "sharing", "cat", "/proc/1/cmdline");
+        assertEquals(seen.stdout, "sleep\u00001000\u0000");
+        assertEquals((await dvisor("delete", "--force", "sharing")).code, 0);
+      });
+
       await t.step("a container's own user namespace mappings", async () => {
         const mappedApp = await bundle({
           rootfs: appFs,

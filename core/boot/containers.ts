@@ -36,6 +36,8 @@ export interface SubcontainerConfig {
   resources?: Resources;
   /** Its user namespace mappings (file owners are translated across them). */
   idMappings?: IdMappings;
+  /** It joins the sandbox's pid namespace (its spec names it) instead of having its own. */
+  sharePidNamespace?: boolean;
   /** How many of the descriptors sent are its stdio (0, 1, 2 and preserved ones). */
   stdioCount: number;
 }
@@ -160,6 +162,7 @@ export class SandboxContainers {
         readonlyPaths: cfg.readonlyPaths ?? [],
       });
       owned = [];
+      if (cfg.sharePidNamespace) this.#k.pidNamespaces.set(cid, "");
       const { task } = startProcess(this.#k, this.#starter.newStub(), cfg.process, stdio, {
         init: true,
         ns,
@@ -213,6 +216,7 @@ export class SandboxContainers {
       this.#subs.delete(cid);
       this.#k.inits.delete(cid);
       this.#k.idMappings.delete(cid);
+      this.#k.pidNamespaces.delete(cid);
       done();
     });
   }

@@ -91,6 +91,8 @@ export interface Spec {
   ignoredResources: Ignored[];
   /** A new user namespace's linux.uidMappings/gidMappings (null: none). */
   idMappings: IdMappings | null;
+  /** The pid namespace linux.namespaces names to join (a pod's shared one), or null. */
+  pidNamespacePath: string | null;
 }
 
 /** RLIMIT_* names and numbers. */
@@ -279,7 +281,18 @@ export function parseSpec(text: string, bundle: string): Spec {
     hooks: parseHooks(raw.hooks),
     ...cgroupOf(raw),
     idMappings: idMappingsOf(raw),
+    pidNamespacePath: namespacePath(raw, "pid"),
   };
+}
+
+/** The path linux.namespaces gives a namespace of this type, or null. */
+function namespacePath(raw: Record<string, unknown>, type: string): string | null {
+  const linux = isObject(raw.linux) ? raw.linux : {};
+  const namespaces = Array.isArray(linux.namespaces) ? linux.namespaces : [];
+  const ns = namespaces.find((n) => isObject(n) && n.type === type) as
+    | Record<string, unknown>
+    | undefined;
+  return typeof ns?.path === "string" && ns.path ? ns.path : null;
 }
 
 /** linux.uidMappings and gidMappings, for a new user namespace. */

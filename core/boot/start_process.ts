@@ -157,8 +157,9 @@ export function startProcess(
       fds.set(i, new HostFdFile(hostFd, flags, poller), false);
       return;
     }
-    // Kept for opening it again as /dev/tty.
+    // Kept for opening it again as /dev/tty (while any file of it is open).
     if (tty.hostFd < 0) tty.hostFd = dupFd(hostFd, 3);
+    if (tty.openFiles === 0) tty.container = opts.container ?? "";
     const f = new HostTtyFile(hostFd, flags, poller, tty);
     // It shows as /dev/pts/N, as the container's own devpts would have it.
     const node = k.terminalNode(tty, pc.uid);
@@ -172,6 +173,9 @@ export function startProcess(
   try {
     cwd = walk({ ns, root, cwd: root, creds }, root, pc.cwd);
   } catch (e) {
+    // Nothing of it stays: its stdio closes, its stub goes.
+    fds.release();
+    k.machine.kill(hostTid);
     throw new StartError(
       `Cannot enter the working directory ${pc.cwd}: ${e instanceof Error ? e.message : e}`,
       1,

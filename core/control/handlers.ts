@@ -57,7 +57,11 @@ export function sandboxHandlers(
       containers.initExited(p);
       return;
     }
-    if (!execPids.has(p.pid)) return;
+    if (!execPids.has(p.pid)) {
+      // The rest of a pod container whose init ended: nobody is left to reap it.
+      if (p.container) k.processes.delete(p.pid);
+      return;
+    }
     execPids.delete(p.pid);
     k.processes.delete(p.pid);
     const status = p.exitStatus ?? 0;

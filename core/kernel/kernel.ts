@@ -1352,7 +1352,9 @@ export class Kernel {
     // Children go to the nearest subreaper, or to their container's init.
     let reaper: Process | null = p.parent;
     while (reaper && !reaper.subreaper) reaper = reaper.parent;
-    const adopter = reaper ?? this.inits.get(p.container) ?? this.init;
+    // (A pod container whose init has ended adopts nobody: its processes go as orphans.)
+    const init = this.inits.get(p.container);
+    const adopter = reaper ?? (init?.exitStatus === null ? init : p.container ? null : this.init);
     for (const c of p.children) {
       c.parent = adopter && adopter !== p ? adopter : null;
       c.parent?.children.add(c);
@@ -1384,6 +1386,37 @@ export class Kernel {
       });
     }
     parent.childEvents.notify();
+  }
+
+  /**
+   * The pid namespace of each pod container (its own id; "" when it shares
+   * the sandbox's, as a spec that names the sandbox's pid namespace asks).
+   */
+  readonly pidNamespaces = new Map<string, string>();
+
+  /**
+   * Whether a process sees another (both in one pid namespace): a pod
+   * container's processes are invisible to the others unless it shares.
+   *
+   * @param viewer The process looking.
+   * @param p The process looked at.
+   * @returns True when it may name it by pid.
+   */
+  sees(viewer: Process, p: Process): boolean {
+    const ns = (c: string) => this.pidNamespaces.get(c) ?? c;
+    return ns(viewer.container) === ns(p.container);
+  }
+
+  /**
+   * A process by pid as a caller sees it.
+   *
+   * @param viewer The caller.
+   * @param pid The pid.
+   * @returns The process, or undefined when there is none it sees.
+   */
+  visibleProcess(viewer: Process, pid: number): Process | undefined {
+    const p = this.processes.get(pid);
+    return p && this.sees(viewer, p) ? p : undefined;
   }
 
   /**

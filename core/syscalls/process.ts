@@ -214,18 +214,20 @@ function kill(c: SyscallContext): number {
   const info: PendingSignal = { sig, code: SI.USER, pid: c.p.pid, uid: c.p.creds.uid };
   let targets: Process[];
   if (pid > 0) {
-    const p = c.k.processes.get(pid);
+    const p = c.k.visibleProcess(c.p, pid);
     targets = p && p.exitStatus === null ? [p] : [];
   } else if (pid === 0) {
     targets = [...c.k.processes.values()].filter((p) =>
-      p.pgid === c.p.pgid && p.exitStatus === null
+      p.pgid === c.p.pgid && p.exitStatus === null && c.k.sees(c.p, p)
     );
   } else if (pid === -1) {
     targets = [...c.k.processes.values()].filter((p) =>
-      !c.k.isInit(p) && p !== c.p && p.exitStatus === null
+      !c.k.isInit(p) && p !== c.p && p.exitStatus === null && c.k.sees(c.p, p)
     );
   } else {
-    targets = [...c.k.processes.values()].filter((p) => p.pgid === -pid && p.exitStatus === null);
+    targets = [...c.k.processes.values()].filter((p) =>
+      p.pgid === -pid && p.exitStatus === null && c.k.sees(c.p, p)
+    );
   }
   if (targets.length === 0) throw new LinuxError("ESRCH");
   let sent = 0;
@@ -245,7 +247,10 @@ function tkill(c: SyscallContext, tgid: number, tid: number, sig: number): numbe
   checkSig(sig);
   if (tid <= 0 || (tgid !== -1 && tgid <= 0)) throw new LinuxError("EINVAL");
   const t = c.k.tasks.get(tid);
-  if (!t || (tgid !== -1 && t.process.pid !== tgid) || t.state === "exiting") {
+  if (
+    !t || (tgid !== -1 && t.process.pid !== tgid) || t.state === "exiting" ||
+    !c.k.sees(c.p, t.process)
+  ) {
     throw new LinuxError("ESRCH");
   }
   if (!maySignal(c.p, t.process, sig)) throw new LinuxError("EPERM");
@@ -309,7 +314,7 @@ function rlimit(
   oldAddr: bigint,
 ): number {
   if (resource < 0 || resource >= 16) throw new LinuxError("EINVAL");
-  const p = pid === 0 ? c.p : c.k.processes.get(pid);
+  const p = pid === 0 ? c.p : c.k.visibleProcess(c.p, pid);
   if (!p) throw new LinuxError("ESRCH");
   const cur = p.rlimits[resource]!;
   if (newAddr) {
@@ -455,7 +460,7 @@ function capget(c: SyscallContext): number {
     return 0;
   }
   const pid = hv.getInt32(4, true);
-  const p = pid === 0 ? c.p : c.k.processes.get(pid);
+  const p = pid === 0 ? c.p : c.k.visibleProcess(c.p, pid);
   if (!p) throw new LinuxError("ESRCH");
   if (!c.args[1]) return 0;
   const words = version === 0x19980330 ? 1 : 2;
@@ -527,7 +532,7 @@ function setpgid(c: SyscallContext): number {
   const pid = i32(c.args[0]) || c.p.pid;
   const pgid = i32(c.args[1]) || pid;
   if (pgid < 0) throw new LinuxError("EINVAL");
-  const target = c.k.processes.get(pid);
+  const target = c.k.visibleProcess(c.p, pid);
   if (!target || (target !== c.p && target.parent !== c.p)) throw new LinuxError("ESRCH");
   if (target.sid === target.pid) throw new LinuxError("EPERM");
   if (target.sid !== c.p.sid) throw new LinuxError("EPERM");
@@ -626,7 +631,7 @@ export const PROCESS_HANDLERS: Record<string, Handler> = {
   tgkill: (c) => tkill(c, i32(c.args[0]), i32(c.args[1]), i32(c.args[2])),
   getpgid: (c) => {
     const pid = i32(c.args[0]);
-    const p = pid === 0 ? c.p : c.k.processes.get(pid);
+    const p = pid === 0 ? c.p : c.k.visibleProcess(c.p, pid);
     if (!p) throw new LinuxError("ESRCH");
     return p.pgid;
   },
@@ -634,7 +639,7 @@ export const PROCESS_HANDLERS: Record<string, Handler> = {
   setpgid,
   getsid: (c) => {
     const pid = i32(c.args[0]);
-    const p = pid === 0 ? c.p : c.k.processes.get(pid);
+    const p = pid === 0 ? c.p : c.k.visibleProcess(c.p, pid);
     if (!p) throw new LinuxError("ESRCH");
     return p.sid;
   },

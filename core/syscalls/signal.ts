@@ -191,7 +191,7 @@ export const SIGNAL_HANDLERS: Record<string, Handler> = {
   rt_sigqueueinfo: (c) => {
     const pid = i32(c.args[0]);
     const sig = i32(c.args[1]);
-    const p = c.k.processes.get(pid);
+    const p = c.k.visibleProcess(c.p, pid);
     if (!p) throw new LinuxError("ESRCH");
     if (sig < 0 || sig > SIGRTMAX) throw new LinuxError("EINVAL");
     if (sig) c.k.signalProcess(p, { sig, code: SI.QUEUE, pid: c.p.pid, uid: c.p.creds.uid });

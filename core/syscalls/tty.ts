@@ -230,9 +230,11 @@ export function provideDevTty(k: Kernel): void {
   };
   deviceHooks.openPts = (node, index, flags) => {
     const tty = k.terminalByIndex(index);
+    const p = k.current?.process;
+    // Another container's terminal is not there for it (its own devpts, under runc).
+    if (tty && p && tty.container !== p.container) throw new LinuxError("ENOENT");
     if (!tty || tty.hostFd < 0) throw new LinuxError("EIO");
     const f = open(node, tty, flags, `/dev/pts/${index}`);
-    const p = k.current?.process;
     if (p && !(flags & O_NOCTTY) && p.sid === p.pid && !p.ctty && tty.sid === 0) {
       takeTerminal(p, tty);
     }

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { closeQuietly } from "../../platform/fd.ts";
 import {
   flushTerminal,
   getTermios,
@@ -39,8 +40,15 @@ export class TtyState {
   sid = 0;
   /** Its foreground process group (0: none). */
   fgPgrp = 0;
-  /** A host descriptor of it the Sentry keeps, to open it again as /dev/tty (-1: none). */
+  /**
+   * A host descriptor of it the Sentry keeps while any open file of the
+   * terminal exists, to open it again as /dev/tty or /dev/pts/N (-1: none).
+   */
   hostFd = -1;
+  /** Open files of it in the sandbox. */
+  openFiles = 0;
+  /** The container whose terminal it is ("" for the root container). */
+  container = "";
 }
 
 const calls = new FileCalls();
@@ -108,6 +116,16 @@ export class HostTtyFile extends HostFdFile {
   constructor(fd: number, flags: number, poller: HostPoller, tty: TtyState) {
     super(fd, flags, poller);
     this.tty = tty;
+    tty.openFiles++;
+  }
+
+  protected override release(): void {
+    super.release();
+    // The last one: the Sentry's spare copy goes too, so the terminal hangs up.
+    if (--this.tty.openFiles === 0 && this.tty.hostFd >= 0) {
+      closeQuietly(this.tty.hostFd);
+      this.tty.hostFd = -1;
+    }
   }
 
   override read(buf: Uint8Array, offset: bigint | null): number {

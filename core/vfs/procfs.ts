@@ -38,8 +38,11 @@ export function makeProcfs(k: Kernel): SynthFs {
       () =>
         new SynthLink(fs, "thread-self", () => `${self()?.pid ?? 0}/task/${k.current?.tid ?? 0}`),
     );
+    const viewer = self();
     for (const p of k.processes.values()) {
       if (p.exitStatus !== null && p.threads.size === 0 && p !== k.current?.process) continue;
+      // Another pod container's processes are not in its /proc (their own pid namespace).
+      if (viewer && !k.sees(viewer, p)) continue;
       m.set(String(p.pid), () => processDir(k, fs, p, `${p.pid}`));
     }
     m.set("meminfo", file("meminfo", () => meminfoText()));
