@@ -214,11 +214,10 @@ async function create(
         sandboxId,
         ...(consoleSocket ? { consoleSocket } : {}),
         ...(pidfdSocket ? { pidfdSocket } : {}),
+        ...(pidFile ? { pidFile } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
         globals,
       }, logger);
-      // The container's waiter: it ends when the container does.
-      if (pidFile) writeAtomically(pidFile, String(shownState(store.read(id)).pid));
       return 0;
     }
     if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);

@@ -7,7 +7,7 @@
  * @module
  */
 import { METHOD } from "../core/control/protocol.ts";
-import { type ContainerState, StateStore } from "./container_state.ts";
+import { type ContainerState, NoSuchContainer, StateStore } from "./container_state.ts";
 import { oomKills } from "../platform/cgroup.ts";
 import { type BigJson, cgroupStats, statsJson } from "../platform/cgroup_stats.ts";
 import { callSandbox, forContainer, SandboxGone } from "./control_client.ts";
@@ -101,6 +101,8 @@ export const eventsCommand: Command = {
     let due = 0;
     for (;;) {
       try {
+        // The stream ends with the container (a pod's may end before its sandbox).
+        if (store.read(id).status === "stopped") return 0;
         if (s.cgroup && oomKills(s.cgroup) > ooms) {
           ooms = oomKills(s.cgroup);
           await writeOut(JSON.stringify({ type: "oom", id }) + "\n");
@@ -110,7 +112,8 @@ export const eventsCommand: Command = {
           due = Date.now() + every;
         }
       } catch (e) {
-        if (e instanceof SandboxGone) return 0; // it stopped: the stream ends
+        // It stopped, or was deleted: the stream ends.
+        if (e instanceof SandboxGone || e instanceof NoSuchContainer) return 0;
         throw e;
       }
       await new Promise((r) => setTimeout(r, Math.min(every, OOM_POLL_MS)));

@@ -8,7 +8,8 @@
  * @module
  */
 import { sendPidfd } from "./fd_socket.ts";
-import { creatingState } from "./create.ts";
+import { creatingState, writeAtomically } from "./create.ts";
+import { killAndWait } from "./sandbox_reaper.ts";
 import { encodeConfig } from "../core/boot/boot_config.ts";
 import type { SubcontainerConfig } from "../core/boot/containers.ts";
 import { METHOD } from "../core/control/protocol.ts";
@@ -75,6 +76,8 @@ export interface PodCreate {
   preserveFds: number;
   /** --pidfd-socket: gets a pidfd of the container's waiter. */
   pidfdSocket?: string;
+  /** --pid-file: gets the waiter's pid, last. */
+  pidFile?: string;
   /** Global flags (for the container's waiter). */
   globals: Record<string, unknown>;
 }
@@ -119,6 +122,7 @@ export async function createInSandbox(
   store.write(base);
   let pty: PtyPair | null = null;
   let gofer: ReturnType<typeof startGofer> | null = null;
+  let waiter: { pid: number; startTime: number } | null = null;
   try {
     const stdio = preservedFds(o.preserveFds);
     if (b.spec.process.terminal) pty = openConsole(b.spec.process.consoleSize);
@@ -164,13 +168,16 @@ export async function createInSandbox(
     // With a terminal it is also the terminal's host controlling process,
     // forwarding ^C and the like to the container's foreground group.
     const waiterPid = startWaiter(o.globals, id, pty ? { terminal: pty.slave } : {});
-    if (o.pidfdSocket) sendPidfd(o.pidfdSocket, waiterPid);
+    waiter = { pid: waiterPid, startTime: processStartTime(waiterPid) ?? 0 };
     store.write({
       ...created,
       status: "created",
       waiterPid,
-      waiterStartTime: processStartTime(waiterPid) ?? 0,
+      waiterStartTime: waiter.startTime,
     });
+    if (o.pidfdSocket) sendPidfd(o.pidfdSocket, waiterPid);
+    // Last: containerd takes the container as created once it is there.
+    if (o.pidFile) writeAtomically(o.pidFile, String(waiterPid));
     logger.debug(`create ${id} in the sandbox of ${rootId}: gofer pid ${gofer.child.pid}`);
   } catch (e) {
     // The sandbox may hold it already (a hook failed): it goes from there too.
@@ -183,6 +190,7 @@ export async function createInSandbox(
       } catch { /* gone */ }
       gofer.child.waitSync();
     }
+    if (waiter) killAndWait(waiter.pid, waiter.startTime);
     removeContainer(store, id, logger);
     throw e;
   } finally {

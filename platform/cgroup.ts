@@ -332,8 +332,11 @@ export function procsFiles(r: CgroupRecord): string[] {
 export function setResources(r: CgroupRecord, res: Resources): void {
   const memoryDir = controllerDir(r, "memory");
   const current = r.version === 2 && memoryDir ? readControl(memoryDir, "memory.max") : "";
+  const cpuDir = r.version === 2 ? controllerDir(r, "cpu") : null;
+  const cpuQuota = cpuDir ? readControl(cpuDir, "cpu.max").split(" ")[0] : "";
   const writes = controlWrites(r.version, res, {
     ...(/^\d+$/.test(current) ? { memoryLimit: Number(current) } : {}),
+    ...(cpuQuota ? { cpuQuota } : {}),
   });
   for (const w of writes) {
     const dir = controllerDir(r, w.controller === "unified" ? "memory" : w.controller);

@@ -82,7 +82,8 @@ function limitText(n: number, unlimited: string): string {
  *
  * @param version cgroup version.
  * @param r The resources (only the fields given are written).
- * @param current For v2 swap: the memory limit in force when `r` has none.
+ * @param current For v2: the memory limit in force when `r` has none (for
+ *   swap), and the CPU quota in force (kept when only the period changes).
  * @returns The writes.
  *
  * @example
@@ -95,7 +96,7 @@ function limitText(n: number, unlimited: string): string {
 export function controlWrites(
   version: 1 | 2,
   r: Resources,
-  current: { memoryLimit?: number } = {},
+  current: { memoryLimit?: number; cpuQuota?: string } = {},
 ): ControlWrite[] {
   const out: ControlWrite[] = [];
   const add = (controller: ControlWrite["controller"], file: string, value: string) =>
@@ -136,7 +137,12 @@ export function controlWrites(
     }
     if (c.shares !== undefined) add("cpu", "cpu.weight", String(sharesToWeight(c.shares)));
     if (c.quota !== undefined || c.period !== undefined) {
-      const quota = c.quota === undefined || c.quota < 0 ? "max" : String(c.quota);
+      // A period alone keeps the quota in force (cpu.max holds both).
+      const quota = c.quota === undefined
+        ? current.cpuQuota ?? "max"
+        : c.quota < 0
+        ? "max"
+        : String(c.quota);
       add("cpu", "cpu.max", c.period === undefined ? quota : `${quota} ${c.period}`);
     }
     if (c.realtimePeriod !== undefined || c.realtimeRuntime !== undefined) {

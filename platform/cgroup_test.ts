@@ -99,6 +99,9 @@ Deno.test("controlWrites(): runc's files and values under v1 and v2", () => {
     "pids.max=max",
   ]);
   assertEquals(controlWrites(2, { cpu: { quota: -1 } }).map((w) => w.value), ["max"]);
+  // A period alone keeps the quota in force.
+  const period = controlWrites(2, { cpu: { period: 50000 } }, { cpuQuota: "20000" });
+  assertEquals(period.map((w) => w.value), ["20000 50000"]);
   assertEquals(sharesToWeight(262144), 10000);
   assertThrows(() => controlWrites(2, { memory: { swap: 10 } }), RangeError, "memory limit");
   assertThrows(() => controlWrites(1, { unified: { "memory.high": "1" } }), RangeError, "v2");

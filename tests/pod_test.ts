@@ -212,7 +212,13 @@ for (const platform of ["seccomp", "ptrace"]) {
         const p = await dvisor("pause", "app");
         assertEquals(p.code, 1);
         assertStringIncludes(p.stderr, "pause pod");
+        // An events stream of a pod container ends with it (its sandbox goes on).
+        const stream = dvisor("events", "--interval", "1s", "app");
+        await new Promise((r) => setTimeout(r, 1500));
         assertEquals((await dvisor("kill", "app", "KILL")).code, 0);
+        const ended = await stream;
+        assertEquals(ended.code, 0, ended.stderr);
+        assert(ended.stdout.includes('"type":"stats"'));
         await until(async () => (await state("app")).status === "stopped" ? true : undefined);
         assertEquals(JSON.parse((await dvisor("wait", "app")).stdout).exitStatus, 137);
         assertEquals((await state("pod")).status, "running");
