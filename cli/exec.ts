@@ -16,7 +16,7 @@ import { parseProcess, parseSpec, processObject } from "../core/boot/oci_spec.ts
 import { METHOD } from "../core/control/protocol.ts";
 import { closeQuietly } from "../platform/fd.ts";
 import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./console.ts";
-import { waitPid } from "./wait_pid.ts";
+import { waitInWorker } from "./wait_pid.ts";
 import { type ContainerState, StateStore } from "./container_state.ts";
 import { callSandbox, forContainer } from "./control_client.ts";
 import { writeAtomically } from "./create.ts";
@@ -145,12 +145,12 @@ async function exec(
       const master = pty.master;
       pty.master = -1;
       const [status] = await Promise.all([
-        waitAttached(store.controlSocket(s), pid),
+        waitAttached(store.controlSocket(s), s, pid),
         proxyConsole(master),
       ]);
       return status;
     }
-    return await waitAttached(store.controlSocket(s), pid);
+    return await waitAttached(store.controlSocket(s), s, pid);
   } finally {
     if (pty) [pty.master, pty.slave].filter((fd) => fd >= 0).forEach(closeQuietly);
   }
@@ -179,18 +179,18 @@ function sendProcessPidfd(
 }
 
 /** Waits for the process; signals to this command go to it; its status is ours. */
-async function waitAttached(socket: string, pid: number): Promise<number> {
+async function waitAttached(socket: string, s: ContainerState, pid: number): Promise<number> {
   const unlisten = FORWARDED.map(([name, signo]) => {
     const fn = () => {
       try {
-        callSandbox(socket, METHOD.signal, { signo, mode: "process", pid });
+        callSandbox(socket, METHOD.signal, forContainer(s, { signo, mode: "process", pid }));
       } catch { /* it ended */ }
     };
     Deno.addSignalListener(name, fn);
     return () => Deno.removeSignalListener(name, fn);
   });
   try {
-    const { status } = await waitPid(socket, pid);
+    const { status } = await waitInWorker(socket, METHOD.waitPid, forContainer(s, { pid }));
     return exitCodeOf(status);
   } finally {
     unlisten.forEach((u) => u());

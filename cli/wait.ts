@@ -42,7 +42,9 @@ export const waitCommand: Command = {
       try {
         status = parsed.flags["forward-terminal"]
           ? await waitForwarding(store.controlSocket(s), s, pid)
-          : (callSandbox(store.controlSocket(s), METHOD.waitPid, { pid }) as { status: number })
+          : (callSandbox(store.controlSocket(s), METHOD.waitPid, forContainer(s, { pid })) as {
+            status: number;
+          })
             .status;
       } catch (e) {
         // The sandbox is gone, and the process with it (SIGKILL, as a pid namespace's).
@@ -99,7 +101,7 @@ async function waitForwarding(
   let failed: unknown = null;
   const done =
     (pid !== undefined
-      ? waitInWorker(socket, METHOD.waitPid, { pid })
+      ? waitInWorker(socket, METHOD.waitPid, forContainer(s, { pid }))
       : waitInWorker(socket, METHOD.wait, forContainer(s))).then(
         (r) => (ended = r),
         (e) => (failed = e),

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { METHOD } from "../core/control/protocol.ts";
 
 /**
  * Waits for the end the request names.
@@ -34,16 +33,4 @@ export async function waitInWorker(
   } finally {
     worker.terminate();
   }
-}
-
-/**
- * Waits for a process of a sandbox to end.
- *
- * @param socket The container's control socket.
- * @param pid The process (the container's pid).
- * @returns Its wait status.
- * @throws {Error} When the sandbox answers with an error or is gone.
- */
-export function waitPid(socket: string, pid: number): Promise<{ status: number }> {
-  return waitInWorker(socket, METHOD.waitPid, { pid });
 }

@@ -48,7 +48,9 @@ export function sandboxHandlers(
   // Processes `dvisor exec` started: their statuses once they end, and who waits for them.
   const execExits = new Map<number, number>();
   const execWaiters = new Map<number, Respond[]>();
-  const execPids = new Set<number>();
+  // ... and the container each was started in (kept for waiters after it ended).
+  const execPids = new Map<number, string>();
+  const execContainers = new Map<number, string>();
   k.onOrphanExit = (p) => {
     if (p.container && k.isInit(p)) {
       // A container's init: the rest of the container goes with it; Wait
@@ -62,6 +64,7 @@ export function sandboxHandlers(
       if (p.container) k.processes.delete(p.pid);
       return;
     }
+    execContainers.set(p.pid, execPids.get(p.pid)!);
     execPids.delete(p.pid);
     k.processes.delete(p.pid);
     const status = p.exitStatus ?? 0;
@@ -189,14 +192,21 @@ export function sandboxHandlers(
         respond({ success: false, err: e instanceof Error ? e.message : String(e) });
         return;
       }
-      execPids.add(pid);
+      execPids.set(pid, c.id);
       respond({ success: true, result: { pid } });
     },
-    [METHOD.waitPid]: inContainer((_c, arg, respond) => {
+    [METHOD.waitPid]: inContainer((c, arg, respond) => {
       const pid = Number(arg.pid);
+      // Only the container's own: another one's processes are not its to wait for.
+      const owner = execPids.get(pid) ?? execContainers.get(pid);
+      if (owner !== undefined && owner !== c.id) {
+        respond({ success: false, err: `No process ${arg.pid} started by exec` });
+        return;
+      }
       const done = execExits.get(pid);
       if (done !== undefined) {
         execExits.delete(pid);
+        execContainers.delete(pid);
         respond({ success: true, result: { status: done } });
       } else if (execPids.has(pid)) {
         execWaiters.set(pid, [...(execWaiters.get(pid) ?? []), respond]);
