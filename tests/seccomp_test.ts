@@ -98,6 +98,17 @@ Deno.test("linux.seccomp: calls of the self-only class are filtered too", async 
   );
 });
 
+Deno.test("linux.seccomp: KILL_THREAD ends the calling thread only", async (t) => {
+  // A thread calls uname and is killed; the main thread goes on and exits 0.
+  const code = "import threading, os, time\n" +
+    "threading.Thread(target=os.uname, daemon=True).start()\n" +
+    "time.sleep(0.5)\nprint('main alive', threading.active_count() >= 1)\nos._exit(0)";
+  await sameAsRunc(t, "a thread's uname", DEBIAN_ROOTFS, ["/usr/bin/python3", "-c", code], {
+    defaultAction: "SCMP_ACT_ALLOW",
+    syscalls: [{ names: ["uname"], action: "SCMP_ACT_KILL_THREAD" }],
+  });
+});
+
 Deno.test("linux.seccomp: an invalid profile fails create in one line", async () => {
   const rootfs = await makeBusyboxRootfs();
   try {

@@ -222,6 +222,20 @@ export class Kernel {
     t.process.threads.set(t.tid, t);
   }
 
+  /** Ends one thread on the host, its process going on; no exit is reported for it. */
+  #endThread(t: Task): void {
+    t.blocked?.cancel();
+    t.blocked = null;
+    t.state = "exiting";
+    const host = this.#hostOf.get(t.tid);
+    this.#hostOf.delete(t.tid);
+    this.tasks.delete(t.tid);
+    t.process.threads.delete(t.tid);
+    if (host === undefined) return;
+    this.#byHost.delete(host);
+    this.machine.exitThread(host);
+  }
+
   /**
    * Leaves `t` the only thread of its process, as execve does (de_thread):
    * the other threads end on the host with no exit reported for them, and
@@ -234,17 +248,7 @@ export class Kernel {
   keepOnlyThread(t: Task): void {
     const p = t.process;
     for (const other of [...p.threads.values()]) {
-      if (other === t) continue;
-      other.blocked?.cancel();
-      other.blocked = null;
-      other.state = "exiting";
-      const host = this.#hostOf.get(other.tid);
-      this.#hostOf.delete(other.tid);
-      this.tasks.delete(other.tid);
-      p.threads.delete(other.tid);
-      if (host === undefined) continue;
-      this.#byHost.delete(host);
-      this.machine.exitThread(host);
+      if (other !== t) this.#endThread(other);
     }
     if (t.tid === p.pid) return;
     const host = this.hostTid(t);
@@ -516,9 +520,15 @@ export class Kernel {
         this.signalThread(t, { sig: SIG.SYS, code: 1, pid: 0, uid: 0 });
         return false;
       case "kill_thread":
+        // Only the thread, while others live (the last one's death is its process's).
+        if ([...t.process.threads.values()].some((o) => o !== t && o.state !== "exiting")) {
+          this.log.strace?.(`[${t.tid}] ${syscallName(nr)} killed the thread (seccomp)`);
+          this.#endThread(t);
+          return false;
+        }
+        this.killProcess(t.process, SIG.SYS);
+        return false;
       case "kill_process":
-        // A thread's own kill is its process's too: the Sentry has no
-        // per-thread death for a seccomp kill (as SECCOMP_RET_KILL_PROCESS).
         this.killProcess(t.process, SIG.SYS);
         return false;
     }
