@@ -148,6 +148,12 @@ let compiled: Promise<string> | null = null;
 export function compileCPrograms(): Promise<string> {
   compiled ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "dvisor-c-" });
+    // Gone with the test process (each test file's process compiles its own).
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
     await Deno.chmod(dir, 0o755);
     for (const name of C_PROGRAMS) {
       const src = `${ROOT}tests/fixtures/c/${name}.c`;
