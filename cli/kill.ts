@@ -5,8 +5,8 @@
  * @module
  */
 import { METHOD } from "../core/control/protocol.ts";
-import { StateStore } from "./container_state.ts";
-import { callSandbox, forContainer } from "./control_client.ts";
+import { type ContainerState, StateStore } from "./container_state.ts";
+import { callSandbox, forContainer, SandboxGone } from "./control_client.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { parseSignal } from "./signal_names.ts";
@@ -20,7 +20,7 @@ const FLAGS: FlagSpec[] = [
 /** The `kill` command. */
 export const killCommand: Command = {
   flags: FLAGS,
-  run(args, { globals }) {
+  async run(args, { globals }) {
     const parsed = parseFlags(args, FLAGS);
     const [id, sig = "SIGTERM", ...extra] = parsed.args;
     if (!id || extra.length) {
@@ -36,8 +36,9 @@ export const killCommand: Command = {
       // "already exited" (CRI kills every container it reaps, stopped or not).
       throw new Error(`Cannot kill container ${id}: container not running`);
     }
+    const socket = store.controlSocket(s);
     callSandbox(
-      store.controlSocket(s),
+      socket,
       METHOD.signal,
       forContainer(s, {
         signo,
@@ -45,6 +46,32 @@ export const killCommand: Command = {
         ...(parsed.flags.pid !== undefined ? { pid: parsed.flags.pid } : {}),
       }),
     );
+    // As runc: kill --all with SIGKILL returns once every process is gone.
+    if (parsed.flags.all && signo === 9) await allGone(socket, s, id);
     return 0;
   },
 };
+
+/** Waits until the container has no process left (its sandbox may end with them). */
+async function allGone(socket: string, s: ContainerState, id: string): Promise<void> {
+  const end = Date.now() + KILL_WAIT_MS;
+  for (;;) {
+    let left: unknown[];
+    try {
+      left = callSandbox(socket, METHOD.processes, forContainer(s)) as unknown[];
+    } catch (e) {
+      if (e instanceof SandboxGone) return;
+      throw e;
+    }
+    // A pod's container is done when its processes are; a sandbox's own
+    // container when its sandbox has ended with them (state then says stopped).
+    if (left.length === 0 && s.sandbox) return;
+    if (Date.now() > end) {
+      throw new Error(`The processes of ${id} did not all die after SIGKILL: try again`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** How long kill --all waits for SIGKILL to take every process. */
+const KILL_WAIT_MS = 10_000;

@@ -526,3 +526,35 @@ Deno.test("--pidfd-socket: create, run -d and exec send a pidfd of the process t
     for (const d of [root, bundle, rootfs]) await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test("kill --all with SIGKILL returns once every process is gone, as runc", async (t) => {
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", "sleep 1000 & sleep 1000 & wait"],
+  });
+  const roots = { runc: await Deno.makeTempDir(), dvisor: await Deno.makeTempDir() };
+  try {
+    for (const which of ["runc", "dvisor"] as const) {
+      await t.step(which, async () => {
+        const rt = runtime(which, roots[which], bundle);
+        const id = `killall-${which}-${Deno.pid}`;
+        assertEquals((await rt("create", "--bundle", bundle, id)).code, 0);
+        assertEquals((await rt("start", id)).code, 0);
+        await until(async () => {
+          const pids = JSON.parse((await rt("ps", "--format", "json", id)).stdout) as number[];
+          return pids.length === 3 ? true : undefined;
+        });
+        assertEquals((await rt("kill", "--all", id, "KILL")).code, 0);
+        // No waiting here: kill returned after the last one died.
+        assertEquals(status(await rt("state", id)), "stopped");
+        assertEquals((await rt("delete", id)).code, 0);
+      });
+    }
+  } finally {
+    await cleanUp(roots.dvisor);
+    for (const r of Object.values(roots)) await Deno.remove(r, { recursive: true });
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
