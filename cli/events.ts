@@ -72,10 +72,9 @@ function statsEvent(id: string, s: ContainerState, socket: string): string {
     }) + "\n";
   }
   const data = cgroupStats(s.cgroup);
-  const pids: Record<string, BigJson> = { current: 0n, ...(data.pids as Record<string, BigJson>) };
-  if (sentry.pids) pids.current = BigInt(sentry.pids);
-  else delete pids.current;
-  data.pids = pids;
+  // The container's own task count in place of the cgroup's (runc's omitempty for 0).
+  const { current: _host, ...limit } = data.pids as Record<string, BigJson>;
+  data.pids = { ...(sentry.pids ? { current: BigInt(sentry.pids) } : {}), ...limit };
   return statsJson({ type: "stats", id, data }) + "\n";
 }
 
@@ -103,8 +102,9 @@ export const eventsCommand: Command = {
       try {
         // The stream ends with the container (a pod's may end before its sandbox).
         if (store.read(id).status === "stopped") return 0;
-        if (s.cgroup && oomKills(s.cgroup) > ooms) {
-          ooms = oomKills(s.cgroup);
+        const kills = s.cgroup ? oomKills(s.cgroup) : 0;
+        if (kills > ooms) {
+          ooms = kills;
           await writeOut(JSON.stringify({ type: "oom", id }) + "\n");
         }
         if (Date.now() >= due) {

@@ -21,7 +21,11 @@ export const GLOBAL_FLAGS: readonly FlagSpec[] = [
   { name: "platform", type: "string", help: "how system calls are caught: seccomp or ptrace" },
   { name: "strace", type: "bool", help: "log every system call the Sentry serves to --debug-log" },
   { name: "network", type: "string", help: "networking: none or host" },
-  { name: "systemd-cgroup", type: "bool", help: "use systemd for cgroups" },
+  {
+    name: "systemd-cgroup",
+    type: "bool",
+    help: "take cgroupsPath as systemd's slice:prefix:name (laid out in cgroupfs)",
+  },
   { name: "rootless", type: "string", help: "rootless mode: true, false or auto" },
   {
     name: "overlay",

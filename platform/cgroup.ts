@@ -350,26 +350,23 @@ export function setResources(r: CgroupRecord, res: Resources): void {
       Deno.writeTextFileSync(`${dir}/${w.file}`, w.value, { create: false });
     } catch (e) {
       if (w.mayFail) continue;
-      throw new Error(`Cannot set ${w.file} to ${w.value} in ${dir}: ${refusal(e, dir, w)}`);
+      throw new Error(
+        `Cannot set ${w.file} to ${w.value} in ${dir}: ${refusal(e, dir, w, r.version)}`,
+      );
     }
   }
 }
 
 /** Why the kernel refused a control file write, in words. */
-function refusal(e: unknown, dir: string, w: ControlWrite): string {
+function refusal(e: unknown, dir: string, w: ControlWrite, version: 1 | 2): string {
   if (e instanceof Deno.errors.NotFound) return "the host kernel does not support it";
   if ((e as { code?: string })?.code === "EBUSY" && w.controller === "memory") {
-    const usage = readControl(dir, r1(w.file) ? "memory.usage_in_bytes" : "memory.current");
+    const usage = readControl(dir, version === 1 ? "memory.usage_in_bytes" : "memory.current");
     return `the container already uses ${usage} bytes: give a larger limit`;
   }
   // Deno's message ends with the call and path, which the caller already names.
   const text = e instanceof Error ? e.message : String(e);
   return text.replace(/ \(os error \d+\).*$/, "");
-}
-
-/** Whether a memory control file is cgroup v1's. */
-function r1(file: string): boolean {
-  return file.endsWith("_in_bytes");
 }
 
 /**

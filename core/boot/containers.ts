@@ -70,6 +70,30 @@ export interface ProcessStarter {
   resume(t: Task): void;
 }
 
+/**
+ * Starts another process in a container (`dvisor exec`): a new stub, its
+ * program loaded, let run.
+ *
+ * @param k The kernel.
+ * @param starter How processes start.
+ * @param pc What it runs.
+ * @param stdio Host descriptors for its 0, 1 and 2 (owned).
+ * @param where Its container's mount namespace, id and seccomp profile (default the root's).
+ * @returns Its pid.
+ * @throws {StartError} When the program cannot start.
+ */
+export function execIn(
+  k: Kernel,
+  starter: ProcessStarter,
+  pc: ProcessConfig,
+  stdio: number[],
+  where: { ns?: MountNamespace; container?: string; seccomp?: SeccompProfile | null } = {},
+): number {
+  const { task } = startProcess(k, starter.newStub(), pc, stdio, { init: false, ...where });
+  starter.resume(task);
+  return task.tid;
+}
+
 interface Sub {
   container: Container;
   backends: GoferClient[];
@@ -103,18 +127,6 @@ export class SandboxContainers {
    */
   get(cid?: string): Container | undefined {
     return cid ? this.#subs.get(cid)?.container : this.#root;
-  }
-
-  /**
-   * The live processes of a container.
-   *
-   * @param cid The container ("" for the root).
-   * @returns Processes that have not exited.
-   */
-  live(cid: string): Process[] {
-    return [...this.#k.processes.values()].filter((p) =>
-      p.container === cid && p.exitStatus === null
-    );
   }
 
   /**
@@ -179,16 +191,12 @@ export class SandboxContainers {
           started = true;
           this.#starter.resume(task);
         },
-        exec: (pc, execStdio) => {
-          const { task: t } = startProcess(this.#k, this.#starter.newStub(), pc, execStdio, {
-            init: false,
+        exec: (pc, execStdio) =>
+          execIn(this.#k, this.#starter, pc, execStdio, {
             ns,
             container: cid,
             seccomp: cfg.seccomp ?? null,
-          });
-          this.#starter.resume(t);
-          return t.tid;
-        },
+          }),
       };
       this.#subs.set(cid, { container, backends });
       if (cfg.idMappings) this.#k.idMappings.set(cid, cfg.idMappings);
@@ -210,7 +218,7 @@ export class SandboxContainers {
   destroy(cid: string, done: () => void): void {
     const sub = this.#subs.get(cid);
     if (!cid || !sub) throw new Error(`No container ${cid} in this sandbox`);
-    for (const p of this.live(cid)) this.#k.killProcess(p, 9);
+    for (const p of this.#k.liveProcesses(cid)) this.#k.killProcess(p, 9);
     this.whenGone(cid, () => {
       sub.backends.forEach((b) => b.close());
       this.#subs.delete(cid);
@@ -228,7 +236,7 @@ export class SandboxContainers {
    * @param fn The callback.
    */
   whenGone(cid: string, fn: () => void): void {
-    if (this.live(cid).length === 0) {
+    if (this.#k.liveProcesses(cid).length === 0) {
       fn();
       return;
     }
@@ -242,6 +250,6 @@ export class SandboxContainers {
    * @param p The init that exited.
    */
   initExited(p: Process): void {
-    for (const other of this.live(p.container)) this.#k.killProcess(other, 9);
+    for (const other of this.#k.liveProcesses(p.container)) this.#k.killProcess(other, 9);
   }
 }

@@ -24,7 +24,7 @@ import { MountNamespace } from "../vfs/mount.ts";
 import { ControlServer } from "../control/server.ts";
 import { type ProcessConfig, StartError, startProcess } from "./start_process.ts";
 import { type MountConfig, populateMounts, rootMount } from "./mounts.ts";
-import { type Container, SandboxContainers } from "./containers.ts";
+import { type Container, execIn, SandboxContainers } from "./containers.ts";
 import type { Task } from "../kernel/task.ts";
 
 export { type ProcessConfig, StartError };
@@ -141,11 +141,7 @@ export function runSandbox(config: SandboxConfig): number {
       init: () => k.init,
       started: () => started,
       start,
-      exec: (pc: ProcessConfig, stdio: number[]) => {
-        const { task: t } = startProcess(k, starter.newStub(), pc, stdio, { init: false });
-        starter.resume(t);
-        return t.tid;
-      },
+      exec: (pc: ProcessConfig, stdio: number[]) => execIn(k, starter, pc, stdio),
     };
     const served = sandboxHandlers(k, new SandboxContainers(k, root, starter));
     server = new ControlServer(k, config.controlListenFd, served.handlers);

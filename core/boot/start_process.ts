@@ -12,7 +12,7 @@ import { LinuxError } from "../errors.ts";
 import { Credentials } from "../kernel/creds.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { defaultRlimits, Process, type Rlimit, Task } from "../kernel/task.ts";
-import { loadProgram, planExec } from "../loader/exec.ts";
+import { loadProgram, planExec, readAt } from "../loader/exec.ts";
 import { FdTable } from "../vfs/fd_table.ts";
 import { HostFdFile } from "../vfs/host_file.ts";
 import { HostTtyFile, terminalId } from "../vfs/host_tty.ts";
@@ -215,10 +215,7 @@ export function startProcess(
   const task = new Task(pid, p);
   k.addTask(task, hostTid);
   k.processes.set(pid, p);
-  if (opts.init) {
-    k.inits.set(p.container, p);
-    if (!p.container) k.init = p;
-  }
+  if (opts.init) k.inits.set(p.container, p);
   try {
     // As runc: HOME from the container's /etc/passwd when the environment has none.
     const env = pc.env.some((e) => e.startsWith("HOME=")) ? pc.env : [
@@ -256,11 +253,11 @@ function homeOf(p: Process, uid: number): string {
       "/etc/passwd",
     );
     const f = at.dentry.inode.open(O.RDONLY);
-    const buf = new Uint8Array(64 * 1024);
-    let n = 0;
-    for (let got; n < buf.length && (got = f.read(buf.subarray(n), BigInt(n))) > 0;) n += got;
-    f.unref();
-    text = new TextDecoder().decode(buf.subarray(0, n));
+    try {
+      text = new TextDecoder().decode(readAt(f, 0n, 64 * 1024));
+    } finally {
+      f.unref();
+    }
   } catch {
     return "/";
   }

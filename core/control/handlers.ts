@@ -74,13 +74,16 @@ export function sandboxHandlers(
   };
   const argOf = (arg: unknown) =>
     (typeof arg === "object" && arg !== null ? arg : {}) as Record<string, unknown>;
+  /** The container a request names (`cid`; none: the root). */
+  const containerOf = (arg: Record<string, unknown>) =>
+    containers.get(typeof arg.cid === "string" ? arg.cid : "");
   /** A handler for one container (`cid`, none: the root), without descriptors. */
   const inContainer =
     (h: (c: Container, arg: Record<string, unknown>, respond: Respond) => void): ControlHandler =>
     (raw, fds, respond) => {
       fds.forEach(closeQuietly);
       const arg = argOf(raw);
-      const c = containers.get(typeof arg.cid === "string" ? arg.cid : "");
+      const c = containerOf(arg);
       if (!c) {
         respond({ success: false, err: `No container ${arg.cid} in this sandbox` });
         return;
@@ -136,7 +139,7 @@ export function sandboxHandlers(
       }
       const init = c.init();
       const targets = arg.mode === "all"
-        ? containers.live(c.id)
+        ? k.liveProcesses(c.id)
         : [arg.pid !== undefined ? k.processes.get(Number(arg.pid)) : init].filter(
           (p): p is Process => !!p && p.exitStatus === null && p.container === c.id,
         );
@@ -172,7 +175,7 @@ export function sandboxHandlers(
     }),
     [METHOD.executeAsync]: (raw, fds, respond) => {
       const arg = argOf(raw);
-      const c = containers.get(typeof arg.cid === "string" ? arg.cid : "");
+      const c = containerOf(arg);
       const refuse = (err: string) => {
         fds.forEach(closeQuietly);
         respond({ success: false, err });
@@ -213,7 +216,7 @@ export function sandboxHandlers(
       } else respond({ success: false, err: `No process ${arg.pid} started by exec` });
     }),
     [METHOD.processes]: inContainer((c, _arg, respond) => {
-      const out: ProcessInfo[] = containers.live(c.id).map((p) => ({
+      const out: ProcessInfo[] = k.liveProcesses(c.id).map((p) => ({
         pid: p.pid,
         ppid: p.parent?.pid ?? 0,
         hostPid: p.hostTgid,
@@ -250,7 +253,7 @@ export function sandboxHandlers(
       respond({ success: true, result: { status } });
     }),
     [METHOD.event]: inContainer((c, _arg, respond) => {
-      const live = containers.live(c.id);
+      const live = k.liveProcesses(c.id);
       const u = usageOf(live);
       respond({
         success: true,

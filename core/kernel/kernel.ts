@@ -164,8 +164,10 @@ export class Kernel {
   readonly mappedFiles = new Map<bigint, { dev: bigint; ino: bigint; path: string }>();
   /** When the sandbox booted (performance.now()). */
   readonly bootMs = performance.now();
-  /** The container's init, once started. */
-  init: Process | null = null;
+  /** The root container's init, once loaded (its entry in `inits`). */
+  get init(): Process | null {
+    return this.inits.get("") ?? null;
+  }
   /** Called when another thread woke the loop (a control request). */
   onWake: (() => void) | null = null;
   /** The task whose system call is being served (procfs's "self"). */
@@ -838,10 +840,12 @@ export class Kernel {
   }
 
   #peekDeliverable(t: Task): PendingSignal | undefined {
-    return this.#deliverable(t)[0];
+    const mask = t.sigmask & ~UNBLOCKABLE;
+    return t.pending.find((s) => (sigbit(s.sig) & mask) === 0n) ??
+      t.process.pending.find((s) => (sigbit(s.sig) & mask) === 0n);
   }
 
-  /** The signals the task would take now, thread-directed ones first. */
+  /** Every signal the task would take now, thread-directed ones first (for interruption). */
   #deliverable(t: Task): PendingSignal[] {
     const mask = t.sigmask & ~UNBLOCKABLE;
     return [...t.pending, ...t.process.pending].filter((s) => (sigbit(s.sig) & mask) === 0n);
@@ -1427,6 +1431,18 @@ export class Kernel {
   visibleProcess(viewer: Process, pid: number): Process | undefined {
     const p = this.processes.get(pid);
     return p && this.sees(viewer, p) ? p : undefined;
+  }
+
+  /**
+   * The processes of a container that have not exited.
+   *
+   * @param container The container ("" for the root container).
+   * @returns Them.
+   */
+  liveProcesses(container: string): Process[] {
+    return [...this.processes.values()].filter((p) =>
+      p.container === container && p.exitStatus === null
+    );
   }
 
   /**

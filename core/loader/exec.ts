@@ -76,7 +76,20 @@ export interface ExecPlan {
   filename: string;
 }
 
-function readAt(file: OpenFile, offset: bigint, length: number): Uint8Array {
+/**
+ * Reads up to `length` bytes of an open file from `offset`, fewer at its end.
+ *
+ * @param file The file.
+ * @param offset Where to start.
+ * @param length How much at most.
+ * @returns The bytes read.
+ *
+ * @example
+ * ```ts ignore
+ * const header = readAt(file, 0n, 64);
+ * ```
+ */
+export function readAt(file: OpenFile, offset: bigint, length: number): Uint8Array {
   const buf = new Uint8Array(length);
   let done = 0;
   while (done < length) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Inode } from "../vfs/inode.ts";
+import { type Inode, O } from "../vfs/inode.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
 import type { Kernel, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG, SIG_IGN, sigbit } from "../kernel/signals.ts";
@@ -184,13 +184,21 @@ function orphanedGroup(k: Kernel, pgid: number, sid: number): boolean {
  * @param k The kernel.
  * @param tty The terminal.
  * @param sig SIGTTIN or SIGTTOU.
+ * @param applies For a background caller: whether the access is subject to
+ *   it at all (a write: only with TOSTOP); default yes.
  * @throws {LinuxError} EIO.
  * @throws {WouldBlock} After the stop was sent (the call waits for the signal).
  */
-export function checkJobControl(k: Kernel, tty: TtyState, sig: number): void {
+export function checkJobControl(
+  k: Kernel,
+  tty: TtyState,
+  sig: number,
+  applies?: () => boolean,
+): void {
   const t = k.current;
   const p = t?.process;
   if (!t || !p || p.ctty !== tty || tty.fgPgrp === 0 || p.pgid === tty.fgPgrp) return;
+  if (applies && !applies()) return;
   if (p.sigactions[sig]!.handler === SIG_IGN || (t.sigmask & sigbit(sig)) !== 0n) {
     if (sig === SIG.TTIN) throw new LinuxError("EIO");
     return;
@@ -215,7 +223,7 @@ export function checkJobControl(k: Kernel, tty: TtyState, sig: number): void {
  * @param k The kernel.
  */
 export function provideDevTty(k: Kernel): void {
-  ttyHooks.jobControl = (tty, sig) => checkJobControl(k, tty, sig);
+  ttyHooks.jobControl = (tty, sig, applies) => checkJobControl(k, tty, sig, applies);
   const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
   const open = (node: Inode, tty: TtyState, flags: number, path: string) => {
     const f = new HostTtyFile(dupFd(tty.hostFd, 3), flags, poller, tty);
@@ -235,12 +243,9 @@ export function provideDevTty(k: Kernel): void {
     if (tty && p && tty.container !== p.container) throw new LinuxError("ENOENT");
     if (!tty || tty.hostFd < 0) throw new LinuxError("EIO");
     const f = open(node, tty, flags, `/dev/pts/${index}`);
-    if (p && !(flags & O_NOCTTY) && p.sid === p.pid && !p.ctty && tty.sid === 0) {
+    if (p && !(flags & O.NOCTTY) && p.sid === p.pid && !p.ctty && tty.sid === 0) {
       takeTerminal(p, tty);
     }
     return f;
   };
 }
-
-/** open(2)'s O_NOCTTY. */
-const O_NOCTTY = 0o400;

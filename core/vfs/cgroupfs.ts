@@ -8,7 +8,6 @@
  * @module
  */
 import type { Kernel } from "../kernel/kernel.ts";
-import type { Process } from "../kernel/task.ts";
 import { usageOf } from "../kernel/usage.ts";
 import { type Resources, sharesToWeight } from "../../platform/cgroup_resources.ts";
 import { SynthFs, synthTree } from "./synthetic.ts";
@@ -27,8 +26,7 @@ const DEFAULT_PERIOD = 100000;
  */
 export function makeCgroupfs(k: Kernel, container: string, r: Resources): SynthFs {
   const fs = new SynthFs("cgroup2", 0x16n);
-  const live = (): Process[] =>
-    [...k.processes.values()].filter((p) => p.container === container && p.exitStatus === null);
+  const live = () => k.liveProcesses(container);
   const lines = (xs: Array<string | number>) => xs.map((x) => `${x}\n`).join("");
   const limit = (n: number | undefined, none = "max") =>
     n === undefined || n < 0 ? none : String(n);

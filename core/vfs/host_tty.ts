@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { SIG } from "../kernel/signals.ts";
 import { closeQuietly } from "../../platform/fd.ts";
 import {
   flushTerminal,
@@ -60,13 +61,12 @@ const calls = new FileCalls();
  * it is continued) or refuses with EIO.
  */
 export const ttyHooks: {
-  jobControl: ((tty: TtyState, sig: number) => void) | null;
+  /** `applies`: asked only for a background caller (a write: whether TOSTOP is set). */
+  jobControl: ((tty: TtyState, sig: number, applies?: () => boolean) => void) | null;
 } = { jobControl: null };
 
 /** c_lflag's TOSTOP: background writes stop the writer. */
 const TOSTOP = 0o400;
-const SIGTTIN = 21;
-const SIGTTOU = 22;
 
 /**
  * Which terminal a host descriptor is, if it is one.
@@ -129,15 +129,17 @@ export class HostTtyFile extends HostFdFile {
   }
 
   override read(buf: Uint8Array, offset: bigint | null): number {
-    ttyHooks.jobControl?.(this.tty, SIGTTIN);
+    ttyHooks.jobControl?.(this.tty, SIG.TTIN);
     return super.read(buf, offset);
   }
 
   override write(data: Uint8Array, offset: bigint | null): number {
-    if (ttyHooks.jobControl) {
-      const lflag = new DataView(getTermios(this.hostFd).buffer).getUint32(12, true);
-      if (lflag & TOSTOP) ttyHooks.jobControl(this.tty, SIGTTOU);
-    }
+    // The terminal's settings are read only for a background writer.
+    ttyHooks.jobControl?.(
+      this.tty,
+      SIG.TTOU,
+      () => (new DataView(getTermios(this.hostFd).buffer).getUint32(12, true) & TOSTOP) !== 0,
+    );
     return super.write(data, offset);
   }
 
@@ -156,13 +158,13 @@ export class HostTtyFile extends HostFdFile {
           memory.write(arg, getTermios(fd));
           return 0n;
         case TTY.TCSETSF:
-          ttyHooks.jobControl?.(this.tty, SIGTTOU);
+          ttyHooks.jobControl?.(this.tty, SIG.TTOU);
           flushTerminal(fd, 0);
           setTermios(fd, memory.read(arg, TERMIOS_SIZE));
           return 0n;
         case TTY.TCSETS:
         case TTY.TCSETSW:
-          ttyHooks.jobControl?.(this.tty, SIGTTOU);
+          ttyHooks.jobControl?.(this.tty, SIG.TTOU);
           setTermios(fd, memory.read(arg, TERMIOS_SIZE));
           return 0n;
         case TTY.TIOCGWINSZ: {
