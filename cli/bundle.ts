@@ -56,7 +56,29 @@ export async function loadBundle(
   } catch {
     throw new UsageError(`Cannot read ${bundle}/config.json: give the bundle with --bundle`);
   }
-  const spec = parseSpec(text, bundle);
+  return await prepareBundle(bundle, parseSpec(text, bundle), id, globals, logger);
+}
+
+/**
+ * Turns a parsed spec into what a sandbox runs: the rootfs checked, the
+ * sandbox request, the served root, the cgroup (shared by bundles and the
+ * library, which builds its spec in memory).
+ *
+ * @param bundle The bundle directory, absolute (relative paths in the spec are from it).
+ * @param spec The parsed spec.
+ * @param id The container.
+ * @param globals Parsed global flags (`platform`, `network`, `overlay`, `root`, ...).
+ * @param logger For debug lines.
+ * @returns The bundle, ready to launch.
+ * @throws {UsageError} For a rootfs that is not a directory, a bad platform or network.
+ */
+export async function prepareBundle(
+  bundle: string,
+  spec: Spec,
+  id: string,
+  globals: Record<string, unknown>,
+  logger: Logger,
+): Promise<LoadedBundle> {
   try {
     const st = await Deno.stat(spec.rootPath);
     if (!st.isDirectory) throw new Error();

@@ -49,33 +49,43 @@ export function parseDuration(text: string): number {
 }
 
 /**
- * One stats event in runc's shape: CPU, cpuset and memory from the
- * sandbox's host cgroup (what the container costs the host, the Sentry
- * included), the task count from the Sentry (the container's own
- * processes, as runsc); without a cgroup, all from the Sentry.
+ * A container's statistics in runc's shape (`{cpu, memory, pids, ...}`):
+ * CPU, cpuset and memory from the sandbox's host cgroup (what the
+ * container costs the host, the Sentry included), the task count from the
+ * Sentry (the container's own processes, as runsc); without a cgroup, all
+ * from the Sentry.
+ *
+ * @param s The container (running).
+ * @param socket Its sandbox's control socket.
+ * @returns The statistics (`events --stats`'s `data`).
+ * @throws {SandboxGone} When the sandbox has ended.
  */
-function statsEvent(id: string, s: ContainerState, socket: string): string {
+export function containerStats(s: ContainerState, socket: string): { [key: string]: BigJson } {
   const sentry = callSandbox(socket, METHOD.event, forContainer(s)) as {
     cpuNs: number;
     memoryBytes: number;
     pids: number;
   };
   if (!s.cgroup) {
-    return JSON.stringify({
-      type: "stats",
-      id,
-      data: {
-        cpu: { usage: { total: sentry.cpuNs, kernel: 0, user: 0 }, throttling: {} },
-        memory: { usage: { usage: sentry.memoryBytes, max: 0, limit: 0, failcnt: 0 }, raw: {} },
-        pids: { current: sentry.pids, limit: 0 },
+    return {
+      cpu: { usage: { total: BigInt(sentry.cpuNs), kernel: 0n, user: 0n }, throttling: {} },
+      memory: {
+        usage: { usage: BigInt(sentry.memoryBytes), max: 0n, limit: 0n, failcnt: 0n },
+        raw: {},
       },
-    }) + "\n";
+      pids: { current: BigInt(sentry.pids), limit: 0n },
+    };
   }
   const data = cgroupStats(s.cgroup);
   // The container's own task count in place of the cgroup's (runc's omitempty for 0).
   const { current: _host, ...limit } = data.pids as Record<string, BigJson>;
   data.pids = { ...(sentry.pids ? { current: BigInt(sentry.pids) } : {}), ...limit };
-  return statsJson({ type: "stats", id, data }) + "\n";
+  return data;
+}
+
+/** One stats event, a JSON line. */
+function statsEvent(id: string, s: ContainerState, socket: string): string {
+  return statsJson({ type: "stats", id, data: containerStats(s, socket) }) + "\n";
 }
 
 /** How often the stream looks for OOM kills (stats come every --interval). */

@@ -84,6 +84,8 @@ export interface LaunchOptions {
   terminal?: number;
   /** This process's descriptors 3 to 3+N-1 become the container's 3 on (`--preserve-fds N`). */
   preserveFds?: number;
+  /** The container's stdin, stdout and stderr (default: this process's; a terminal wins). */
+  stdio?: readonly [number, number, number];
   /**
    * `STATE_ROOT/ID`, put on the gofer's and the sandbox process's command
    * lines so that `delete --force` finds them even when the CLI that
@@ -241,9 +243,9 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         args: argv,
         env: selfEnv(),
         fds: [
-          [0, o.terminal ?? 0],
-          [1, o.terminal ?? 1],
-          [2, o.terminal ?? 2],
+          [0, o.terminal ?? o.stdio?.[0] ?? 0],
+          [1, o.terminal ?? o.stdio?.[1] ?? 1],
+          [2, o.terminal ?? o.stdio?.[2] ?? 2],
           ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const),
           [configAt, configFd],
           ...configFds,
