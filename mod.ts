@@ -31,11 +31,7 @@
 export { OCI_SPEC_VERSION, VERSION, versionText } from "./cli/version.ts";
 export { type ExecOptions, Sandbox, type SandboxStats } from "./api/sandbox.ts";
 export { runSandboxed, type SandboxedResult } from "./api/run_sandboxed.ts";
-export {
-  type SandboxOutput,
-  SandboxProcess,
-  type SandboxStatus,
-} from "./api/process.ts";
+export { type SandboxOutput, SandboxProcess, type SandboxStatus } from "./api/process.ts";
 export type {
   BindMount,
   ProcessOptions,

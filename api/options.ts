@@ -38,7 +38,10 @@ export interface SandboxLimits {
   memoryBytes?: number;
   /** CPU time, in CPUs (1.5 = one and a half CPUs' worth). */
   cpus?: number;
-  /** How many processes and threads the container may have at once. */
+  /**
+   * How many host processes and threads the sandbox may have at once:
+   * each process in it is one, and dvisor's own take 15 to 50 (more while it starts).
+   */
   pids?: number;
 }
 
@@ -121,11 +124,11 @@ export function checkProcessOptions(o: ProcessOptions): void {
   const u = o.user;
   const isId = (n: unknown) => Number.isInteger(n) && (n as number) >= 0 && (n as number) < 2 ** 32;
   if (u && (!isId(u.uid) || !isId(u.gid) || (u.groups ?? []).some((g) => !isId(g)))) {
-    fail("user ids must be integers from 0 to 2^32-1: give { uid, gid, groups }");
+    fail("A user id is not a whole number from 0 to 2^32-1: give { uid, gid, groups } as numbers");
   }
   for (const s of [o.stdin, o.stdout, o.stderr]) {
     if (s !== undefined && s !== "piped" && s !== "inherit" && s !== "null") {
-      fail(`stdio ${s} is not one of piped, inherit, null`);
+      fail(`stdio ${s} is unknown: use "piped", "inherit" or "null"`);
     }
   }
 }
@@ -158,13 +161,15 @@ export async function checkSandboxOptions(o: SandboxOptions): Promise<void> {
   }
   const l = o.limits ?? {};
   if (l.memoryBytes !== undefined && !isPositive(l.memoryBytes, true)) {
-    fail(`limits.memoryBytes ${l.memoryBytes} must be a positive whole number of bytes`);
+    fail(
+      `limits.memoryBytes ${l.memoryBytes} is not a positive whole number: give the limit in bytes`,
+    );
   }
   if (l.cpus !== undefined && !isPositive(l.cpus, false)) {
-    fail(`limits.cpus ${l.cpus} must be a positive number of CPUs`);
+    fail(`limits.cpus ${l.cpus} is not a positive number: give CPUs, e.g. 0.5 or 2`);
   }
   if (l.pids !== undefined && !isPositive(l.pids, true)) {
-    fail(`limits.pids ${l.pids} must be a positive whole number`);
+    fail(`limits.pids ${l.pids} is not a positive whole number: give a process count`);
   }
   for (const m of o.mounts ?? []) {
     if (typeof m.target !== "string" || !m.target.startsWith("/")) {
@@ -173,7 +178,7 @@ export async function checkSandboxOptions(o: SandboxOptions): Promise<void> {
     if ("type" in m) {
       if (m.type !== "tmpfs") fail(`Mount type ${m.type} is not supported: use "tmpfs" or a bind`);
       if (m.sizeBytes !== undefined && !isPositive(m.sizeBytes, true)) {
-        fail(`Mount ${m.target}: sizeBytes must be a positive whole number`);
+        fail(`Mount ${m.target} has a bad sizeBytes: give a positive whole number of bytes`);
       }
     } else if (!(await Deno.stat(m.source).catch(() => null))) {
       fail(`Mount source ${m.source} does not exist: give an existing host path`);

@@ -13,13 +13,12 @@ import { fdFile } from "../platform/fd_file.ts";
 import { prepareBundle } from "../cli/bundle.ts";
 import { oomExplanation, removeContainer } from "../cli/container_cgroup.ts";
 import { type ContainerState, StateStore } from "../cli/container_state.ts";
-import { callSandbox, SandboxGone } from "../cli/control_client.ts";
+import { callSandbox, callSandboxAsync, SandboxGone } from "../cli/control_client.ts";
 import { register, withSandbox } from "../cli/create.ts";
 import { containerStats } from "../cli/events.ts";
 import { UsageError } from "../cli/flags.ts";
 import { Logger } from "../cli/log.ts";
-import { launchSandbox, type LaunchedSandbox, reportLines } from "../cli/sandbox_process.ts";
-import { waitInWorker } from "../cli/wait_pid.ts";
+import { type LaunchedSandbox, launchSandbox, reportLines } from "../cli/sandbox_process.ts";
 import type { BigJson } from "../platform/cgroup_stats.ts";
 import {
   SandboxDisposedError,
@@ -36,7 +35,7 @@ import {
   sandboxSpec,
   specProcess,
 } from "./options.ts";
-import { type SandboxStatus, SandboxProcess, signalNumber, statusOf, Stdio } from "./process.ts";
+import { SandboxProcess, type SandboxStatus, signalNumber, statusOf, Stdio } from "./process.ts";
 
 /** What a sandbox uses of the host, now. */
 export interface SandboxStats {
@@ -57,8 +56,8 @@ export type ExecOptions = Omit<ProcessOptions, "args">;
 
 /** How long the sandbox may take to load its first process. */
 const READY_TIMEOUT_MS = 60_000;
-/** A limit of "max" as cgroup statistics show it. */
-const UNLIMITED = 18446744073709551615n;
+/** Limits from here up mean none (v2's "max" shows as 2^64-1, v1's as about 2^63). */
+const UNLIMITED = 1n << 62n;
 
 /**
  * A sandboxed container. Create one with {@linkcode Sandbox.create}; its
@@ -211,7 +210,9 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       if (claimed) await store.locked(id, () => removeContainer(store, id, logger));
       if (options.root === undefined) await Deno.remove(root, { recursive: true });
       if (e instanceof SandboxError) throw e;
-      if (e instanceof UsageError || e instanceof SpecError) throw new SandboxOptionsError(e.message);
+      if (e instanceof UsageError || e instanceof SpecError) {
+        throw new SandboxOptionsError(e.message);
+      }
       throw new SandboxStartError(
         `The sandbox could not start: ${e instanceof Error ? e.message : e}`,
         { cause: e },
@@ -310,8 +311,8 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       stdio.passed();
     }
     const socket = this.#store.socket(this.id);
-    const ended = waitInWorker(socket, METHOD.waitPid, { pid }).then(
-      (r) => statusOf(r.status),
+    const ended = callSandboxAsync(socket, METHOD.waitPid, { pid }).then(
+      (r) => statusOf((r as { status: number }).status),
       // The sandbox ended, and the process with it (SIGKILL, as a pid namespace's).
       () => statusOf(9),
     );
@@ -443,7 +444,9 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
  * @param report The report pipe.
  * @returns The line, or null when the pipe closed or nothing came in time.
  */
-async function firstLine(report: Deno.FsFile): Promise<{ ready?: boolean; message?: string } | null> {
+async function firstLine(
+  report: Deno.FsFile,
+): Promise<{ ready?: boolean; message?: string } | null> {
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(4096);
   let timer: ReturnType<typeof setTimeout> | undefined;

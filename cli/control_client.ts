@@ -65,6 +65,54 @@ export function callSandbox(
 }
 
 /**
+ * Makes one request on a sandbox's control socket without blocking this
+ * thread (Deno's own socket): for the calls that wait (Wait, WaitPID), so
+ * timers and signal listeners here keep running meanwhile. No descriptors
+ * go with it.
+ *
+ * @param socketPath The control socket.
+ * @param method The method.
+ * @param arg Its argument.
+ * @returns The result.
+ * @throws {SandboxGone} When the sandbox does not answer.
+ * @throws {Error} With the sandbox's message when the call failed.
+ */
+export async function callSandboxAsync(
+  socketPath: string,
+  method: string,
+  arg: unknown = {},
+): Promise<unknown> {
+  let conn: Deno.UnixConn;
+  try {
+    conn = await Deno.connect({ transport: "unix", path: socketPath });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.ConnectionRefused) {
+      throw new SandboxGone(socketPath);
+    }
+    throw e;
+  }
+  let raw: Uint8Array;
+  try {
+    await conn.write(new TextEncoder().encode(JSON.stringify({ method, arg })));
+    await conn.closeWrite();
+    raw = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+  } catch (e) {
+    try {
+      conn.close();
+    } catch { /* closed with its stream */ }
+    if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe) {
+      throw new SandboxGone(socketPath);
+    }
+    throw e;
+  }
+  if (raw.length === 0) throw new SandboxGone(socketPath);
+  if (raw.length > MAX_CONTROL_MESSAGE) throw new Error("The sandbox's reply is too large");
+  const reply = JSON.parse(new TextDecoder().decode(raw)) as ControlReply;
+  if (!reply.success) throw new Error(reply.err ?? `${method} failed`);
+  return reply.result;
+}
+
+/**
  * A request's argument for a container: with `cid` when the container
  * lives in another container's sandbox (a pod).
  *

@@ -16,9 +16,8 @@ import { parseProcess, parseSpec, processObject } from "../core/boot/oci_spec.ts
 import { METHOD } from "../core/control/protocol.ts";
 import { closeQuietly } from "../platform/fd.ts";
 import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./console.ts";
-import { waitInWorker } from "./wait_pid.ts";
 import { type ContainerState, StateStore } from "./container_state.ts";
-import { callSandbox, forContainer } from "./control_client.ts";
+import { callSandbox, callSandboxAsync, forContainer } from "./control_client.ts";
 import { writeAtomically } from "./create.ts";
 import { exitCodeOf } from "./do.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -190,7 +189,11 @@ async function waitAttached(socket: string, s: ContainerState, pid: number): Pro
     return () => Deno.removeSignalListener(name, fn);
   });
   try {
-    const { status } = await waitInWorker(socket, METHOD.waitPid, forContainer(s, { pid }));
+    const { status } = await callSandboxAsync(
+      socket,
+      METHOD.waitPid,
+      forContainer(s, { pid }),
+    ) as { status: number };
     return exitCodeOf(status);
   } finally {
     unlisten.forEach((u) => u());

@@ -8,9 +8,8 @@ import { METHOD } from "../core/control/protocol.ts";
 import { closeFd } from "../platform/fd.ts";
 import { openSignalFd, readSignals } from "../platform/signalfd.ts";
 import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
-import { waitInWorker } from "./wait_pid.ts";
 import { type ContainerState, StateStore } from "./container_state.ts";
-import { callSandbox, forContainer, SandboxGone } from "./control_client.ts";
+import { callSandbox, callSandboxAsync, forContainer, SandboxGone } from "./control_client.ts";
 import { exitCodeOf } from "./do.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
@@ -101,9 +100,9 @@ async function waitForwarding(
   let failed: unknown = null;
   const done =
     (pid !== undefined
-      ? waitInWorker(socket, METHOD.waitPid, forContainer(s, { pid }))
-      : waitInWorker(socket, METHOD.wait, forContainer(s))).then(
-        (r) => (ended = r),
+      ? callSandboxAsync(socket, METHOD.waitPid, forContainer(s, { pid }))
+      : callSandboxAsync(socket, METHOD.wait, forContainer(s))).then(
+        (r) => (ended = r as { status: number }),
         (e) => (failed = e),
       );
   try {

@@ -32,9 +32,12 @@ import { closeQuietly } from "./fd.ts";
  */
 export async function fdFile(fd: number, access: "read" | "write"): Promise<Deno.FsFile> {
   try {
-    return await Deno.open(`/proc/self/fd/${fd}`, access === "read" ? { read: true } : {
-      write: true,
-    });
+    return await Deno.open(
+      `/proc/self/fd/${fd}`,
+      access === "read" ? { read: true } : {
+        write: true,
+      },
+    );
   } finally {
     closeQuietly(fd);
   }
