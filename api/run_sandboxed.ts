@@ -1,5 +1,5 @@
 /**
- * `runSandboxed`: the common test case in one call — run a command in a
+ * `runSandboxed`: the common test case in one call: run a command in a
  * sandbox, collect its output as text, leave nothing behind.
  *
  * @module
