@@ -45,5 +45,12 @@ if ! "$deno" compile -A --no-lock --quiet --target "$target" \
   exit 1
 fi
 rm -f "$log"
+# A DENORT_BIN that is the deno CLI itself (not denort) makes a binary that
+# ignores what was embedded and behaves as deno: catch that here.
+if ! dist/dvisor.new --version 2>/dev/null | grep -q '^dvisor '; then
+  rm -f dist/dvisor.new
+  echo "compile.sh: the binary built does not run dvisor: DENORT_BIN must be the denort runtime from denort-$target.zip, not the deno CLI" >&2
+  exit 1
+fi
 mv dist/dvisor.new dist/dvisor
 echo "compile.sh: built dist/dvisor ($(du -h dist/dvisor | cut -f1)) from $commit"

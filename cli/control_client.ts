@@ -6,7 +6,7 @@
  */
 import { closeQuietly, readAll, writeAll } from "../platform/fd.ts";
 import { Errno } from "../platform/errno.ts";
-import { connectUnix, sendFds, shutdownWrite } from "../platform/socket.ts";
+import { connectUnix, reachableSocketPath, sendFds, shutdownWrite } from "../platform/socket.ts";
 import { type ControlReply, MAX_CONTROL_MESSAGE } from "../core/control/protocol.ts";
 
 /** The sandbox is gone (nothing listens on its socket). */
@@ -83,13 +83,16 @@ export async function callSandboxAsync(
   arg: unknown = {},
 ): Promise<unknown> {
   let conn: Deno.UnixConn;
+  const reach = reachableSocketPath(socketPath);
   try {
-    conn = await Deno.connect({ transport: "unix", path: socketPath });
+    conn = await Deno.connect({ transport: "unix", path: reach.path });
   } catch (e) {
     if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.ConnectionRefused) {
       throw new SandboxGone(socketPath);
     }
     throw e;
+  } finally {
+    reach.release();
   }
   let raw: Uint8Array;
   try {

@@ -10,6 +10,7 @@ import { bytesArg, cString, fdArg, intArg } from "./checks.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 import { addressOf } from "./native_unsafe.ts";
+import { closeQuietly, O, openFile } from "./fd.ts";
 
 const AF_UNIX = 1n;
 /** Socket types. */
@@ -61,6 +62,46 @@ export function socketPair(type: number = SOCK.STREAM): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
+/** The longest path a `sockaddr_un` holds (108 bytes with the NUL). */
+const MAX_SUN_PATH = 107;
+
+/**
+ * A path that reaches a socket file whose own path is too long for a
+ * `sockaddr_un` (Docker's state root and 64-character ids make 110 bytes):
+ * its directory opened and named through `/proc/self/fd`. Short paths are
+ * returned as they are.
+ *
+ * @param path The socket's path.
+ * @returns A path to bind or connect to, and what to call once done with it.
+ * @throws {Errno} If the directory cannot be opened.
+ *
+ * @example
+ * ```ts
+ * import { reachableSocketPath } from "./socket.ts";
+ * const long = "/tmp/" + "d".repeat(120) + "/s";
+ * const r = reachableSocketPath(long);
+ * if (!r.path.startsWith("/proc/self/fd/")) throw new Error(r.path);
+ * r.release();
+ * ```
+ */
+export function reachableSocketPath(path: string): { path: string; release(): void } {
+  if (new TextEncoder().encode(path).length <= MAX_SUN_PATH) return { path, release() {} };
+  const slash = path.lastIndexOf("/");
+  const dir = slash <= 0 ? "/" : path.slice(0, slash);
+  let fd = -1;
+  try {
+    fd = openFile(dir, O.PATH | O.DIRECTORY);
+  } catch (e) {
+    // A directory that does not exist: connecting fails as it would have.
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
+    return { path: `/proc/self/fd/-1/${path.slice(slash + 1)}`, release() {} };
+  }
+  return {
+    path: `/proc/self/fd/${fd}/${path.slice(slash + 1)}`,
+    release: () => closeQuietly(fd),
+  };
+}
+
 /**
  * Encodes a `sockaddr_un` for a path (never an abstract name).
  *
@@ -70,11 +111,9 @@ export function socketPair(type: number = SOCK.STREAM): [number, number] {
  */
 function unixAddress(path: string): Uint8Array {
   const bytes = cString(path, "socket path");
-  if (bytes.length > 108) {
+  if (bytes.length > MAX_SUN_PATH + 1) {
     throw new RangeError(
-      `Socket path ${path} is ${
-        bytes.length - 1
-      } bytes; unix sockets allow 107, use a shorter --root`,
+      `Socket path ${path} is ${bytes.length - 1} bytes; unix sockets allow ${MAX_SUN_PATH}`,
     );
   }
   if (bytes.length <= 1) throw new RangeError("The socket path is empty");
@@ -108,7 +147,14 @@ export function listenUnix(
   backlog = 128,
 ): number {
   socketType(type);
-  const addr = unixAddress(path);
+  const reach = reachableSocketPath(path);
+  let addr: Uint8Array;
+  try {
+    addr = unixAddress(reach.path);
+  } catch (e) {
+    reach.release();
+    throw e;
+  }
   const fd = checked(
     syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
     "socket",
@@ -126,6 +172,8 @@ export function listenUnix(
   } catch (e) {
     syscall(SYS.close, BigInt(fd));
     throw e;
+  } finally {
+    reach.release();
   }
 }
 
@@ -150,11 +198,26 @@ export function listenUnix(
  */
 export function connectUnix(path: string, type: number = SOCK.STREAM): number {
   socketType(type);
-  const addr = unixAddress(path);
+  const reach = reachableSocketPath(path);
+  let addr: Uint8Array;
+  try {
+    addr = unixAddress(reach.path);
+  } catch (e) {
+    reach.release();
+    throw e;
+  }
   const fd = checked(
     syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
     "socket",
   );
+  try {
+    return connectAt(fd, addr, path);
+  } finally {
+    reach.release();
+  }
+}
+
+function connectAt(fd: number, addr: Uint8Array, path: string): number {
   for (;;) {
     const r = syscall(
       SYS.connect,

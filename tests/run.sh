@@ -59,6 +59,17 @@ failed=()
 "$deno" lint || failed+=(lint)
 "$deno" check . || failed+=(check)
 "$deno" test -A --doc || failed+=(test)
+
+# The single binary, where one can be built (DENORT_BIN set, or online):
+# the CLI tests again through it (./dvisor runs dist/dvisor when it exists).
+# A binary built here for the test is removed afterwards.
+if [ ! -e dist/dvisor ] && ./compile.sh; then
+  "$deno" test -A tests/cli_test.ts tests/lifecycle_test.ts tests/run_test.ts tests/terminal_test.ts ||
+    failed+=(compiled)
+  rm -f dist/dvisor
+else
+  echo "tests/run.sh: the CLI tests ran from source only (no single binary was built; see above)"
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "tests/run.sh: failed: ${failed[*]}" >&2
   exit 1
