@@ -1,7 +1,7 @@
 /**
  * Real clients drive dvisor as they drive runc: podman (`--runtime`, with
- * conmon) and containerd (`ctr run --runc-binary`, through the runc.v2
- * shim), each with a private store under a temporary directory and an image
+ * conmon), containerd (`ctr run --runc-binary`, through the runc.v2
+ * shim) and Docker (daemon.json's runtimes, as `dvisor install` writes it), each with a private store under a temporary directory and an image
  * imported offline from a busybox rootfs. Every step runs under runc and
  * under dvisor; the outputs and exit codes must be the same, and nothing of
  * dvisor's may be left running.
@@ -9,6 +9,7 @@
 import { assertEquals } from "@std/assert";
 import { sandboxTraces } from "./support/bundle.ts";
 import { imageTarball, startContainerd, writeOciArchive } from "./support/containerd.ts";
+import { startDockerd } from "./support/docker.ts";
 import { DVISOR, type Ran, run } from "./support/run.ts";
 
 const RUNTIMES = { runc: "/usr/sbin/runc", dvisor: DVISOR } as const;
@@ -188,6 +189,65 @@ Deno.test("containerd runs, execs, pauses, kills and deletes tasks with dvisor a
     }
     await sameEverywhere(t, seen, traces);
   } finally {
+    await daemon.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("docker runs, execs, stops and removes containers with dvisor as with runc", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-bundle-docker-" });
+  // As a user installs it: dvisor install, here into a private daemon.json.
+  const installed = await run(DVISOR, ["install", "--config-file", `${dir}/daemon.json`]);
+  assertEquals(installed.code, 0, installed.stderr);
+  const daemon = await startDockerd(dir, `${dir}/daemon.json`);
+  const d = daemon.docker;
+  const traces = sandboxTraces();
+  const seen: Record<string, string[]> = {};
+  try {
+    const imported = await d("import", await imageTarball(dir), "localhost/dvisor-test:latest");
+    assertEquals(imported.code, 0, imported.stderr);
+    const img = "localhost/dvisor-test:latest";
+    // Docker's exec root and 64-character ids make control socket paths past
+    // 107 bytes: they must still work.
+    for (const which of ["runc", "dvisor"]) {
+      await t.step(which, async () => {
+        const rt = ["--runtime", which, "--network", "none"];
+        const name = "dvisor-test-c1";
+        const out: string[] = [];
+        try {
+          out.push(shown(await d("run", "--rm", ...rt, img, "echo", "hello")));
+          out.push(shown(await d("run", "--rm", ...rt, img, "sh", "-c", "exit 3")));
+          const started = await d("run", "-d", "--name", name, ...rt, img, "sleep", "1000");
+          assertEquals(started.code, 0, started.stderr);
+          out.push(shown(await d("exec", name, "sh", "-c", "echo $((1+2)) $(cat /proc/1/comm)")));
+          out.push(shown(await d("exec", name, "sh", "-c", "exit 4")));
+          out.push(
+            shown(
+              await onTerminal(daemon.dockerArgs("exec", "-t", name, "sh", "-c", "tty; exit 5")),
+            ),
+          );
+          // sleep as pid 1 ignores SIGTERM: stop takes the timeout, then SIGKILL.
+          out.push(shown(await d("stop", "-t", "1", name)));
+          out.push(
+            (await d("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).stdout,
+          );
+          out.push(shown(await d("rm", name)));
+          out.push(
+            shown(
+              await onTerminal(
+                daemon.dockerArgs("run", "--rm", "-t", ...rt, img, "sh", "-c", "tty; exit 6"),
+              ),
+            ),
+          );
+          seen[which] = out;
+        } finally {
+          await d("rm", "-f", name);
+        }
+      });
+    }
+    await sameEverywhere(t, seen, traces);
+  } finally {
+    await d("rm", "-f", ...(await d("ps", "-aq")).stdout.split("\n").filter(Boolean));
     await daemon.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

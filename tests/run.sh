@@ -11,17 +11,26 @@ cd "$here"
 # commit), gcc and libc6-dev (the static C test programs), python3, tar,
 # gzip and findutils (programs the Sentry runs), runc (the reference the
 # containers' output is compared with), debootstrap (a Debian rootfs),
-# podman and containerd (the real clients tests/clients_test.ts drives).
+# podman, containerd and docker.io (the real clients tests/clients_test.ts
+# drives, each with a private daemon).
 need=()
 for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils \
-  runc debootstrap podman containerd; do
+  runc debootstrap podman containerd docker.io; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Installed daemons are not started (the tests start private ones).
+  made_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  [ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 # A Debian rootfs for the tests that compare `dvisor run` with `runc run`
