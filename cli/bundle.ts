@@ -6,6 +6,7 @@
  * @module
  */
 import { parseSpec, type Spec } from "../core/boot/oci_spec.ts";
+import { makeMountPoints, type MountPoint } from "../platform/mount_points.ts";
 import { UsageError } from "./flags.ts";
 import type { CgroupRecord } from "../platform/cgroup.ts";
 import { containerCgroup } from "./container_cgroup.ts";
@@ -88,6 +89,16 @@ export async function prepareBundle(
     );
   }
   for (const s of spec.skipped) logger.debug(`${id}: mount ${s}`);
+  // As runc: missing mount points are made in the rootfs (never in the host's own root).
+  if (spec.rootPath !== "/") {
+    try {
+      makeMountPoints(spec.rootPath, await mountPoints(spec));
+    } catch (e) {
+      throw new UsageError(
+        `Cannot make the mount points in ${spec.rootPath}: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+  }
   const { platform, strace, mountPoint } = await sandboxGlobals(globals);
   return {
     bundle,
@@ -125,4 +136,27 @@ export async function prepareBundle(
       !g.startsWith("--platform") && !g.startsWith("--network")
     ),
   };
+}
+
+/**
+ * The mount points a spec needs in its rootfs: every mount's destination
+ * that no earlier file system of the sandbox's own (tmpfs, proc, ...)
+ * holds; a file for a bind mount of a file.
+ *
+ * @param spec The spec.
+ * @returns The mount points, in mount order.
+ */
+async function mountPoints(spec: Spec): Promise<MountPoint[]> {
+  const points: MountPoint[] = [];
+  const inSandbox: string[] = [];
+  for (const m of spec.mounts) {
+    const under = inSandbox.some((d) => m.destination.startsWith(d === "/" ? d : `${d}/`));
+    if (!under) {
+      const file = m.kind === "bind" && m.source !== undefined &&
+        !(await Deno.stat(m.source).then((st) => st.isDirectory, () => true));
+      points.push({ path: m.destination, file });
+    }
+    if (m.kind !== "bind") inSandbox.push(m.destination);
+  }
+  return points;
 }

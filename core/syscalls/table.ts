@@ -108,10 +108,50 @@ export function buildSyscallTable(): (SyscallEntry | undefined)[] {
   return table;
 }
 
+/** One row of the system call table as shown to users. */
+export interface SyscallRow {
+  nr: number;
+  name: string;
+  /** full, partial, error (fails on purpose) or missing (ENOSYS). */
+  support: string;
+  note: string;
+}
+
 /**
- * Renders the table for `dvisor help syscalls`: number, name, support, note.
+ * The system call table, x86-64 numbers in order, with every number the
+ * Sentry does not serve shown as missing.
  *
- * @returns The text.
+ * @returns The rows, and the counts by support level as one line.
+ *
+ * @example
+ * ```ts
+ * import { syscallRows } from "./table.ts";
+ * const { rows } = syscallRows();
+ * if (rows.find((r) => r.name === "openat")?.support !== "full") throw new Error();
+ * ```
+ */
+export function syscallRows(): { rows: SyscallRow[]; summary: string } {
+  const t = buildSyscallTable();
+  const rows = Object.entries(SYS).map(([name, nr]) => {
+    const e = t[nr];
+    return {
+      nr,
+      name,
+      support: e ? e.support : "missing",
+      note: e ? (e.errno ? `${e.errno}: ${e.note}` : e.note) : "ENOSYS",
+    };
+  });
+  const count = (s: string) => rows.filter((r) => r.support === s).length;
+  const summary = `${count("full")} full, ${count("partial")} partial, ${
+    count("error")
+  } fail on purpose, ${count("missing")} missing (ENOSYS)`;
+  return { rows, summary };
+}
+
+/**
+ * The system call table as `dvisor help syscalls` prints it.
+ *
+ * @returns The table, one line per x86-64 system call number.
  *
  * @example
  * ```ts
@@ -120,21 +160,36 @@ export function buildSyscallTable(): (SyscallEntry | undefined)[] {
  * ```
  */
 export function syscallTableText(): string {
-  const t = buildSyscallTable();
+  const { rows, summary } = syscallRows();
   const lines = ["nr   name                     support  note"];
-  for (const [name, n] of Object.entries(SYS)) {
-    const e = t[n];
-    const support = e ? e.support : "missing";
-    const note = e ? (e.errno ? `${e.errno}: ${e.note}` : e.note) : "ENOSYS";
-    lines.push(`${String(n).padEnd(4)} ${name.padEnd(24)} ${support.padEnd(8)} ${note}`.trimEnd());
+  for (const r of rows) {
+    lines.push(
+      `${String(r.nr).padEnd(4)} ${r.name.padEnd(24)} ${r.support.padEnd(8)} ${r.note}`.trimEnd(),
+    );
   }
-  const count = (s: string) =>
-    Object.values(SYS).filter((n) => (t[n]?.support ?? "missing") === s).length;
-  lines.push("");
-  lines.push(
-    `${count("full")} full, ${count("partial")} partial, ${count("error")} fail on purpose, ${
-      count("missing")
-    } missing (ENOSYS)`,
-  );
-  return lines.join("\n") + "\n";
+  return [...lines, "", summary].join("\n") + "\n";
+}
+
+/**
+ * The system call table as a Markdown table (README.md's, kept up to date
+ * by `deno task docs`).
+ *
+ * @returns The summary line and the table.
+ *
+ * @example
+ * ```ts
+ * import { syscallTableMarkdown } from "./table.ts";
+ * if (!syscallTableMarkdown().includes("| 257 | openat | full |")) throw new Error();
+ * ```
+ */
+export function syscallTableMarkdown(): string {
+  const { rows, summary } = syscallRows();
+  const cell = (s: string) => s.replaceAll("|", "\\|");
+  return [
+    `${summary}.`,
+    "",
+    "| nr | name | support | note |",
+    "| -- | ---- | ------- | ---- |",
+    ...rows.map((r) => `| ${r.nr} | ${r.name} | ${r.support} | ${cell(r.note)} |`),
+  ].join("\n") + "\n";
 }
