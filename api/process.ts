@@ -81,6 +81,8 @@ export class Stdio {
   readonly child: [number, number, number];
   /** This side's ends (null: not piped). */
   readonly files: [Deno.FsFile | null, Deno.FsFile | null, Deno.FsFile | null];
+  /** The process's stdin as a stream, when piped. */
+  readonly stdin: WritableStream<Uint8Array> | null;
   #owned: number[];
 
   private constructor(
@@ -91,6 +93,7 @@ export class Stdio {
     this.child = child;
     this.files = files;
     this.#owned = owned;
+    this.stdin = files[0] ? writableOf(files[0]) : null;
   }
 
   /**
@@ -137,8 +140,12 @@ export class Stdio {
     this.passed();
     for (const [i, f] of this.files.entries()) {
       if (!f) continue;
-      const stream = i === 0 ? f.writable : f.readable;
-      if (stream.locked) continue; // the caller's reader or writer finishes with it
+      const stream = i === 0 ? this.stdin! : f.readable;
+      if (stream.locked) {
+        // The caller's writer may never close it: the process is gone, so it goes.
+        if (i === 0) closeFile(f);
+        continue; // a reader gets to the end of the output by itself
+      }
       try {
         await (i === 0
           ? (stream as WritableStream<Uint8Array>).close()
@@ -146,6 +153,26 @@ export class Stdio {
       } catch { /* already closed, or the reader went */ }
     }
   }
+}
+
+function closeFile(f: Deno.FsFile): void {
+  try {
+    f.close();
+  } catch { /* closed already */ }
+}
+
+/**
+ * A pipe's write end as a stream whose writes are in the pipe when they
+ * resolve (`FsFile.writable` holds them back until it is closed).
+ */
+function writableOf(f: Deno.FsFile): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      for (let at = 0; at < chunk.length;) at += await f.write(chunk.subarray(at));
+    },
+    close: () => closeFile(f),
+    abort: () => closeFile(f),
+  });
 }
 
 /** How a process is reached in its sandbox. */
@@ -206,7 +233,7 @@ export class SandboxProcess {
         }: "piped"`,
       );
     }
-    return i === 0 ? f.writable : f.readable;
+    return i === 0 ? this.#stdio.stdin! : f.readable;
   }
 
   /**
