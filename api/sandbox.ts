@@ -20,6 +20,7 @@ import { UsageError } from "../cli/flags.ts";
 import { Logger } from "../cli/log.ts";
 import { type LaunchedSandbox, launchSandbox, reportLines } from "../cli/sandbox_process.ts";
 import type { BigJson } from "../platform/cgroup_stats.ts";
+import { hostUsage } from "../core/kernel/usage.ts";
 import {
   SandboxDisposedError,
   SandboxError,
@@ -151,7 +152,12 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
     let claimed = false;
     try {
       const spec = parseSpec(JSON.stringify(sandboxSpec(options)), root);
-      const b = await prepareBundle(root, spec, id, globals, logger);
+      const prepared = await prepareBundle(root, spec, id, globals, logger);
+      // A host cgroup only for limits: without one, a caller killed before it
+      // disposes of the sandbox leaves only the private state directory.
+      const b = options.limits && Object.keys(options.limits).length
+        ? prepared
+        : { ...prepared, cgroup: null };
       stdio = await Stdio.open([
         options.stdin ?? "piped",
         options.stdout ?? "piped",
@@ -362,8 +368,9 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
   }
 
   /**
-   * What the sandbox uses of the host now (its host cgroup when it has
-   * one, as root; the Sentry's accounting otherwise).
+   * What the sandbox uses of the host now: from its host cgroup when it
+   * has limits, otherwise the container's processes as the Sentry counts
+   * them plus the sandbox's own two processes.
    *
    * @returns CPU, memory and process counts.
    *
@@ -399,9 +406,14 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       return typeof v === "bigint" ? v : BigInt(typeof v === "number" ? v : 0);
     };
     const limit = (v: bigint) => (v === 0n || v >= UNLIMITED ? null : Number(v));
+    // Without a host cgroup the Sentry counts its container's processes:
+    // add the sandbox's own two processes, as a cgroup would.
+    const own = this.#state.cgroup
+      ? { userNs: 0, systemNs: 0, rssBytes: 0 }
+      : hostUsage([this.#launched.boot.pid, this.#launched.gofer.pid]);
     return {
-      cpuNs: Number(get("cpu", "usage", "total")),
-      memoryBytes: Number(get("memory", "usage", "usage")),
+      cpuNs: Number(get("cpu", "usage", "total")) + own.userNs + own.systemNs,
+      memoryBytes: Number(get("memory", "usage", "usage")) + own.rssBytes,
       memoryLimitBytes: limit(get("memory", "usage", "limit")),
       pids: Number(get("pids", "current")),
       pidsLimit: limit(get("pids", "limit")),

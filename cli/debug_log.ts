@@ -140,6 +140,7 @@ export function commandContainer(
  * if (!Deno.readTextFileSync(`${dir}/dvisor.web.state.7.log`).includes("[state web 7] debug: hello")) {
  *   throw new Error();
  * }
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export class DebugLog {
@@ -215,6 +216,7 @@ export class DebugLog {
  * const dir = Deno.makeTempDirSync();
  * openCommandDebugLog(`${dir}/`, "start", ["web"], []).close();
  * if (!Deno.statSync(`${dir}/dvisor.web.start.${Deno.pid}.log`).isFile) throw new Error();
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function openCommandDebugLog(

@@ -136,9 +136,9 @@ function unixAddress(path: string): Uint8Array {
  * ```ts
  * import { listenUnix } from "./socket.ts";
  * import { closeFd } from "./fd.ts";
- * const path = Deno.makeTempDirSync() + "/s";
- * closeFd(listenUnix(path));
- * Deno.removeSync(path);
+ * const dir = Deno.makeTempDirSync();
+ * closeFd(listenUnix(`${dir}/s`));
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function listenUnix(
@@ -189,11 +189,12 @@ export function listenUnix(
  * ```ts
  * import { acceptConnection, connectUnix, listenUnix } from "./socket.ts";
  * import { closeFd } from "./fd.ts";
- * const path = Deno.makeTempDirSync() + "/s";
- * const l = listenUnix(path);
- * const c = connectUnix(path);
+ * const dir = Deno.makeTempDirSync();
+ * const l = listenUnix(`${dir}/s`);
+ * const c = connectUnix(`${dir}/s`);
  * const s = acceptConnection(l);
  * [l, c, s].forEach(closeFd);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export function connectUnix(path: string, type: number = SOCK.STREAM): number {

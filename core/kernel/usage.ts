@@ -37,15 +37,36 @@ const PAGE = 4096;
  * ```
  */
 export function usageOf(processes: Iterable<Process>): Usage {
+  const list = [...processes];
+  const u = hostUsage(list.map((p) => p.hostTgid));
+  u.tasks = list.reduce((n, p) => n + p.threads.size, 0);
+  return u;
+}
+
+/**
+ * Adds up the CPU time and resident memory of host processes, by the pid
+ * this process sees them as (ones that exited count 0; `tasks` counts
+ * their threads).
+ *
+ * @param pids The processes.
+ * @returns Their usage.
+ *
+ * @example
+ * ```ts
+ * import { hostUsage } from "./usage.ts";
+ * if (hostUsage([Deno.pid]).rssBytes <= 0) throw new Error();
+ * ```
+ */
+export function hostUsage(pids: Iterable<number>): Usage {
   const u: Usage = { userNs: 0, systemNs: 0, rssBytes: 0, tasks: 0 };
-  for (const p of processes) {
-    u.tasks += p.threads.size;
+  for (const pid of pids) {
     try {
-      const stat = Deno.readTextFileSync(`/proc/${p.hostTgid}/stat`);
+      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
       u.userNs += Number(f[11]) * NS_PER_TICK;
       u.systemNs += Number(f[12]) * NS_PER_TICK;
       u.rssBytes += Number(f[21]) * PAGE;
+      u.tasks += Number(f[17]);
     } catch {
       // it exited meanwhile
     }

@@ -39,11 +39,12 @@ export const DVISOR = `${ROOT}dvisor`;
 export async function run(
   cmd: string,
   args: string[],
-  options: { cwd?: string; stdin?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; stdin?: string; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<Ran> {
   const child = new Deno.Command(cmd, {
     args,
     ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.env ? { env: options.env } : {}),
     stdin: options.stdin !== undefined ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
