@@ -40,6 +40,7 @@ export type {
   StdioOption,
   TmpfsMount,
 } from "./api/options.ts";
+export type { ImageConfig, ImageProgress } from "./api/oci_image.ts";
 export {
   SandboxDisposedError,
   SandboxError,

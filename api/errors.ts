@@ -29,7 +29,14 @@ export class SandboxError extends Error {
   }
 }
 
-/** Options that cannot be used: a rootfs that is not there, a negative limit, an unknown platform. */
+/** Options that cannot be used: a rootfs that is not there, a negative limit, an unknown platform.  *
+ * @example
+ * ```ts
+ * import { Sandbox, SandboxOptionsError } from "../mod.ts";
+ * const e = await Sandbox.create({ rootfs: "/nowhere", args: ["true"] }).catch((e) => e);
+ * if (!(e instanceof SandboxOptionsError)) throw e;
+ * ```
+ */
 export class SandboxOptionsError extends SandboxError {
   /**
    * Makes it.
@@ -42,7 +49,14 @@ export class SandboxOptionsError extends SandboxError {
   }
 }
 
-/** The sandbox (or an exec'd process) could not be started; nothing of it is left. */
+/** The sandbox (or an exec'd process) could not be started; nothing of it is left.  *
+ * @example
+ * ```ts
+ * import { Sandbox, SandboxStartError } from "../mod.ts";
+ * const e = await Sandbox.create({ rootfs: "host", args: ["/no/such/program"] }).catch((e) => e);
+ * if (!(e instanceof SandboxStartError)) throw e;
+ * ```
+ */
 export class SandboxStartError extends SandboxError {
   /**
    * Makes it.
@@ -56,7 +70,16 @@ export class SandboxStartError extends SandboxError {
   }
 }
 
-/** A sandbox used after it was disposed of. */
+/** A sandbox used after it was disposed of.  *
+ * @example
+ * ```ts
+ * import { Sandbox, SandboxDisposedError } from "../mod.ts";
+ * const sb = await Sandbox.create({ rootfs: "host", args: ["sleep", "60"] });
+ * await sb.dispose();
+ * const e = await sb.exec(["true"]).catch((e) => e);
+ * if (!(e instanceof SandboxDisposedError)) throw e;
+ * ```
+ */
 export class SandboxDisposedError extends SandboxError {
   /** Makes it. */
   constructor() {
@@ -65,7 +88,16 @@ export class SandboxDisposedError extends SandboxError {
   }
 }
 
-/** A request the sandbox cannot serve in its state (paused twice, exec after its end). */
+/** A request the sandbox cannot serve in its state (paused twice, exec after its end).  *
+ * @example
+ * ```ts
+ * import { Sandbox, SandboxStateError } from "../mod.ts";
+ * await using sb = await Sandbox.create({ rootfs: "host", args: ["true"] });
+ * await sb.status;
+ * const e = await sb.pause().catch((e) => e);
+ * if (!(e instanceof SandboxStateError)) throw e;
+ * ```
+ */
 export class SandboxStateError extends SandboxError {
   /**
    * Makes it.

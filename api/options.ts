@@ -8,6 +8,7 @@
 import { PLATFORMS } from "../platform/platform_name.ts";
 import { defaultSpec } from "../cli/spec.ts";
 import { SandboxOptionsError } from "./errors.ts";
+import type { ImageProgress } from "./oci_image.ts";
 
 /** Where a stream of the sandboxed process goes: to the caller, to the caller's own, or nowhere. */
 export type StdioOption = "piped" | "inherit" | "null";
@@ -64,13 +65,25 @@ export interface ProcessOptions {
 }
 
 /** What to sandbox and how. */
-export interface SandboxOptions extends ProcessOptions {
+export interface SandboxOptions extends Omit<ProcessOptions, "args"> {
+  /** The program and its arguments (default: the image's entrypoint and command). */
+  args?: string[];
   /**
    * The container's root: a directory holding its files (written to unless
    * `overlay` or `readOnly`), or `"host"` for the host's own root seen
    * read-only with a writable layer in the sandbox (as `dvisor do`).
+   * Give this or `image`.
    */
-  rootfs: string;
+  rootfs?: string;
+  /**
+   * An OCI image layout directory (`podman save --format oci-dir`, `skopeo
+   * copy ... oci:DIR`): unpacked into the sandbox's state directory, its
+   * config's environment, command, working directory and user the
+   * defaults. Give this or `rootfs`.
+   */
+  image?: string;
+  /** Called while an image is unpacked. */
+  onProgress?: (progress: ImageProgress) => void;
   /** The root is read-only (default false; always with `"host"` without overlay). */
   readOnly?: boolean;
   /** Writes to the root stay in the sandbox's memory (default: true for `"host"`, else false). */
@@ -141,11 +154,24 @@ export function checkProcessOptions(o: ProcessOptions): void {
  */
 export async function checkSandboxOptions(o: SandboxOptions): Promise<void> {
   if (typeof o !== "object" || o === null) fail("Sandbox.create needs options: { rootfs, args }");
-  checkProcessOptions(o);
-  if (typeof o.rootfs !== "string" || !o.rootfs) {
-    fail('rootfs is missing: give a directory holding the container\'s files, or "host"');
+  if ((o.rootfs === undefined) === (o.image === undefined)) {
+    fail(
+      'Give rootfs (a directory, or "host") or image (an OCI image layout), not both or neither',
+    );
   }
-  if (o.rootfs !== "host") {
+  if (o.image !== undefined) {
+    if (typeof o.image !== "string" || !(await Deno.stat(o.image).catch(() => null))?.isDirectory) {
+      fail(`The image ${o.image} is not a directory: give an OCI image layout directory`);
+    }
+    // The image gives args; the process is checked once its defaults are in.
+    if (o.args !== undefined) checkProcessOptions({ ...o, args: o.args });
+  } else {
+    checkProcessOptions({ ...o, args: o.args! });
+  }
+  if (o.rootfs !== undefined && (typeof o.rootfs !== "string" || !o.rootfs)) {
+    fail('rootfs is empty: give a directory holding the container\'s files, or "host"');
+  }
+  if (o.rootfs !== undefined && o.rootfs !== "host") {
     const st = await Deno.stat(o.rootfs).catch(() => null);
     if (!st?.isDirectory) {
       fail(
@@ -225,7 +251,9 @@ export function specProcess(o: ProcessOptions, cwd: string): Record<string, unkn
  * if (linux.resources.pids.limit !== 64) throw new Error();
  * ```
  */
-export function sandboxSpec(o: SandboxOptions): Record<string, unknown> {
+export function sandboxSpec(
+  o: SandboxOptions & { rootfs: string; args: string[] },
+): Record<string, unknown> {
   const spec = defaultSpec();
   const host = o.rootfs === "host";
   const mounts = [...spec.mounts as unknown[]];
@@ -250,7 +278,7 @@ export function sandboxSpec(o: SandboxOptions): Record<string, unknown> {
   const linux = spec.linux as Record<string, unknown>;
   return {
     ...spec,
-    process: specProcess(o, host ? Deno.cwd() : "/"),
+    process: specProcess({ ...o, args: o.args }, host ? Deno.cwd() : "/"),
     root: { path: host ? "/" : o.rootfs, readonly: host || o.readOnly === true },
     hostname: o.hostname ?? "dvisor",
     mounts,

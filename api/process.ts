@@ -186,6 +186,14 @@ export interface ProcessControl {
 /**
  * A process running in a sandbox: `Sandbox.exec` returns one, and the
  * sandbox itself has the same members for its first process.
+ *
+ * @example
+ * ```ts
+ * import { Sandbox, SandboxProcess } from "../mod.ts";
+ * await using sb = await Sandbox.create({ rootfs: "host", args: ["sleep", "60"] });
+ * const p = await sb.exec(["sh", "-c", "exit 4"]);
+ * if (!(p instanceof SandboxProcess) || (await p.status).code !== 4) throw new Error();
+ * ```
  */
 export class SandboxProcess {
   /** Its pid (in the sandbox for exec'd processes; the sandbox's host pid for a sandbox). */

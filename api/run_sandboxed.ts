@@ -45,7 +45,7 @@ export async function runSandboxed(
 ): Promise<SandboxedResult> {
   const { stdin, ...rest } = options;
   await using sb = await Sandbox.create({
-    rootfs: "host",
+    ...(rest.image === undefined ? { rootfs: "host" } : {}),
     ...rest,
     args: cmd,
     stdin: stdin === undefined ? "null" : "piped",

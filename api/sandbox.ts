@@ -37,6 +37,7 @@ import {
   specProcess,
 } from "./options.ts";
 import { SandboxProcess, type SandboxStatus, signalNumber, statusOf, Stdio } from "./process.ts";
+import { unpackImage } from "./oci_image.ts";
 
 /** What a sandbox uses of the host, now. */
 export interface SandboxStats {
@@ -54,6 +55,41 @@ export interface SandboxStats {
 
 /** Options for `exec`: a process like the sandbox's first, with these changes. */
 export type ExecOptions = Omit<ProcessOptions, "args">;
+
+/** Options with the root and the first process settled (an image's defaults in). */
+type Resolved = SandboxOptions & { rootfs: string; args: string[] };
+
+/**
+ * Unpacks the options' image, if any, into the sandbox's state directory
+ * and fills in its defaults: command, environment (the options' win),
+ * working directory, user.
+ */
+async function resolveImage(o: SandboxOptions, root: string): Promise<Resolved> {
+  if (o.image === undefined) return o as Resolved;
+  const rootfs = `${root}/image-rootfs`;
+  let config;
+  try {
+    config = await unpackImage(o.image, rootfs, o.onProgress);
+  } catch (e) {
+    if (e instanceof SandboxError) throw e;
+    throw new SandboxOptionsError(
+      `The image ${o.image} cannot be unpacked: ${e instanceof Error ? e.message : e}`,
+    );
+  }
+  const resolved: Resolved = {
+    ...o,
+    rootfs,
+    args: o.args ?? config.args,
+    env: { ...config.env, ...o.env },
+    ...(o.cwd ?? config.cwd ? { cwd: o.cwd ?? config.cwd } : {}),
+    ...(o.user ?? config.user ? { user: o.user ?? config.user } : {}),
+  };
+  if (resolved.args.length === 0) {
+    throw new SandboxOptionsError(`The image ${o.image} names no command: give args`);
+  }
+  checkProcessOptions(resolved);
+  return resolved;
+}
 
 /** How long the sandbox may take to load its first process. */
 const READY_TIMEOUT_MS = 60_000;
@@ -82,7 +118,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
   #store: StateStore;
   #state: ContainerState;
   #launched: LaunchedSandbox;
-  #options: SandboxOptions;
+  #options: Resolved;
   #ownRoot: boolean;
   #execs: SandboxProcess[] = [];
   #disposed = false;
@@ -95,7 +131,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
     launched: LaunchedSandbox,
     stdio: Stdio,
     ended: Promise<SandboxStatus>,
-    options: SandboxOptions,
+    options: Resolved,
   ) {
     const socket = store.socket(id);
     super(launched.boot.pid, stdio, {
@@ -132,10 +168,17 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
    * }
    * ```
    */
-  static async create(options: SandboxOptions): Promise<Sandbox> {
-    await checkSandboxOptions(options);
+  static async create(given: SandboxOptions): Promise<Sandbox> {
+    await checkSandboxOptions(given);
+    const root = given.root ?? await Deno.makeTempDir({ prefix: "dvisor-sandbox-" });
+    let options: Resolved;
+    try {
+      options = await resolveImage(given, root);
+    } catch (e) {
+      if (given.root === undefined) await Deno.remove(root, { recursive: true });
+      throw e;
+    }
     const host = options.rootfs === "host";
-    const root = options.root ?? await Deno.makeTempDir({ prefix: "dvisor-sandbox-" });
     const id = `dvisor-${crypto.randomUUID().slice(0, 13).replace("-", "")}`;
     const globals: Record<string, unknown> = {
       root,

@@ -42,7 +42,7 @@ const IN_ROOT = RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS;
  * ```
  */
 export function makeMountPoints(root: string, points: MountPoint[]): void {
-  const calls = new FileCalls();
+  using calls = new FileCalls();
   const rootFd = openFile(root, O.PATH | O.DIRECTORY);
   try {
     for (const p of points) {

@@ -5,9 +5,11 @@
  * and the calls in this process leaving no child, mount or descriptor.
  */
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { runSandboxed, Sandbox, SandboxOptionsError } from "../mod.ts";
+import { type ImageProgress, runSandboxed, Sandbox, SandboxOptionsError } from "../mod.ts";
 import { DEBIAN_ROOTFS, sandboxTraces } from "./support/bundle.ts";
 import { leavesNothing } from "./support/leaks.ts";
+import { writeOciLayout } from "./support/oci_layout.ts";
+import { makeBusyboxRootfs } from "./support/rootfs.ts";
 
 const USER_TESTS = new URL("./fixtures/library_user.ts", import.meta.url).pathname;
 const DENO = Deno.execPath();
@@ -96,5 +98,77 @@ Deno.test("a memory limit too small for the sandbox fails create with why, leavi
     assert(e instanceof Error && e.name === "SandboxStartError", String(e));
     assert(/OOM killer|memory/.test(e.message), e.message);
   });
+  await settled(before);
+});
+
+Deno.test("an OCI image layout: layers applied with whiteouts, its config the defaults, progress shown", async () => {
+  const before = sandboxTraces();
+  const lower = await makeBusyboxRootfs();
+  const upper = await Deno.makeTempDir({ prefix: "dvisor-bundle-layer-" });
+  const layout = `${upper}.image`;
+  try {
+    await Deno.writeTextFile(
+      `${lower}/etc/passwd`,
+      "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home:/bin/sh\n",
+    );
+    await Deno.writeTextFile(`${lower}/old`, "lower\n");
+    await Deno.mkdir(`${lower}/dir`);
+    await Deno.writeTextFile(`${lower}/dir/lower`, "");
+    await Deno.mkdir(`${upper}/dir`);
+    await Deno.mkdir(`${upper}/etc`);
+    await Deno.writeTextFile(`${upper}/.wh.old`, "");
+    await Deno.writeTextFile(`${upper}/dir/.wh..wh..opq`, "");
+    await Deno.writeTextFile(`${upper}/dir/upper`, "");
+    await Deno.writeTextFile(`${upper}/etc/motd`, "from the upper layer\n");
+    await Deno.chmod(`${upper}/etc/motd`, 0o604);
+    await writeOciLayout(layout, [{ dir: lower, gzip: false }, { dir: upper, gzip: true }], {
+      Env: ["PATH=/bin", "GREETING=hi"],
+      Entrypoint: ["sh", "-c"],
+      Cmd: [
+        "echo $GREETING $FROM; id -u; pwd; ls /dir; cat /old 2>/dev/null || echo no-old; stat -c %a /etc/motd; cat /etc/motd",
+      ],
+      WorkingDir: "/dir",
+      User: "app",
+    });
+    const progress: ImageProgress[] = [];
+    await leavesNothing(async () => {
+      await using sb = await Sandbox.create({
+        image: layout,
+        env: { FROM: "options" },
+        stdin: "null",
+        onProgress: (p) => progress.push(p),
+      });
+      const out = await sb.output();
+      assertEquals(
+        new TextDecoder().decode(out.stdout),
+        "hi options\n1000\n/dir\nupper\nno-old\n604\nfrom the upper layer\n",
+        new TextDecoder().decode(out.stderr),
+      );
+    });
+    assertEquals(progress.at(-1)?.layers, 2);
+    assertEquals(progress.at(-1)?.layer, 2);
+    assert(progress.some((p) => p.bytes > 0 && p.bytes === p.totalBytes), JSON.stringify(progress));
+    // A damaged image: one line, nothing left.
+    const blobs = `${layout}/blobs/sha256`;
+    const layer = [...Deno.readDirSync(blobs)].map((e) => e.name).find((n) =>
+      Deno.statSync(`${blobs}/${n}`).size > 100_000
+    )!;
+    // A few bytes inside a file's data: only the digest can tell.
+    const f = await Deno.open(`${blobs}/${layer}`, { write: true });
+    await f.seek(Math.floor(Deno.statSync(`${blobs}/${layer}`).size / 2), Deno.SeekMode.Start);
+    await f.write(new Uint8Array([1, 2, 3]));
+    f.close();
+    await leavesNothing(() =>
+      assertRejects(
+        () => Sandbox.create({ image: layout }),
+        SandboxOptionsError,
+        "does not match its digest",
+      )
+    );
+  } finally {
+    for (const d of [lower, upper, layout]) {
+      await Deno.remove(d, { recursive: true }).catch(() => {});
+    }
+  }
   await settled(before);
 });
