@@ -171,7 +171,7 @@ export async function readTar(
         left = 0;
         return d.subarray(0, size);
       };
-      async function* dataChunks(): AsyncIterable<Uint8Array> {
+      const dataChunks = async function* (): AsyncIterable<Uint8Array> {
         let want = size;
         while (want > 0) {
           const c = await bytes.some(Math.min(want, 1 << 20));
@@ -182,7 +182,7 @@ export async function readTar(
           left -= c.length;
           yield c;
         }
-      }
+      };
       if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
         const data = await readData();
         if (flag === "x") pax = { ...pax, ...parsePax(data) };

@@ -150,12 +150,15 @@ Deno.test("an OCI image layout: layers applied with whiteouts, its config the de
     assert(progress.some((p) => p.bytes > 0 && p.bytes === p.totalBytes), JSON.stringify(progress));
     // A damaged image: one line, nothing left.
     const blobs = `${layout}/blobs/sha256`;
-    const layer = [...Deno.readDirSync(blobs)].map((e) => e.name).find((n) =>
-      Deno.statSync(`${blobs}/${n}`).size > 100_000
-    )!;
+    let layer = "";
+    let size = 0;
+    for await (const e of Deno.readDir(blobs)) {
+      const st = await Deno.stat(`${blobs}/${e.name}`);
+      if (st.size > size) [layer, size] = [e.name, st.size];
+    }
     // A few bytes inside a file's data: only the digest can tell.
     const f = await Deno.open(`${blobs}/${layer}`, { write: true });
-    await f.seek(Math.floor(Deno.statSync(`${blobs}/${layer}`).size / 2), Deno.SeekMode.Start);
+    await f.seek(Math.floor(size / 2), Deno.SeekMode.Start);
     await f.write(new Uint8Array([1, 2, 3]));
     f.close();
     await leavesNothing(() =>
