@@ -63,6 +63,17 @@ function removeAt(calls: FileCalls, dir: number, name: string): void {
   }
 }
 
+/** Gives a directory the entry's owner and mode. */
+function ownDirectory(calls: FileCalls, parent: number, name: string, e: TarEntry): void {
+  const fd = calls.openBeneath(parent, name, O.RDONLY | O.DIRECTORY, 0, RESOLVE_STRICT);
+  try {
+    calls.fchown(fd, e.uid, e.gid);
+    calls.fchmod(fd, e.mode);
+  } finally {
+    closeQuietly(fd);
+  }
+}
+
 /** Opens (making what is missing) a directory inside the root. */
 function directory(calls: FileCalls, root: number, parts: string[]): number {
   let fd = calls.openBeneath(root, ".", O.PATH | O.DIRECTORY, 0, IN_ROOT);
@@ -165,26 +176,14 @@ export async function applyLayer(
           if (!(err instanceof Errno) || err.code !== "ENOENT") throw err;
         }
         if (e.type === "directory" && existing === S.IFDIR) {
-          const fd = calls.openBeneath(parent, base, O.RDONLY | O.DIRECTORY, 0, RESOLVE_STRICT);
-          try {
-            calls.fchown(fd, e.uid, e.gid);
-            calls.fchmod(fd, e.mode);
-          } finally {
-            closeQuietly(fd);
-          }
+          ownDirectory(calls, parent, base, e);
           return;
         }
         if (existing !== null) removeAt(calls, parent, base);
         switch (e.type) {
           case "directory": {
             calls.mkdirAt(parent, base, 0o700);
-            const fd = calls.openBeneath(parent, base, O.RDONLY | O.DIRECTORY, 0, RESOLVE_STRICT);
-            try {
-              calls.fchown(fd, e.uid, e.gid);
-              calls.fchmod(fd, e.mode);
-            } finally {
-              closeQuietly(fd);
-            }
+            ownDirectory(calls, parent, base, e);
             return;
           }
           case "file": {

@@ -14,7 +14,7 @@ import { prepareBundle } from "../cli/bundle.ts";
 import { oomExplanation, removeContainer } from "../cli/container_cgroup.ts";
 import { type ContainerState, StateStore } from "../cli/container_state.ts";
 import { callSandbox, callSandboxAsync, SandboxGone } from "../cli/control_client.ts";
-import { register, withSandbox } from "../cli/create.ts";
+import { register, registeredLaunch, withSandbox } from "../cli/create.ts";
 import { containerStats } from "../cli/events.ts";
 import { UsageError } from "../cli/flags.ts";
 import { Logger } from "../cli/log.ts";
@@ -211,14 +211,8 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       const reg = register(store, id, b);
       try {
         launched = launchSandbox({
-          request: b.request,
-          served: b.served,
-          mountPoint: b.mountPoint,
-          globals: b.globals,
-          control: reg.control,
+          ...registeredLaunch(store, id, b, reg),
           gated: true,
-          tag: store.dir(id),
-          joinCgroups: reg.joinCgroups,
           stdio: stdio.child,
         });
       } finally {

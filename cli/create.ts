@@ -27,7 +27,12 @@ import { createInSandbox, podSandbox } from "./pod.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
-import { firstReport, launchSandbox, warnOomScoreAdj } from "./sandbox_process.ts";
+import {
+  firstReport,
+  type LaunchOptions,
+  launchSandbox,
+  warnOomScoreAdj,
+} from "./sandbox_process.ts";
 import { stateRoot } from "./state_root.ts";
 
 const FLAGS: FlagSpec[] = [
@@ -95,6 +100,33 @@ export interface Registration {
   joinCgroups: string[];
   /** Closes this process's copies of the descriptors (idempotent). */
   close(): void;
+}
+
+/**
+ * How to launch a registered container's sandbox: what its bundle and its
+ * registration give (the caller adds detached or gated, stdio, terminal).
+ *
+ * @param store The state root.
+ * @param id The container.
+ * @param b Its bundle.
+ * @param reg Its registration.
+ * @returns Launch options.
+ */
+export function registeredLaunch(
+  store: StateStore,
+  id: string,
+  b: LoadedBundle,
+  reg: Registration,
+): LaunchOptions {
+  return {
+    request: b.request,
+    served: b.served,
+    mountPoint: b.mountPoint,
+    globals: b.globals,
+    control: reg.control,
+    tag: store.dir(id),
+    joinCgroups: reg.joinCgroups,
+  };
 }
 
 /**
@@ -224,14 +256,8 @@ async function create(
     const reg = register(store, id, b);
     try {
       launched = launchSandbox({
-        request: b.request,
-        served: b.served,
-        mountPoint: b.mountPoint,
-        globals: b.globals,
-        control: reg.control,
+        ...registeredLaunch(store, id, b, reg),
         detached: true,
-        tag: store.dir(id),
-        joinCgroups: reg.joinCgroups,
         ...(pty ? { terminal: pty.slave } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
       });

@@ -103,6 +103,29 @@ export function reachableSocketPath(path: string): { path: string; release(): vo
 }
 
 /**
+ * A new unix socket and the address that reaches `path` (see
+ * {@linkcode reachableSocketPath}); call `release` once bound or connected.
+ */
+function unixSocketFor(
+  path: string,
+  type: number,
+): { fd: number; addr: Uint8Array; release(): void } {
+  socketType(type);
+  const reach = reachableSocketPath(path);
+  try {
+    const addr = unixAddress(reach.path);
+    const fd = checked(
+      syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
+      "socket",
+    );
+    return { fd, addr, release: reach.release };
+  } catch (e) {
+    reach.release();
+    throw e;
+  }
+}
+
+/**
  * Encodes a `sockaddr_un` for a path (never an abstract name).
  *
  * @param path The socket's path, at most 107 bytes.
@@ -146,19 +169,7 @@ export function listenUnix(
   type: number = SOCK.STREAM,
   backlog = 128,
 ): number {
-  socketType(type);
-  const reach = reachableSocketPath(path);
-  let addr: Uint8Array;
-  try {
-    addr = unixAddress(reach.path);
-  } catch (e) {
-    reach.release();
-    throw e;
-  }
-  const fd = checked(
-    syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
-    "socket",
-  );
+  const { fd, addr, release } = unixSocketFor(path, type);
   try {
     checked(
       syscall(SYS.bind, BigInt(fd), addressOf(addr), BigInt(addr.length)),
@@ -173,7 +184,7 @@ export function listenUnix(
     syscall(SYS.close, BigInt(fd));
     throw e;
   } finally {
-    reach.release();
+    release();
   }
 }
 
@@ -198,23 +209,11 @@ export function listenUnix(
  * ```
  */
 export function connectUnix(path: string, type: number = SOCK.STREAM): number {
-  socketType(type);
-  const reach = reachableSocketPath(path);
-  let addr: Uint8Array;
-  try {
-    addr = unixAddress(reach.path);
-  } catch (e) {
-    reach.release();
-    throw e;
-  }
-  const fd = checked(
-    syscall(SYS.socket, AF_UNIX, BigInt(type | SOCK.CLOEXEC), 0n),
-    "socket",
-  );
+  const { fd, addr, release } = unixSocketFor(path, type);
   try {
     return connectAt(fd, addr, path);
   } finally {
-    reach.release();
+    release();
   }
 }
 
