@@ -77,7 +77,7 @@ for (const platform of PLATFORMS) {
       await t.step(name, async () => {
         const args = [];
         let dirs: string[] = [];
-        if (["files", "splice", "exec_wait", "mmap_files"].includes(name)) {
+        if (["files", "splice", "exec_wait", "mmap_files", "sockets"].includes(name)) {
           dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
           args.push(dirs[0]!);
         }
@@ -170,6 +170,40 @@ print(subprocess.run("exit 3", shell=True).returncode)
     const native = await run("/usr/bin/python3", ["-c", script]);
     const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script]);
     same(native, sandboxed, "python3");
+  });
+
+  Deno.test(`Sentry (${platform}): Python's unix sockets: pairs, a listener, descriptor passing`, async () => {
+    const dir = await Deno.makeTempDir();
+    const script = `
+import os, socket, sys, threading
+got = bytearray()
+a, b = socket.socketpair()
+def reader():
+    while len(got) < 300000:
+        got.extend(b.recv(65536))
+t = threading.Thread(target=reader); t.start()
+a.sendall(b"x" * 300000)  # more than the buffer: the thread reads meanwhile
+t.join(); print("big transfer", len(got))
+path = os.path.join(sys.argv[1], "py.sock")
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(path); srv.listen()
+def client():
+    c = socket.socket(socket.AF_UNIX); c.connect(path); c.sendall(b"ping")
+    print("client got", c.recv(10)); c.close()
+t = threading.Thread(target=client); t.start()
+conn, _ = srv.accept(); print("server got", conn.recv(10)); conn.sendall(b"pong"); t.join()
+r, w = os.pipe(); os.write(w, b"fd!")
+socket.send_fds(a, [b"m"], [r]); msg, fds, _, _ = socket.recv_fds(b, 10, 1)
+print("fd passing", msg, os.read(fds[0], 10))
+`;
+    try {
+      const native = await run("/usr/bin/python3", ["-c", script, dir]);
+      await Deno.remove(`${dir}/py.sock`);
+      const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script, dir]);
+      same(native, sandboxed, "python3 sockets");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   });
 
   Deno.test(`Sentry (${platform}): isolation from inside`, async () => {

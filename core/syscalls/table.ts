@@ -15,6 +15,7 @@ import { POLL_HANDLERS } from "./poll.ts";
 import { PROCESS_HANDLERS } from "./process.ts";
 import { SIGNAL_HANDLERS } from "./signal.ts";
 import { SPLICE_HANDLERS } from "./splice.ts";
+import { SOCKET_HANDLERS } from "./socket.ts";
 import { TIME_HANDLERS } from "./time.ts";
 import { REFUSED } from "./refused.ts";
 
@@ -22,6 +23,22 @@ import { REFUSED } from "./refused.ts";
 type Row = [SyscallName, Support, string];
 
 const PARTIAL: Row[] = [
+  [
+    "socket",
+    "partial",
+    "AF_UNIX (stream, datagram, seqpacket); other families EAFNOSUPPORT: no network stack yet",
+  ],
+  ["socketpair", "partial", "AF_UNIX"],
+  [
+    "getsockopt",
+    "partial",
+    "SOL_SOCKET options of unix sockets (SO_PEERCRED, SO_TYPE, SO_ERROR, buffers, ...)",
+  ],
+  [
+    "setsockopt",
+    "partial",
+    "SOL_SOCKET options of unix sockets; timeouts and linger are kept, not applied",
+  ],
   ["ioctl", "partial", "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD; terminals and devices add their own"],
   ["fcntl", "partial", "record locks are granted without being tracked; no leases, no F_NOTIFY"],
   [
@@ -61,6 +78,7 @@ const HANDLERS: Record<string, Handler> = {
   ...POLL_HANDLERS,
   ...SPLICE_HANDLERS,
   ...ITIMER_HANDLERS,
+  ...SOCKET_HANDLERS,
 };
 
 /**

@@ -9,7 +9,16 @@
 import { closeQuietly, pollFd, readFd, writeFd } from "../../platform/fd.ts";
 import { FileCalls } from "../../platform/files.ts";
 import { LinuxError, type WaitQueue, WouldBlock } from "../errors.ts";
-import { FileSystem, Inode, OpenFile, POLL, S_IFMT, S_IFREG, type Stat } from "./inode.ts";
+import {
+  type FileSystem,
+  Inode,
+  OpenFile,
+  POLL,
+  PseudoFs,
+  S_IFMT,
+  S_IFREG,
+  type Stat,
+} from "./inode.ts";
 
 /** Waits for host descriptors to become ready (the kernel's event loop). */
 export interface HostPoller {
@@ -23,15 +32,7 @@ export interface HostPoller {
   queue(fd: number, events: number): WaitQueue;
 }
 
-class HostFdFs extends FileSystem {
-  readonly type = "hostfd";
-  readonly dev = 0x0fn;
-  root(): Inode {
-    throw new LinuxError("EINVAL");
-  }
-}
-
-const HOST_FD_FS = new HostFdFs();
+const HOST_FD_FS = new PseudoFs("hostfd", 0x0fn);
 const calls = new FileCalls();
 
 /** A host descriptor seen as an inode. */

@@ -126,6 +126,70 @@ export abstract class FileSystem {
   }
 }
 
+/**
+ * A file system that is never mounted, for files without a place: pipes
+ * (`pipefs`), sockets (`sockfs`), host descriptors.
+ *
+ * @example
+ * ```ts
+ * import { PseudoFs } from "./inode.ts";
+ * const fs = new PseudoFs("pipefs", 0x0dn);
+ * if (fs.type !== "pipefs") throw new Error();
+ * ```
+ */
+export class PseudoFs extends FileSystem {
+  /**
+   * Makes one.
+   *
+   * @param type Its name.
+   * @param dev Its device number.
+   */
+  constructor(readonly type: string, readonly dev: bigint) {
+    super();
+  }
+
+  /** @returns Nothing: it has no root (EINVAL). */
+  root(): Inode {
+    throw new LinuxError("EINVAL");
+  }
+}
+
+/**
+ * The metadata of a pseudo file (a pipe, a socket): one link, no size,
+ * its times all its creation.
+ *
+ * @param fs Its file system.
+ * @param ino Its inode number.
+ * @param mode Type and permission bits.
+ * @param owner Its owner.
+ * @param createdNs When it was made (ns since the epoch).
+ * @returns The stat.
+ */
+export function pseudoStat(
+  fs: FileSystem,
+  ino: bigint,
+  mode: number,
+  owner: { uid: number; gid: number },
+  createdNs: bigint,
+): Stat {
+  return {
+    dev: fs.dev,
+    ino,
+    mode,
+    nlink: 1,
+    uid: owner.uid,
+    gid: owner.gid,
+    rdev: 0n,
+    size: 0n,
+    blksize: 4096,
+    blocks: 0n,
+    atimeNs: createdNs,
+    mtimeNs: createdNs,
+    ctimeNs: createdNs,
+    btimeNs: 0n,
+  };
+}
+
 const FS_MAGIC: Record<string, number> = {
   tmpfs: 0x01021994,
   proc: 0x9fa0,

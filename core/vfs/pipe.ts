@@ -6,7 +6,17 @@
  * @module
  */
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
-import { FileSystem, Inode, O, OpenFile, POLL, S_IFIFO, type Stat } from "./inode.ts";
+import {
+  type FileSystem,
+  Inode,
+  O,
+  OpenFile,
+  POLL,
+  PseudoFs,
+  pseudoStat,
+  S_IFIFO,
+  type Stat,
+} from "./inode.ts";
 
 /** Writes up to this size are atomic. */
 export const PIPE_BUF = 4096;
@@ -140,17 +150,7 @@ export class Pipe {
 let nextPipeIno = 1n;
 
 /** The pseudo file system anonymous pipes live on (`pipe:[ino]`). */
-export class PipeFs extends FileSystem {
-  readonly type = "pipefs";
-  readonly dev = 0x0dn;
-
-  /** @returns No root: pipefs is never mounted. */
-  root(): Inode {
-    throw new LinuxError("EINVAL");
-  }
-}
-
-const PIPE_FS = new PipeFs();
+const PIPE_FS = new PseudoFs("pipefs", 0x0dn);
 
 /** The inode of an anonymous pipe. */
 export class PipeInode extends Inode {
@@ -166,22 +166,7 @@ export class PipeInode extends Inode {
 
   /** @returns S_IFIFO, mode 0600. */
   stat(): Stat {
-    return {
-      dev: this.fs.dev,
-      ino: this.#ino,
-      mode: S_IFIFO | 0o600,
-      nlink: 1,
-      uid: this.uid,
-      gid: this.gid,
-      rdev: 0n,
-      size: 0n,
-      blksize: 4096,
-      blocks: 0n,
-      atimeNs: this.#created,
-      mtimeNs: this.#created,
-      ctimeNs: this.#created,
-      btimeNs: 0n,
-    };
+    return pseudoStat(this.fs, this.#ino, S_IFIFO | 0o600, this, this.#created);
   }
 
   /**

@@ -122,6 +122,7 @@ export function runDo(
 /** The C programs in tests/fixtures/c. */
 export const C_PROGRAMS = [
   "hello",
+  "sockets",
   "splice",
   "exec_wait",
   "exec_threads",

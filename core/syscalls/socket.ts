@@ -1,0 +1,645 @@
+/**
+ * The socket system calls, for unix domain sockets (core/vfs/unix_socket.ts):
+ * socket, socketpair, bind, listen, connect, accept, send and receive in
+ * all their forms (with SCM_RIGHTS and SCM_CREDENTIALS), shutdown, the
+ * names, and the socket options programs use. Other address families fail
+ * with EAFNOSUPPORT: there is no network stack yet.
+ *
+ * @module
+ */
+import { LinuxError } from "../errors.ts";
+import type { Handler, Kernel, SyscallContext } from "../kernel/kernel.ts";
+import { O, type OpenFile, S_IFMT, S_IFSOCK } from "../vfs/inode.ts";
+import { AT, AT_FDCWD, createAt, resolveAt } from "../vfs/ops.ts";
+import { MAY, mayAccess } from "../vfs/perm.ts";
+import {
+  hex,
+  makeSocketPair,
+  type Message,
+  SOCK,
+  type Ucred,
+  type UnixAddress,
+  UnixNames,
+  UnixSocket,
+} from "../vfs/unix_socket.ts";
+import { i32, size, u32 } from "./args.ts";
+import { pipeSignal } from "./fs.ts";
+
+const AF_UNIX = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const SCM_CREDENTIALS = 2;
+const SCM_MAX_FD = 253;
+/** MSG_* flags. */
+const MSG = {
+  PEEK: 0x2,
+  CTRUNC: 0x8,
+  TRUNC: 0x20,
+  DONTWAIT: 0x40,
+  EOR: 0x80,
+  WAITALL: 0x100,
+  NOSIGNAL: 0x4000,
+  CMSG_CLOEXEC: 0x40000000,
+} as const;
+/** SO_* options (SOL_SOCKET). */
+const SO = {
+  REUSEADDR: 2,
+  TYPE: 3,
+  ERROR: 4,
+  DONTROUTE: 5,
+  BROADCAST: 6,
+  SNDBUF: 7,
+  RCVBUF: 8,
+  KEEPALIVE: 9,
+  LINGER: 13,
+  REUSEPORT: 15,
+  PASSCRED: 16,
+  PEERCRED: 17,
+  RCVLOWAT: 18,
+  SNDLOWAT: 19,
+  RCVTIMEO: 20,
+  SNDTIMEO: 21,
+  ACCEPTCONN: 30,
+  PASSSEC: 34,
+  PROTOCOL: 38,
+  DOMAIN: 39,
+} as const;
+
+/**
+ * Options kept as set and reported back, without effect here: their
+ * default value (its size is theirs) and whether they are on/off flags.
+ */
+const KEPT = new Map<number, { value: Uint8Array; flag: boolean }>([
+  [SO.LINGER, { value: new Uint8Array(8), flag: false }],
+  [SO.RCVTIMEO, { value: new Uint8Array(16), flag: false }],
+  [SO.SNDTIMEO, { value: new Uint8Array(16), flag: false }],
+  [SO.RCVLOWAT, { value: int(1), flag: false }],
+  [SO.SNDLOWAT, { value: int(1), flag: false }],
+  ...[SO.REUSEADDR, SO.REUSEPORT, SO.KEEPALIVE, SO.BROADCAST, SO.DONTROUTE, SO.PASSSEC].map((
+    o,
+  ) => [o, { value: int(0), flag: true }] as const),
+]);
+
+const NAMES = new WeakMap<Kernel, UnixNames>();
+
+function names(c: SyscallContext): UnixNames {
+  let n = NAMES.get(c.k);
+  if (!n) NAMES.set(c.k, n = new UnixNames());
+  return n;
+}
+
+function socketOf(c: SyscallContext, fd: bigint | undefined): UnixSocket {
+  const f = c.p.fds.get(i32(fd));
+  if (!(f instanceof UnixSocket)) throw new LinuxError("ENOTSOCK");
+  return f;
+}
+
+function credsOf(c: SyscallContext): Ucred {
+  return { pid: c.p.pid, uid: c.p.creds.euid, gid: c.p.creds.egid };
+}
+
+function typeOf(raw: number): { type: number; flags: number; cloexec: boolean } {
+  const type = raw & 0xf;
+  if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
+  if (type !== SOCK.STREAM && type !== SOCK.DGRAM && type !== SOCK.SEQPACKET) {
+    throw new LinuxError("ESOCKTNOSUPPORT");
+  }
+  return {
+    type,
+    flags: raw & SOCK_NONBLOCK ? O.NONBLOCK : 0,
+    cloexec: (raw & SOCK_CLOEXEC) !== 0,
+  };
+}
+
+/** Reads a sockaddr_un. */
+function readAddress(c: SyscallContext, addr: bigint, len: number): UnixAddress {
+  if (len < 2 || len > 110) throw new LinuxError("EINVAL");
+  const raw = c.mem.read(addr, len);
+  if ((raw[0]! | (raw[1]! << 8)) !== AF_UNIX) throw new LinuxError("EINVAL");
+  if (len === 2) return { kind: "unnamed" };
+  if (raw[2] === 0) return { kind: "abstract", name: raw.slice(3) };
+  const end = raw.indexOf(0, 2);
+  const path = new TextDecoder().decode(raw.subarray(2, end < 0 ? len : end));
+  return { kind: "path", path };
+}
+
+/** Encodes a sockaddr_un. */
+function encodeAddress(a: UnixAddress): Uint8Array {
+  const body = a.kind === "path"
+    ? [...new TextEncoder().encode(a.path), 0]
+    : a.kind === "abstract"
+    ? [0, ...a.name]
+    : [];
+  return new Uint8Array([AF_UNIX, 0, ...body]);
+}
+
+/** Writes an address to (addr, *lenp), truncated to the caller's length. */
+function writeAddress(c: SyscallContext, addr: bigint, lenp: bigint, a: UnixAddress): void {
+  if (addr === 0n || lenp === 0n) return;
+  const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
+  if (room < 0) throw new LinuxError("EINVAL");
+  const bytes = encodeAddress(a);
+  c.mem.write(addr, bytes.subarray(0, Math.min(room, bytes.length)));
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setInt32(0, bytes.length, true);
+  c.mem.write(lenp, out);
+}
+
+/** The socket an address names. */
+function lookup(c: SyscallContext, a: UnixAddress): UnixSocket {
+  if (a.kind === "abstract") {
+    const s = names(c).abstract.get(hex(a.name));
+    if (!s) throw new LinuxError("ECONNREFUSED");
+    return s;
+  }
+  if (a.kind !== "path") throw new LinuxError("EINVAL");
+  if (a.path === "") throw new LinuxError("ENOENT");
+  const at = resolveAt(c.p.ns, c.p, AT_FDCWD, a.path, 0);
+  const st = at.dentry.inode.stat();
+  if ((st.mode & S_IFMT) !== S_IFSOCK) throw new LinuxError("ECONNREFUSED");
+  if (!mayAccess(st, MAY.WRITE, c.p.creds)) throw new LinuxError("EACCES");
+  const s = names(c).files.get(`${st.dev}:${st.ino}`);
+  if (!s) throw new LinuxError("ECONNREFUSED");
+  return s;
+}
+
+function bind(c: SyscallContext, s: UnixSocket, a: UnixAddress): void {
+  const n = names(c);
+  if (a.kind === "unnamed") {
+    const name = n.autoName();
+    s.bindTo({ kind: "abstract", name }, { map: n.abstract, key: hex(name) });
+    return;
+  }
+  if (a.kind === "abstract") {
+    s.bindTo(a, { map: n.abstract, key: hex(a.name) });
+    return;
+  }
+  if (s.local.kind !== "unnamed") throw new LinuxError("EINVAL");
+  try {
+    createAt(c.p.ns, c.p, AT_FDCWD, a.path, (dir, name) => {
+      dir.mknod(name, S_IFSOCK | (0o777 & ~c.p.fs.umask), c.p.creds, 0n);
+    });
+  } catch (e) {
+    if (e instanceof LinuxError && e.errno === 17) throw new LinuxError("EADDRINUSE");
+    throw e;
+  }
+  const st = resolveAt(c.p.ns, c.p, AT_FDCWD, a.path, AT.SYMLINK_NOFOLLOW).dentry.inode.stat();
+  s.bindTo(a, { map: n.files, key: `${st.dev}:${st.ino}` });
+}
+
+/** Reads the iovecs of a msghdr. */
+function iovecs(c: SyscallContext, addr: bigint, count: number): Array<[bigint, number]> {
+  if (count < 0 || count > 1024) throw new LinuxError("EMSGSIZE");
+  if (count === 0) return [];
+  const raw = new DataView(c.mem.read(addr, 16 * count).buffer);
+  const out: Array<[bigint, number]> = [];
+  for (let i = 0; i < count; i++) {
+    out.push([raw.getBigUint64(16 * i, true), Number(raw.getBigUint64(16 * i + 8, true))]);
+  }
+  return out;
+}
+
+interface MsgHdr {
+  name: bigint;
+  nameLen: number;
+  iov: Array<[bigint, number]>;
+  control: bigint;
+  controlLen: number;
+}
+
+function readMsgHdr(c: SyscallContext, addr: bigint): MsgHdr {
+  const v = new DataView(c.mem.read(addr, 56).buffer);
+  return {
+    name: v.getBigUint64(0, true),
+    nameLen: v.getUint32(8, true),
+    iov: iovecs(c, v.getBigUint64(16, true), Number(v.getBigUint64(24, true))),
+    control: v.getBigUint64(32, true),
+    controlLen: Number(v.getBigUint64(40, true)),
+  };
+}
+
+/** The descriptions an SCM_RIGHTS message names, and credentials given (checked). */
+function readControl(c: SyscallContext, h: MsgHdr): { files: OpenFile[]; creds: Ucred | null } {
+  const files: OpenFile[] = [];
+  let creds: Ucred | null = null;
+  if (h.control === 0n || h.controlLen === 0) return { files, creds };
+  const raw = c.mem.read(h.control, Math.min(h.controlLen, 1 << 16));
+  const v = new DataView(raw.buffer);
+  for (let at = 0; at + 16 <= raw.length;) {
+    const len = Number(v.getBigUint64(at, true));
+    const level = v.getInt32(at + 8, true);
+    const type = v.getInt32(at + 12, true);
+    if (len < 16 || at + len > raw.length) throw new LinuxError("EINVAL");
+    if (level !== SOL_SOCKET) throw new LinuxError("EINVAL");
+    if (type === SCM_RIGHTS) {
+      const count = (len - 16) / 4;
+      if (!Number.isInteger(count) || files.length + count > SCM_MAX_FD) {
+        throw new LinuxError("EINVAL");
+      }
+      for (let i = 0; i < count; i++) files.push(c.p.fds.get(v.getInt32(at + 16 + 4 * i, true)));
+    } else if (type === SCM_CREDENTIALS) {
+      if (len < 28) throw new LinuxError("EINVAL");
+      const given = {
+        pid: v.getInt32(at + 16, true),
+        uid: v.getUint32(at + 20, true),
+        gid: v.getUint32(at + 24, true),
+      };
+      const mine = credsOf(c);
+      const admin = c.p.creds.capable(21);
+      if (
+        (given.pid !== mine.pid && !admin) ||
+        (given.uid !== mine.uid && given.uid !== c.p.creds.uid && !c.p.creds.capable(7)) ||
+        (given.gid !== mine.gid && given.gid !== c.p.creds.gid && !c.p.creds.capable(6))
+      ) throw new LinuxError("EPERM");
+      creds = given;
+    } else {
+      throw new LinuxError("EINVAL");
+    }
+    at += (len + 7) & ~7;
+  }
+  return { files, creds };
+}
+
+function gather(c: SyscallContext, iov: Array<[bigint, number]>): Uint8Array {
+  const total = iov.reduce((n, [, len]) => n + len, 0);
+  if (total > 0x7ffff000) throw new LinuxError("EINVAL");
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const [base, len] of iov) {
+    if (len) out.set(c.mem.read(base, len), at);
+    at += len;
+  }
+  return out;
+}
+
+function scatter(c: SyscallContext, iov: Array<[bigint, number]>, data: Uint8Array): void {
+  let at = 0;
+  for (const [base, len] of iov) {
+    if (at >= data.length) break;
+    const n = Math.min(len, data.length - at);
+    c.mem.write(base, data.subarray(at, at + n));
+    at += n;
+  }
+}
+
+function sendCommon(
+  c: SyscallContext,
+  s: UnixSocket,
+  data: Uint8Array,
+  flags: number,
+  to: UnixAddress | null,
+  control: { files: OpenFile[]; creds: Ucred | null },
+): number {
+  const target = to && to.kind !== "unnamed" ? lookup(c, to) : null;
+  if (s.type === SOCK.DGRAM && s.local.kind === "unnamed" && (s.passCred || target?.passCred)) {
+    bind(c, s, { kind: "unnamed" });
+  }
+  const m: Message = {
+    data,
+    files: control.files,
+    creds: control.creds ?? credsOf(c),
+    from: s.local,
+  };
+  try {
+    return s.send(m, target, (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0);
+  } catch (e) {
+    if (flags & MSG.NOSIGNAL) throw e;
+    return pipeSignal(c, e);
+  }
+}
+
+function sendmsg(c: SyscallContext, s: UnixSocket, hdrAddr: bigint, flags: number): number {
+  const h = readMsgHdr(c, hdrAddr);
+  const to = h.name !== 0n && h.nameLen ? readAddress(c, h.name, h.nameLen) : null;
+  return sendCommon(c, s, gather(c, h.iov), flags, to, readControl(c, h));
+}
+
+/** Installs received descriptions and encodes the control messages that fit. */
+function writeControl(
+  c: SyscallContext,
+  s: UnixSocket,
+  h: MsgHdr,
+  files: OpenFile[],
+  creds: Ucred | null,
+  flags: number,
+): { length: number; truncated: boolean } {
+  const parts: Uint8Array[] = [];
+  let room = h.control === 0n ? 0 : h.controlLen;
+  let truncated = false;
+  const cmsg = (type: number, body: Uint8Array) => {
+    const len = 16 + body.length;
+    const out = new Uint8Array((len + 7) & ~7);
+    const v = new DataView(out.buffer);
+    v.setBigUint64(0, BigInt(len), true);
+    v.setInt32(8, SOL_SOCKET, true);
+    v.setInt32(12, type, true);
+    out.set(body, 16);
+    return out;
+  };
+  if (s.passCred && creds) {
+    const body = new Uint8Array(12);
+    const v = new DataView(body.buffer);
+    v.setInt32(0, creds.pid, true);
+    v.setUint32(4, creds.uid, true);
+    v.setUint32(8, creds.gid, true);
+    const m = cmsg(SCM_CREDENTIALS, body);
+    if (m.length <= room) {
+      parts.push(m);
+      room -= m.length;
+    } else truncated = true;
+  }
+  if (files.length) {
+    const fit = Math.max(0, Math.min(files.length, Math.floor((room - 16) / 4)));
+    if (fit < files.length) truncated = true;
+    const body = new Uint8Array(4 * fit);
+    const v = new DataView(body.buffer);
+    for (const [i, f] of files.entries()) {
+      if (i < fit) {
+        v.setInt32(4 * i, c.p.fds.add(f, (flags & MSG.CMSG_CLOEXEC) !== 0), true);
+      } else f.unref();
+    }
+    if (fit) {
+      const m = cmsg(SCM_RIGHTS, body);
+      parts.push(m.subarray(0, Math.min(m.length, room)));
+    }
+  }
+  let at = 0;
+  for (const p of parts) {
+    c.mem.write(h.control + BigInt(at), p);
+    at += p.length;
+  }
+  return { length: at, truncated };
+}
+
+function recvmsg(c: SyscallContext, s: UnixSocket, hdrAddr: bigint, flags: number): number {
+  const h = readMsgHdr(c, hdrAddr);
+  const total = h.iov.reduce((n, [, len]) => n + len, 0);
+  const buf = new Uint8Array(Math.min(total, 1 << 24));
+  const r = s.receive(buf, {
+    peek: (flags & MSG.PEEK) !== 0,
+    waitAll: (flags & MSG.WAITALL) !== 0,
+    nonblock: (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0,
+  });
+  scatter(c, h.iov, buf.subarray(0, r.n));
+  const ctl = writeControl(c, s, h, r.files, r.creds, flags);
+  let outFlags = 0;
+  if (r.truncated) outFlags |= MSG.TRUNC;
+  if (ctl.truncated) outFlags |= MSG.CTRUNC;
+  const v = new DataView(new ArrayBuffer(56));
+  const raw = c.mem.read(hdrAddr, 56);
+  new Uint8Array(v.buffer).set(raw);
+  if (h.name !== 0n) {
+    const a = encodeAddress(r.from);
+    c.mem.write(h.name, a.subarray(0, Math.min(h.nameLen, a.length)));
+    v.setUint32(8, a.length, true);
+  }
+  v.setBigUint64(40, BigInt(ctl.length), true);
+  v.setInt32(48, outFlags, true);
+  c.mem.write(hdrAddr, new Uint8Array(v.buffer));
+  return (flags & MSG.TRUNC) && s.datagrams ? r.full : r.n;
+}
+
+function int(v: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setInt32(0, v, true);
+  return out;
+}
+
+function getsockopt(s: UnixSocket, level: number, name: number): Uint8Array {
+  if (level !== SOL_SOCKET) throw new LinuxError("EOPNOTSUPP");
+  switch (name) {
+    case SO.TYPE:
+      return int(s.type);
+    case SO.ERROR:
+      return int(0);
+    case SO.DOMAIN:
+      return int(AF_UNIX);
+    case SO.PROTOCOL:
+      return int(0);
+    case SO.ACCEPTCONN:
+      return int(s.state === "listening" ? 1 : 0);
+    case SO.PASSCRED:
+      return int(s.passCred ? 1 : 0);
+    case SO.SNDBUF:
+      return int(s.sndbuf);
+    case SO.RCVBUF:
+      return int(s.rcvbuf);
+    case SO.PEERCRED: {
+      const p = s.peerCreds ?? { pid: 0, uid: 65534, gid: 65534 };
+      if (!s.peerCreds && s.state !== "connected") throw new LinuxError("ENOTCONN");
+      const out = new Uint8Array(12);
+      const v = new DataView(out.buffer);
+      v.setInt32(0, p.pid, true);
+      v.setUint32(4, p.uid, true);
+      v.setUint32(8, p.gid, true);
+      return out;
+    }
+    default: {
+      const kept = KEPT.get(name);
+      if (!kept) throw new LinuxError("ENOPROTOOPT");
+      return s.options.get(name) ?? kept.value;
+    }
+  }
+}
+
+function setsockopt(s: UnixSocket, level: number, name: number, value: Uint8Array): void {
+  if (level !== SOL_SOCKET) throw new LinuxError("EOPNOTSUPP");
+  const intValue = () => {
+    if (value.length < 4) throw new LinuxError("EINVAL");
+    return new DataView(value.buffer, value.byteOffset).getInt32(0, true);
+  };
+  switch (name) {
+    case SO.PASSCRED:
+      s.passCred = intValue() !== 0;
+      return;
+    // As Linux: the value asked for, doubled, within bounds.
+    case SO.SNDBUF:
+      s.sndbuf = Math.max(4608, Math.min(intValue(), 212992) * 2);
+      return;
+    case SO.RCVBUF:
+      s.rcvbuf = Math.max(2304, Math.min(intValue(), 212992) * 2);
+      return;
+    default: {
+      const kept = KEPT.get(name);
+      if (!kept) throw new LinuxError("ENOPROTOOPT");
+      if (value.length < kept.value.length) throw new LinuxError("EINVAL");
+      // Flags read back as 0 or 1, as Linux.
+      s.options.set(
+        name,
+        kept.flag ? int(intValue() !== 0 ? 1 : 0) : value.slice(0, kept.value.length),
+      );
+      return;
+    }
+  }
+}
+
+function acceptCall(c: SyscallContext, flags: number): number {
+  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
+  const s = socketOf(c, c.args[0]);
+  const conn = s.accept();
+  if (flags & SOCK_NONBLOCK) conn.flags |= O.NONBLOCK;
+  const fd = c.p.fds.add(conn, (flags & SOCK_CLOEXEC) !== 0);
+  try {
+    writeAddress(c, c.args[1]!, c.args[2]!, conn.peer?.local ?? { kind: "unnamed" });
+  } catch (e) {
+    c.p.fds.close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** The socket system calls. */
+export const SOCKET_HANDLERS: Record<string, Handler> = {
+  socket: (c) => {
+    if (i32(c.args[0]) !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
+    const { type, flags, cloexec } = typeOf(i32(c.args[1]));
+    const proto = i32(c.args[2]);
+    if (proto !== 0) throw new LinuxError("EPROTONOSUPPORT");
+    return c.p.fds.add(new UnixSocket(type, flags, credsOf(c)), cloexec);
+  },
+  socketpair: (c) => {
+    if (i32(c.args[0]) !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
+    const { type, flags, cloexec } = typeOf(i32(c.args[1]));
+    if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
+    const [a, b] = makeSocketPair(type, flags, credsOf(c));
+    let fa = -1;
+    try {
+      fa = c.p.fds.add(a, cloexec);
+      const fb = c.p.fds.add(b, cloexec);
+      try {
+        c.mem.write(c.args[3]!, new Uint8Array([...int(fa), ...int(fb)]));
+      } catch (e) {
+        c.p.fds.close(fa);
+        c.p.fds.close(fb);
+        throw e;
+      }
+      return 0;
+    } catch (e) {
+      if (fa < 0) a.unref();
+      b.unref();
+      throw e;
+    }
+  },
+  bind: (c) => {
+    bind(c, socketOf(c, c.args[0]), readAddress(c, c.args[1]!, u32(c.args[2])));
+    return 0;
+  },
+  listen: (c) => {
+    const s = socketOf(c, c.args[0]);
+    if (s.local.kind === "unnamed" && s.type !== SOCK.DGRAM) bind(c, s, { kind: "unnamed" });
+    s.listen(i32(c.args[1]));
+    return 0;
+  },
+  connect: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const a = readAddress(c, c.args[1]!, u32(c.args[2]));
+    if (s.type === SOCK.DGRAM) {
+      // A datagram socket's default destination (AF_UNSPEC-like unnamed: none).
+      s.peer = a.kind === "unnamed" ? null : lookup(c, a);
+      if (s.peer) s.peerCreds = s.peer.creds;
+      return 0;
+    }
+    s.connectTo(lookup(c, a));
+    return 0;
+  },
+  accept: (c) => acceptCall(c, 0),
+  accept4: (c) => acceptCall(c, i32(c.args[3])),
+  getsockname: (c) => {
+    const s = socketOf(c, c.args[0]);
+    writeAddress(c, c.args[1]!, c.args[2]!, s.local);
+    return 0;
+  },
+  getpeername: (c) => {
+    const s = socketOf(c, c.args[0]);
+    if (!s.peer || s.state === "listening") throw new LinuxError("ENOTCONN");
+    writeAddress(c, c.args[1]!, c.args[2]!, s.peer.local);
+    return 0;
+  },
+  sendto: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const data = c.mem.read(c.args[1]!, size(c.args[2]));
+    const addrLen = u32(c.args[5]);
+    const to = c.args[4] && addrLen ? readAddress(c, c.args[4], addrLen) : null;
+    return sendCommon(c, s, data, i32(c.args[3]), to, { files: [], creds: null });
+  },
+  recvfrom: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const flags = i32(c.args[3]);
+    const buf = new Uint8Array(size(c.args[2]));
+    const r = s.receive(buf, {
+      peek: (flags & MSG.PEEK) !== 0,
+      waitAll: (flags & MSG.WAITALL) !== 0,
+      nonblock: (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0,
+    });
+    for (const f of r.files) f.unref();
+    c.mem.write(c.args[1]!, buf.subarray(0, r.n));
+    writeAddress(c, c.args[4]!, c.args[5]!, r.from);
+    return (flags & MSG.TRUNC) && s.datagrams ? r.full : r.n;
+  },
+  sendmsg: (c) => sendmsg(c, socketOf(c, c.args[0]), c.args[1]!, i32(c.args[2])),
+  recvmsg: (c) => recvmsg(c, socketOf(c, c.args[0]), c.args[1]!, i32(c.args[2])),
+  sendmmsg: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const count = Math.min(u32(c.args[2]), 1024);
+    let sent = 0;
+    for (; sent < count; sent++) {
+      const at = c.args[1]! + BigInt(64 * sent);
+      let n: number;
+      try {
+        n = sendmsg(c, s, at, i32(c.args[3]));
+      } catch (e) {
+        if (sent > 0) break;
+        throw e;
+      }
+      c.mem.write(at + 56n, int(n));
+    }
+    return sent;
+  },
+  recvmmsg: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const count = Math.min(u32(c.args[2]), 1024);
+    let got = 0;
+    for (; got < count; got++) {
+      const at = c.args[1]! + BigInt(64 * got);
+      // After the first, only what is already there (as MSG_DONTWAIT).
+      const flags = i32(c.args[3]) | (got > 0 ? MSG.DONTWAIT : 0);
+      let n: number;
+      try {
+        n = recvmsg(c, s, at, flags);
+      } catch (e) {
+        if (got > 0) break;
+        throw e;
+      }
+      c.mem.write(at + 56n, int(n));
+      if (n === 0 && !s.datagrams) {
+        got++;
+        break;
+      }
+    }
+    return got;
+  },
+  shutdown: (c) => {
+    socketOf(c, c.args[0]).shutdown(i32(c.args[1]));
+    return 0;
+  },
+  getsockopt: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const value = getsockopt(s, i32(c.args[1]), i32(c.args[2]));
+    const lenp = c.args[4]!;
+    const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
+    if (room < 0) throw new LinuxError("EINVAL");
+    const n = Math.min(room, value.length);
+    c.mem.write(c.args[3]!, value.subarray(0, n));
+    c.mem.write(lenp, int(n));
+    return 0;
+  },
+  setsockopt: (c) => {
+    const s = socketOf(c, c.args[0]);
+    const len = u32(c.args[4]);
+    if (len > 4096) throw new LinuxError("EINVAL");
+    setsockopt(s, i32(c.args[1]), i32(c.args[2]), c.mem.read(c.args[3]!, len));
+    return 0;
+  },
+};

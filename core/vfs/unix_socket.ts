@@ -1,0 +1,528 @@
+/**
+ * Unix domain sockets in the Sentry: stream, datagram and seqpacket;
+ * bound to a path (a socket file in the container's file system), to an
+ * abstract name, or unnamed; connected pairs; listening sockets with a
+ * backlog; messages that carry descriptors (SCM_RIGHTS) and the sender's
+ * credentials; shutdown. Blocking calls throw {@linkcode WouldBlock} and
+ * are run again when the queue they wait on is notified, so nothing here
+ * changes state before it knows the call can complete.
+ *
+ * @module
+ */
+import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import {
+  type FileSystem,
+  Inode,
+  O,
+  OpenFile,
+  POLL,
+  PseudoFs,
+  pseudoStat,
+  S_IFSOCK,
+  type Stat,
+} from "./inode.ts";
+
+/** Socket types. */
+export const SOCK = { STREAM: 1, DGRAM: 2, SEQPACKET: 5 } as const;
+/** Default receive and send buffer size (net.core.rmem_default). */
+export const DEFAULT_BUFFER = 212992;
+/** The longest path a sockaddr_un holds. */
+export const UNIX_PATH_MAX = 108;
+
+/** Who sent a message (SCM_CREDENTIALS, SO_PEERCRED). */
+export interface Ucred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** A unix socket address. */
+export type UnixAddress =
+  | { kind: "path"; path: string }
+  | { kind: "abstract"; name: Uint8Array }
+  | { kind: "unnamed" };
+
+/** What a send carries. */
+export interface Message {
+  data: Uint8Array;
+  /** Descriptions passed with it (SCM_RIGHTS), one reference each. */
+  files: OpenFile[];
+  creds: Ucred;
+  /** The sender's address (datagrams). */
+  from: UnixAddress;
+}
+
+/** What a receive got. */
+export interface Received {
+  /** Bytes copied. */
+  n: number;
+  /** The message's full length (datagrams; for MSG_TRUNC). */
+  full: number;
+  /** The data did not all fit (datagrams). */
+  truncated: boolean;
+  /** Descriptions passed with the data (the receiver installs them). */
+  files: OpenFile[];
+  /** The sender's credentials (of the first message read). */
+  creds: Ucred | null;
+  /** The sender's address (datagrams). */
+  from: UnixAddress;
+}
+
+const SOCKET_FS = new PseudoFs("sockfs", 0x0en);
+let nextIno = 1n;
+
+/** The inode of a socket (what fstat and /proc/PID/fd show). */
+export class SocketInode extends Inode {
+  readonly fs: FileSystem = SOCKET_FS;
+  readonly #ino = nextIno++;
+  readonly #created = BigInt(Date.now()) * 1_000_000n;
+
+  /**
+   * Makes one.
+   *
+   * @param uid Owner.
+   * @param gid Group.
+   */
+  constructor(readonly uid: number, readonly gid: number) {
+    super();
+  }
+
+  /** @returns S_IFSOCK, mode 0777. */
+  stat(): Stat {
+    return pseudoStat(this.fs, this.#ino, S_IFSOCK | 0o777, this, this.#created);
+  }
+
+  /** Sockets are not opened by path (open(2) of a socket file: ENXIO). */
+  open(_flags: number): OpenFile {
+    throw new LinuxError("ENXIO");
+  }
+
+  /** @returns `socket:[ino]`. */
+  override readlink(): string {
+    return `socket:[${this.#ino}]`;
+  }
+}
+
+/** The names sockets are bound to in one sandbox: abstract ones, and socket files. */
+export class UnixNames {
+  /** Abstract names (hex) to sockets. */
+  readonly abstract = new Map<string, UnixSocket>();
+  /** Socket files (`dev:ino`) to sockets. */
+  readonly files = new Map<string, UnixSocket>();
+  #auto = 0;
+
+  /**
+   * An unused abstract name for autobind (five hex digits, as Linux).
+   *
+   * @returns The name.
+   */
+  autoName(): Uint8Array {
+    for (;;) {
+      const name = new TextEncoder().encode((this.#auto++ & 0xfffff).toString(16).padStart(5, "0"));
+      if (!this.abstract.has(hex(name))) return name;
+    }
+  }
+}
+
+/**
+ * An abstract name as a map key.
+ *
+ * @param name The name's bytes.
+ * @returns Hex text.
+ */
+export function hex(name: Uint8Array): string {
+  return Array.from(name, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Where a bound socket is registered, to unregister it at close. */
+type Binding = { map: Map<string, UnixSocket>; key: string };
+
+/** One end of a unix socket. */
+export class UnixSocket extends OpenFile {
+  /** SOCK.STREAM, DGRAM or SEQPACKET. */
+  readonly type: number;
+  /** Where it stands. */
+  state: "unconnected" | "listening" | "connected" = "unconnected";
+  /** The other end (stream, seqpacket), or the default destination (datagram). */
+  peer: UnixSocket | null = null;
+  /** Its own address. */
+  local: UnixAddress = { kind: "unnamed" };
+  /** Its creator's credentials (what SO_PEERCRED shows the other end). */
+  readonly creds: Ucred;
+  /** The other end's credentials, from connect, accept or socketpair. */
+  peerCreds: Ucred | null = null;
+  /** Receive buffer size. */
+  rcvbuf = DEFAULT_BUFFER;
+  /** Send buffer size. */
+  sndbuf = DEFAULT_BUFFER;
+  /** SO_PASSCRED. */
+  passCred = false;
+  /** Options kept and reported as set (SO_REUSEADDR, SO_KEEPALIVE, timeouts, linger). */
+  readonly options = new Map<number, Uint8Array>();
+  /** Notified when its own readiness may have changed. */
+  readonly events = new WaitQueue();
+  /** Notified when its receive queue drains (senders wait here). */
+  readonly room = new WaitQueue();
+  #queue: Message[] = [];
+  #queued = 0;
+  /** Connections waiting for accept. */
+  #pending: UnixSocket[] = [];
+  #backlog = 0;
+  /** This end shut reading / writing (shutdown). */
+  #readShut = false;
+  #writeShut = false;
+  /** The other end closed or shut writing: reads reach end of file. */
+  #peerDone = false;
+  #closed = false;
+  #binding: Binding | null = null;
+
+  /**
+   * Makes a socket.
+   *
+   * @param type SOCK.*.
+   * @param flags O_NONBLOCK.
+   * @param creds Its creator.
+   */
+  constructor(type: number, flags: number, creds: Ucred) {
+    super(new SocketInode(creds.uid, creds.gid), O.RDWR | (flags & O.NONBLOCK));
+    this.type = type;
+    this.creds = creds;
+  }
+
+  /** Whether the socket keeps message boundaries. */
+  get datagrams(): boolean {
+    return this.type !== SOCK.STREAM;
+  }
+
+  /** Bytes waiting to be received. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Connections waiting for accept. */
+  get pendingCount(): number {
+    return this.#pending.length;
+  }
+
+  /**
+   * Records its address and where it is registered.
+   *
+   * @param local The address.
+   * @param binding The map and key, to remove at close.
+   */
+  bindTo(local: UnixAddress, binding: Binding): void {
+    if (this.local.kind !== "unnamed") throw new LinuxError("EINVAL");
+    if (binding.map.has(binding.key)) throw new LinuxError("EADDRINUSE");
+    binding.map.set(binding.key, this);
+    this.local = local;
+    this.#binding = binding;
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @param backlog How many connections may wait.
+   */
+  listen(backlog: number): void {
+    if (this.type === SOCK.DGRAM) throw new LinuxError("EOPNOTSUPP");
+    if (this.state === "connected") throw new LinuxError("EINVAL");
+    this.state = "listening";
+    this.#backlog = Math.max(0, Math.min(backlog, 4096));
+    this.events.notify();
+  }
+
+  /**
+   * Connects a stream or seqpacket socket to a listening one.
+   *
+   * @param server The listening socket.
+   * @throws {LinuxError} ECONNREFUSED when it does not listen, EAGAIN (non-blocking) when its backlog is full.
+   * @throws {WouldBlock} When its backlog is full.
+   */
+  connectTo(server: UnixSocket): void {
+    if (this.state === "connected") throw new LinuxError("EISCONN");
+    if (this.state === "listening") throw new LinuxError("EINVAL");
+    if (server.type !== this.type) throw new LinuxError("EPROTOTYPE");
+    if (server.state !== "listening" || server.#closed) throw new LinuxError("ECONNREFUSED");
+    if (server.#pending.length > server.#backlog) {
+      if (this.flags & O.NONBLOCK) throw new LinuxError("EAGAIN");
+      throw new WouldBlock([server.room]);
+    }
+    const accepted = new UnixSocket(this.type, 0, server.creds);
+    accepted.local = server.local;
+    pair(this, accepted);
+    this.peerCreds = server.creds;
+    accepted.peerCreds = this.creds;
+    server.#pending.push(accepted);
+    server.events.notify();
+  }
+
+  /**
+   * Takes the next waiting connection.
+   *
+   * @returns The server's end of it.
+   */
+  accept(): UnixSocket {
+    if (this.state !== "listening") throw new LinuxError("EINVAL");
+    const s = this.#pending.shift();
+    if (!s) {
+      if (this.flags & O.NONBLOCK) throw new LinuxError("EAGAIN");
+      throw new WouldBlock([this.events]);
+    }
+    this.room.notify();
+    return s;
+  }
+
+  /**
+   * Sends (stream: what fits; datagram: the whole message or nothing).
+   *
+   * @param m The message.
+   * @param to The destination (unconnected datagrams), else the peer.
+   * @param nonblock MSG_DONTWAIT or O_NONBLOCK.
+   * @returns Bytes sent.
+   * @throws {LinuxError} EPIPE when the other end is gone or shut, ENOTCONN, EMSGSIZE.
+   */
+  send(m: Message, to: UnixSocket | null, nonblock: boolean): number {
+    if (this.#writeShut) throw new LinuxError("EPIPE");
+    let target: UnixSocket;
+    if (this.type === SOCK.DGRAM) {
+      const t = to ?? this.peer;
+      if (!t) throw new LinuxError(to === null ? "ENOTCONN" : "ECONNREFUSED");
+      if (t.#closed) throw new LinuxError("ECONNREFUSED");
+      if (t.type !== SOCK.DGRAM) throw new LinuxError("EPROTOTYPE");
+      if (t.peer && t.peer !== this) throw new LinuxError("EPERM");
+      target = t;
+    } else {
+      if (to) throw new LinuxError("EISCONN");
+      if (this.state !== "connected") throw new LinuxError("ENOTCONN");
+      if (!this.peer || this.peer.#closed || this.peer.#readShut) throw new LinuxError("EPIPE");
+      target = this.peer;
+    }
+    if (this.datagrams && m.data.length > this.sndbuf) throw new LinuxError("EMSGSIZE");
+    const room = target.rcvbuf - target.#queued;
+    const need = this.datagrams ? Math.max(m.data.length, 1) : 1;
+    if (room < need) {
+      if (nonblock) throw new LinuxError("EAGAIN");
+      throw new WouldBlock([target.room]);
+    }
+    const n = this.datagrams ? m.data.length : Math.min(m.data.length, room);
+    for (const f of m.files) f.ref();
+    target.#queue.push({ ...m, data: m.data.slice(0, n) });
+    target.#queued += n;
+    target.events.notify();
+    return n;
+  }
+
+  /**
+   * Receives into a buffer.
+   *
+   * @param buf Where to.
+   * @param o peek (MSG_PEEK), waitAll (MSG_WAITALL), nonblock.
+   * @returns What was received.
+   */
+  receive(buf: Uint8Array, o: { peek: boolean; waitAll: boolean; nonblock: boolean }): Received {
+    const empty: Received = {
+      n: 0,
+      full: 0,
+      truncated: false,
+      files: [],
+      creds: null,
+      from: { kind: "unnamed" },
+    };
+    const eof = this.#readShut || this.#peerDone ||
+      (this.type !== SOCK.DGRAM && this.state === "connected" && !this.peer);
+    if (this.#queue.length === 0) {
+      if (eof) return empty;
+      if (this.type !== SOCK.DGRAM && this.state !== "connected") throw new LinuxError("EINVAL");
+      if (o.nonblock) throw new LinuxError("EAGAIN");
+      throw new WouldBlock([this.events]);
+    }
+    if (this.datagrams) {
+      const m = this.#queue[0]!;
+      const n = Math.min(buf.length, m.data.length);
+      buf.set(m.data.subarray(0, n));
+      if (!o.peek) this.#consume(1, 0);
+      return {
+        n,
+        full: m.data.length,
+        truncated: n < m.data.length,
+        files: o.peek ? [] : m.files,
+        creds: m.creds,
+        from: m.from,
+      };
+    }
+    // A stream: as much as is there, without crossing into data that
+    // carries descriptors after some was read (those come with their first byte).
+    if (o.waitAll && !o.nonblock && !eof && this.#queued < buf.length) {
+      throw new WouldBlock([this.events]);
+    }
+    let n = 0;
+    let whole = 0;
+    let partial = 0;
+    const files: OpenFile[] = [];
+    for (const m of this.#queue) {
+      if (n === buf.length) break;
+      if (n > 0 && m.files.length) break;
+      const take = Math.min(m.data.length, buf.length - n);
+      buf.set(m.data.subarray(0, take), n);
+      n += take;
+      files.push(...m.files);
+      if (take === m.data.length) whole++;
+      else partial = take;
+    }
+    const creds = this.#queue[0]!.creds;
+    if (!o.peek) this.#consume(whole, partial);
+    return {
+      n,
+      full: n,
+      truncated: false,
+      files: o.peek ? [] : files,
+      creds,
+      from: this.peer?.local ?? { kind: "unnamed" },
+    };
+  }
+
+  /** Drops `whole` messages and `partial` bytes of the next. */
+  #consume(whole: number, partial: number): void {
+    for (let i = 0; i < whole; i++) {
+      const m = this.#queue.shift()!;
+      this.#queued -= m.data.length;
+    }
+    if (partial) {
+      const m = this.#queue[0]!;
+      m.data = m.data.subarray(partial);
+      // Its descriptors went with its first byte.
+      m.files = [];
+      this.#queued -= partial;
+    }
+    this.room.notify();
+    this.peer?.events.notify();
+  }
+
+  /**
+   * shutdown(2).
+   *
+   * @param how 0 SHUT_RD, 1 SHUT_WR, 2 SHUT_RDWR.
+   */
+  shutdown(how: number): void {
+    if (how < 0 || how > 2) throw new LinuxError("EINVAL");
+    if (this.state !== "connected" && this.type !== SOCK.DGRAM) throw new LinuxError("ENOTCONN");
+    if (how !== 1) this.#readShut = true;
+    if (how !== 0) {
+      this.#writeShut = true;
+      if (this.peer && this.type !== SOCK.DGRAM) {
+        this.peer.#peerDone = true;
+        this.peer.events.notify();
+      }
+    }
+    this.events.notify();
+    this.room.notify();
+  }
+
+  /** @returns Its readiness. */
+  override poll(): { events: number; queue: WaitQueue | null } {
+    let bits = 0;
+    if (this.state === "listening") {
+      if (this.#pending.length) bits |= POLL.IN | POLL.RDNORM;
+      return { events: bits, queue: this.events };
+    }
+    if (this.#queue.length || this.#readShut || this.#peerDone) bits |= POLL.IN | POLL.RDNORM;
+    if (this.#peerDone) bits |= POLL.RDHUP;
+    if (this.#readShut && this.#writeShut) bits |= POLL.HUP;
+    if (this.type !== SOCK.DGRAM && this.state === "connected") {
+      const p = this.peer;
+      if (!p || p.#closed) bits |= POLL.HUP | POLL.IN | POLL.RDNORM;
+      else if (!this.#writeShut && p.rcvbuf - p.#queued > 0) bits |= POLL.OUT | POLL.WRNORM;
+    } else if (this.type === SOCK.DGRAM) {
+      const p = this.peer;
+      if (!p || p.rcvbuf - p.#queued > 0) bits |= POLL.OUT | POLL.WRNORM;
+    } else {
+      bits |= POLL.OUT | POLL.WRNORM | POLL.HUP;
+    }
+    return { events: bits, queue: this.events };
+  }
+
+  /** Reads as recv(2) with no flags. */
+  override read(buf: Uint8Array, offset: bigint | null): number {
+    if (offset !== null) throw new LinuxError("ESPIPE");
+    if (buf.length === 0) return 0;
+    const r = this.receive(buf, {
+      peek: false,
+      waitAll: false,
+      nonblock: (this.flags & O.NONBLOCK) !== 0,
+    });
+    // Descriptors sent with data read by read(2) are dropped.
+    for (const f of r.files) f.unref();
+    return r.n;
+  }
+
+  /** Writes as send(2) with no flags. */
+  override write(data: Uint8Array, offset: bigint | null): number {
+    if (offset !== null) throw new LinuxError("ESPIPE");
+    return this.send(
+      { data, files: [], creds: this.creds, from: this.local },
+      null,
+      (this.flags & O.NONBLOCK) !== 0,
+    );
+  }
+
+  protected override release(): void {
+    this.#closed = true;
+    if (this.#binding) this.#binding.map.delete(this.#binding.key);
+    for (const s of this.#pending.splice(0)) s.unref();
+    for (const m of this.#queue.splice(0)) for (const f of m.files) f.unref();
+    this.#queued = 0;
+    const p = this.peer;
+    if (p && p.peer === this) {
+      p.#peerDone = true;
+      p.peer = this.type === SOCK.DGRAM ? null : p.peer;
+      p.events.notify();
+      p.room.notify();
+    }
+    this.room.notify();
+    this.events.notify();
+  }
+}
+
+/**
+ * Connects two sockets to each other (socketpair, and accept's pair).
+ *
+ * @param a One.
+ * @param b The other.
+ */
+export function pair(a: UnixSocket, b: UnixSocket): void {
+  a.peer = b;
+  b.peer = a;
+  a.state = "connected";
+  b.state = "connected";
+  a.peerCreds = b.creds;
+  b.peerCreds = a.creds;
+}
+
+/**
+ * Makes a connected pair (socketpair).
+ *
+ * @param type SOCK.*.
+ * @param flags O_NONBLOCK for both.
+ * @param creds The creator.
+ * @returns The two ends.
+ *
+ * @example
+ * ```ts
+ * import { makeSocketPair, SOCK } from "./unix_socket.ts";
+ * const [a, b] = makeSocketPair(SOCK.SEQPACKET, 0, { pid: 1, uid: 0, gid: 0 });
+ * a.write(new Uint8Array([1, 2, 3]), null);
+ * a.write(new Uint8Array([4]), null);
+ * const buf = new Uint8Array(8);
+ * if (b.read(buf, null) !== 3 || b.read(buf, null) !== 1) throw new Error("boundaries");
+ * ```
+ */
+export function makeSocketPair(
+  type: number,
+  flags: number,
+  creds: Ucred,
+): [UnixSocket, UnixSocket] {
+  const a = new UnixSocket(type, flags, creds);
+  const b = new UnixSocket(type, flags, creds);
+  pair(a, b);
+  return [a, b];
+}
