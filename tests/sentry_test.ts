@@ -206,6 +206,39 @@ print("fd passing", msg, os.read(fds[0], 10))
     }
   });
 
+  Deno.test(`Sentry (${platform}): an HTTP server and client on the sandbox's loopback`, async () => {
+    const dir = await Deno.makeTempDir();
+    const script = `
+import http.server, threading, urllib.request, os, sys
+os.chdir(sys.argv[1])
+open("index.txt", "w").write("served from the sandbox\\n")
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+port = srv.server_address[1]
+threading.Thread(target=srv.serve_forever, daemon=True).start()
+print(urllib.request.urlopen(f"http://127.0.0.1:{port}/index.txt").read().decode(), end="")
+with urllib.request.urlopen(f"http://localhost:{port}/index.txt") as r: print(r.status, r.read())
+srv.shutdown(); srv.server_close()
+`;
+    try {
+      const native = await run("/usr/bin/python3", ["-c", script, dir]);
+      const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script, dir]);
+      same(native, sandboxed, "http.server and urllib");
+      assertEquals(native.stdout, "served from the sandbox\n200 b'served from the sandbox\\n'\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    // Nothing outside the sandbox is reachable with --network none; no netlink yet.
+    const outside = await runDo(platform, [
+      "/usr/bin/python3",
+      "-c",
+      "import socket\nprint(socket.socket().connect_ex(('10.1.2.3', 80)))\n" +
+      "try:\n  socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\nexcept OSError as e:\n  print(e.errno)",
+    ]);
+    assertEquals(outside.stdout, "101\n97\n", outside.stderr);
+  });
+
   Deno.test(`Sentry (${platform}): isolation from inside`, async () => {
     const bin = await compileCPrograms();
     const r = await runDo(platform, [`${bin}/isolation`, String(Deno.pid)]);

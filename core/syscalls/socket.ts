@@ -1,9 +1,11 @@
 /**
- * The socket system calls, for unix domain sockets (core/vfs/unix_socket.ts):
+ * The socket system calls, for sockets inside the sandbox
+ * (core/vfs/local_socket.ts): unix domain sockets, and TCP and UDP over
+ * the sandbox's loopback (`--network none`; core/syscalls/inet.ts).
  * socket, socketpair, bind, listen, connect, accept, send and receive in
  * all their forms (with SCM_RIGHTS and SCM_CREDENTIALS), shutdown, the
- * names, and the socket options programs use. Other address families fail
- * with EAFNOSUPPORT: there is no network stack yet.
+ * names, and the socket options programs use. Other families (netlink,
+ * packet) fail with EAFNOSUPPORT.
  *
  * @module
  */
@@ -14,18 +16,31 @@ import { AT, AT_FDCWD, createAt, resolveAt } from "../vfs/ops.ts";
 import { MAY, mayAccess } from "../vfs/perm.ts";
 import {
   hex,
+  type InetAddress,
+  LocalSocket,
   makeSocketPair,
   type Message,
   SOCK,
+  type SocketAddress,
+  SocketNames,
   type Ucred,
-  type UnixAddress,
-  UnixNames,
-  UnixSocket,
-} from "../vfs/unix_socket.ts";
+} from "../vfs/local_socket.ts";
 import { i32, size, u32 } from "./args.ts";
+import {
+  AF,
+  autobindInet,
+  bindInet,
+  decodeInet,
+  encodeInet,
+  isV4,
+  lookupInet,
+  sourceAddress,
+} from "./inet.ts";
 import { pipeSignal } from "./fs.ts";
 
-const AF_UNIX = 1;
+const AF_UNIX = AF.UNIX;
+const IPPROTO = { IP: 0, TCP: 6, UDP: 17, IPV6: 41 } as const;
+const IPV6_V6ONLY = 26;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
@@ -72,27 +87,54 @@ const SO = {
  * default value (its size is theirs) and whether they are on/off flags.
  */
 const KEPT = new Map<number, { value: Uint8Array; flag: boolean }>([
-  [SO.LINGER, { value: new Uint8Array(8), flag: false }],
-  [SO.RCVTIMEO, { value: new Uint8Array(16), flag: false }],
-  [SO.SNDTIMEO, { value: new Uint8Array(16), flag: false }],
-  [SO.RCVLOWAT, { value: int(1), flag: false }],
-  [SO.SNDLOWAT, { value: int(1), flag: false }],
+  [opt(SOL_SOCKET, SO.LINGER), { value: new Uint8Array(8), flag: false }],
+  [opt(SOL_SOCKET, SO.RCVTIMEO), { value: new Uint8Array(16), flag: false }],
+  [opt(SOL_SOCKET, SO.SNDTIMEO), { value: new Uint8Array(16), flag: false }],
+  [opt(SOL_SOCKET, SO.RCVLOWAT), { value: int(1), flag: false }],
+  [opt(SOL_SOCKET, SO.SNDLOWAT), { value: int(1), flag: false }],
   ...[SO.REUSEADDR, SO.REUSEPORT, SO.KEEPALIVE, SO.BROADCAST, SO.DONTROUTE, SO.PASSSEC].map((
     o,
-  ) => [o, { value: int(0), flag: true }] as const),
+  ) => [opt(SOL_SOCKET, o), { value: int(0), flag: true }] as const),
+  // TCP_NODELAY, TCP_CORK, TCP_QUICKACK; TCP_MAXSEG, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_FASTOPEN.
+  ...[1, 3, 12].map((o) => [opt(IPPROTO.TCP, o), { value: int(0), flag: true }] as const),
+  [opt(IPPROTO.TCP, 2), { value: int(65483), flag: false }],
+  [opt(IPPROTO.TCP, 4), { value: int(7200), flag: false }],
+  [opt(IPPROTO.TCP, 5), { value: int(75), flag: false }],
+  [opt(IPPROTO.TCP, 6), { value: int(9), flag: false }],
+  [opt(IPPROTO.TCP, 18), { value: int(0), flag: false }],
+  [opt(IPPROTO.TCP, 23), { value: int(0), flag: false }],
+  // IP_TOS, IP_TTL; IPV6_UNICAST_HOPS, IPV6_TCLASS.
+  [opt(IPPROTO.IP, 1), { value: int(0), flag: false }],
+  [opt(IPPROTO.IP, 2), { value: int(64), flag: false }],
+  [opt(IPPROTO.IPV6, 16), { value: int(64), flag: false }],
+  [opt(IPPROTO.IPV6, 67), { value: int(0), flag: false }],
 ]);
 
-const NAMES = new WeakMap<Kernel, UnixNames>();
+/** A (level, option) pair as one number. */
+function opt(level: number, name: number): number {
+  return level * 65536 + name;
+}
 
-function names(c: SyscallContext): UnixNames {
+/** Whether a level's options apply to a socket's family. */
+function levelFits(s: LocalSocket, level: number): boolean {
+  if (level === SOL_SOCKET) return true;
+  if (s.family === AF_UNIX) return false;
+  if (level === IPPROTO.TCP) return s.type === SOCK.STREAM;
+  if (level === IPPROTO.IPV6) return s.family === AF.INET6;
+  return level === IPPROTO.IP;
+}
+
+const NAMES = new WeakMap<Kernel, SocketNames>();
+
+function names(c: SyscallContext): SocketNames {
   let n = NAMES.get(c.k);
-  if (!n) NAMES.set(c.k, n = new UnixNames());
+  if (!n) NAMES.set(c.k, n = new SocketNames());
   return n;
 }
 
-function socketOf(c: SyscallContext, fd: bigint | undefined): UnixSocket {
+function socketOf(c: SyscallContext, fd: bigint | undefined): LocalSocket {
   const f = c.p.fds.get(i32(fd));
-  if (!(f instanceof UnixSocket)) throw new LinuxError("ENOTSOCK");
+  if (!(f instanceof LocalSocket)) throw new LinuxError("ENOTSOCK");
   return f;
 }
 
@@ -113,8 +155,17 @@ function typeOf(raw: number): { type: number; flags: number; cloexec: boolean } 
   };
 }
 
-/** Reads a sockaddr_un. */
-function readAddress(c: SyscallContext, addr: bigint, len: number): UnixAddress {
+/** Reads a socket address for a socket of `family`. */
+function readAddress(
+  c: SyscallContext,
+  addr: bigint,
+  len: number,
+  family: number = AF_UNIX,
+): SocketAddress {
+  if (family !== AF_UNIX) {
+    if (len < 2 || len > 128) throw new LinuxError("EINVAL");
+    return decodeInet(c.mem.read(addr, len));
+  }
   if (len < 2 || len > 110) throw new LinuxError("EINVAL");
   const raw = c.mem.read(addr, len);
   if ((raw[0]! | (raw[1]! << 8)) !== AF_UNIX) throw new LinuxError("EINVAL");
@@ -125,8 +176,18 @@ function readAddress(c: SyscallContext, addr: bigint, len: number): UnixAddress 
   return { kind: "path", path };
 }
 
-/** Encodes a sockaddr_un. */
-function encodeAddress(a: UnixAddress): Uint8Array {
+/** Encodes an address as a socket of `family` shows it. */
+function encodeAddress(a: SocketAddress, family: number = AF_UNIX): Uint8Array {
+  if (a.kind === "inet") return encodeInet(a, family);
+  if (family !== AF_UNIX) {
+    // Not bound yet: the unspecified address, port 0.
+    return encodeInet({
+      kind: "inet",
+      family,
+      ip: new Uint8Array(family === AF.INET ? 4 : 16),
+      port: 0,
+    }, family);
+  }
   const body = a.kind === "path"
     ? [...new TextEncoder().encode(a.path), 0]
     : a.kind === "abstract"
@@ -136,11 +197,17 @@ function encodeAddress(a: UnixAddress): Uint8Array {
 }
 
 /** Writes an address to (addr, *lenp), truncated to the caller's length. */
-function writeAddress(c: SyscallContext, addr: bigint, lenp: bigint, a: UnixAddress): void {
+function writeAddress(
+  c: SyscallContext,
+  addr: bigint,
+  lenp: bigint,
+  a: SocketAddress,
+  family: number,
+): void {
   if (addr === 0n || lenp === 0n) return;
   const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
   if (room < 0) throw new LinuxError("EINVAL");
-  const bytes = encodeAddress(a);
+  const bytes = encodeAddress(a, family);
   c.mem.write(addr, bytes.subarray(0, Math.min(room, bytes.length)));
   const out = new Uint8Array(4);
   new DataView(out.buffer).setInt32(0, bytes.length, true);
@@ -148,7 +215,7 @@ function writeAddress(c: SyscallContext, addr: bigint, lenp: bigint, a: UnixAddr
 }
 
 /** The socket an address names. */
-function lookup(c: SyscallContext, a: UnixAddress): UnixSocket {
+function lookup(c: SyscallContext, a: SocketAddress): LocalSocket {
   if (a.kind === "abstract") {
     const s = names(c).abstract.get(hex(a.name));
     if (!s) throw new LinuxError("ECONNREFUSED");
@@ -165,8 +232,13 @@ function lookup(c: SyscallContext, a: UnixAddress): UnixSocket {
   return s;
 }
 
-function bind(c: SyscallContext, s: UnixSocket, a: UnixAddress): void {
+function bind(c: SyscallContext, s: LocalSocket, a: SocketAddress): void {
   const n = names(c);
+  if (s.family !== AF_UNIX) {
+    if (a.kind !== "inet") throw new LinuxError("EINVAL");
+    bindInet(n, s, a);
+    return;
+  }
   if (a.kind === "unnamed") {
     const name = n.autoName();
     s.bindTo({ kind: "abstract", name }, { map: n.abstract, key: hex(name) });
@@ -177,6 +249,7 @@ function bind(c: SyscallContext, s: UnixSocket, a: UnixAddress): void {
     return;
   }
   if (s.local.kind !== "unnamed") throw new LinuxError("EINVAL");
+  if (a.kind !== "path") throw new LinuxError("EINVAL");
   try {
     createAt(c.p.ns, c.p, AT_FDCWD, a.path, (dir, name) => {
       dir.mknod(name, S_IFSOCK | (0o777 & ~c.p.fs.umask), c.p.creds, 0n);
@@ -286,21 +359,36 @@ function scatter(c: SyscallContext, iov: Array<[bigint, number]>, data: Uint8Arr
 
 function sendCommon(
   c: SyscallContext,
-  s: UnixSocket,
+  s: LocalSocket,
   data: Uint8Array,
   flags: number,
-  to: UnixAddress | null,
+  to: SocketAddress | null,
   control: { files: OpenFile[]; creds: Ucred | null },
 ): number {
-  const target = to && to.kind !== "unnamed" ? lookup(c, to) : null;
-  if (s.type === SOCK.DGRAM && s.local.kind === "unnamed" && (s.passCred || target?.passCred)) {
-    bind(c, s, { kind: "unnamed" });
+  let target: LocalSocket | null;
+  let from = s.local;
+  if (s.family !== AF_UNIX) {
+    const dest = to ?? (s.type === SOCK.DGRAM ? s.remote : null);
+    if (s.type === SOCK.DGRAM && !dest) throw new LinuxError("EDESTADDRREQ");
+    if (s.type !== SOCK.DGRAM && to) throw new LinuxError("EISCONN");
+    if (dest?.kind === "inet") {
+      autobindInet(names(c), s, isV4(dest), false);
+      target = lookupInet(names(c), s, dest);
+      // Nothing bound there: the datagram is lost, as on a network.
+      if (!target) return data.length;
+      from = sourceAddress(s.local as InetAddress, dest);
+    } else target = null;
+  } else {
+    target = to && to.kind !== "unnamed" ? lookup(c, to) : null;
+    if (s.type === SOCK.DGRAM && s.local.kind === "unnamed" && (s.passCred || target?.passCred)) {
+      bind(c, s, { kind: "unnamed" });
+    }
   }
   const m: Message = {
     data,
     files: control.files,
     creds: control.creds ?? credsOf(c),
-    from: s.local,
+    from,
   };
   try {
     return s.send(m, target, (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0);
@@ -310,16 +398,16 @@ function sendCommon(
   }
 }
 
-function sendmsg(c: SyscallContext, s: UnixSocket, hdrAddr: bigint, flags: number): number {
+function sendmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: number): number {
   const h = readMsgHdr(c, hdrAddr);
-  const to = h.name !== 0n && h.nameLen ? readAddress(c, h.name, h.nameLen) : null;
+  const to = h.name !== 0n && h.nameLen ? readAddress(c, h.name, h.nameLen, s.family) : null;
   return sendCommon(c, s, gather(c, h.iov), flags, to, readControl(c, h));
 }
 
 /** Installs received descriptions and encodes the control messages that fit. */
 function writeControl(
   c: SyscallContext,
-  s: UnixSocket,
+  s: LocalSocket,
   h: MsgHdr,
   files: OpenFile[],
   creds: Ucred | null,
@@ -373,7 +461,7 @@ function writeControl(
   return { length: at, truncated };
 }
 
-function recvmsg(c: SyscallContext, s: UnixSocket, hdrAddr: bigint, flags: number): number {
+function recvmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: number): number {
   const h = readMsgHdr(c, hdrAddr);
   const total = h.iov.reduce((n, [, len]) => n + len, 0);
   const buf = new Uint8Array(Math.min(total, 1 << 24));
@@ -391,7 +479,7 @@ function recvmsg(c: SyscallContext, s: UnixSocket, hdrAddr: bigint, flags: numbe
   const raw = c.mem.read(hdrAddr, 56);
   new Uint8Array(v.buffer).set(raw);
   if (h.name !== 0n) {
-    const a = encodeAddress(r.from);
+    const a = encodeAddress(r.from, s.family);
     c.mem.write(h.name, a.subarray(0, Math.min(h.nameLen, a.length)));
     v.setUint32(8, a.length, true);
   }
@@ -407,17 +495,19 @@ function int(v: number): Uint8Array {
   return out;
 }
 
-function getsockopt(s: UnixSocket, level: number, name: number): Uint8Array {
-  if (level !== SOL_SOCKET) throw new LinuxError("EOPNOTSUPP");
+function getsockopt(s: LocalSocket, level: number, name: number): Uint8Array {
+  if (!levelFits(s, level)) throw new LinuxError("EOPNOTSUPP");
+  if (level === IPPROTO.IPV6 && name === IPV6_V6ONLY) return int(s.v6only ? 1 : 0);
+  if (level !== SOL_SOCKET) return keptOption(s, level, name);
   switch (name) {
     case SO.TYPE:
       return int(s.type);
     case SO.ERROR:
       return int(0);
     case SO.DOMAIN:
-      return int(AF_UNIX);
+      return int(s.family);
     case SO.PROTOCOL:
-      return int(0);
+      return int(s.family === AF_UNIX ? 0 : s.type === SOCK.DGRAM ? IPPROTO.UDP : IPPROTO.TCP);
     case SO.ACCEPTCONN:
       return int(s.state === "listening" ? 1 : 0);
     case SO.PASSCRED:
@@ -436,21 +526,29 @@ function getsockopt(s: UnixSocket, level: number, name: number): Uint8Array {
       v.setUint32(8, p.gid, true);
       return out;
     }
-    default: {
-      const kept = KEPT.get(name);
-      if (!kept) throw new LinuxError("ENOPROTOOPT");
-      return s.options.get(name) ?? kept.value;
-    }
+    default:
+      return keptOption(s, level, name);
   }
 }
 
-function setsockopt(s: UnixSocket, level: number, name: number, value: Uint8Array): void {
-  if (level !== SOL_SOCKET) throw new LinuxError("EOPNOTSUPP");
+function keptOption(s: LocalSocket, level: number, name: number): Uint8Array {
+  const kept = KEPT.get(opt(level, name));
+  if (!kept) throw new LinuxError("ENOPROTOOPT");
+  return s.options.get(opt(level, name)) ?? kept.value;
+}
+
+function setsockopt(s: LocalSocket, level: number, name: number, value: Uint8Array): void {
+  if (!levelFits(s, level)) throw new LinuxError("EOPNOTSUPP");
   const intValue = () => {
     if (value.length < 4) throw new LinuxError("EINVAL");
     return new DataView(value.buffer, value.byteOffset).getInt32(0, true);
   };
-  switch (name) {
+  if (level === IPPROTO.IPV6 && name === IPV6_V6ONLY) {
+    if (s.local.kind !== "unnamed") throw new LinuxError("EINVAL");
+    s.v6only = intValue() !== 0;
+    return;
+  }
+  switch (level === SOL_SOCKET ? name : -1) {
     case SO.PASSCRED:
       s.passCred = intValue() !== 0;
       return;
@@ -462,12 +560,12 @@ function setsockopt(s: UnixSocket, level: number, name: number, value: Uint8Arra
       s.rcvbuf = Math.max(2304, Math.min(intValue(), 212992) * 2);
       return;
     default: {
-      const kept = KEPT.get(name);
+      const kept = KEPT.get(opt(level, name));
       if (!kept) throw new LinuxError("ENOPROTOOPT");
       if (value.length < kept.value.length) throw new LinuxError("EINVAL");
       // Flags read back as 0 or 1, as Linux.
       s.options.set(
-        name,
+        opt(level, name),
         kept.flag ? int(intValue() !== 0 ? 1 : 0) : value.slice(0, kept.value.length),
       );
       return;
@@ -482,7 +580,7 @@ function acceptCall(c: SyscallContext, flags: number): number {
   if (flags & SOCK_NONBLOCK) conn.flags |= O.NONBLOCK;
   const fd = c.p.fds.add(conn, (flags & SOCK_CLOEXEC) !== 0);
   try {
-    writeAddress(c, c.args[1]!, c.args[2]!, conn.peer?.local ?? { kind: "unnamed" });
+    writeAddress(c, c.args[1]!, c.args[2]!, conn.peer?.local ?? { kind: "unnamed" }, s.family);
   } catch (e) {
     c.p.fds.close(fd);
     throw e;
@@ -493,14 +591,25 @@ function acceptCall(c: SyscallContext, flags: number): number {
 /** The socket system calls. */
 export const SOCKET_HANDLERS: Record<string, Handler> = {
   socket: (c) => {
-    if (i32(c.args[0]) !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
+    const family = i32(c.args[0]);
+    if (family !== AF_UNIX && family !== AF.INET && family !== AF.INET6) {
+      throw new LinuxError("EAFNOSUPPORT");
+    }
     const { type, flags, cloexec } = typeOf(i32(c.args[1]));
     const proto = i32(c.args[2]);
-    if (proto !== 0) throw new LinuxError("EPROTONOSUPPORT");
-    return c.p.fds.add(new UnixSocket(type, flags, credsOf(c)), cloexec);
+    if (family === AF_UNIX) {
+      if (proto !== 0) throw new LinuxError("EPROTONOSUPPORT");
+    } else {
+      if (type === SOCK.SEQPACKET) throw new LinuxError("ESOCKTNOSUPPORT");
+      const wanted = type === SOCK.DGRAM ? IPPROTO.UDP : IPPROTO.TCP;
+      if (proto !== 0 && proto !== wanted) throw new LinuxError("EPROTONOSUPPORT");
+    }
+    return c.p.fds.add(new LocalSocket(type, flags, credsOf(c), family), cloexec);
   },
   socketpair: (c) => {
-    if (i32(c.args[0]) !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
+    const family = i32(c.args[0]);
+    if (family === AF.INET || family === AF.INET6) throw new LinuxError("EOPNOTSUPP");
+    if (family !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
     const { type, flags, cloexec } = typeOf(i32(c.args[1]));
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
     const [a, b] = makeSocketPair(type, flags, credsOf(c));
@@ -523,18 +632,43 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
     }
   },
   bind: (c) => {
-    bind(c, socketOf(c, c.args[0]), readAddress(c, c.args[1]!, u32(c.args[2])));
+    const s = socketOf(c, c.args[0]);
+    bind(c, s, readAddress(c, c.args[1]!, u32(c.args[2]), s.family));
     return 0;
   },
   listen: (c) => {
     const s = socketOf(c, c.args[0]);
-    if (s.local.kind === "unnamed" && s.type !== SOCK.DGRAM) bind(c, s, { kind: "unnamed" });
+    if (s.local.kind === "unnamed" && s.type !== SOCK.DGRAM) {
+      bind(
+        c,
+        s,
+        s.family === AF_UNIX ? { kind: "unnamed" } : {
+          kind: "inet",
+          family: s.family,
+          ip: new Uint8Array(s.family === AF.INET ? 4 : 16),
+          port: 0,
+        },
+      );
+    }
     s.listen(i32(c.args[1]));
     return 0;
   },
   connect: (c) => {
     const s = socketOf(c, c.args[0]);
-    const a = readAddress(c, c.args[1]!, u32(c.args[2]));
+    const a = readAddress(c, c.args[1]!, u32(c.args[2]), s.family);
+    if (a.kind === "inet") {
+      const n = names(c);
+      autobindInet(n, s, isV4(a), true);
+      if (s.type === SOCK.DGRAM) {
+        lookupInet(n, s, a); // ENETUNREACH for an address outside the sandbox
+        s.remote = a;
+        return 0;
+      }
+      const server = lookupInet(n, s, a);
+      if (!server) throw new LinuxError("ECONNREFUSED");
+      s.connectTo(server, { local: { ...a, port: (server.local as { port: number }).port } });
+      return 0;
+    }
     if (s.type === SOCK.DGRAM) {
       // A datagram socket's default destination (AF_UNSPEC-like unnamed: none).
       s.peer = a.kind === "unnamed" ? null : lookup(c, a);
@@ -548,20 +682,21 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   accept4: (c) => acceptCall(c, i32(c.args[3])),
   getsockname: (c) => {
     const s = socketOf(c, c.args[0]);
-    writeAddress(c, c.args[1]!, c.args[2]!, s.local);
+    writeAddress(c, c.args[1]!, c.args[2]!, s.local, s.family);
     return 0;
   },
   getpeername: (c) => {
     const s = socketOf(c, c.args[0]);
-    if (!s.peer || s.state === "listening") throw new LinuxError("ENOTCONN");
-    writeAddress(c, c.args[1]!, c.args[2]!, s.peer.local);
+    const peer = s.remote ?? (s.state === "listening" ? null : s.peer?.local);
+    if (!peer) throw new LinuxError("ENOTCONN");
+    writeAddress(c, c.args[1]!, c.args[2]!, peer, s.family);
     return 0;
   },
   sendto: (c) => {
     const s = socketOf(c, c.args[0]);
     const data = c.mem.read(c.args[1]!, size(c.args[2]));
     const addrLen = u32(c.args[5]);
-    const to = c.args[4] && addrLen ? readAddress(c, c.args[4], addrLen) : null;
+    const to = c.args[4] && addrLen ? readAddress(c, c.args[4], addrLen, s.family) : null;
     return sendCommon(c, s, data, i32(c.args[3]), to, { files: [], creds: null });
   },
   recvfrom: (c) => {
@@ -575,7 +710,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
     });
     for (const f of r.files) f.unref();
     c.mem.write(c.args[1]!, buf.subarray(0, r.n));
-    writeAddress(c, c.args[4]!, c.args[5]!, r.from);
+    writeAddress(c, c.args[4]!, c.args[5]!, r.from, s.family);
     return (flags & MSG.TRUNC) && s.datagrams ? r.full : r.n;
   },
   sendmsg: (c) => sendmsg(c, socketOf(c, c.args[0]), c.args[1]!, i32(c.args[2])),

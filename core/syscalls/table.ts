@@ -26,18 +26,18 @@ const PARTIAL: Row[] = [
   [
     "socket",
     "partial",
-    "AF_UNIX (stream, datagram, seqpacket); other families EAFNOSUPPORT: no network stack yet",
+    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP on the sandbox's loopback (--network none: other addresses ENETUNREACH); other families (netlink, packet, raw) EAFNOSUPPORT",
   ],
-  ["socketpair", "partial", "AF_UNIX"],
+  ["socketpair", "partial", "AF_UNIX (AF_INET: EOPNOTSUPP, as Linux)"],
   [
     "getsockopt",
     "partial",
-    "SOL_SOCKET options of unix sockets (SO_PEERCRED, SO_TYPE, SO_ERROR, buffers, ...)",
+    "SOL_SOCKET (SO_PEERCRED, SO_TYPE, SO_ERROR, buffers, ...), IPV6_V6ONLY; TCP and IP options are kept and reported",
   ],
   [
     "setsockopt",
     "partial",
-    "SOL_SOCKET options of unix sockets; timeouts and linger are kept, not applied",
+    "SO_PASSCRED, buffers, IPV6_V6ONLY applied; timeouts, linger, TCP_NODELAY and the like kept, without effect",
   ],
   ["ioctl", "partial", "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD; terminals and devices add their own"],
   ["fcntl", "partial", "record locks are granted without being tracked; no leases, no F_NOTIFY"],

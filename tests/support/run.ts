@@ -123,6 +123,7 @@ export function runDo(
 export const C_PROGRAMS = [
   "hello",
   "sockets",
+  "inet",
   "splice",
   "exec_wait",
   "exec_threads",

@@ -1,9 +1,10 @@
 /**
- * Unix domain sockets in the Sentry: stream, datagram and seqpacket;
- * bound to a path (a socket file in the container's file system), to an
- * abstract name, or unnamed; connected pairs; listening sockets with a
- * backlog; messages that carry descriptors (SCM_RIGHTS) and the sender's
- * credentials; shutdown. Blocking calls throw {@linkcode WouldBlock} and
+ * Sockets whose both ends are in the sandbox: unix domain sockets
+ * (stream, datagram and seqpacket; bound to a path, i.e. a socket file in
+ * the container's file system, to an abstract name, or unnamed) and TCP
+ * and UDP over the sandbox's loopback (`--network none`): connected
+ * pairs; listening sockets with a backlog; messages that carry
+ * descriptors (SCM_RIGHTS) and the sender's credentials; shutdown. Blocking calls throw {@linkcode WouldBlock} and
  * are run again when the queue they wait on is notified, so nothing here
  * changes state before it knows the call can complete.
  *
@@ -36,11 +37,22 @@ export interface Ucred {
   gid: number;
 }
 
-/** A unix socket address. */
-export type UnixAddress =
+/** A socket address. */
+export type SocketAddress =
   | { kind: "path"; path: string }
   | { kind: "abstract"; name: Uint8Array }
-  | { kind: "unnamed" };
+  | { kind: "unnamed" }
+  | InetAddress;
+
+/** An IPv4 (4 bytes) or IPv6 (16 bytes) address and port. */
+export interface InetAddress {
+  kind: "inet";
+  /** AF_INET (2) or AF_INET6 (10). */
+  family: number;
+  /** The address bytes. */
+  ip: Uint8Array;
+  port: number;
+}
 
 /** What a send carries. */
 export interface Message {
@@ -49,7 +61,7 @@ export interface Message {
   files: OpenFile[];
   creds: Ucred;
   /** The sender's address (datagrams). */
-  from: UnixAddress;
+  from: SocketAddress;
 }
 
 /** What a receive got. */
@@ -65,7 +77,7 @@ export interface Received {
   /** The sender's credentials (of the first message read). */
   creds: Ucred | null;
   /** The sender's address (datagrams). */
-  from: UnixAddress;
+  from: SocketAddress;
 }
 
 const SOCKET_FS = new PseudoFs("sockfs", 0x0en);
@@ -103,13 +115,32 @@ export class SocketInode extends Inode {
   }
 }
 
-/** The names sockets are bound to in one sandbox: abstract ones, and socket files. */
-export class UnixNames {
+/** The names sockets are bound to in one sandbox: abstract ones, socket files, ports. */
+export class SocketNames {
   /** Abstract names (hex) to sockets. */
-  readonly abstract = new Map<string, UnixSocket>();
+  readonly abstract = new Map<string, LocalSocket>();
   /** Socket files (`dev:ino`) to sockets. */
-  readonly files = new Map<string, UnixSocket>();
+  readonly files = new Map<string, LocalSocket>();
+  /** TCP and UDP ports (`tcp:PORT`, `udp:PORT`) to sockets. */
+  readonly ports = new Map<string, LocalSocket>();
   #auto = 0;
+  #nextPort = 32768;
+
+  /**
+   * An unused port of the ephemeral range (32768-60999, as Linux).
+   *
+   * @param proto "tcp" or "udp".
+   * @returns The port.
+   * @throws {LinuxError} EADDRINUSE when every one is taken.
+   */
+  ephemeralPort(proto: string): number {
+    for (let i = 0; i <= 60999 - 32768; i++) {
+      const port = this.#nextPort;
+      this.#nextPort = port >= 60999 ? 32768 : port + 1;
+      if (!this.ports.has(`${proto}:${port}`)) return port;
+    }
+    throw new LinuxError("EADDRINUSE");
+  }
 
   /**
    * An unused abstract name for autobind (five hex digits, as Linux).
@@ -135,18 +166,24 @@ export function hex(name: Uint8Array): string {
 }
 
 /** Where a bound socket is registered, to unregister it at close. */
-type Binding = { map: Map<string, UnixSocket>; key: string };
+type Binding = { map: Map<string, LocalSocket>; key: string };
 
 /** One end of a unix socket. */
-export class UnixSocket extends OpenFile {
+export class LocalSocket extends OpenFile {
   /** SOCK.STREAM, DGRAM or SEQPACKET. */
   readonly type: number;
+  /** AF_UNIX (1), AF_INET (2) or AF_INET6 (10). */
+  readonly family: number;
+  /** IPV6_V6ONLY (AF_INET6): no IPv4 peers. */
+  v6only = false;
   /** Where it stands. */
   state: "unconnected" | "listening" | "connected" = "unconnected";
-  /** The other end (stream, seqpacket), or the default destination (datagram). */
-  peer: UnixSocket | null = null;
+  /** The other end (stream, seqpacket), or the default destination (unix datagram). */
+  peer: LocalSocket | null = null;
+  /** A UDP socket's default destination (connect). */
+  remote: SocketAddress | null = null;
   /** Its own address. */
-  local: UnixAddress = { kind: "unnamed" };
+  local: SocketAddress = { kind: "unnamed" };
   /** Its creator's credentials (what SO_PEERCRED shows the other end). */
   readonly creds: Ucred;
   /** The other end's credentials, from connect, accept or socketpair. */
@@ -166,7 +203,7 @@ export class UnixSocket extends OpenFile {
   #queue: Message[] = [];
   #queued = 0;
   /** Connections waiting for accept. */
-  #pending: UnixSocket[] = [];
+  #pending: LocalSocket[] = [];
   #backlog = 0;
   /** This end shut reading / writing (shutdown). */
   #readShut = false;
@@ -174,6 +211,8 @@ export class UnixSocket extends OpenFile {
   /** The other end closed or shut writing: reads reach end of file. */
   #peerDone = false;
   #closed = false;
+  /** TCP: a write already went to a closed peer. */
+  #reset = false;
   #binding: Binding | null = null;
 
   /**
@@ -182,11 +221,13 @@ export class UnixSocket extends OpenFile {
    * @param type SOCK.*.
    * @param flags O_NONBLOCK.
    * @param creds Its creator.
+   * @param family AF_UNIX (default), AF_INET or AF_INET6.
    */
-  constructor(type: number, flags: number, creds: Ucred) {
+  constructor(type: number, flags: number, creds: Ucred, family = 1) {
     super(new SocketInode(creds.uid, creds.gid), O.RDWR | (flags & O.NONBLOCK));
     this.type = type;
     this.creds = creds;
+    this.family = family;
   }
 
   /** Whether the socket keeps message boundaries. */
@@ -210,8 +251,12 @@ export class UnixSocket extends OpenFile {
    * @param local The address.
    * @param binding The map and key, to remove at close.
    */
-  bindTo(local: UnixAddress, binding: Binding): void {
+  bindTo(local: SocketAddress, binding: Binding | null): void {
     if (this.local.kind !== "unnamed") throw new LinuxError("EINVAL");
+    if (!binding) {
+      this.local = local;
+      return;
+    }
     if (binding.map.has(binding.key)) throw new LinuxError("EADDRINUSE");
     binding.map.set(binding.key, this);
     this.local = local;
@@ -238,7 +283,7 @@ export class UnixSocket extends OpenFile {
    * @throws {LinuxError} ECONNREFUSED when it does not listen, EAGAIN (non-blocking) when its backlog is full.
    * @throws {WouldBlock} When its backlog is full.
    */
-  connectTo(server: UnixSocket): void {
+  connectTo(server: LocalSocket, accepted: { local: SocketAddress } | null = null): void {
     if (this.state === "connected") throw new LinuxError("EISCONN");
     if (this.state === "listening") throw new LinuxError("EINVAL");
     if (server.type !== this.type) throw new LinuxError("EPROTOTYPE");
@@ -247,12 +292,12 @@ export class UnixSocket extends OpenFile {
       if (this.flags & O.NONBLOCK) throw new LinuxError("EAGAIN");
       throw new WouldBlock([server.room]);
     }
-    const accepted = new UnixSocket(this.type, 0, server.creds);
-    accepted.local = server.local;
-    pair(this, accepted);
+    const end = new LocalSocket(this.type, 0, server.creds, server.family);
+    end.local = accepted?.local ?? server.local;
+    pair(this, end);
     this.peerCreds = server.creds;
-    accepted.peerCreds = this.creds;
-    server.#pending.push(accepted);
+    end.peerCreds = this.creds;
+    server.#pending.push(end);
     server.events.notify();
   }
 
@@ -261,7 +306,7 @@ export class UnixSocket extends OpenFile {
    *
    * @returns The server's end of it.
    */
-  accept(): UnixSocket {
+  accept(): LocalSocket {
     if (this.state !== "listening") throw new LinuxError("EINVAL");
     const s = this.#pending.shift();
     if (!s) {
@@ -281,20 +326,31 @@ export class UnixSocket extends OpenFile {
    * @returns Bytes sent.
    * @throws {LinuxError} EPIPE when the other end is gone or shut, ENOTCONN, EMSGSIZE.
    */
-  send(m: Message, to: UnixSocket | null, nonblock: boolean): number {
+  send(m: Message, to: LocalSocket | null, nonblock: boolean): number {
     if (this.#writeShut) throw new LinuxError("EPIPE");
-    let target: UnixSocket;
+    let target: LocalSocket;
     if (this.type === SOCK.DGRAM) {
       const t = to ?? this.peer;
       if (!t) throw new LinuxError(to === null ? "ENOTCONN" : "ECONNREFUSED");
       if (t.#closed) throw new LinuxError("ECONNREFUSED");
       if (t.type !== SOCK.DGRAM) throw new LinuxError("EPROTOTYPE");
-      if (t.peer && t.peer !== this) throw new LinuxError("EPERM");
+      if (this.family === 1 && t.peer && t.peer !== this) throw new LinuxError("EPERM");
       target = t;
     } else {
       if (to) throw new LinuxError("EISCONN");
-      if (this.state !== "connected") throw new LinuxError("ENOTCONN");
-      if (!this.peer || this.peer.#closed || this.peer.#readShut) throw new LinuxError("EPIPE");
+      // (TCP: EPIPE, as Linux.)
+      if (this.state !== "connected") {
+        throw new LinuxError(this.family === 1 ? "ENOTCONN" : "EPIPE");
+      }
+      if (!this.peer || this.peer.#closed || this.peer.#readShut) {
+        // TCP: the first write after the other end closed goes out (and is
+        // answered by a reset); the next one fails, as on Linux.
+        if (this.family !== 1 && !this.#reset) {
+          this.#reset = true;
+          return m.data.length;
+        }
+        throw new LinuxError("EPIPE");
+      }
       target = this.peer;
     }
     if (this.datagrams && m.data.length > this.sndbuf) throw new LinuxError("EMSGSIZE");
@@ -489,7 +545,7 @@ export class UnixSocket extends OpenFile {
  * @param a One.
  * @param b The other.
  */
-export function pair(a: UnixSocket, b: UnixSocket): void {
+export function pair(a: LocalSocket, b: LocalSocket): void {
   a.peer = b;
   b.peer = a;
   a.state = "connected";
@@ -508,7 +564,7 @@ export function pair(a: UnixSocket, b: UnixSocket): void {
  *
  * @example
  * ```ts
- * import { makeSocketPair, SOCK } from "./unix_socket.ts";
+ * import { makeSocketPair, SOCK } from "./local_socket.ts";
  * const [a, b] = makeSocketPair(SOCK.SEQPACKET, 0, { pid: 1, uid: 0, gid: 0 });
  * a.write(new Uint8Array([1, 2, 3]), null);
  * a.write(new Uint8Array([4]), null);
@@ -520,9 +576,9 @@ export function makeSocketPair(
   type: number,
   flags: number,
   creds: Ucred,
-): [UnixSocket, UnixSocket] {
-  const a = new UnixSocket(type, flags, creds);
-  const b = new UnixSocket(type, flags, creds);
+): [LocalSocket, LocalSocket] {
+  const a = new LocalSocket(type, flags, creds);
+  const b = new LocalSocket(type, flags, creds);
   pair(a, b);
   return [a, b];
 }
