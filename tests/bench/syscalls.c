@@ -7,7 +7,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -28,6 +31,70 @@ static void report(const char *name, double start, long n) {
 static void fail(const char *what) {
   perror(what);
   exit(1);
+}
+
+#define CHUNK 65536
+
+/* A connected pair: a socketpair, or a TCP connection on 127.0.0.1. Returns 0 on success. */
+static int connected(int tcp, int fds[2]) {
+  if (!tcp) return socketpair(AF_UNIX, SOCK_STREAM, 0, fds);
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+      getsockname(l, (struct sockaddr *)&a, &len))
+    return -1;
+  fds[0] = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fds[0], (struct sockaddr *)&a, sizeof a)) return -1;
+  fds[1] = accept(l, NULL, NULL);
+  close(l);
+  return fds[1] < 0 ? -1 : 0;
+}
+
+/* One-byte round trips and 64 KiB transfers over a stream socket, with a
+ * forked peer; skipped (no line) where the runtime gives no such socket. */
+static void stream_bench(int tcp, long scale) {
+  const char *rt = tcp ? "tcp round trip" : "unix round trip";
+  const char *bulk = tcp ? "tcp 64KiB" : "unix 64KiB";
+  int fds[2];
+  if (connected(tcp, fds)) return;
+  long n = 500 * scale, m = 100 * scale;
+  pid_t child = fork();
+  if (child < 0) fail("fork");
+  static char data[CHUNK];
+  if (child == 0) {
+    close(fds[0]);
+    char c;
+    for (long i = 0; i < n; i++)
+      if (read(fds[1], &c, 1) != 1 || write(fds[1], &c, 1) != 1) _exit(1);
+    for (long left = (long)m * CHUNK; left > 0;) {
+      long r = read(fds[1], data, CHUNK);
+      if (r <= 0) _exit(1);
+      left -= r;
+    }
+    write(fds[1], "k", 1);
+    _exit(0);
+  }
+  close(fds[1]);
+  double t = now_ns();
+  for (long i = 0; i < n; i++) {
+    char c = 'x';
+    if (write(fds[0], &c, 1) != 1 || read(fds[0], &c, 1) != 1) fail(rt);
+  }
+  report(rt, t, n);
+  t = now_ns();
+  for (long i = 0; i < m; i++)
+    for (long at = 0; at < CHUNK;) {
+      long w = write(fds[0], data + at, CHUNK - at);
+      if (w <= 0) fail(bulk);
+      at += w;
+    }
+  char k;
+  if (read(fds[0], &k, 1) != 1) fail(bulk);
+  report(bulk, t, m);
+  close(fds[0]);
+  waitpid(child, NULL, 0);
 }
 
 int main(int argc, char **argv) {
@@ -78,6 +145,9 @@ int main(int argc, char **argv) {
   }
   report("pipe round trip", t, n);
   waitpid(child, NULL, 0);
+
+  stream_bench(0, scale);
+  stream_bench(1, scale);
 
   n = 5000 * scale;
   t = now_ns();
