@@ -239,6 +239,32 @@ srv.shutdown(); srv.server_close()
     assertEquals(outside.stdout, "101\n97\n", outside.stderr);
   });
 
+  Deno.test(`Sentry (${platform}): asyncio (epoll): a TCP echo server, clients, a subprocess`, async () => {
+    const script = `
+import asyncio
+async def handle(r, w):
+    data = await r.readline()
+    w.write(b"echo " + data); await w.drain(); w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    outs = []
+    for i in range(3):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(f"line {i}\\n".encode()); await w.drain()
+        outs.append((await r.readline()).decode().strip()); w.close()
+    print(outs)
+    srv.close(); await srv.wait_closed()
+    proc = await asyncio.create_subprocess_exec("echo", "from a subprocess", stdout=asyncio.subprocess.PIPE)
+    print((await proc.communicate())[0].decode().strip(), proc.returncode)
+asyncio.run(main())
+`;
+    const native = await run("/usr/bin/python3", ["-c", script]);
+    const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script]);
+    same(native, sandboxed, "asyncio");
+    assertEquals(native.stdout.split("\n")[0], "['echo line 0', 'echo line 1', 'echo line 2']");
+  });
+
   Deno.test(`Sentry (${platform}): isolation from inside`, async () => {
     const bin = await compileCPrograms();
     const r = await runDo(platform, [`${bin}/isolation`, String(Deno.pid)]);

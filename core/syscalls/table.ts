@@ -16,6 +16,7 @@ import { PROCESS_HANDLERS } from "./process.ts";
 import { SIGNAL_HANDLERS } from "./signal.ts";
 import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
+import { EVENT_HANDLERS } from "./events.ts";
 import { TIME_HANDLERS } from "./time.ts";
 import { REFUSED } from "./refused.ts";
 
@@ -27,6 +28,11 @@ const PARTIAL: Row[] = [
     "socket",
     "partial",
     "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP on the sandbox's loopback (--network none: other addresses ENETUNREACH); other families (netlink, packet, raw) EAFNOSUPPORT",
+  ],
+  [
+    "epoll_ctl",
+    "partial",
+    "level and edge triggered, EPOLLONESHOT; EPOLLEXCLUSIVE is accepted and wakes every waiter",
   ],
   ["socketpair", "partial", "AF_UNIX (AF_INET: EOPNOTSUPP, as Linux)"],
   [
@@ -79,6 +85,7 @@ const HANDLERS: Record<string, Handler> = {
   ...SPLICE_HANDLERS,
   ...ITIMER_HANDLERS,
   ...SOCKET_HANDLERS,
+  ...EVENT_HANDLERS,
 };
 
 /**

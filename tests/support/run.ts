@@ -124,6 +124,7 @@ export const C_PROGRAMS = [
   "hello",
   "sockets",
   "inet",
+  "epoll",
   "splice",
   "exec_wait",
   "exec_threads",

@@ -1,0 +1,122 @@
+/**
+ * Event interfaces: epoll (epoll_create, epoll_create1, epoll_ctl,
+ * epoll_wait, epoll_pwait, epoll_pwait2) and eventfd (eventfd, eventfd2).
+ *
+ * @module
+ */
+import { LinuxError, WouldBlock } from "../errors.ts";
+import type { Handler, SyscallContext } from "../kernel/kernel.ts";
+import { UNBLOCKABLE } from "../kernel/signals.ts";
+import { EpollFile } from "../vfs/epoll.ts";
+import { EFD, EventFd } from "../vfs/eventfd.ts";
+import { O } from "../vfs/inode.ts";
+import { decodeTimespec, i32, u32 } from "./args.ts";
+
+/** The most events one epoll_wait returns (as Linux: INT_MAX / sizeof(struct epoll_event)). */
+const MAX_EVENTS = Math.floor(0x7fffffff / 12);
+
+function epollOf(c: SyscallContext, fd: bigint | undefined): EpollFile {
+  const f = c.p.fds.get(i32(fd));
+  if (!(f instanceof EpollFile)) throw new LinuxError("EINVAL");
+  return f;
+}
+
+function create(c: SyscallContext, flags: number): number {
+  if (flags & ~O.CLOEXEC) throw new LinuxError("EINVAL");
+  return c.p.fds.add(new EpollFile(), (flags & O.CLOEXEC) !== 0);
+}
+
+/** Applies epoll_pwait's temporary signal mask (restored after the call or a handler). */
+function withMask(c: SyscallContext, maskAddr: bigint, size: bigint): void {
+  if (maskAddr === 0n || c.t.savedMask !== null) return;
+  if (size !== 8n) throw new LinuxError("EINVAL");
+  c.t.savedMask = c.t.sigmask;
+  c.t.sigmask = c.mem.readU64(maskAddr) & ~UNBLOCKABLE;
+}
+
+/** epoll_wait: `timeoutMs` null waits forever, 0 not at all. */
+function wait(
+  c: SyscallContext,
+  ep: EpollFile,
+  out: bigint,
+  max: number,
+  timeoutMs: number | null,
+): number {
+  if (max <= 0 || max > MAX_EVENTS) throw new LinuxError("EINVAL");
+  let state = c.t.syscallState as { deadline: number | null } | null;
+  if (!state) {
+    state = { deadline: timeoutMs === null ? null : performance.now() + timeoutMs };
+    c.t.syscallState = state;
+  }
+  const fds = c.p.fds;
+  const events = ep.collect(max, (fd, file) => {
+    try {
+      return fds.get(fd) === file;
+    } catch {
+      return false;
+    }
+  });
+  if (events.length === 0) {
+    if (timeoutMs === 0) return 0;
+    if (state.deadline !== null && performance.now() >= state.deadline) return 0;
+    throw new WouldBlock([ep.queue], state.deadline);
+  }
+  const buf = new Uint8Array(12 * events.length);
+  const v = new DataView(buf.buffer);
+  events.forEach((e, i) => {
+    v.setUint32(12 * i, e.events, true);
+    v.setBigUint64(12 * i + 4, e.data, true);
+  });
+  c.mem.write(out, buf);
+  return events.length;
+}
+
+function msTimeout(t: number): number | null {
+  return t < 0 ? null : t;
+}
+
+/** The handlers, by system call name. */
+export const EVENT_HANDLERS: Record<string, Handler> = {
+  epoll_create: (c) => {
+    if (i32(c.args[0]) <= 0) throw new LinuxError("EINVAL");
+    return create(c, 0);
+  },
+  epoll_create1: (c) => create(c, i32(c.args[0])),
+  epoll_ctl: (c) => {
+    const ep = epollOf(c, c.args[0]);
+    const fd = i32(c.args[2]);
+    const file = c.p.fds.get(fd);
+    const op = i32(c.args[1]);
+    let events = 0;
+    let data = 0n;
+    if (op !== 2) {
+      const raw = new DataView(c.mem.read(c.args[3]!, 12).buffer);
+      events = raw.getUint32(0, true);
+      data = raw.getBigUint64(4, true);
+    }
+    ep.control(op, fd, file, events, data);
+    return 0;
+  },
+  epoll_wait: (c) =>
+    wait(c, epollOf(c, c.args[0]), c.args[1]!, i32(c.args[2]), msTimeout(i32(c.args[3]))),
+  epoll_pwait: (c) => {
+    withMask(c, c.args[4] ?? 0n, c.args[5] ?? 0n);
+    return wait(c, epollOf(c, c.args[0]), c.args[1]!, i32(c.args[2]), msTimeout(i32(c.args[3])));
+  },
+  epoll_pwait2: (c) => {
+    withMask(c, c.args[4] ?? 0n, c.args[5] ?? 0n);
+    let timeout: number | null = null;
+    if (c.args[3]) {
+      const ns = decodeTimespec(c.mem.read(c.args[3], 16));
+      if (ns === null) throw new LinuxError("EINVAL");
+      timeout = Number(ns) / 1e6;
+    }
+    return wait(c, epollOf(c, c.args[0]), c.args[1]!, i32(c.args[2]), timeout);
+  },
+  eventfd: (c) => c.p.fds.add(new EventFd(BigInt(u32(c.args[0])), 0), false),
+  eventfd2: (c) => {
+    const flags = i32(c.args[1]);
+    if (flags & ~(EFD.SEMAPHORE | EFD.NONBLOCK | EFD.CLOEXEC)) throw new LinuxError("EINVAL");
+    return c.p.fds.add(new EventFd(BigInt(u32(c.args[0])), flags), (flags & EFD.CLOEXEC) !== 0);
+  },
+};
