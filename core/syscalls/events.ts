@@ -1,6 +1,8 @@
 /**
  * Event interfaces: epoll (epoll_create, epoll_create1, epoll_ctl,
- * epoll_wait, epoll_pwait, epoll_pwait2) and eventfd (eventfd, eventfd2).
+ * epoll_wait, epoll_pwait, epoll_pwait2), eventfd (eventfd, eventfd2),
+ * timerfd (timerfd_create, timerfd_settime, timerfd_gettime) and
+ * memfd_create.
  *
  * @module
  */
@@ -9,8 +11,51 @@ import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { UNBLOCKABLE } from "../kernel/signals.ts";
 import { EpollFile } from "../vfs/epoll.ts";
 import { EFD, EventFd } from "../vfs/eventfd.ts";
-import { O } from "../vfs/inode.ts";
+import { O, S_IFREG } from "../vfs/inode.ts";
+import { TimerFd } from "../vfs/timerfd.ts";
+import { TmpFs, TmpNode } from "../vfs/tmpfs.ts";
+import { clockNs } from "../../platform/clock.ts";
 import { decodeTimespec, i32, u32 } from "./args.ts";
+
+const CLOCKS = new Set([0, 1, 7, 8, 9]); // REALTIME, MONOTONIC, BOOTTIME, and the _ALARM ones
+const TFD_TIMER_ABSTIME = 1;
+const TFD_TIMER_CANCEL_ON_SET = 2;
+const clocksOf = new WeakMap<TimerFd, number>();
+
+/** Where memfd_create's files live (no mount shows them). */
+const MEMFD_FS = new TmpFs({ type: "tmpfs" });
+const MFD = { CLOEXEC: 1, ALLOW_SEALING: 2, NOEXEC_SEAL: 8, EXEC: 0x10 } as const;
+
+/** The clock an _ALARM clock reads (REALTIME_ALARM: REALTIME, BOOTTIME_ALARM: BOOTTIME). */
+function baseClock(clock: number): number {
+  return clock === 8 ? 0 : clock === 9 ? 7 : clock;
+}
+
+function timerOf(c: SyscallContext, fd: bigint | undefined): TimerFd {
+  const f = c.p.fds.get(i32(fd));
+  if (!(f instanceof TimerFd)) throw new LinuxError("EINVAL");
+  return f;
+}
+
+function itimerspec(raw: Uint8Array): { interval: bigint; value: bigint } {
+  const interval = decodeTimespec(raw.subarray(0, 16));
+  const value = decodeTimespec(raw.subarray(16, 32));
+  if (interval === null || value === null) throw new LinuxError("EINVAL");
+  return { interval, value };
+}
+
+function encodeItimerspec(t: { value: number; interval: number }): Uint8Array {
+  const b = new Uint8Array(32);
+  const v = new DataView(b.buffer);
+  const ts = (o: number, ms: number) => {
+    const ns = BigInt(Math.round(ms * 1e6));
+    v.setBigInt64(o, ns / 1_000_000_000n, true);
+    v.setBigInt64(o + 8, ns % 1_000_000_000n, true);
+  };
+  ts(0, t.interval);
+  ts(16, t.value);
+  return b;
+}
 
 /** The most events one epoll_wait returns (as Linux: INT_MAX / sizeof(struct epoll_event)). */
 const MAX_EVENTS = Math.floor(0x7fffffff / 12);
@@ -112,6 +157,48 @@ export const EVENT_HANDLERS: Record<string, Handler> = {
       timeout = Number(ns) / 1e6;
     }
     return wait(c, epollOf(c, c.args[0]), c.args[1]!, i32(c.args[2]), timeout);
+  },
+  timerfd_create: (c) => {
+    const clock = i32(c.args[0]);
+    const flags = i32(c.args[1]);
+    if (!CLOCKS.has(clock)) throw new LinuxError("EINVAL");
+    if (flags & ~(O.NONBLOCK | O.CLOEXEC)) throw new LinuxError("EINVAL");
+    const t = new TimerFd((ms, fn) => c.k.setTimer(ms, fn), flags);
+    clocksOf.set(t, clock);
+    return c.p.fds.add(t, (flags & O.CLOEXEC) !== 0);
+  },
+  timerfd_settime: (c) => {
+    const t = timerOf(c, c.args[0]);
+    const flags = i32(c.args[1]);
+    if (flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)) throw new LinuxError("EINVAL");
+    const { interval, value } = itimerspec(c.mem.read(c.args[2]!, 32));
+    let dueMs = Number(value) / 1e6;
+    if (value > 0n && flags & TFD_TIMER_ABSTIME) {
+      // An absolute time in the past expires at once.
+      dueMs = Math.max(Number(value - clockNs(baseClock(clocksOf.get(t)!))) / 1e6, 0.000001);
+    }
+    const old = t.arm(value > 0n ? dueMs : 0, Number(interval) / 1e6);
+    if (c.args[3]) c.mem.write(c.args[3], encodeItimerspec(old));
+    return 0;
+  },
+  timerfd_gettime: (c) => {
+    c.mem.write(c.args[1]!, encodeItimerspec(timerOf(c, c.args[0]).remaining()));
+    return 0;
+  },
+  memfd_create: (c) => {
+    const flags = u32(c.args[1]);
+    if (flags & ~(MFD.CLOEXEC | MFD.ALLOW_SEALING | MFD.NOEXEC_SEAL | MFD.EXEC)) {
+      throw new LinuxError("EINVAL");
+    }
+    const raw = c.mem.read(c.args[0]!, 250);
+    const end = raw.indexOf(0);
+    if (end < 0) throw new LinuxError("EINVAL");
+    const name = new TextDecoder().decode(raw.subarray(0, end));
+    const node = new TmpNode(MEMFD_FS, S_IFREG | 0o777, c.p.creds.euid, c.p.creds.egid);
+    node.nlink = 0;
+    const f = node.open(O.RDWR);
+    f.path = `/memfd:${name} (deleted)`;
+    return c.p.fds.add(f, (flags & MFD.CLOEXEC) !== 0);
   },
   eventfd: (c) => c.p.fds.add(new EventFd(BigInt(u32(c.args[0])), 0), false),
   eventfd2: (c) => {

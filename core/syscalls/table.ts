@@ -34,6 +34,8 @@ const PARTIAL: Row[] = [
     "partial",
     "level and edge triggered, EPOLLONESHOT; EPOLLEXCLUSIVE is accepted and wakes every waiter",
   ],
+  ["memfd_create", "partial", "no sealing (F_ADD_SEALS: EINVAL)"],
+  ["timerfd_settime", "partial", "TFD_TIMER_CANCEL_ON_SET is accepted and never cancels"],
   ["socketpair", "partial", "AF_UNIX (AF_INET: EOPNOTSUPP, as Linux)"],
   [
     "getsockopt",

@@ -125,6 +125,7 @@ export const C_PROGRAMS = [
   "sockets",
   "inet",
   "epoll",
+  "timerfd",
   "splice",
   "exec_wait",
   "exec_threads",
