@@ -24,6 +24,7 @@ export type Schedule = (ms: number, fn: () => void) => () => void;
  * let fire = () => {};
  * const t = new TimerFd((_ms, fn) => (fire = fn, () => {}), 0);
  * t.arm(5, 0);
+ * await new Promise((r) => setTimeout(r, 10));
  * fire();
  * const buf = new Uint8Array(8);
  * t.read(buf, null);
