@@ -77,7 +77,7 @@ for (const platform of PLATFORMS) {
       await t.step(name, async () => {
         const args = [];
         let dirs: string[] = [];
-        if (["files", "splice", "exec_wait", "mmap_files", "sockets"].includes(name)) {
+        if (["files", "splice", "exec_wait", "mmap_files", "sockets", "flock"].includes(name)) {
           dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
           args.push(dirs[0]!);
         }

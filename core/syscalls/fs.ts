@@ -35,6 +35,7 @@ import {
 } from "../vfs/ops.ts";
 import { MAY, mayAccess } from "../vfs/perm.ts";
 import { makePipe, PIPE_MAX_SIZE, PipeEnd } from "../vfs/pipe.ts";
+import { flock } from "../vfs/flock.ts";
 import { walk, type WalkOptions } from "../vfs/walk.ts";
 import type { VPath } from "../vfs/mount.ts";
 import { decodeTimespec, encodeStat, encodeStatx, i32, i64, size, u32 } from "./args.ts";
@@ -733,6 +734,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
   },
   sync: () => 0,
   syncfs: (c) => (file(c, c.args[0]), 0),
+  flock: (c) => (flock(file(c, c.args[0]), i32(c.args[1])), 0),
   fsync: (c) => (file(c, c.args[0]), 0),
   fdatasync: (c) => (file(c, c.args[0]), 0),
   getxattr: (c) => (resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0), noXattr()),

@@ -571,8 +571,16 @@ export class OpenFile {
 
   /** Drops a reference; the last one releases the file. */
   unref(): void {
-    if (--this.#refs === 0) this.release();
+    if (--this.#refs !== 0) return;
+    this.release();
+    for (const hook of OpenFile.closeHooks) hook(this);
   }
+
+  /**
+   * Called for every file description whose last reference goes (file
+   * locks, which belong to descriptions, are dropped there).
+   */
+  static readonly closeHooks: Array<(f: OpenFile) => void> = [];
 
   /** Called when the last descriptor is closed. */
   protected release(): void {}

@@ -126,6 +126,7 @@ export const C_PROGRAMS = [
   "inet",
   "epoll",
   "timerfd",
+  "flock",
   "splice",
   "exec_wait",
   "exec_threads",
