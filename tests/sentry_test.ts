@@ -3,7 +3,7 @@
  * the host's dynamically linked tools and Python, on both platforms, with
  * the same output and exit code as running them natively.
  */
-import { assertEquals, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { C_PROGRAMS, compileCPrograms, DVISOR, type Ran, run, runDo } from "./support/run.ts";
 
 const PLATFORMS = ["seccomp", "ptrace"];
@@ -77,7 +77,11 @@ for (const platform of PLATFORMS) {
       await t.step(name, async () => {
         const args = [];
         let dirs: string[] = [];
-        if (["files", "splice", "exec_wait", "mmap_files", "sockets", "flock"].includes(name)) {
+        if (
+          ["files", "splice", "exec_wait", "mmap_files", "sockets", "flock", "reclocks"].includes(
+            name,
+          )
+        ) {
           dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
           args.push(dirs[0]!);
         }
@@ -263,6 +267,40 @@ asyncio.run(main())
     const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script]);
     same(native, sandboxed, "asyncio");
     assertEquals(native.stdout.split("\n")[0], "['echo line 0', 'echo line 1', 'echo line 2']");
+  });
+
+  Deno.test(`Sentry (${platform}): SQLite in WAL mode: snapshots, another process writing`, async () => {
+    const dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
+    const script = `
+import sqlite3, os, sys, multiprocessing
+path = os.path.join(sys.argv[1], "t.db")
+a = sqlite3.connect(path)
+print(a.execute("pragma journal_mode=wal").fetchone())
+a.execute("create table t(x)")
+a.executemany("insert into t values (?)", [(i,) for i in range(1000)])
+a.commit()
+b = sqlite3.connect(path)
+b.execute("begin")
+print("reader sees", b.execute("select count(*) from t").fetchone())
+a.execute("insert into t values (1000)"); a.commit()
+print("reader's snapshot still", b.execute("select count(*) from t").fetchone())
+b.execute("commit")
+print("after its transaction", b.execute("select count(*) from t").fetchone())
+def child(p):
+    c = sqlite3.connect(p); c.execute("insert into t values (-1)"); c.commit()
+if __name__ == "__main__":
+    pr = multiprocessing.Process(target=child, args=(path,)); pr.start(); pr.join()
+    print("another process wrote", a.execute("select count(*), min(x) from t").fetchone(), pr.exitcode)
+    print(sorted(os.listdir(sys.argv[1])))
+`;
+    try {
+      const native = await run("/usr/bin/python3", ["-c", script, dirs[0]!]);
+      const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script, dirs[1]!]);
+      same(native, sandboxed, "sqlite3 WAL");
+      assert(native.stdout.includes("another process wrote (1002, -1) 0"), native.stdout);
+    } finally {
+      for (const d of dirs) await Deno.remove(d, { recursive: true });
+    }
   });
 
   Deno.test(`Sentry (${platform}): isolation from inside`, async () => {

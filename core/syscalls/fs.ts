@@ -36,6 +36,7 @@ import {
 import { MAY, mayAccess } from "../vfs/perm.ts";
 import { makePipe, PIPE_MAX_SIZE, PipeEnd } from "../vfs/pipe.ts";
 import { flock } from "../vfs/flock.ts";
+import { conflicting, LOCK_TYPE, setLock, TO_END } from "../vfs/record_locks.ts";
 import { walk, type WalkOptions } from "../vfs/walk.ts";
 import type { VPath } from "../vfs/mount.ts";
 import { decodeTimespec, encodeStat, encodeStatx, i32, i64, size, u32 } from "./args.ts";
@@ -359,15 +360,8 @@ function fcntl(c: SyscallContext): number {
     case 7: // F_SETLKW
     case 36: // F_OFD_GETLK
     case 37: // F_OFD_SETLK
-    case 38: { // F_OFD_SETLKW
-      // Record locks: granted (one sandbox, advisory); F_GETLK reports unlocked.
-      if (cmd === 5 || cmd === 36) {
-        const lock = c.mem.read(arg, 32);
-        new DataView(lock.buffer).setInt16(0, 2, true); // F_UNLCK
-        c.mem.write(arg, lock);
-      }
-      return 0;
-    }
+    case 38: // F_OFD_SETLKW
+      return recordLock(c, f, cmd, arg);
     case 8: // F_SETOWN
     case 9: // F_GETOWN
     case 10: // F_SETSIG
@@ -375,6 +369,49 @@ function fcntl(c: SyscallContext): number {
       return 0;
   }
   throw new LinuxError("EINVAL");
+}
+
+/** fcntl's record lock commands, with their `struct flock`. */
+function recordLock(c: SyscallContext, f: OpenFile, cmd: number, arg: bigint): number {
+  const raw = c.mem.read(arg, 32);
+  const v = new DataView(raw.buffer);
+  const type = v.getInt16(0, true);
+  const whence = v.getInt16(2, true);
+  const ofd = cmd >= 36;
+  if (ofd && v.getInt32(24, true) !== 0) throw new LinuxError("EINVAL");
+  const base = whence === 0
+    ? 0n
+    : whence === 1
+    ? f.offset
+    : whence === 2
+    ? f.inode.stat().size
+    : (() => {
+      throw new LinuxError("EINVAL");
+    })();
+  let start = base + v.getBigInt64(8, true);
+  const len = v.getBigInt64(16, true);
+  let end = len === 0n ? TO_END : start + len - 1n;
+  if (len < 0n) [start, end] = [start + len, start - 1n];
+  if (start < 0n) throw new LinuxError("EINVAL");
+  const owner = ofd ? f : c.p.fds;
+  if (cmd === 5 || cmd === 36) {
+    if (type !== LOCK_TYPE.RDLCK && type !== LOCK_TYPE.WRLCK) throw new LinuxError("EINVAL");
+    const l = conflicting(f, owner, type, start, end);
+    if (!l) v.setInt16(0, LOCK_TYPE.UNLCK, true);
+    else {
+      v.setInt16(0, l.type, true);
+      v.setInt16(2, 0, true);
+      v.setBigInt64(8, l.start, true);
+      v.setBigInt64(16, l.end === TO_END ? 0n : l.end - l.start + 1n, true);
+      v.setInt32(24, l.pid, true);
+    }
+    c.mem.write(arg, raw);
+    return 0;
+  }
+  if (type === LOCK_TYPE.RDLCK && !f.readable) throw new LinuxError("EBADF");
+  if (type === LOCK_TYPE.WRLCK && !f.writable) throw new LinuxError("EBADF");
+  setLock(f, owner, ofd ? -1 : c.p.pid, type, start, end, cmd === 7 || cmd === 38);
+  return 0;
 }
 
 function ioctl(c: SyscallContext): bigint | number {

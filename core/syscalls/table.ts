@@ -48,7 +48,11 @@ const PARTIAL: Row[] = [
     "SO_PASSCRED, buffers, IPV6_V6ONLY applied; timeouts, linger, TCP_NODELAY and the like kept, without effect",
   ],
   ["ioctl", "partial", "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD; terminals and devices add their own"],
-  ["fcntl", "partial", "record locks are granted without being tracked; no leases, no F_NOTIFY"],
+  [
+    "fcntl",
+    "partial",
+    "no leases, F_NOTIFY, file seals or F_SETOWN signals; F_SETLKW does not detect deadlocks",
+  ],
   [
     "mmap",
     "partial",

@@ -94,7 +94,7 @@ export class FdTable {
     if (!Number.isInteger(fd) || fd < 0 || fd >= this.limit) throw new LinuxError("EBADF");
     const old = this.#slots[fd];
     this.#slots[fd] = { file, cloexec };
-    old?.file.unref();
+    if (old) this.#dropped(old.file);
   }
 
   /**
@@ -106,8 +106,21 @@ export class FdTable {
   close(fd: number): void {
     const file = this.get(fd);
     this.#slots[fd] = undefined;
+    this.#dropped(file);
+  }
+
+  /** A descriptor of `file` was closed: the hooks run (POSIX record locks go), then its reference. */
+  #dropped(file: OpenFile): void {
+    for (const hook of FdTable.closeHooks) hook(this, file);
     file.unref();
   }
+
+  /**
+   * Called whenever a descriptor is closed or replaced, with the table and
+   * its file: POSIX record locks, owned by the table, go when any
+   * descriptor of the file does.
+   */
+  static readonly closeHooks: Array<(table: FdTable, file: OpenFile) => void> = [];
 
   /** Closes every descriptor marked close-on-exec. */
   closeOnExec(): void {

@@ -127,6 +127,7 @@ export const C_PROGRAMS = [
   "epoll",
   "timerfd",
   "flock",
+  "reclocks",
   "splice",
   "exec_wait",
   "exec_threads",
