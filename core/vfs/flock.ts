@@ -7,7 +7,7 @@
  * @module
  */
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
-import { OpenFile } from "./inode.ts";
+import { fileIdentity, OpenFile } from "./inode.ts";
 
 /** flock operations. */
 export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
@@ -21,11 +21,6 @@ interface FileLocks {
 
 const locks = new Map<string, FileLocks>();
 const held = new WeakMap<OpenFile, string>();
-
-function keyOf(f: OpenFile): string {
-  const st = f.inode.stat();
-  return `${st.dev}:${st.ino}`;
-}
 
 function unlock(f: OpenFile): void {
   const key = held.get(f);
@@ -72,7 +67,7 @@ export function flock(f: OpenFile, op: number): void {
     return;
   }
   if (kind !== LOCK.SH && kind !== LOCK.EX) throw new LinuxError("EINVAL");
-  const key = keyOf(f);
+  const key = fileIdentity(f);
   let l = locks.get(key);
   if (!l) locks.set(key, l = { shared: new Set(), exclusive: null, queue: new WaitQueue() });
   const others = kind === LOCK.EX

@@ -586,6 +586,18 @@ export class OpenFile {
   protected release(): void {}
 }
 
+/**
+ * A file's identity for locks: its device and inode number, whatever
+ * path, mount or overlay it was opened through.
+ *
+ * @param f An open file.
+ * @returns `dev:ino`.
+ */
+export function fileIdentity(f: OpenFile): string {
+  const st = f.inode.stat();
+  return `${st.dev}:${st.ino}`;
+}
+
 /** Access to the calling task's memory, for ioctls and the like. */
 export interface UserMemory {
   /**

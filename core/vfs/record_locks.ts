@@ -10,7 +10,7 @@
  */
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { FdTable } from "./fd_table.ts";
-import { OpenFile } from "./inode.ts";
+import { fileIdentity, OpenFile } from "./inode.ts";
 
 /** Lock types (`l_type`). */
 export const LOCK_TYPE = { RDLCK: 0, WRLCK: 1, UNLCK: 2 } as const;
@@ -35,11 +35,6 @@ interface FileLocks {
 }
 
 const files = new Map<string, FileLocks>();
-
-function keyOf(f: OpenFile): string {
-  const st = f.inode.stat();
-  return `${st.dev}:${st.ino}`;
-}
 
 function table(key: string): FileLocks {
   let t = files.get(key);
@@ -81,7 +76,7 @@ export function conflicting(
   start: bigint,
   end: bigint,
 ): RecordLock | null {
-  const t = files.get(keyOf(f));
+  const t = files.get(fileIdentity(f));
   return t?.locks.find((l) =>
     l.owner !== owner && l.start <= end && l.end >= start &&
     (type === LOCK_TYPE.WRLCK || l.type === LOCK_TYPE.WRLCK)
@@ -122,7 +117,7 @@ export function setLock(
   end: bigint,
   wait: boolean,
 ): void {
-  const key = keyOf(f);
+  const key = fileIdentity(f);
   const t = table(key);
   if (type === LOCK_TYPE.UNLCK) {
     if (cut(t, owner, start, end)) t.queue.notify();
@@ -154,7 +149,7 @@ export function setLock(
 
 /** Drops every lock an owner holds on a file. */
 function dropAll(owner: object, f: OpenFile): void {
-  const key = keyOf(f);
+  const key = fileIdentity(f);
   const t = files.get(key);
   if (!t) return;
   if (cut(t, owner, 0n, TO_END)) t.queue.notify();
