@@ -673,7 +673,7 @@ export class Kernel {
    */
   signalThread(t: Task, s: PendingSignal): void {
     if (t.state === "exiting") return;
-    if (this.#ignored(t.process, s.sig)) return;
+    if (this.#ignored(t.process, s.sig, [t])) return;
     if (s.sig === SIG.CONT) this.#continueProcess(t.process);
     t.signalArrived.notify();
     if (s.sig < 32 && t.pending.some((x) => x.sig === s.sig)) return;
@@ -694,7 +694,7 @@ export class Kernel {
       this.killProcess(p, SIG.KILL);
       return;
     }
-    if (this.#ignored(p, s.sig)) return;
+    if (this.#ignored(p, s.sig, p.threads.values())) return;
     for (const t of p.threads.values()) t.signalArrived.notify();
     if (s.sig < 32 && p.pending.some((x) => x.sig === s.sig)) return;
     p.pending.push(s);
@@ -767,15 +767,24 @@ export class Kernel {
    */
   signalFromHost(p: Process, sig: number): void {
     const initDrops = this.isInit(p) && sig !== SIG.KILL && sig !== SIG.STOP &&
-      p.sigactions[sig]!.handler === SIG_DFL;
+      p.sigactions[sig]!.handler === SIG_DFL && !this.blockedByAll(p, sig);
     if (initDrops) return;
     this.signalProcess(p, { sig, code: SI.USER, pid: 0, uid: 0 });
   }
 
-  #ignored(p: Process, sig: number): boolean {
+  /**
+   * Whether a signal is dropped when sent: ignored by its action, and not
+   * blocked by a thread it could go to (a blocked signal stays pending,
+   * for sigwait or signalfd, or for a handler installed meanwhile; as Linux).
+   */
+  #ignored(p: Process, sig: number, threads: Iterable<Task>): boolean {
     const a = p.sigactions[sig]!;
-    if (a.handler === SIG_IGN) return sig !== SIG.KILL && sig !== SIG.STOP;
-    return a.handler === SIG_DFL && defaultAction(sig) === "ignore";
+    const ignore = a.handler === SIG_IGN
+      ? sig !== SIG.KILL && sig !== SIG.STOP
+      : a.handler === SIG_DFL && defaultAction(sig) === "ignore";
+    if (!ignore) return false;
+    for (const t of threads) if (t.sigmask & sigbit(sig)) return false;
+    return true;
   }
 
   #hasDeliverable(t: Task): boolean {
@@ -872,6 +881,11 @@ export class Kernel {
       const act = p.sigactions[s.sig]!;
       if (act.handler === SIG_IGN) continue;
       if (act.handler === SIG_DFL) {
+        // The container's init takes no default action for a sent signal
+        // (one it blocked was kept pending, for sigwait or signalfd) but
+        // SIGKILL's and SIGSTOP's; forced ones (faults, seccomp's SIGSYS) act.
+        const sent = s.code <= 0 || s.code === SI.KERNEL;
+        if (this.isInit(p) && sent && s.sig !== SIG.KILL && s.sig !== SIG.STOP) continue;
         switch (defaultAction(s.sig)) {
           case "ignore":
           case "continue":
@@ -1077,7 +1091,9 @@ export class Kernel {
           t.sigmask &= ~sigbit(sig);
         }
         t.pending.unshift(s);
-      } else {
+      } else if (sig !== SIG.CHLD) {
+        // (A stub's host SIGCHLD, for a host child stub that ended, is not
+        // the container's: the Sentry sends its own when a process ends.)
         this.signalThread(t, s);
       }
     }
@@ -1443,6 +1459,20 @@ export class Kernel {
     return [...this.processes.values()].filter((p) =>
       p.container === container && p.exitStatus === null
     );
+  }
+
+  /**
+   * Whether every thread of a process blocks a signal (then it is kept
+   * pending even where its action would drop it).
+   *
+   * @param p The process.
+   * @param sig The signal.
+   * @returns True if so.
+   */
+  blockedByAll(p: Process, sig: number): boolean {
+    const bit = sigbit(sig);
+    const threads = [...p.threads.values()];
+    return threads.length > 0 && threads.every((t) => (t.sigmask & bit) !== 0n);
   }
 
   /**

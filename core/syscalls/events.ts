@@ -1,8 +1,8 @@
 /**
  * Event interfaces: epoll (epoll_create, epoll_create1, epoll_ctl,
  * epoll_wait, epoll_pwait, epoll_pwait2), eventfd (eventfd, eventfd2),
- * timerfd (timerfd_create, timerfd_settime, timerfd_gettime) and
- * memfd_create.
+ * timerfd (timerfd_create, timerfd_settime, timerfd_gettime), signalfd
+ * (signalfd, signalfd4) and memfd_create.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import { EpollFile } from "../vfs/epoll.ts";
 import { EFD, EventFd } from "../vfs/eventfd.ts";
 import { O, S_IFREG } from "../vfs/inode.ts";
 import { TimerFd } from "../vfs/timerfd.ts";
+import { SignalFd } from "../vfs/signalfd.ts";
 import { TmpFs, TmpNode } from "../vfs/tmpfs.ts";
 import { clockNs } from "../../platform/clock.ts";
 import { decodeTimespec, i32, u32 } from "./args.ts";
@@ -120,6 +121,22 @@ function msTimeout(t: number): number | null {
   return t < 0 ? null : t;
 }
 
+/** signalfd and signalfd4: a new one (fd -1) or a new mask for an existing one. */
+function signalfdCall(c: SyscallContext, flags: number): number {
+  if (flags & ~(O.NONBLOCK | O.CLOEXEC)) throw new LinuxError("EINVAL");
+  if (u32(c.args[2]) !== 8) throw new LinuxError("EINVAL");
+  const mask = c.mem.readU64(c.args[1]!);
+  const fd = i32(c.args[0]);
+  if (fd !== -1) {
+    const f = c.p.fds.get(fd);
+    if (!(f instanceof SignalFd)) throw new LinuxError("EINVAL");
+    f.mask = mask & ~UNBLOCKABLE;
+    return fd;
+  }
+  const k = c.k;
+  return c.p.fds.add(new SignalFd(() => k.current, mask, flags), (flags & O.CLOEXEC) !== 0);
+}
+
 /** The handlers, by system call name. */
 export const EVENT_HANDLERS: Record<string, Handler> = {
   epoll_create: (c) => {
@@ -200,6 +217,8 @@ export const EVENT_HANDLERS: Record<string, Handler> = {
     f.path = `/memfd:${name} (deleted)`;
     return c.p.fds.add(f, (flags & MFD.CLOEXEC) !== 0);
   },
+  signalfd: (c) => signalfdCall(c, 0),
+  signalfd4: (c) => signalfdCall(c, i32(c.args[3])),
   eventfd: (c) => c.p.fds.add(new EventFd(BigInt(u32(c.args[0])), 0), false),
   eventfd2: (c) => {
     const flags = i32(c.args[1]);

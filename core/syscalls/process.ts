@@ -8,7 +8,7 @@ import { onlineCpus } from "../vfs/sysfs.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
 import { type Handler, NO_RETURN, PASSTHROUGH, type SyscallContext } from "../kernel/kernel.ts";
-import { CLD, type PendingSignal, SI, SIG, SIGRTMAX } from "../kernel/signals.ts";
+import { CLD, type PendingSignal, SI, SIG, sigbit, SIGRTMAX } from "../kernel/signals.ts";
 import { type Process, RLIMIT, type Task } from "../kernel/task.ts";
 import { loadProgram, planExec } from "../loader/exec.ts";
 import { AT, startOf } from "../vfs/ops.ts";
@@ -236,7 +236,10 @@ function kill(c: SyscallContext): number {
     sent++;
     // Like the init of a pid namespace, the container's init only gets
     // signals it installed a handler for (SIGKILL and SIGSTOP included).
-    if (c.k.isInit(p) && sig !== 0 && p.sigactions[sig]!.handler === 0n) continue;
+    // (A signal it blocks stays pending, for sigwait or signalfd, as Linux.)
+    if (
+      c.k.isInit(p) && sig !== 0 && p.sigactions[sig]!.handler === 0n && !c.k.blockedByAll(p, sig)
+    ) continue;
     if (sig !== 0) c.k.signalProcess(p, info);
   }
   if (sent === 0) throw new LinuxError("EPERM");
@@ -255,7 +258,10 @@ function tkill(c: SyscallContext, tgid: number, tid: number, sig: number): numbe
   }
   if (!maySignal(c.p, t.process, sig)) throw new LinuxError("EPERM");
   if (sig === 0) return 0;
-  if (c.k.isInit(t.process) && t.process.sigactions[sig]!.handler === 0n && t.process !== c.p) {
+  if (
+    c.k.isInit(t.process) && t.process.sigactions[sig]!.handler === 0n && t.process !== c.p &&
+    (t.sigmask & sigbit(sig)) === 0n
+  ) {
     return 0;
   }
   if (sig === SIG.KILL) {

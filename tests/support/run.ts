@@ -128,6 +128,7 @@ export const C_PROGRAMS = [
   "timerfd",
   "flock",
   "reclocks",
+  "signalfd",
   "splice",
   "exec_wait",
   "exec_threads",
