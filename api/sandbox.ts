@@ -11,7 +11,11 @@ import { METHOD } from "../core/control/protocol.ts";
 import { closeQuietly } from "../platform/fd.ts";
 import { fdFile } from "../platform/fd_file.ts";
 import { prepareBundle } from "../cli/bundle.ts";
-import { oomExplanation, removeContainer } from "../cli/container_cgroup.ts";
+import {
+  oomExplanation,
+  removeContainer,
+  startFailureExplanation,
+} from "../cli/container_cgroup.ts";
 import { type ContainerState, StateStore } from "../cli/container_state.ts";
 import { callSandbox, callSandboxAsync, SandboxGone } from "../cli/control_client.ts";
 import { register, registeredLaunch, withSandbox } from "../cli/create.ts";
@@ -193,6 +197,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
     let stdio: Stdio | null = null;
     let launched: LaunchedSandbox | null = null;
     let claimed = false;
+    let cgroup: Parameters<typeof oomExplanation>[0] = null;
     try {
       const spec = parseSpec(JSON.stringify(sandboxSpec(options)), root);
       const prepared = await prepareBundle(root, spec, id, globals, logger);
@@ -201,6 +206,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       const b = options.limits && Object.keys(options.limits).length
         ? prepared
         : { ...prepared, cgroup: null };
+      cgroup = b.cgroup;
       stdio = await Stdio.open([
         options.stdin ?? "piped",
         options.stdout ?? "piped",
@@ -241,6 +247,9 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       ended.catch(() => {});
       return new Sandbox(id, store, running, launched, stdio, ended, options);
     } catch (e) {
+      const why = e instanceof SandboxError || !(e instanceof Error)
+        ? null
+        : startFailureExplanation(cgroup, e.message);
       for (const c of [launched?.boot, launched?.gofer]) {
         try {
           c?.kill(9);
@@ -252,6 +261,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
       await stdio?.close();
       if (claimed) await store.locked(id, () => removeContainer(store, id, logger));
       if (options.root === undefined) await Deno.remove(root, { recursive: true });
+      if (why) throw new SandboxStartError(why, { cause: e });
       if (e instanceof SandboxError) throw e;
       if (e instanceof UsageError || e instanceof SpecError) {
         throw new SandboxOptionsError(e.message);

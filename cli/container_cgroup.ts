@@ -93,6 +93,42 @@ export function oomExplanation(cgroup: CgroupRecord | null): string | null {
   return `The host's OOM killer killed the sandbox: its memory limit (${limit} bytes) must hold the container and dvisor's sandbox (about ${SANDBOX_MIB} MiB): raise linux.resources.memory.limit`;
 }
 
+/**
+ * Why a sandbox could not start, when its memory limit is the cause: the
+ * host's OOM killer acted, or the kernel could not load dvisor's own
+ * processes within the limit (their execve fails with E2BIG or ENOMEM).
+ *
+ * @param cgroup The sandbox's cgroup, if any (still there).
+ * @param failure The error the start failed with.
+ * @returns A one-line explanation, or null when the limit is not the cause.
+ *
+ * @example
+ * ```ts
+ * import { startFailureExplanation } from "./container_cgroup.ts";
+ * // A directory standing in for a cgroup v2 with a 4 MiB limit and no OOM kill.
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/memory.max`, "4194304\n");
+ * Deno.writeTextFileSync(`${dir}/memory.events`, "oom_kill 0\n");
+ * const cg = { version: 2 as const, path: "/x", dirs: [{ controllers: ["memory"], dir }], created: [] };
+ * const why = startFailureExplanation(cg, "Cannot start /usr/bin/deno: execve: E2BIG (Argument list too long)");
+ * if (!why?.includes("memory limit (4194304 bytes)")) throw new Error(String(why));
+ * if (startFailureExplanation(cg, "exec: no such file") !== null) throw new Error();
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function startFailureExplanation(
+  cgroup: CgroupRecord | null,
+  failure: string,
+): string | null {
+  const oom = oomExplanation(cgroup);
+  if (oom || !cgroup || !/execve: (E2BIG|ENOMEM)/.test(failure)) return oom;
+  const dir = controllerDir(cgroup, "memory");
+  if (!dir) return null;
+  const limit = readControl(dir, cgroup.version === 2 ? "memory.max" : "memory.limit_in_bytes");
+  if (!/^\d+$/.test(limit) || BigInt(limit) >= 1n << 62n) return null;
+  return `The sandbox cannot start within its memory limit (${limit} bytes): it must hold the container and dvisor's sandbox (about ${SANDBOX_MIB} MiB): raise linux.resources.memory.limit`;
+}
+
 /** Roughly what the sandbox process and the gofer use, idle, in MiB (measured). */
 const SANDBOX_MIB = 100;
 

@@ -21,7 +21,12 @@ import {
   StateStore,
 } from "./container_state.ts";
 import { runHooks } from "./hooks.ts";
-import { oomExplanation, removeContainer, setUpCgroup } from "./container_cgroup.ts";
+import {
+  oomExplanation,
+  removeContainer,
+  setUpCgroup,
+  startFailureExplanation,
+} from "./container_cgroup.ts";
 import { procsFiles } from "../platform/cgroup.ts";
 import { createInSandbox, podSandbox } from "./pod.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
@@ -233,8 +238,10 @@ async function create(
   store.claim(id);
   let launched: ReturnType<typeof launchSandbox> | null = null;
   let pty: PtyPair | null = null;
+  let cgroup: LoadedBundle["cgroup"] = null;
   try {
     const b = await loadBundle(parsed.flags.bundle as string | undefined, id, globals, logger);
+    cgroup = b.cgroup;
     const consoleSocket = parsed.flags["console-socket"] as string | undefined;
     checkConsoleFlags(b.spec.process.terminal, consoleSocket, true);
     const pidFile = parsed.flags["pid-file"] as string | undefined;
@@ -287,6 +294,7 @@ async function create(
     logger.debug(`create ${id}: sandbox pid ${pid}, gofer pid ${launched.gofer.pid}`);
     return 0;
   } catch (e) {
+    const why = e instanceof Error ? startFailureExplanation(cgroup, e.message) : null;
     // Leave nothing behind: the sandbox's processes, the state directory.
     for (const c of [launched?.boot, launched?.gofer]) {
       try {
@@ -295,7 +303,7 @@ async function create(
       c?.waitSync();
     }
     removeContainer(store, id, logger);
-    throw e;
+    throw why ? new Error(why) : e;
   } finally {
     if (pty) [pty.master, pty.slave].forEach(closeQuietly);
     if (launched) {
