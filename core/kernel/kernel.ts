@@ -998,6 +998,7 @@ export class Kernel {
     v.setInt32(16, s.pid, true);
     v.setInt32(20, s.uid, true);
     if (s.status !== undefined) v.setInt32(24, s.status, true);
+    if (s.value !== undefined) v.setBigUint64(24, s.value, true);
     if (s.addr !== undefined) v.setBigUint64(16, s.addr, true);
     return info;
   }

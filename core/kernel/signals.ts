@@ -140,6 +140,8 @@ export interface PendingSignal {
   status?: number;
   /** Fault address (SIGSEGV, SIGBUS). */
   addr?: bigint;
+  /** A timer's sigval (SI_TIMER: `pid` is then the timer's id, `uid` its overruns). */
+  value?: bigint;
   /** Raw siginfo from the host (faults), 128 bytes. */
   raw?: Uint8Array;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { LinuxError } from "../errors.ts";
 import type { Stat } from "../vfs/inode.ts";
 
 /**
@@ -129,6 +130,51 @@ export function encodeTimespec(ns: bigint): Uint8Array {
   v.setBigInt64(0, ns / 1_000_000_000n, true);
   v.setBigInt64(8, ns % 1_000_000_000n, true);
   return b;
+}
+
+/**
+ * Encodes a `struct itimerspec` (interval, then value) from milliseconds.
+ *
+ * @param t The time left to the next expiry and the interval, in ms.
+ * @returns 32 bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeItimerspec } from "./args.ts";
+ * const b = encodeItimerspec({ value: 1500, interval: 0 });
+ * if (new DataView(b.buffer).getBigInt64(16, true) !== 1n) throw new Error();
+ * ```
+ */
+export function encodeItimerspec(t: { value: number; interval: number }): Uint8Array {
+  const ns = (ms: number) => BigInt(Math.round(ms * 1e6));
+  const b = new Uint8Array(32);
+  b.set(encodeTimespec(ns(t.interval)), 0);
+  b.set(encodeTimespec(ns(t.value)), 16);
+  return b;
+}
+
+/**
+ * Decodes a `struct itimerspec`.
+ *
+ * @param raw 32 bytes.
+ * @returns The interval and value, in ns.
+ * @throws {LinuxError} EINVAL for a tv_nsec out of range.
+ */
+export function decodeItimerspec(raw: Uint8Array): { interval: bigint; value: bigint } {
+  const interval = decodeTimespec(raw.subarray(0, 16));
+  const value = decodeTimespec(raw.subarray(16, 32));
+  if (interval === null || value === null) throw new LinuxError("EINVAL");
+  return { interval, value };
+}
+
+/**
+ * The clock an _ALARM clock reads (REALTIME_ALARM: REALTIME, BOOTTIME_ALARM: BOOTTIME).
+ *
+ * @param clock A clock id.
+ * @returns The clock to read.
+ */
+export function baseClock(clock: number): number {
+  return clock === 8 ? 0 : clock === 9 ? 7 : clock;
 }
 
 /**

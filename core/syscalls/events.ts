@@ -16,7 +16,7 @@ import { TimerFd } from "../vfs/timerfd.ts";
 import { SignalFd } from "../vfs/signalfd.ts";
 import { TmpFs, TmpNode } from "../vfs/tmpfs.ts";
 import { clockNs } from "../../platform/clock.ts";
-import { decodeTimespec, i32, u32 } from "./args.ts";
+import { baseClock, decodeItimerspec, decodeTimespec, encodeItimerspec, i32, u32 } from "./args.ts";
 
 const CLOCKS = new Set([0, 1, 7, 8, 9]); // REALTIME, MONOTONIC, BOOTTIME, and the _ALARM ones
 const TFD_TIMER_ABSTIME = 1;
@@ -27,35 +27,10 @@ const clocksOf = new WeakMap<TimerFd, number>();
 const MEMFD_FS = new TmpFs({ type: "tmpfs" });
 const MFD = { CLOEXEC: 1, ALLOW_SEALING: 2, NOEXEC_SEAL: 8, EXEC: 0x10 } as const;
 
-/** The clock an _ALARM clock reads (REALTIME_ALARM: REALTIME, BOOTTIME_ALARM: BOOTTIME). */
-function baseClock(clock: number): number {
-  return clock === 8 ? 0 : clock === 9 ? 7 : clock;
-}
-
 function timerOf(c: SyscallContext, fd: bigint | undefined): TimerFd {
   const f = c.p.fds.get(i32(fd));
   if (!(f instanceof TimerFd)) throw new LinuxError("EINVAL");
   return f;
-}
-
-function itimerspec(raw: Uint8Array): { interval: bigint; value: bigint } {
-  const interval = decodeTimespec(raw.subarray(0, 16));
-  const value = decodeTimespec(raw.subarray(16, 32));
-  if (interval === null || value === null) throw new LinuxError("EINVAL");
-  return { interval, value };
-}
-
-function encodeItimerspec(t: { value: number; interval: number }): Uint8Array {
-  const b = new Uint8Array(32);
-  const v = new DataView(b.buffer);
-  const ts = (o: number, ms: number) => {
-    const ns = BigInt(Math.round(ms * 1e6));
-    v.setBigInt64(o, ns / 1_000_000_000n, true);
-    v.setBigInt64(o + 8, ns % 1_000_000_000n, true);
-  };
-  ts(0, t.interval);
-  ts(16, t.value);
-  return b;
 }
 
 /** The most events one epoll_wait returns (as Linux: INT_MAX / sizeof(struct epoll_event)). */
@@ -188,7 +163,7 @@ export const EVENT_HANDLERS: Record<string, Handler> = {
     const t = timerOf(c, c.args[0]);
     const flags = i32(c.args[1]);
     if (flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)) throw new LinuxError("EINVAL");
-    const { interval, value } = itimerspec(c.mem.read(c.args[2]!, 32));
+    const { interval, value } = decodeItimerspec(c.mem.read(c.args[2]!, 32));
     let dueMs = Number(value) / 1e6;
     if (value > 0n && flags & TFD_TIMER_ABSTIME) {
       // An absolute time in the past expires at once.

@@ -133,6 +133,7 @@ function sigtimedwait(c: SyscallContext): number {
         v.setInt32(16, s.pid, true);
         v.setInt32(20, s.uid, true);
         if (s.status !== undefined) v.setInt32(24, s.status, true);
+        if (s.value !== undefined) v.setBigUint64(24, s.value, true);
         c.mem.write(infoAddr, info);
       }
       return s.sig;

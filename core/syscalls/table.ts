@@ -17,6 +17,7 @@ import { SIGNAL_HANDLERS } from "./signal.ts";
 import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
 import { EVENT_HANDLERS } from "./events.ts";
+import { POSIX_TIMER_HANDLERS } from "./posix_timers.ts";
 import { TIME_HANDLERS } from "./time.ts";
 import { REFUSED } from "./refused.ts";
 
@@ -33,6 +34,11 @@ const PARTIAL: Row[] = [
     "epoll_ctl",
     "partial",
     "level and edge triggered, EPOLLONESHOT; EPOLLEXCLUSIVE is accepted and wakes every waiter",
+  ],
+  [
+    "timer_create",
+    "partial",
+    "wall clocks (REALTIME, MONOTONIC, BOOTTIME); CPU-time clocks EINVAL; timers are not deleted at execve",
   ],
   ["memfd_create", "partial", "no sealing (F_ADD_SEALS: EINVAL)"],
   ["timerfd_settime", "partial", "TFD_TIMER_CANCEL_ON_SET is accepted and never cancels"],
@@ -92,6 +98,7 @@ const HANDLERS: Record<string, Handler> = {
   ...ITIMER_HANDLERS,
   ...SOCKET_HANDLERS,
   ...EVENT_HANDLERS,
+  ...POSIX_TIMER_HANDLERS,
 };
 
 /**

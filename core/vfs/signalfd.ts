@@ -60,6 +60,13 @@ export class SignalFd extends OpenFile {
         v.setUint32(12, s.pid, true);
         v.setUint32(16, s.uid, true);
         if (s.status !== undefined) v.setInt32(40, s.status, true);
+        if (s.value !== undefined) {
+          // SI_TIMER: ssi_tid, ssi_overrun, ssi_int and ssi_ptr.
+          v.setUint32(24, s.pid, true);
+          v.setUint32(32, s.uid, true);
+          v.setInt32(44, Number(BigInt.asIntN(32, s.value)), true);
+          v.setBigUint64(48, s.value, true);
+        }
         if (s.addr !== undefined) v.setBigUint64(72, s.addr, true);
         n += SIGINFO_SIZE;
       }

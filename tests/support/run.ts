@@ -129,6 +129,7 @@ export const C_PROGRAMS = [
   "flock",
   "reclocks",
   "signalfd",
+  "posix_timers",
   "splice",
   "exec_wait",
   "exec_threads",
