@@ -4,7 +4,16 @@
  * the same output and exit code as running them natively.
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { C_PROGRAMS, compileCPrograms, DVISOR, type Ran, run, runDo } from "./support/run.ts";
+import {
+  C_PROGRAMS,
+  compileCPrograms,
+  DVISOR,
+  type Ran,
+  run,
+  runDo,
+  SYSCALL_LOG,
+  unservedSyscalls,
+} from "./support/run.ts";
 
 const PLATFORMS = ["seccomp", "ptrace"];
 
@@ -424,4 +433,16 @@ Deno.test("Sentry: from the host, no process runs the container's binary", async
     child.kill("SIGKILL");
     await child.status;
   }
+});
+
+Deno.test("the system calls the compatibility programs met that the Sentry does not serve", async () => {
+  // Printed for the record (issue 5 asks for the list); the programs above
+  // passed with them refused.
+  const list = unservedSyscalls();
+  console.log(
+    list.length
+      ? `not served, seen in this suite:\n  ${list.join("\n  ")}`
+      : "every system call seen in this suite was served",
+  );
+  await Deno.remove(SYSCALL_LOG).catch(() => {});
 });

@@ -116,7 +116,48 @@ export function runDo(
   cmd: string[],
   options: { cwd?: string; stdin?: string } = {},
 ): Promise<Ran> {
-  return run(DVISOR, [`--platform=${platform}`, "do", "--", ...cmd], options);
+  return run(
+    DVISOR,
+    [`--platform=${platform}`, `--debug-log=${SYSCALL_LOG}`, "do", "--", ...cmd],
+    options,
+  );
+}
+
+/**
+ * The debug log every {@linkcode runDo} of this test process writes to,
+ * where the Sentry names each system call it does not serve (see
+ * {@linkcode unservedSyscalls}).
+ */
+export const SYSCALL_LOG = `${Deno.env.get("TMPDIR") ?? "/tmp"}/sentry-debug-${Deno.pid}.log`;
+// Gone with the test process, also when the test that prints it was filtered out.
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(SYSCALL_LOG);
+  } catch { /* never written */ }
+});
+
+/**
+ * The system calls the Sentry refused (ENOSYS or a deliberate errno) in the
+ * runs of this test process so far, from {@linkcode SYSCALL_LOG}.
+ *
+ * @returns Lines like `socket (41): EAFNOSUPPORT`, sorted, each once.
+ *
+ * @example
+ * ```ts
+ * import { unservedSyscalls } from "./run.ts";
+ * if (!Array.isArray(unservedSyscalls())) throw new Error();
+ * ```
+ */
+export function unservedSyscalls(): string[] {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(SYSCALL_LOG);
+  } catch {
+    return [];
+  }
+  const seen = new Set<string>();
+  for (const m of text.matchAll(/unsupported system call (\S+ \(\d+\): \S+)/g)) seen.add(m[1]!);
+  return [...seen].sort();
 }
 
 /** The C programs in tests/fixtures/c. */
