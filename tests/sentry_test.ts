@@ -87,9 +87,10 @@ for (const platform of PLATFORMS) {
         const args = [];
         let dirs: string[] = [];
         if (
-          ["files", "splice", "exec_wait", "mmap_files", "sockets", "flock", "reclocks"].includes(
-            name,
-          )
+          ["files", "splice", "exec_wait", "mmap_files", "sockets", "flock", "reclocks", "getdents"]
+            .includes(
+              name,
+            )
         ) {
           dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
           args.push(dirs[0]!);

@@ -181,7 +181,11 @@ function statOf(c: SyscallContext, dirfd: number, path: string, flags: number) {
   return at.file ? at.file.inode.stat() : at.dentry.inode.stat();
 }
 
-function getdents(c: SyscallContext): number {
+/**
+ * getdents64, or with `old` getdents: `struct linux_dirent`, whose type
+ * byte is the record's last, after the name's NUL.
+ */
+function getdents(c: SyscallContext, old = false): number {
   const f = file(c, c.args[0]);
   const addr = c.args[1]!;
   const count = size(c.args[2], 1 << 20);
@@ -205,7 +209,7 @@ function getdents(c: SyscallContext): number {
   while (index < f.listing.length) {
     const e = f.listing[index]!;
     const name = enc.encode(e.name);
-    const reclen = (19 + name.length + 1 + 7) & ~7;
+    const reclen = old ? (18 + name.length + 2 + 7) & ~7 : (19 + name.length + 1 + 7) & ~7;
     if (at + reclen > count) {
       if (at === 0) throw new LinuxError("EINVAL");
       break;
@@ -213,8 +217,13 @@ function getdents(c: SyscallContext): number {
     v.setBigUint64(at, e.ino, true);
     v.setBigInt64(at + 8, BigInt(index + 1), true);
     v.setUint16(at + 16, reclen, true);
-    v.setUint8(at + 18, e.type);
-    out.set(name, at + 19);
+    if (old) {
+      out.set(name, at + 18);
+      v.setUint8(at + reclen - 1, e.type);
+    } else {
+      v.setUint8(at + 18, e.type);
+      out.set(name, at + 19);
+    }
     at += reclen;
     index++;
   }
@@ -578,7 +587,8 @@ export const FS_HANDLERS: Record<string, Handler> = {
     c.mem.write(c.args[4]!, encodeStatx(st));
     return 0;
   },
-  getdents64: getdents,
+  getdents64: (c) => getdents(c),
+  getdents: (c) => getdents(c, true),
   getcwd: (c) => {
     const path = c.p.ns.pathOf(c.p.fs.cwd, c.p.fs.root);
     const bytes = new TextEncoder().encode(path + "\0");

@@ -171,6 +171,7 @@ export const C_PROGRAMS = [
   "reclocks",
   "signalfd",
   "posix_timers",
+  "getdents",
   "splice",
   "exec_wait",
   "exec_threads",
