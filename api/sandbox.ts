@@ -40,7 +40,7 @@ import {
   sandboxSpec,
   specProcess,
 } from "./options.ts";
-import { SandboxProcess, type SandboxStatus, signalNumber, statusOf, Stdio } from "./process.ts";
+import { SandboxProcess, type SandboxStatus, statusOf, Stdio } from "./process.ts";
 import { unpackImage } from "./oci_image.ts";
 
 /** What a sandbox uses of the host, now. */
@@ -59,6 +59,27 @@ export interface SandboxStats {
 
 /** Options for `exec`: a process like the sandbox's first, with these changes. */
 export type ExecOptions = Omit<ProcessOptions, "args">;
+
+/** What a request to an ended sandbox gets. */
+function endedError(id: string): SandboxStateError {
+  return new SandboxStateError(`The sandbox ${id} has ended: create a new one`);
+}
+
+/** A request on a sandbox's control socket; an ended sandbox gives {@linkcode endedError}. */
+function call(
+  socket: string,
+  id: string,
+  method: string,
+  arg: Record<string, unknown> = {},
+  fds: number[] = [],
+): unknown {
+  try {
+    return callSandbox(socket, method, arg, fds);
+  } catch (e) {
+    if (e instanceof SandboxGone) throw endedError(id);
+    throw e;
+  }
+}
 
 /** Options with the root and the first process settled (an image's defaults in). */
 type Resolved = SandboxOptions & { rootfs: string; args: string[] };
@@ -139,9 +160,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
   ) {
     const socket = store.socket(id);
     super(launched.boot.pid, stdio, {
-      signal(signo) {
-        callSandbox(socket, METHOD.signal, { signo, mode: "process" });
-      },
+      signal: (signo) => call(socket, id, METHOD.signal, { signo, mode: "process" }),
       ended,
     });
     this.id = id;
@@ -275,20 +294,11 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
 
   #check(running = true): void {
     if (this.#disposed) throw new SandboxDisposedError();
-    if (running && this.#ended) {
-      throw new SandboxStateError(`The sandbox ${this.id} has ended: create a new one`);
-    }
+    if (running && this.#ended) throw endedError(this.id);
   }
 
   #call(method: string, arg: Record<string, unknown> = {}, fds: number[] = []): unknown {
-    try {
-      return callSandbox(this.#store.socket(this.id), method, arg, fds);
-    } catch (e) {
-      if (e instanceof SandboxGone) {
-        throw new SandboxStateError(`The sandbox ${this.id} has ended: create a new one`);
-      }
-      throw e;
-    }
+    return call(this.#store.socket(this.id), this.id, method, arg, fds);
   }
 
   override get stdin(): WritableStream<Uint8Array> {
@@ -314,8 +324,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
    */
   override kill(signal: Deno.Signal | number = "SIGTERM"): void {
     this.#check();
-    const signo = signalNumber(signal);
-    this.#call(METHOD.signal, { signo, mode: "process" });
+    super.kill(signal);
   }
 
   /**
@@ -442,9 +451,7 @@ export class Sandbox extends SandboxProcess implements AsyncDisposable {
     try {
       data = containerStats(this.#state, this.#store.socket(this.id));
     } catch (e) {
-      if (e instanceof SandboxGone) {
-        throw new SandboxStateError(`The sandbox ${this.id} has ended: create a new one`);
-      }
+      if (e instanceof SandboxGone) throw endedError(this.id);
       throw e;
     }
     const get = (...path: string[]): bigint => {

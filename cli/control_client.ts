@@ -53,12 +53,7 @@ export function callSandbox(
     const sent = sendFds(sock, bytes, fds);
     if (sent < bytes.length) writeAll(sock, bytes.subarray(sent));
     shutdownWrite(sock);
-    const raw = readAll(sock);
-    if (raw.length === 0) throw new SandboxGone(socketPath);
-    if (raw.length > MAX_CONTROL_MESSAGE) throw new Error("The sandbox's reply is too large");
-    const reply = JSON.parse(new TextDecoder().decode(raw)) as ControlReply;
-    if (!reply.success) throw new Error(reply.err ?? `${method} failed`);
-    return reply.result;
+    return replyResult(readAll(sock), socketPath, method);
   } finally {
     closeQuietly(sock);
   }
@@ -108,6 +103,11 @@ export async function callSandboxAsync(
     }
     throw e;
   }
+  return replyResult(raw, socketPath, method);
+}
+
+/** A reply's result; an empty reply means the sandbox went away. */
+function replyResult(raw: Uint8Array, socketPath: string, method: string): unknown {
   if (raw.length === 0) throw new SandboxGone(socketPath);
   if (raw.length > MAX_CONTROL_MESSAGE) throw new Error("The sandbox's reply is too large");
   const reply = JSON.parse(new TextDecoder().decode(raw)) as ControlReply;

@@ -31,6 +31,7 @@ import type { MountNamespace } from "../vfs/mount.ts";
 import {
   CLD,
   defaultAction,
+  encodeSiginfo,
   type PendingSignal,
   SA,
   SI,
@@ -972,7 +973,7 @@ export class Kernel {
     v.setBigUint64(mc + 176, s.addr ?? 0n, true); // cr2
     v.setBigUint64(mc + 184, fpstate, true);
     v.setBigUint64(uc + 296, t.savedMask ?? t.sigmask, true); // uc_sigmask
-    frame.set(this.#siginfo(s), 8 + 304);
+    frame.set(encodeSiginfo(s), 8 + 304);
     mem.write(fpstate, xstate);
     mem.write(sp, frame);
     regs.set("rsp", sp);
@@ -987,20 +988,6 @@ export class Kernel {
     t.sigmask |= act.mask;
     if (!(act.flags & SA.NODEFER)) t.sigmask |= sigbit(s.sig);
     t.sigmask &= ~UNBLOCKABLE;
-  }
-
-  #siginfo(s: PendingSignal): Uint8Array {
-    if (s.raw) return s.raw;
-    const info = new Uint8Array(128);
-    const v = new DataView(info.buffer);
-    v.setInt32(0, s.sig, true);
-    v.setInt32(8, s.code, true);
-    v.setInt32(16, s.pid, true);
-    v.setInt32(20, s.uid, true);
-    if (s.status !== undefined) v.setInt32(24, s.status, true);
-    if (s.value !== undefined) v.setBigUint64(24, s.value, true);
-    if (s.addr !== undefined) v.setBigUint64(16, s.addr, true);
-    return info;
   }
 
   /**

@@ -155,6 +155,34 @@ export const SI = {
   TKILL: -6,
 } as const;
 
+/**
+ * A pending signal's `siginfo_t` (128 bytes), as handlers and sigwaitinfo
+ * get it: the host's own for faults, else built from its fields.
+ *
+ * @param s The signal.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeSiginfo } from "./signals.ts";
+ * const b = encodeSiginfo({ sig: 10, code: 0, pid: 7, uid: 0 });
+ * if (new DataView(b.buffer).getInt32(16, true) !== 7) throw new Error();
+ * ```
+ */
+export function encodeSiginfo(s: PendingSignal): Uint8Array {
+  if (s.raw) return s.raw;
+  const info = new Uint8Array(128);
+  const v = new DataView(info.buffer);
+  v.setInt32(0, s.sig, true);
+  v.setInt32(8, s.code, true);
+  v.setInt32(16, s.pid, true);
+  v.setInt32(20, s.uid, true);
+  if (s.status !== undefined) v.setInt32(24, s.status, true);
+  if (s.value !== undefined) v.setBigUint64(24, s.value, true);
+  if (s.addr !== undefined) v.setBigUint64(16, s.addr, true);
+  return info;
+}
+
 /** SIGCHLD si_code values. */
 export const CLD = {
   EXITED: 1,

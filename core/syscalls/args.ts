@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { clockNs } from "../../platform/clock.ts";
 import { LinuxError } from "../errors.ts";
 import type { Stat } from "../vfs/inode.ts";
 
@@ -168,13 +169,27 @@ export function decodeItimerspec(raw: Uint8Array): { interval: bigint; value: bi
 }
 
 /**
- * The clock an _ALARM clock reads (REALTIME_ALARM: REALTIME, BOOTTIME_ALARM: BOOTTIME).
+ * Milliseconds from now to a timer's expiry (timerfd_settime,
+ * timer_settime): the value itself, or, with an absolute time, the time
+ * until then on the timer's clock (an _ALARM clock reads its base clock);
+ * negative when it has passed.
  *
- * @param clock A clock id.
- * @returns The clock to read.
+ * @param clock The timer's clock id.
+ * @param valueNs The time given.
+ * @param absolute TFD_TIMER_ABSTIME or TIMER_ABSTIME was set.
+ * @returns Milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { msUntil } from "./args.ts";
+ * if (msUntil(1, 5_000_000n, false) !== 5) throw new Error();
+ * if (msUntil(1, 0n, true) >= 0) throw new Error("the boot time has passed");
+ * ```
  */
-export function baseClock(clock: number): number {
-  return clock === 8 ? 0 : clock === 9 ? 7 : clock;
+export function msUntil(clock: number, valueNs: bigint, absolute: boolean): number {
+  if (!absolute) return Number(valueNs) / 1e6;
+  const base = clock === 8 ? 0 : clock === 9 ? 7 : clock;
+  return Number(valueNs - clockNs(base)) / 1e6;
 }
 
 /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { LinuxError, WouldBlock } from "../errors.ts";
+import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { UNBLOCKABLE } from "../kernel/signals.ts";
 import { EpollFile } from "../vfs/epoll.ts";
@@ -15,8 +15,8 @@ import { O, S_IFREG } from "../vfs/inode.ts";
 import { TimerFd } from "../vfs/timerfd.ts";
 import { SignalFd } from "../vfs/signalfd.ts";
 import { TmpFs, TmpNode } from "../vfs/tmpfs.ts";
-import { clockNs } from "../../platform/clock.ts";
-import { baseClock, decodeItimerspec, decodeTimespec, encodeItimerspec, i32, u32 } from "./args.ts";
+import { decodeItimerspec, decodeTimespec, encodeItimerspec, i32, msUntil, u32 } from "./args.ts";
+import { waitUnlessTimedOut, withMask } from "./poll.ts";
 
 const CLOCKS = new Set([0, 1, 7, 8, 9]); // REALTIME, MONOTONIC, BOOTTIME, and the _ALARM ones
 const TFD_TIMER_ABSTIME = 1;
@@ -47,14 +47,6 @@ function create(c: SyscallContext, flags: number): number {
   return c.p.fds.add(new EpollFile(), (flags & O.CLOEXEC) !== 0);
 }
 
-/** Applies epoll_pwait's temporary signal mask (restored after the call or a handler). */
-function withMask(c: SyscallContext, maskAddr: bigint, size: bigint): void {
-  if (maskAddr === 0n || c.t.savedMask !== null) return;
-  if (size !== 8n) throw new LinuxError("EINVAL");
-  c.t.savedMask = c.t.sigmask;
-  c.t.sigmask = c.mem.readU64(maskAddr) & ~UNBLOCKABLE;
-}
-
 /** epoll_wait: `timeoutMs` null waits forever, 0 not at all. */
 function wait(
   c: SyscallContext,
@@ -64,11 +56,6 @@ function wait(
   timeoutMs: number | null,
 ): number {
   if (max <= 0 || max > MAX_EVENTS) throw new LinuxError("EINVAL");
-  let state = c.t.syscallState as { deadline: number | null } | null;
-  if (!state) {
-    state = { deadline: timeoutMs === null ? null : performance.now() + timeoutMs };
-    c.t.syscallState = state;
-  }
   const fds = c.p.fds;
   const events = ep.collect(max, (fd, file) => {
     try {
@@ -78,9 +65,8 @@ function wait(
     }
   });
   if (events.length === 0) {
-    if (timeoutMs === 0) return 0;
-    if (state.deadline !== null && performance.now() >= state.deadline) return 0;
-    throw new WouldBlock([ep.queue], state.deadline);
+    waitUnlessTimedOut(c, timeoutMs, [ep.queue]);
+    return 0;
   }
   const buf = new Uint8Array(12 * events.length);
   const v = new DataView(buf.buffer);
@@ -164,11 +150,9 @@ export const EVENT_HANDLERS: Record<string, Handler> = {
     const flags = i32(c.args[1]);
     if (flags & ~(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET)) throw new LinuxError("EINVAL");
     const { interval, value } = decodeItimerspec(c.mem.read(c.args[2]!, 32));
-    let dueMs = Number(value) / 1e6;
-    if (value > 0n && flags & TFD_TIMER_ABSTIME) {
-      // An absolute time in the past expires at once.
-      dueMs = Math.max(Number(value - clockNs(baseClock(clocksOf.get(t)!))) / 1e6, 0.000001);
-    }
+    const absolute = (flags & TFD_TIMER_ABSTIME) !== 0;
+    // An absolute time in the past expires at once.
+    const dueMs = Math.max(msUntil(clocksOf.get(t)!, value, absolute), absolute ? 0.000001 : 0);
     const old = t.arm(value > 0n ? dueMs : 0, Number(interval) / 1e6);
     if (c.args[3]) c.mem.write(c.args[3], encodeItimerspec(old));
     return 0;

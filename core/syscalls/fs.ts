@@ -842,26 +842,44 @@ function writeStat(
 function pipeCall(c: SyscallContext, flags: number): number {
   if (flags & ~(O.NONBLOCK | O.CLOEXEC | O.DIRECT)) throw new LinuxError("EINVAL");
   const [r, w] = makePipe(flags, { uid: c.p.creds.euid, gid: c.p.creds.egid });
-  const cloexec = (flags & O.CLOEXEC) !== 0;
-  let rfd = -1;
+  return installPair(c, [r, w], (flags & O.CLOEXEC) !== 0, c.args[0]!);
+}
+
+/**
+ * Installs two new files (pipe2, socketpair) and writes their descriptor
+ * numbers to the caller's int[2]; on failure neither is left installed.
+ *
+ * @param c The call.
+ * @param files The files (one reference each, taken).
+ * @param cloexec Close them at execve.
+ * @param addr Where the two numbers go.
+ * @returns 0.
+ */
+export function installPair(
+  c: SyscallContext,
+  [a, b]: [OpenFile, OpenFile],
+  cloexec: boolean,
+  addr: bigint,
+): number {
+  let fa = -1;
   try {
-    rfd = c.p.fds.add(r, cloexec);
-    const wfd = c.p.fds.add(w, cloexec);
+    fa = c.p.fds.add(a, cloexec);
+    const fb = c.p.fds.add(b, cloexec);
     const fds = new Uint8Array(8);
     const v = new DataView(fds.buffer);
-    v.setInt32(0, rfd, true);
-    v.setInt32(4, wfd, true);
+    v.setInt32(0, fa, true);
+    v.setInt32(4, fb, true);
     try {
-      c.mem.write(c.args[0]!, fds);
+      c.mem.write(addr, fds);
     } catch (e) {
-      c.p.fds.close(rfd);
-      c.p.fds.close(wfd);
+      c.p.fds.close(fa);
+      c.p.fds.close(fb);
       throw e;
     }
     return 0;
   } catch (e) {
-    if (rfd < 0) r.unref();
-    w.unref();
+    if (fa < 0) a.unref();
+    b.unref();
     throw e;
   }
 }

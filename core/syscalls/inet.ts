@@ -8,10 +8,9 @@
  */
 import { LinuxError } from "../errors.ts";
 import type { InetAddress, LocalSocket, SocketNames } from "../vfs/local_socket.ts";
-import { SOCK } from "../vfs/local_socket.ts";
+import { AF, SOCK } from "../vfs/local_socket.ts";
 
-/** Address families. */
-export const AF = { UNIX: 1, INET: 2, INET6: 10 } as const;
+export { AF };
 
 const LOOPBACK4 = new Uint8Array([127, 0, 0, 1]);
 const LOOPBACK6 = new Uint8Array([...new Array(15).fill(0), 1]);

@@ -52,21 +52,41 @@ function check(
   return { revents, ready, queues: [...queues] };
 }
 
+/**
+ * Nothing is ready yet: parks the call until one of `queues` is notified
+ * or its timeout passes (the deadline is kept across the call's retries).
+ * Returns, for the caller to report nothing ready, when the timeout is 0
+ * or has passed.
+ *
+ * @param c The call.
+ * @param timeoutMs null: forever; 0: do not wait.
+ * @param queues What may make something ready.
+ * @throws {WouldBlock} Otherwise.
+ */
+export function waitUnlessTimedOut(
+  c: SyscallContext,
+  timeoutMs: number | null,
+  queues: WaitQueue[],
+): void {
+  let state = c.t.syscallState as PollState | null;
+  if (!state) {
+    state = { deadline: timeoutMs === null ? null : performance.now() + timeoutMs };
+    c.t.syscallState = state;
+  }
+  if (timeoutMs === 0) return;
+  if (state.deadline !== null && performance.now() >= state.deadline) return;
+  throw new WouldBlock(queues, state.deadline);
+}
+
 /** Waits as poll does: `timeoutMs` < 0 forever, 0 not at all. */
 function waitFor(
   c: SyscallContext,
   wants: Want[],
   timeoutMs: number | null,
 ): { revents: number[]; ready: number } {
-  let state = c.t.syscallState as PollState | null;
-  if (!state) {
-    state = { deadline: timeoutMs === null ? null : performance.now() + timeoutMs };
-    c.t.syscallState = state;
-  }
   const r = check(c, wants);
-  if (r.ready > 0 || timeoutMs === 0) return r;
-  if (state.deadline !== null && performance.now() >= state.deadline) return r;
-  throw new WouldBlock(r.queues, state.deadline);
+  if (r.ready === 0) waitUnlessTimedOut(c, timeoutMs, r.queues);
+  return r;
 }
 
 function pollCall(c: SyscallContext, addr: bigint, nfds: number, timeoutMs: number | null): number {
@@ -83,8 +103,15 @@ function pollCall(c: SyscallContext, addr: bigint, nfds: number, timeoutMs: numb
   return ready;
 }
 
-/** Applies ppoll's or pselect's temporary signal mask (restored after the call or a handler). */
-function withMask(c: SyscallContext, maskAddr: bigint, size: bigint): void {
+/**
+ * Applies ppoll's, pselect's or epoll_pwait's temporary signal mask
+ * (restored after the call or a handler).
+ *
+ * @param c The call.
+ * @param maskAddr The sigset's address (0: none).
+ * @param size Its size (8).
+ */
+export function withMask(c: SyscallContext, maskAddr: bigint, size: bigint): void {
   if (maskAddr === 0n || c.t.savedMask !== null) return;
   if (size !== 8n) throw new LinuxError("EINVAL");
   const mask = c.mem.readU64(maskAddr) & ~UNBLOCKABLE;

@@ -8,12 +8,11 @@
  *
  * @module
  */
-import { clockNs } from "../../platform/clock.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG, SIGRTMAX } from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
-import { baseClock, decodeItimerspec, encodeItimerspec, i32 } from "./args.ts";
+import { decodeItimerspec, encodeItimerspec, i32, msUntil } from "./args.ts";
 
 const SIGEV = { SIGNAL: 0, NONE: 1, THREAD: 2, THREAD_ID: 4 } as const;
 const TIMER_ABSTIME = 1;
@@ -138,9 +137,7 @@ export const POSIX_TIMER_HANDLERS: Record<string, Handler> = {
       t.due = null;
       return 0;
     }
-    const ms = flags & TIMER_ABSTIME
-      ? Number(value - clockNs(baseClock(t.clock))) / 1e6
-      : Number(value) / 1e6;
+    const ms = msUntil(t.clock, value, (flags & TIMER_ABSTIME) !== 0);
     t.due = performance.now() + Math.max(ms, 0);
     const p = c.p;
     t.cancel = c.k.setTimer(Math.max(ms, 0), () => fire(c, p, id, t));

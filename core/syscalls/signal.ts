@@ -6,7 +6,16 @@
  */
 import { LinuxError, WouldBlock } from "../errors.ts";
 import { type Handler, NO_RETURN, type SyscallContext } from "../kernel/kernel.ts";
-import { SI, SIG, SIG_DFL, SIG_IGN, sigbit, SIGRTMAX, UNBLOCKABLE } from "../kernel/signals.ts";
+import {
+  encodeSiginfo,
+  SI,
+  SIG,
+  SIG_DFL,
+  SIG_IGN,
+  sigbit,
+  SIGRTMAX,
+  UNBLOCKABLE,
+} from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
 import { decodeTimespec, i32, size } from "./args.ts";
 
@@ -125,17 +134,7 @@ function sigtimedwait(c: SyscallContext): number {
     if (i >= 0) {
       const s = list.splice(i, 1)[0]!;
       if (waiting) c.t.sigmask = waiting.mask;
-      if (infoAddr) {
-        const info = new Uint8Array(128);
-        const v = new DataView(info.buffer);
-        v.setInt32(0, s.sig, true);
-        v.setInt32(8, s.code, true);
-        v.setInt32(16, s.pid, true);
-        v.setInt32(20, s.uid, true);
-        if (s.status !== undefined) v.setInt32(24, s.status, true);
-        if (s.value !== undefined) v.setBigUint64(24, s.value, true);
-        c.mem.write(infoAddr, info);
-      }
+      if (infoAddr) c.mem.write(infoAddr, encodeSiginfo(s));
       return s.sig;
     }
   }

@@ -36,7 +36,7 @@ import {
   lookupInet,
   sourceAddress,
 } from "./inet.ts";
-import { pipeSignal } from "./fs.ts";
+import { installPair, pipeSignal } from "./fs.ts";
 
 const AF_UNIX = AF.UNIX;
 const IPPROTO = { IP: 0, TCP: 6, UDP: 17, IPV6: 41 } as const;
@@ -612,24 +612,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
     if (family !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
     const { type, flags, cloexec } = typeOf(i32(c.args[1]));
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
-    const [a, b] = makeSocketPair(type, flags, credsOf(c));
-    let fa = -1;
-    try {
-      fa = c.p.fds.add(a, cloexec);
-      const fb = c.p.fds.add(b, cloexec);
-      try {
-        c.mem.write(c.args[3]!, new Uint8Array([...int(fa), ...int(fb)]));
-      } catch (e) {
-        c.p.fds.close(fa);
-        c.p.fds.close(fb);
-        throw e;
-      }
-      return 0;
-    } catch (e) {
-      if (fa < 0) a.unref();
-      b.unref();
-      throw e;
-    }
+    return installPair(c, makeSocketPair(type, flags, credsOf(c)), cloexec, c.args[3]!);
   },
   bind: (c) => {
     const s = socketOf(c, c.args[0]);

@@ -8,7 +8,7 @@
  * @module
  */
 import { LinuxError, WaitQueue } from "../errors.ts";
-import { Inode, O, OpenFile, POLL, PseudoFs, pseudoStat, type Stat } from "./inode.ts";
+import { AnonInode, O, OpenFile, POLL, PseudoFs } from "./inode.ts";
 
 /** epoll_ctl's flags beyond the poll bits. */
 export const EPOLL = {
@@ -19,38 +19,6 @@ export const EPOLL = {
 } as const;
 
 const EPOLL_FS = new PseudoFs("[eventpoll]", 0x10n);
-let nextIno = 1n;
-
-/** The inode of an anonymous event file (`anon_inode:[eventpoll]`, `[eventfd]`). */
-export class AnonInode extends Inode {
-  readonly #ino = nextIno++;
-  readonly #created = BigInt(Date.now()) * 1_000_000n;
-
-  /**
-   * Makes one.
-   *
-   * @param fs Its pseudo file system (named as /proc/PID/fd shows it).
-   */
-  constructor(readonly fs: PseudoFs) {
-    super();
-  }
-
-  /** @returns Mode 0600, no file type (as Linux's anonymous inodes). */
-  stat(): Stat {
-    return pseudoStat(this.fs, this.#ino, 0o600, { uid: 0, gid: 0 }, this.#created);
-  }
-
-  /** Not opened by path. */
-  open(_flags: number): OpenFile {
-    throw new LinuxError("ENXIO");
-  }
-
-  /** @returns `anon_inode:[NAME]`. */
-  override readlink(): string {
-    return `anon_inode:${this.fs.type}`;
-  }
-}
-
 /** One watched descriptor. */
 interface Interest {
   fd: number;

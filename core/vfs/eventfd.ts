@@ -6,8 +6,7 @@
  * @module
  */
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
-import { AnonInode } from "./epoll.ts";
-import { O, OpenFile, POLL, PseudoFs } from "./inode.ts";
+import { AnonInode, O, OpenFile, POLL, PseudoFs } from "./inode.ts";
 
 /** eventfd2's flags. */
 export const EFD = { SEMAPHORE: 1, NONBLOCK: O.NONBLOCK, CLOEXEC: O.CLOEXEC } as const;

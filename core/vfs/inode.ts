@@ -398,6 +398,38 @@ export const POLL = {
   RDHUP: 0x2000,
 } as const;
 
+let nextAnonIno = 1n;
+
+/** The inode of an anonymous event file (`anon_inode:[eventpoll]`, `[eventfd]`). */
+export class AnonInode extends Inode {
+  readonly #ino = nextAnonIno++;
+  readonly #created = BigInt(Date.now()) * 1_000_000n;
+
+  /**
+   * Makes one.
+   *
+   * @param fs Its pseudo file system (named as /proc/PID/fd shows it).
+   */
+  constructor(readonly fs: PseudoFs) {
+    super();
+  }
+
+  /** @returns Mode 0600, no file type (as Linux's anonymous inodes). */
+  stat(): Stat {
+    return pseudoStat(this.fs, this.#ino, 0o600, { uid: 0, gid: 0 }, this.#created);
+  }
+
+  /** Not opened by path. */
+  open(_flags: number): OpenFile {
+    throw new LinuxError("ENXIO");
+  }
+
+  /** @returns `anon_inode:[NAME]`. */
+  override readlink(): string {
+    return `anon_inode:${this.fs.type}`;
+  }
+}
+
 /**
  * A file description: an inode opened with flags and an offset, shared by
  * every descriptor dup'ed from it.

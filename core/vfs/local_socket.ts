@@ -23,6 +23,9 @@ import {
   type Stat,
 } from "./inode.ts";
 
+/** Address families. */
+export const AF = { UNIX: 1, INET: 2, INET6: 10 } as const;
+
 /** Socket types. */
 export const SOCK = { STREAM: 1, DGRAM: 2, SEQPACKET: 5 } as const;
 /** Default receive and send buffer size (net.core.rmem_default). */
@@ -223,7 +226,7 @@ export class LocalSocket extends OpenFile {
    * @param creds Its creator.
    * @param family AF_UNIX (default), AF_INET or AF_INET6.
    */
-  constructor(type: number, flags: number, creds: Ucred, family = 1) {
+  constructor(type: number, flags: number, creds: Ucred, family: number = AF.UNIX) {
     super(new SocketInode(creds.uid, creds.gid), O.RDWR | (flags & O.NONBLOCK));
     this.type = type;
     this.creds = creds;
@@ -334,18 +337,18 @@ export class LocalSocket extends OpenFile {
       if (!t) throw new LinuxError(to === null ? "ENOTCONN" : "ECONNREFUSED");
       if (t.#closed) throw new LinuxError("ECONNREFUSED");
       if (t.type !== SOCK.DGRAM) throw new LinuxError("EPROTOTYPE");
-      if (this.family === 1 && t.peer && t.peer !== this) throw new LinuxError("EPERM");
+      if (this.family === AF.UNIX && t.peer && t.peer !== this) throw new LinuxError("EPERM");
       target = t;
     } else {
       if (to) throw new LinuxError("EISCONN");
       // (TCP: EPIPE, as Linux.)
       if (this.state !== "connected") {
-        throw new LinuxError(this.family === 1 ? "ENOTCONN" : "EPIPE");
+        throw new LinuxError(this.family === AF.UNIX ? "ENOTCONN" : "EPIPE");
       }
       if (!this.peer || this.peer.#closed || this.peer.#readShut) {
         // TCP: the first write after the other end closed goes out (and is
         // answered by a reset); the next one fails, as on Linux.
-        if (this.family !== 1 && !this.#reset) {
+        if (this.family !== AF.UNIX && !this.#reset) {
           this.#reset = true;
           return m.data.length;
         }

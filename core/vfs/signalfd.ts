@@ -10,8 +10,7 @@
 import { LinuxError, type WaitQueue, WouldBlock } from "../errors.ts";
 import type { Task } from "../kernel/task.ts";
 import { sigbit, UNBLOCKABLE } from "../kernel/signals.ts";
-import { AnonInode } from "./epoll.ts";
-import { O, OpenFile, POLL, PseudoFs } from "./inode.ts";
+import { AnonInode, O, OpenFile, POLL, PseudoFs } from "./inode.ts";
 
 const SIGNALFD_FS = new PseudoFs("[signalfd]", 0x13n);
 /** sizeof(struct signalfd_siginfo). */

@@ -7,8 +7,7 @@
  * @module
  */
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
-import { AnonInode } from "./epoll.ts";
-import { O, OpenFile, POLL, PseudoFs } from "./inode.ts";
+import { AnonInode, O, OpenFile, POLL, PseudoFs } from "./inode.ts";
 
 const TIMERFD_FS = new PseudoFs("[timerfd]", 0x12n);
 
