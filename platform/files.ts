@@ -647,6 +647,27 @@ let inodeCalls: FileCalls | null = null;
  * ```
  */
 export function hostInode(fd: number): bigint {
+  return hostStat(fd).ino;
+}
+
+/**
+ * The host's attributes of an open descriptor (a memfd's allocated blocks,
+ * say).
+ *
+ * @param fd The descriptor.
+ * @returns Its attributes.
+ * @throws {Errno} If statx fails.
+ *
+ * @example
+ * ```ts
+ * import { hostStat } from "./files.ts";
+ * import { closeFd, O, openFile } from "./fd.ts";
+ * const fd = openFile("/", O.RDONLY);
+ * if (hostStat(fd).blocks < 0n) throw new Error();
+ * closeFd(fd);
+ * ```
+ */
+export function hostStat(fd: number): Stat {
   inodeCalls ??= new FileCalls();
-  return inodeCalls.statFd(fd).ino;
+  return inodeCalls.statFd(fd);
 }

@@ -25,6 +25,7 @@ import type { Registers } from "../../platform/ptrace.ts";
 import { syscallName } from "../../platform/sysno.ts";
 import { syscall } from "../../platform/syscall.ts";
 import { SYS } from "../../platform/sysno.ts";
+import { IpcNamespace } from "../ipc/namespace.ts";
 import { errnoOf, FileServerLost, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { hostMappings, TaskMemory } from "../mm/memory.ts";
 import type { MountNamespace } from "../vfs/mount.ts";
@@ -163,6 +164,8 @@ export class Kernel {
    * /proc/PID/maps names them (the Sentry's device, inode and path).
    */
   readonly mappedFiles = new Map<bigint, { dev: bigint; ino: bigint; path: string }>();
+  /** The SysV IPC objects the sandbox's processes share. */
+  readonly ipc = new IpcNamespace();
   /** When the sandbox booted (performance.now()). */
   readonly bootMs = performance.now();
   /** The root container's init, once loaded (its entry in `inits`). */
@@ -277,6 +280,7 @@ export class Kernel {
     }
     p.threads.clear();
     p.exitStatus = 9;
+    this.ipc.exited(p, p.pid);
     // Its descriptors (the stdio exec passed) close now: readers see end of file.
     p.fds.release();
     this.processes.delete(p.pid);
@@ -1286,6 +1290,7 @@ export class Kernel {
     child.exitSignal = flags === 0n ? 17 : Number(flags & 0xffn);
     parent.children.add(child);
     this.processes.set(pid, child);
+    this.ipc.forked(p, child);
     return child;
   }
 
@@ -1366,6 +1371,7 @@ export class Kernel {
     // A session leader's end hangs up its terminal's foreground group.
     if (p.sid === p.pid && p.ctty) releaseTerminal(this, p);
     p.fds.release();
+    this.ipc.exited(p, p.pid);
     this.releaseVforkParent(p);
     // Children go to the nearest subreaper, or to their container's init.
     let reaper: Process | null = p.parent;

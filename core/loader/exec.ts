@@ -300,6 +300,7 @@ export function loadProgram(k: Kernel, t: Task, plan: ExecPlan): void {
   p.exeLocation = plan.main.file.location;
   p.argv = plan.argv;
   p.env = plan.envp;
+  k.ipc.execed(p, p.pid);
   p.mm = {
     brkStart: brk,
     brk,

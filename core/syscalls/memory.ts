@@ -25,7 +25,41 @@ const MAP_SHARED_VALIDATE = 0x03n;
 const MAP_TYPE = 0x0fn;
 const MAP_ANONYMOUS = 0x20n;
 
-function inject(c: SyscallContext, nr: number, ...args: bigint[]): bigint {
+/**
+ * Maps a host descriptor into the caller's stub: the descriptor enters the
+ * stub for this one mmap and is closed there right after.
+ *
+ * @param c The call.
+ * @param hostFd The Sentry's descriptor (a memfd, a donated file).
+ * @param shown What /proc/PID/maps shows for the mapping.
+ * @param mmapArgs addr, length, prot, flags and offset, as mmap takes them.
+ * @returns mmap's result in the stub (an address, or -errno).
+ */
+export function mapHostFd(
+  c: SyscallContext,
+  hostFd: number,
+  shown: { dev: bigint; ino: bigint; path: string },
+  [addr, len, prot, flags, off]: bigint[],
+): bigint {
+  // /proc/PID/maps finds the mapping by the host inode and shows the Sentry's.
+  c.k.mappedFiles.set(hostInode(hostFd), shown);
+  const fd = c.k.machine.injectFd(c.k.hostTid(c.t), hostFd);
+  try {
+    return inject(c, SYS.mmap, addr!, len!, prot!, flags!, BigInt(fd), off!);
+  } finally {
+    inject(c, SYS.close, BigInt(fd));
+  }
+}
+
+/**
+ * Runs a system call in the caller's stub (munmap, mprotect, ...).
+ *
+ * @param c The call.
+ * @param nr The number.
+ * @param args Its arguments.
+ * @returns Its result (or -errno).
+ */
+export function inject(c: SyscallContext, nr: number, ...args: bigint[]): bigint {
   return c.k.machine.inject(c.k.hostTid(c.t), nr, args);
 }
 
@@ -96,15 +130,13 @@ function mmap(c: SyscallContext): bigint {
   }
   const hostFd = f.mappableFd();
   if (hostFd !== null) {
-    const host = c.k.hostTid(c.t);
-    // /proc/PID/maps finds the mapping by the host inode and shows the Sentry's.
-    c.k.mappedFiles.set(hostInode(hostFd), { dev: st.dev, ino: st.ino, path: f.path ?? "" });
-    const fd = c.k.machine.injectFd(host, hostFd);
-    try {
-      return inject(c, SYS.mmap, addr, len, prot, flags, BigInt(fd), off);
-    } finally {
-      inject(c, SYS.close, BigInt(fd));
-    }
+    return mapHostFd(c, hostFd, { dev: st.dev, ino: st.ino, path: f.path ?? "" }, [
+      addr,
+      len,
+      prot,
+      flags,
+      off,
+    ]);
   }
   if (shared && (prot & PROT_WRITE)) {
     throw new LinuxError(

@@ -18,6 +18,7 @@ import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
 import { EVENT_HANDLERS } from "./events.ts";
 import { POSIX_TIMER_HANDLERS } from "./posix_timers.ts";
+import { IPC_HANDLERS } from "./ipc.ts";
 import { TIME_HANDLERS } from "./time.ts";
 import { REFUSED } from "./refused.ts";
 
@@ -75,6 +76,12 @@ const PARTIAL: Row[] = [
     "runs as fork; the parent waits until the child execs or exits and gets back what the child wrote to its stack (not other memory)",
   ],
   ["getrusage", "partial", "CPU times only"],
+  [
+    "shmat",
+    "partial",
+    "attachments are counted through shmat, shmdt, fork, execve and exit; one undone by munmap or mremap instead of shmdt counts until the process exits or execs",
+  ],
+  ["shmctl", "partial", "SHM_LOCK and SHM_UNLOCK set the flag without locking pages"],
   ["sched_setaffinity", "partial", "accepted, without effect"],
   ["setpriority", "partial", "accepted, without effect"],
   ["membarrier", "partial", "MEMBARRIER_CMD_QUERY (reports no command)"],
@@ -99,6 +106,7 @@ const HANDLERS: Record<string, Handler> = {
   ...SOCKET_HANDLERS,
   ...EVENT_HANDLERS,
   ...POSIX_TIMER_HANDLERS,
+  ...IPC_HANDLERS,
 };
 
 /**

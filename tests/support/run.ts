@@ -172,6 +172,7 @@ export const C_PROGRAMS = [
   "signalfd",
   "posix_timers",
   "getdents",
+  "sysv_ipc",
   "splice",
   "exec_wait",
   "exec_threads",

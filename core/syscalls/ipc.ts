@@ -1,0 +1,448 @@
+/**
+ * SysV IPC system calls (shmget/shmat/shmdt/shmctl, semget/semop/
+ * semtimedop/semctl, msgget/msgsnd/msgrcv/msgctl) over the sandbox's IPC
+ * namespace (core/ipc).
+ *
+ * @module
+ */
+import { SYS } from "../../platform/sysno.ts";
+import { IPC } from "../ipc/registry.ts";
+import { checkMessageSize, MSG, MSG_LIMITS, type MsgQueue } from "../ipc/msg.ts";
+import { SEM, SEM_LIMITS, type SemOp, type SemSet, type SemWaiter } from "../ipc/sem.ts";
+import { SHM, SHM_LIMITS, type ShmSegment } from "../ipc/shm.ts";
+import { decodePerm } from "../ipc/registry.ts";
+import { LinuxError, WouldBlock } from "../errors.ts";
+import type { Handler, SyscallContext } from "../kernel/kernel.ts";
+import { decodeTimespec, i32, i64, size } from "./args.ts";
+import { inject, mapHostFd } from "./memory.ts";
+
+const PAGE = 4096n;
+const PROT = { READ: 1n, WRITE: 2n, EXEC: 4n } as const;
+const MAP_SHARED = 0x01n;
+const MAP_FIXED = 0x10n;
+const MAP_FIXED_NOREPLACE = 0x100000n;
+const EEXIST = -17n;
+/** CAP_IPC_LOCK and CAP_SYS_RESOURCE. */
+const CAP_IPC_LOCK = 14;
+const CAP_SYS_RESOURCE = 24;
+
+/** What *_INFO returns: the highest slot in use, 0 when none. */
+function maxIndex(highest: number): number {
+  return Math.max(highest, 0);
+}
+
+/** The object a *ctl command names: an id, or a slot for the *_STAT forms. */
+function stat<T extends { check(c: SyscallContext["p"]["creds"], want: number): void }>(
+  c: SyscallContext,
+  obj: T,
+  any: boolean,
+): T {
+  if (!any) obj.check(c.p.creds, 4);
+  return obj;
+}
+
+// ---- shared memory ------------------------------------------------------------
+
+function shmget(c: SyscallContext): number {
+  const seg = c.k.ipc.shm.get(i32(c.args[0]), c.args[1] ?? 0n, i32(c.args[2]), c.p.creds, c.p.pid);
+  return seg.id;
+}
+
+function shmat(c: SyscallContext): bigint {
+  const seg = c.k.ipc.shm.segments.byId(i32(c.args[0]));
+  let addr = c.args[1] ?? 0n;
+  const flags = i32(c.args[2]);
+  if (addr & (PAGE - 1n)) {
+    if (!(flags & SHM.RND)) throw new LinuxError("EINVAL");
+    addr &= ~(PAGE - 1n);
+  }
+  if (addr === 0n && (flags & SHM.REMAP)) throw new LinuxError("EINVAL");
+  const readOnly = (flags & SHM.RDONLY) !== 0;
+  seg.check(c.p.creds, (readOnly ? 4 : 6) | (flags & SHM.EXEC ? 1 : 0));
+  const prot = PROT.READ | (readOnly ? 0n : PROT.WRITE) | (flags & SHM.EXEC ? PROT.EXEC : 0n);
+  const placed = addr === 0n ? 0n : flags & SHM.REMAP ? MAP_FIXED : MAP_FIXED_NOREPLACE;
+  const length = (seg.size + PAGE - 1n) & ~(PAGE - 1n);
+  const key = (seg.key >>> 0).toString(16).padStart(8, "0");
+  const at = mapHostFd(c, seg.memfd, { dev: 0n, ino: BigInt(seg.id), path: `/SYSV${key}` }, [
+    addr,
+    length,
+    prot,
+    MAP_SHARED | placed,
+    0n,
+  ]);
+  // Without SHM_REMAP, an address that overlaps a mapping is refused.
+  if (at === EEXIST) throw new LinuxError("EINVAL");
+  if (at < 0n && at >= -4095n) return at;
+  if (placed === MAP_FIXED) c.k.ipc.shm.detachRange(c.p, at, length, c.p.pid);
+  c.k.ipc.shm.attached(c.p, at, seg, c.p.pid);
+  return at;
+}
+
+function shmdt(c: SyscallContext): number {
+  const addr = c.args[0] ?? 0n;
+  if (addr & (PAGE - 1n)) throw new LinuxError("EINVAL");
+  const a = c.k.ipc.shm.detach(c.p, addr, c.p.pid);
+  inject(c, SYS.munmap, addr, a.length);
+  return 0;
+}
+
+function shmctl(c: SyscallContext): number {
+  const ns = c.k.ipc.shm;
+  const id = i32(c.args[0]);
+  const cmd = i32(c.args[1]);
+  const buf = c.args[2] ?? 0n;
+  switch (cmd) {
+    case IPC.INFO: {
+      const b = new Uint8Array(72);
+      const v = new DataView(b.buffer);
+      v.setBigUint64(0, SHM_LIMITS.max, true);
+      v.setBigUint64(8, SHM_LIMITS.min, true);
+      v.setBigUint64(16, BigInt(SHM_LIMITS.mni), true);
+      v.setBigUint64(24, BigInt(SHM_LIMITS.mni), true); // shmseg
+      v.setBigUint64(32, SHM_LIMITS.all, true);
+      c.mem.write(buf, b);
+      return maxIndex(ns.segments.highestIndex);
+    }
+    case SHM.INFO: {
+      const b = new Uint8Array(48);
+      const v = new DataView(b.buffer);
+      const segments = ns.segments.all();
+      v.setInt32(0, segments.length, true);
+      v.setBigUint64(8, ns.totalPages(), true);
+      v.setBigUint64(16, ns.residentPages(), true);
+      c.mem.write(buf, b);
+      return maxIndex(ns.segments.highestIndex);
+    }
+    case SHM.STAT:
+    case SHM.STAT_ANY: {
+      const seg = stat(c, ns.segments.byIndex(id), cmd === SHM.STAT_ANY);
+      c.mem.write(buf, seg.encode());
+      return seg.id;
+    }
+  }
+  const seg: ShmSegment = ns.segments.byId(id);
+  switch (cmd) {
+    case IPC.STAT:
+      seg.check(c.p.creds, 4);
+      c.mem.write(buf, seg.encode());
+      return 0;
+    case IPC.SET:
+      seg.checkOwner(c.p.creds);
+      seg.set(decodePerm(c.mem.read(buf, 48)));
+      return 0;
+    case IPC.RMID:
+      ns.remove(seg, c.p.creds);
+      return 0;
+    case SHM.LOCK:
+    case SHM.UNLOCK:
+      if (!c.p.creds.capable(CAP_IPC_LOCK)) seg.checkOwner(c.p.creds);
+      seg.mode = cmd === SHM.LOCK ? seg.mode | SHM.LOCKED : seg.mode & ~SHM.LOCKED;
+      return 0;
+  }
+  throw new LinuxError("EINVAL");
+}
+
+// ---- semaphores ---------------------------------------------------------------
+
+/** A semop's state across its retries: the set it started on, its deadline. */
+interface SemopState extends SemWaiter {
+  deadline: number | null;
+}
+
+function semget(c: SyscallContext): number {
+  return c.k.ipc.sem.get(i32(c.args[0]), i32(c.args[1]), i32(c.args[2]), c.p.creds).id;
+}
+
+function decodeSemOps(c: SyscallContext, addr: bigint, n: number): SemOp[] {
+  if (n < 1) throw new LinuxError("EINVAL");
+  if (n > SEM_LIMITS.opm) throw new LinuxError("E2BIG");
+  const raw = c.mem.read(addr, 6 * n);
+  const v = new DataView(raw.buffer, raw.byteOffset);
+  return Array.from({ length: n }, (_, i) => ({
+    num: v.getUint16(6 * i, true),
+    op: v.getInt16(6 * i + 2, true),
+    flg: v.getInt16(6 * i + 4, true),
+  }));
+}
+
+function semopCall(c: SyscallContext, timeoutAddr: bigint): number {
+  const id = i32(c.args[0]);
+  const ops = decodeSemOps(c, c.args[1] ?? 0n, size(c.args[2]));
+  const waiting = c.t.syscallState as SemopState | null;
+  let set: SemSet;
+  try {
+    set = c.k.ipc.sem.sets.byId(id);
+  } catch (e) {
+    // The set this call waited on went away (IPC_RMID).
+    if (waiting) throw new LinuxError("EIDRM");
+    throw e;
+  }
+  if (waiting && waiting.set !== set) throw new LinuxError("EIDRM");
+  if (ops.some((o) => o.num >= set.values.length)) throw new LinuxError("EFBIG");
+  set.check(c.p.creds, ops.some((o) => o.op !== 0) ? 2 : 4);
+  const blocker = set.blocker(ops);
+  if (!blocker) {
+    c.k.ipc.sem.apply(set, ops, c.p, c.p.pid);
+    return 0;
+  }
+  if (blocker.flg & IPC.NOWAIT) throw new LinuxError("EAGAIN");
+  let deadline = waiting?.deadline ?? null;
+  if (!waiting && timeoutAddr) {
+    const ns = decodeTimespec(c.mem.read(timeoutAddr, 16));
+    if (ns === null) throw new LinuxError("EINVAL");
+    deadline = performance.now() + Number(ns) / 1e6;
+  }
+  if (deadline !== null && performance.now() >= deadline) throw new LinuxError("EAGAIN");
+  c.t.syscallState = { set, op: blocker, deadline } satisfies SemopState;
+  throw new WouldBlock([set.queue], deadline);
+}
+
+/** The tasks waiting in semop on a set's semaphore: for an increase (n) or for zero (z). */
+function waiters(c: SyscallContext, set: SemSet, num: number, zero: boolean): number {
+  let n = 0;
+  for (const t of c.k.tasks.values()) {
+    const w = t.state === "blocked" ? t.syscallState as SemopState | null : null;
+    if (w?.set === set && w.op.num === num && (w.op.op === 0) === zero) n++;
+  }
+  return n;
+}
+
+function semctl(c: SyscallContext): number {
+  const ns = c.k.ipc.sem;
+  const id = i32(c.args[0]);
+  const num = i32(c.args[1]);
+  const cmd = i32(c.args[2]);
+  const arg = c.args[3] ?? 0n;
+  switch (cmd) {
+    case IPC.INFO:
+    case SEM.INFO: {
+      const b = new Uint8Array(40);
+      const v = new DataView(b.buffer);
+      const all = cmd === SEM.INFO;
+      const fields = [
+        SEM_LIMITS.mns, // semmap
+        SEM_LIMITS.mni,
+        SEM_LIMITS.mns,
+        SEM_LIMITS.mns, // semmnu
+        SEM_LIMITS.msl,
+        SEM_LIMITS.opm,
+        SEM_LIMITS.opm, // semume
+        all ? ns.sets.all().length : 20, // semusz
+        SEM_LIMITS.vmx,
+        all ? ns.totalSems() : SEM_LIMITS.aem,
+      ];
+      fields.forEach((f, i) => v.setInt32(4 * i, f, true));
+      c.mem.write(arg, b);
+      return maxIndex(ns.sets.highestIndex);
+    }
+    case SEM.STAT:
+    case SEM.STAT_ANY: {
+      const set = stat(c, ns.sets.byIndex(id), cmd === SEM.STAT_ANY);
+      c.mem.write(arg, set.encode());
+      return set.id;
+    }
+  }
+  const set = ns.sets.byId(id);
+  const one = () => {
+    if (num < 0 || num >= set.values.length) throw new LinuxError("EINVAL");
+  };
+  switch (cmd) {
+    case IPC.STAT:
+      set.check(c.p.creds, 4);
+      c.mem.write(arg, set.encode());
+      return 0;
+    case IPC.SET:
+      set.checkOwner(c.p.creds);
+      set.set(decodePerm(c.mem.read(arg, 48)));
+      return 0;
+    case IPC.RMID:
+      ns.remove(set, c.p.creds);
+      return 0;
+    case SEM.GETVAL:
+      one();
+      set.check(c.p.creds, 4);
+      return set.values[num]!;
+    case SEM.GETPID:
+      one();
+      set.check(c.p.creds, 4);
+      return set.pids[num]!;
+    case SEM.GETNCNT:
+    case SEM.GETZCNT:
+      one();
+      set.check(c.p.creds, 4);
+      return waiters(c, set, num, cmd === SEM.GETZCNT);
+    case SEM.GETALL: {
+      set.check(c.p.creds, 4);
+      const b = new Uint8Array(2 * set.values.length);
+      set.values.forEach((x, i) => new DataView(b.buffer).setUint16(2 * i, x, true));
+      c.mem.write(arg, b);
+      return 0;
+    }
+    case SEM.SETVAL: {
+      one();
+      set.check(c.p.creds, 2);
+      const values: (number | undefined)[] = [];
+      values[num] = i32(arg);
+      ns.setValues(set, values, c.p.pid);
+      return 0;
+    }
+    case SEM.SETALL: {
+      set.check(c.p.creds, 2);
+      const raw = c.mem.read(arg, 2 * set.values.length);
+      const v = new DataView(raw.buffer, raw.byteOffset);
+      ns.setValues(set, set.values.map((_, i) => v.getUint16(2 * i, true)), c.p.pid);
+      return 0;
+    }
+  }
+  throw new LinuxError("EINVAL");
+}
+
+// ---- message queues -----------------------------------------------------------
+
+/** A msgsnd or msgrcv waiting: the queue it started on. */
+interface MsgState {
+  queue: MsgQueue;
+}
+
+/** The queue a call names; EIDRM when the one it waited on is gone. */
+function queueFor(c: SyscallContext): MsgQueue {
+  const waiting = c.t.syscallState as MsgState | null;
+  let q: MsgQueue;
+  try {
+    q = c.k.ipc.msg.queues.byId(i32(c.args[0]));
+  } catch (e) {
+    if (waiting) throw new LinuxError("EIDRM");
+    throw e;
+  }
+  if (waiting && waiting.queue !== q) throw new LinuxError("EIDRM");
+  return q;
+}
+
+function wait(c: SyscallContext, q: MsgQueue): never {
+  c.t.syscallState = { queue: q } satisfies MsgState;
+  throw new WouldBlock([q.queue]);
+}
+
+function msgget(c: SyscallContext): number {
+  return c.k.ipc.msg.get(i32(c.args[0]), i32(c.args[1]), c.p.creds).id;
+}
+
+function msgsnd(c: SyscallContext): number {
+  const addr = c.args[1] ?? 0n;
+  const len = Number(i64(c.args[2]));
+  const flags = i32(c.args[3]);
+  checkMessageSize(len);
+  const q = queueFor(c);
+  const raw = c.mem.read(addr, 8 + len);
+  const type = new DataView(raw.buffer, raw.byteOffset).getBigInt64(0, true);
+  if (type < 1n) throw new LinuxError("EINVAL");
+  q.check(c.p.creds, 2);
+  if (!q.fits(len)) {
+    if (flags & IPC.NOWAIT) throw new LinuxError("EAGAIN");
+    wait(c, q);
+  }
+  q.send({ type, data: raw.slice(8) }, c.p.pid);
+  return 0;
+}
+
+function msgrcv(c: SyscallContext): number {
+  const addr = c.args[1] ?? 0n;
+  const len = Number(i64(c.args[2]));
+  const type = i64(c.args[3]);
+  const flags = i32(c.args[4]);
+  if (len < 0) throw new LinuxError("EINVAL");
+  if (flags & MSG.COPY) {
+    if (!(flags & IPC.NOWAIT) || (flags & MSG.EXCEPT)) throw new LinuxError("EINVAL");
+  }
+  const q = queueFor(c);
+  q.check(c.p.creds, 4);
+  const at = q.pick(type, flags);
+  if (at < 0) {
+    if (flags & IPC.NOWAIT) throw new LinuxError("ENOMSG");
+    wait(c, q);
+  }
+  const m = q.messages[at]!;
+  if (m.data.length > len && !(flags & MSG.NOERROR)) throw new LinuxError("E2BIG");
+  const n = Math.min(len, m.data.length);
+  const out = new Uint8Array(8 + n);
+  new DataView(out.buffer).setBigInt64(0, m.type, true);
+  out.set(m.data.subarray(0, n), 8);
+  c.mem.write(addr, out);
+  if (!(flags & MSG.COPY)) q.take(at, c.p.pid);
+  return n;
+}
+
+function msgctl(c: SyscallContext): number {
+  const ns = c.k.ipc.msg;
+  const id = i32(c.args[0]);
+  const cmd = i32(c.args[1]);
+  const buf = c.args[2] ?? 0n;
+  switch (cmd) {
+    case IPC.INFO:
+    case MSG.INFO: {
+      const b = new Uint8Array(32);
+      const v = new DataView(b.buffer);
+      const totals = cmd === MSG.INFO ? ns.totals() : null;
+      v.setInt32(
+        0,
+        totals ? ns.queues.all().length : (MSG_LIMITS.mni * MSG_LIMITS.mnb) / 1024,
+        true,
+      );
+      v.setInt32(4, totals ? totals.messages : MSG_LIMITS.mnb, true); // msgmap
+      v.setInt32(8, MSG_LIMITS.max, true);
+      v.setInt32(12, MSG_LIMITS.mnb, true);
+      v.setInt32(16, MSG_LIMITS.mni, true);
+      v.setInt32(20, 16, true); // msgssz
+      v.setInt32(24, totals ? totals.bytes : MSG_LIMITS.mnb, true); // msgtql
+      v.setUint16(28, 0xffff, true); // msgseg
+      c.mem.write(buf, b);
+      return maxIndex(ns.queues.highestIndex);
+    }
+    case MSG.STAT:
+    case MSG.STAT_ANY: {
+      const q = stat(c, ns.queues.byIndex(id), cmd === MSG.STAT_ANY);
+      c.mem.write(buf, q.encode());
+      return q.id;
+    }
+  }
+  const q = ns.queues.byId(id);
+  switch (cmd) {
+    case IPC.STAT:
+      q.check(c.p.creds, 4);
+      c.mem.write(buf, q.encode());
+      return 0;
+    case IPC.SET: {
+      const raw = c.mem.read(buf, 120);
+      const qbytes = Number(new DataView(raw.buffer, raw.byteOffset).getBigUint64(88, true));
+      q.checkOwner(c.p.creds);
+      if (qbytes > MSG_LIMITS.mnb && !c.p.creds.capable(CAP_SYS_RESOURCE)) {
+        throw new LinuxError("EPERM");
+      }
+      q.set(decodePerm(raw));
+      q.qbytes = qbytes;
+      // A larger limit may let waiting senders in.
+      q.queue.notify();
+      return 0;
+    }
+    case IPC.RMID:
+      ns.remove(q, c.p.creds);
+      return 0;
+  }
+  throw new LinuxError("EINVAL");
+}
+
+/** The handlers, by system call name. */
+export const IPC_HANDLERS: Record<string, Handler> = {
+  shmget,
+  shmat,
+  shmdt,
+  shmctl,
+  semget,
+  semop: (c) => semopCall(c, 0n),
+  semtimedop: (c) => semopCall(c, c.args[3] ?? 0n),
+  semctl,
+  msgget,
+  msgsnd,
+  msgrcv,
+  msgctl,
+};
