@@ -190,9 +190,7 @@ export class OverlayInode extends Inode {
           for (;;) {
             const n = f.read(buf, off);
             if (n === 0) break;
-            const end = Number(off) + n;
-            node.resize(end);
-            node.data.set(buf.subarray(0, n), Number(off));
+            node.writeData(buf.subarray(0, n), Number(off));
             off += BigInt(n);
           }
         } finally {

@@ -9,6 +9,9 @@ import { closeQuietly } from "../../platform/fd.ts";
 import { ftruncateFd, preadFd, pwriteFd } from "../../platform/files.ts";
 import { memfdCreate } from "../../platform/memfd.ts";
 
+/** The largest piece of a file's data kept as one buffer. */
+const DATA_CHUNK = 1 << 16;
+
 /** Closes a mapped file's memfd once its node is gone. */
 const memfds = new FinalizationRegistry<number>((fd) => closeQuietly(fd));
 import { openDevice } from "./devices.ts";
@@ -124,8 +127,12 @@ export class TmpNode extends Inode {
   atimeNs = now();
   mtimeNs = this.atimeNs;
   ctimeNs = this.atimeNs;
-  /** Regular file data (capacity may exceed size), until the file is mapped. */
-  data = new Uint8Array(0);
+  /**
+   * Regular file data until the file is mapped, in chunks of up to
+   * DATA_CHUNK bytes: growing a file never copies what it holds, and a
+   * missing chunk (or the part past a chunk's end) is a hole, read as zeros.
+   */
+  #chunks: (Uint8Array | undefined)[] = [];
   /** Regular file size. */
   size = 0;
   /** Once the file was mapped: a host memfd holding its data (`data` is then unused). */
@@ -349,15 +356,17 @@ export class TmpNode extends Inode {
     const fd = memfdCreate("dvisor-tmpfs");
     try {
       ftruncateFd(fd, BigInt(this.size));
-      if (this.size > 0 && pwriteFd(fd, this.data.subarray(0, this.size), 0n) !== this.size) {
-        throw new LinuxError("EIO", "short write to a memfd");
-      }
+      this.#chunks.forEach((chunk, i) => {
+        if (chunk && pwriteFd(fd, chunk, BigInt(i * DATA_CHUNK)) !== chunk.length) {
+          throw new LinuxError("EIO", "short write to a memfd");
+        }
+      });
     } catch (e) {
       closeQuietly(fd);
       throw e;
     }
     this.#memfd = fd;
-    this.data = new Uint8Array(0);
+    this.#chunks = [];
     memfds.register(this, fd);
     return fd;
   }
@@ -373,7 +382,15 @@ export class TmpNode extends Inode {
     const len = Math.min(buf.length, this.size - at);
     if (len <= 0) return 0;
     if (this.#memfd >= 0) return preadFd(this.#memfd, buf.subarray(0, len), BigInt(at));
-    buf.set(this.data.subarray(at, at + len));
+    for (let done = 0; done < len;) {
+      const off = (at + done) % DATA_CHUNK;
+      const n = Math.min(DATA_CHUNK - off, len - done);
+      const chunk = this.#chunks[Math.floor((at + done) / DATA_CHUNK)];
+      const have = chunk ? Math.max(0, Math.min(n, chunk.length - off)) : 0;
+      if (have > 0) buf.set(chunk!.subarray(off, off + have), done);
+      if (have < n) buf.fill(0, done + have, done + n);
+      done += n;
+    }
     return len;
   }
 
@@ -390,7 +407,24 @@ export class TmpNode extends Inode {
       if (pwriteFd(this.#memfd, data, BigInt(at)) !== data.length) {
         throw new LinuxError("EIO", "short write to a memfd");
       }
-    } else this.data.set(data, at);
+      return;
+    }
+    for (let done = 0; done < data.length;) {
+      const index = Math.floor((at + done) / DATA_CHUNK);
+      const off = (at + done) % DATA_CHUNK;
+      const n = Math.min(DATA_CHUNK - off, data.length - done);
+      let chunk = this.#chunks[index];
+      if (!chunk || chunk.length < off + n) {
+        // Small files stay small: a chunk grows by doubling up to DATA_CHUNK.
+        const next = new Uint8Array(
+          Math.min(DATA_CHUNK, Math.max(off + n, (chunk?.length ?? 0) * 2)),
+        );
+        if (chunk) next.set(chunk);
+        chunk = this.#chunks[index] = next;
+      }
+      chunk.set(data.subarray(done, done + n), off);
+      done += n;
+    }
   }
 
   /**
@@ -406,12 +440,11 @@ export class TmpNode extends Inode {
     }
     if (this.#memfd >= 0) {
       ftruncateFd(this.#memfd, BigInt(size));
-    } else if (size > this.data.length) {
-      const next = new Uint8Array(Math.max(size, Math.min(this.data.length * 2, size + (1 << 24))));
-      next.set(this.data.subarray(0, this.size));
-      this.data = next;
     } else if (size < this.size) {
-      this.data.fill(0, size, this.size);
+      // Growth is a hole; shrinking drops whole chunks and zeroes the last one's tail.
+      this.#chunks.length = Math.min(this.#chunks.length, Math.ceil(size / DATA_CHUNK));
+      const last = this.#chunks[this.#chunks.length - 1];
+      if (last && size % DATA_CHUNK) last.fill(0, size % DATA_CHUNK);
     }
     this.fs.usedBytes += grow;
     this.size = size;

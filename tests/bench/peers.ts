@@ -42,7 +42,8 @@ export async function availablePeers(stateDir: string): Promise<Peer[]> {
 /**
  * Makes an OCI bundle whose rootfs has /probe, /bin/busybox (with
  * /bin/true), /syscalls (tests/bench/syscalls.c, built with gcc -static)
- * and /bench-file (4 KiB it reads).
+ * /bench-file (4 KiB it reads), and the mount points /bench-tmp (a tmpfs)
+ * and /bench-rw (a host directory, bundle/rw) where it writes 64 MiB files.
  */
 export async function makeBundle(dir: string): Promise<string> {
   const bundle = `${dir}/bundle`;
@@ -60,6 +61,8 @@ export async function makeBundle(dir: string): Promise<string> {
     throw new Error(`gcc failed on ${src}: ${new TextDecoder().decode(gcc.stderr)}`);
   }
   await Deno.writeFile(`${bundle}/rootfs/bench-file`, new Uint8Array(4096).fill(7));
+  await Deno.mkdir(`${bundle}/rootfs/bench-tmp`);
+  await Deno.mkdir(`${bundle}/rootfs/bench-rw`);
   return bundle;
 }
 
@@ -75,6 +78,12 @@ async function writeConfig(bundle: string, args: string[]): Promise<void> {
   config.process.terminal = false;
   config.process.args = args;
   config.root.readonly = true;
+  // Where syscalls.c writes its 64 MiB files: a tmpfs, and a host directory.
+  config.mounts.push(
+    { destination: "/bench-tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] },
+    { destination: "/bench-rw", type: "bind", source: `${bundle}/rw`, options: ["rbind", "rw"] },
+  );
+  await Deno.mkdir(`${bundle}/rw`, { recursive: true });
   await Deno.writeTextFile(`${bundle}/config.json`, JSON.stringify(config, null, 1));
 }
 

@@ -6,9 +6,13 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -97,6 +101,76 @@ static void stream_bench(int tcp, long scale) {
   waitpid(child, NULL, 0);
 }
 
+#define FILE_MIB 64
+
+/* Writes a 64 MiB file in 64 KiB writes, reads it back, then reads 4 KiB
+ * at pseudo-random offsets; in a directory (a tmpfs, a bind mount of a
+ * host directory). Skipped (no lines) where the directory is missing. */
+static void file_bench(const char *dir, const char *label, long scale) {
+  char path[256], name[64];
+  snprintf(path, sizeof path, "%s/bench-data", dir);
+  int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+  if (fd < 0) return;
+  static char data[CHUNK];
+  memset(data, 'd', sizeof data);
+  long chunks = FILE_MIB * 1024 * 1024 / CHUNK;
+  double t = now_ns();
+  for (long i = 0; i < chunks; i++)
+    if (write(fd, data, CHUNK) != CHUNK) fail("file write");
+  snprintf(name, sizeof name, "%s write 64MiB", label);
+  report(name, t, 1);
+  lseek(fd, 0, SEEK_SET);
+  t = now_ns();
+  for (long i = 0; i < chunks; i++)
+    if (read(fd, data, CHUNK) != CHUNK) fail("file read");
+  snprintf(name, sizeof name, "%s read 64MiB", label);
+  report(name, t, 1);
+  long n = 2000 * scale, pages = FILE_MIB * 256;
+  unsigned long x = 12345;
+  t = now_ns();
+  for (long i = 0; i < n; i++) {
+    x = x * 6364136223846793005UL + 1442695040888963407UL;
+    if (pread(fd, data, 4096, (off_t)((x >> 33) % pages) * 4096) != 4096) fail("pread");
+  }
+  snprintf(name, sizeof name, "%s rand 4KiB read", label);
+  report(name, t, n);
+  close(fd);
+  unlink(path);
+}
+
+/* Two processes wake each other through eventfds each watches with
+ * epoll_wait: one line per round trip (two wakeups). */
+static void epoll_bench(long scale) {
+  int a = eventfd(0, 0), b = eventfd(0, 0);
+  if (a < 0 || b < 0) return;
+  long n = 500 * scale;
+  pid_t child = fork();
+  if (child < 0) fail("fork");
+  uint64_t one = 1, v;
+  struct epoll_event ev = {.events = EPOLLIN}, out;
+  if (child == 0) {
+    int ep = epoll_create1(0);
+    epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev);
+    for (long i = 0; i < n; i++) {
+      if (epoll_wait(ep, &out, 1, -1) != 1 || read(a, &v, 8) != 8) _exit(1);
+      if (write(b, &one, 8) != 8) _exit(1);
+    }
+    _exit(0);
+  }
+  int ep = epoll_create1(0);
+  epoll_ctl(ep, EPOLL_CTL_ADD, b, &ev);
+  double t = now_ns();
+  for (long i = 0; i < n; i++) {
+    if (write(a, &one, 8) != 8) fail("eventfd write");
+    if (epoll_wait(ep, &out, 1, -1) != 1 || read(b, &v, 8) != 8) fail("epoll_wait");
+  }
+  report("epoll round trip", t, n);
+  waitpid(child, NULL, 0);
+  close(ep);
+  close(a);
+  close(b);
+}
+
 int main(int argc, char **argv) {
   long scale = argc > 1 ? atol(argv[1]) : 1;
   const char *file = "/bench-file";
@@ -148,6 +222,9 @@ int main(int argc, char **argv) {
 
   stream_bench(0, scale);
   stream_bench(1, scale);
+  epoll_bench(scale);
+  file_bench("/bench-tmp", "tmpfs", scale);
+  file_bench("/bench-rw", "bind", scale);
 
   n = 5000 * scale;
   t = now_ns();
