@@ -122,7 +122,41 @@ sys.exit(5)
 EOF`,
   );
   assertEquals(py.code, 5);
-  assertStringIncludes(py.stdout, "fork hello from fork 7");
+  assertStringIncludes(py.stdout, "fork hello from fork 7"); // SysV IPC through util-linux, limits from linux.sysctl, and what
+  // multiprocessing builds on (named POSIX semaphores and shared memory in /dev/shm).
+  const ipc = await sameAsRunc(
+    t,
+    "IPC: ipcmk, ipcs, multiprocessing",
+    {
+      ...rootfs,
+      sysctl: { "kernel.msgmnb": "32768", "kernel.sem": "250 32000 32 128", "kernel.shmmni": "77" },
+    },
+    [
+      "ipcs -l",
+      "ipcmk -M 8192 -p 0640 >/dev/null && ipcmk -S 4 >/dev/null && ipcmk -Q >/dev/null",
+      "ipcs -u",
+      "ipcs -m | awk 'NR > 3 && NF { print $3, $4, $5, $6 }'",
+      "ipcs -s | awk 'NR > 3 && NF { print $3, $4, $5 }'",
+      "ipcs -q | awk 'NR > 3 && NF { print $3, $4, $5, $6 }'",
+      "for id in $(ipcs -m | awk 'NR > 3 && NF { print $2 }'); do ipcrm -m $id; done",
+      "ipcs -m | awk 'NR > 3 && NF' | wc -l",
+      `python3 -c '
+import multiprocessing as mp
+def square(n): return n * n
+if __name__ == "__main__":
+    with mp.Pool(2) as pool: print("pool", pool.map(square, range(6)))
+    v = mp.Value("i", 0); lock = mp.Lock()
+    def add(v, lock):
+        for _ in range(100):
+            with lock: v.value += 1
+    ps = [mp.Process(target=add, args=(v, lock)) for _ in range(3)]
+    [p.start() for p in ps]; [p.join() for p in ps]
+    print("shared value", v.value)
+'`,
+    ].join("; "),
+  );
+  assertStringIncludes(ipc.stdout, "max number of segments = 77");
+  assertStringIncludes(ipc.stdout, "shared value 300");
 });
 
 Deno.test("dvisor run: the container cannot reach host files", async (t) => {

@@ -87,7 +87,17 @@ for (const platform of PLATFORMS) {
         const args = [];
         let dirs: string[] = [];
         if (
-          ["files", "splice", "exec_wait", "mmap_files", "sockets", "flock", "reclocks", "getdents"]
+          [
+            "files",
+            "splice",
+            "exec_wait",
+            "mmap_files",
+            "sockets",
+            "flock",
+            "reclocks",
+            "getdents",
+            "inotify",
+          ]
             .includes(
               name,
             )

@@ -136,6 +136,20 @@ const CASES: FieldCase[] = [
       }),
     script: "cp /bin/busybox /nx/b; /nx/b true 2>/dev/null && echo ran || echo refused",
   },
+  {
+    field: "mounts: mqueue (POSIX message queues as files)",
+    edit: (c) =>
+      c.mounts.push({
+        destination: "/dev/mqueue",
+        type: "mqueue",
+        source: "mqueue",
+        options: ["nosuid", "noexec", "nodev"],
+      }),
+    script: "stat -c %a /dev/mqueue; touch /dev/mqueue/jobs && stat -c '%a %s %F' " +
+      "/dev/mqueue/jobs && cat /dev/mqueue/jobs; ls /dev/mqueue; rm /dev/mqueue/jobs; " +
+      "ls /dev/mqueue | wc -l; mkdir /dev/mqueue/d 2>/dev/null || echo no directories; " +
+      "grep -c ' /dev/mqueue mqueue ' /proc/mounts",
+  },
 ];
 
 Deno.test("spec fields: each as runc honours it", async (t) => {

@@ -29,7 +29,7 @@ export interface MountConfig {
   /** Where, inside the container. */
   target: string;
   /** What: a tmpfs, procfs, devfs, sysfs, the container's cgroup, or a file server (a bind mount). */
-  type: "tmpfs" | "proc" | "devfs" | "devpts" | "sysfs" | "cgroup" | "bind";
+  type: "tmpfs" | "proc" | "devfs" | "devpts" | "sysfs" | "cgroup" | "mqueue" | "bind";
   /** For "bind": the server. */
   backend?: FsBackend;
   /** Flags. */
@@ -103,6 +103,10 @@ export function populateMounts(k: Kernel, ns: MountNamespace, config: MountsConf
         break;
       case "sysfs":
         fs = makeSysfs();
+        break;
+      case "mqueue":
+        // The sandbox's one IPC namespace: every mqueue mount shows its queues.
+        fs = k.ipc.mqueue;
         break;
       case "cgroup":
         fs = makeCgroupfs(k, config.container ?? "", config.resources ?? {});

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { IpcNamespace } from "../ipc/namespace.ts";
 import { parseSeccomp, type SeccompProfile } from "./oci_seccomp.ts";
 import { type Ignored, parseResources } from "./oci_resources.ts";
 import type { IdMappings, IdRange } from "../vfs/id_map.ts";
@@ -29,7 +30,7 @@ export interface SpecMount {
   /** Where, inside the container. */
   destination: string;
   /** tmpfs, proc, devfs (for a tmpfs on /dev), sysfs, cgroup, or bind (served by the gofer). */
-  kind: "tmpfs" | "proc" | "devfs" | "devpts" | "sysfs" | "cgroup" | "bind";
+  kind: "tmpfs" | "proc" | "devfs" | "devpts" | "sysfs" | "cgroup" | "mqueue" | "bind";
   /** For bind: the host path. */
   source?: string;
   /** Mount flags. */
@@ -229,6 +230,8 @@ export function parseSpec(text: string, bundle: string): Spec {
       mounts.push({ destination, kind: "devpts", ...flags });
     } else if (type === "sysfs") {
       mounts.push({ destination, kind: "sysfs", ...flags });
+    } else if (type === "mqueue") {
+      mounts.push({ destination, kind: "mqueue", ...flags });
     } else if (type === "cgroup" || type === "cgroup2") {
       mounts.push({ destination, kind: "cgroup", ...flags });
     } else if (type === "tmpfs") {
@@ -249,12 +252,10 @@ export function parseSpec(text: string, bundle: string): Spec {
         kind: "tmpfs",
         ...flags,
         readOnly: true,
-        mode: type === "mqueue" ? 0o1777 : 0o755,
+        mode: 0o755,
       });
       skipped.push(
-        `${
-          type || "untyped"
-        } on ${destination}: not made yet, an empty directory stands in (mqueue comes with POSIX message queues)`,
+        `${type || "untyped"} on ${destination}: not made yet, an empty directory stands in`,
       );
     }
   }
@@ -433,10 +434,27 @@ function sysctlOf(raw: Record<string, unknown>): Record<string, string> {
         `config.json: sysctl ${key} is not in a separate kernel namespace: remove it from linux.sysctl`,
       );
     }
+    const ipc = IPC_SYSCTLS[dotted];
+    if (ipc) {
+      try {
+        ipc.write(value);
+      } catch {
+        throw new SpecError(
+          `config.json: linux.sysctl ${key} cannot be ${
+            JSON.stringify(value)
+          }: give a number in its range`,
+        );
+      }
+    } else if (dotted.startsWith("fs.mqueue.") || /^kernel\.(msg|sem|shm[^_])/.test(dotted)) {
+      throw new SpecError(`config.json: there is no sysctl ${key}: remove it from linux.sysctl`);
+    }
     out[dotted] = value;
   }
   return out;
 }
+
+/** The IPC namespace's sysctls, to check values with (a scratch namespace's). */
+const IPC_SYSCTLS = new IpcNamespace().sysctls();
 
 /** linux.seccomp, parsed, when there is one. */
 function seccompOf(raw: Record<string, unknown>): { seccomp?: SeccompProfile } {

@@ -104,9 +104,11 @@ export function runSandbox(config: SandboxConfig): number {
   if (config.idMappings) k.idMappings.set("", config.idMappings);
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;
+  const ipcSysctls = k.ipc.sysctls();
   for (const [key, value] of Object.entries(config.sysctl ?? {})) {
     if (key === "kernel.hostname") k.uts.hostname = value;
     else if (key === "kernel.domainname") k.uts.domainname = value;
+    else if (ipcSysctls[key]) ipcSysctls[key].write(value); // checked by parseSpec
     else k.sysctl.set(key, value);
   }
   populateMounts(k, ns, { ...config, container: "" });

@@ -18,7 +18,7 @@ export const MSG = {
   COPY: 0o40000,
 } as const;
 
-/** Limits, as Linux's defaults (/proc/sys/kernel/msg*). */
+/** Limits: Linux's defaults of /proc/sys/kernel/msg*, which the namespace's sysctls change. */
 export const MSG_LIMITS = {
   /** Largest message. */
   max: 8192,
@@ -39,14 +39,27 @@ export class MsgQueue extends IpcObject {
   readonly messages: Message[] = [];
   /** Bytes of message text queued. */
   cbytes = 0;
-  /** Most bytes (and messages) queued. */
-  qbytes: number = MSG_LIMITS.mnb;
+  /** Most bytes (and messages) queued (MSGMNB when made). */
+  qbytes: number;
   stime = 0;
   rtime = 0;
   lspid = 0;
   lrpid = 0;
   /** Notified when a message comes or goes, or the queue goes. */
   readonly queue = new WaitQueue();
+
+  /**
+   * Makes an empty queue.
+   *
+   * @param key Its key.
+   * @param mode Its permission bits.
+   * @param creds The creator.
+   * @param qbytes Its byte limit.
+   */
+  constructor(key: number, mode: number, creds: IpcCreds, qbytes: number) {
+    super(key, mode, creds);
+    this.qbytes = qbytes;
+  }
 
   /** @returns `struct msqid64_ds` (120 bytes). */
   encode(): Uint8Array {
@@ -144,7 +157,9 @@ export class MsgQueue extends IpcObject {
  * ```
  */
 export class MsgTable {
-  readonly queues = new IpcRegistry<MsgQueue>(MSG_LIMITS.mni);
+  /** msgmax, msgmnb, msgmni. */
+  readonly limits: { max: number; mnb: number; mni: number } = { ...MSG_LIMITS };
+  readonly queues = new IpcRegistry<MsgQueue>(() => this.limits.mni);
 
   /**
    * msgget.
@@ -155,7 +170,12 @@ export class MsgTable {
    * @returns The queue.
    */
   get(key: number, flags: number, creds: IpcCreds): MsgQueue {
-    return this.queues.get(key, flags, creds, (k, mode) => new MsgQueue(k, mode, creds));
+    return this.queues.get(
+      key,
+      flags,
+      creds,
+      (k, mode) => new MsgQueue(k, mode, creds, this.limits.mnb),
+    );
   }
 
   /**
@@ -186,14 +206,15 @@ export class MsgTable {
  * Checks a message size msgsnd was given.
  *
  * @param size The size of the text.
+ * @param max MSGMAX.
  * @throws {LinuxError} EINVAL when negative or larger than MSGMAX.
  *
  * @example
  * ```ts
  * import { checkMessageSize } from "./msg.ts";
- * checkMessageSize(8192);
+ * checkMessageSize(8192, 8192);
  * ```
  */
-export function checkMessageSize(size: number): void {
-  if (size < 0 || size > MSG_LIMITS.max) throw new LinuxError("EINVAL");
+export function checkMessageSize(size: number, max: number): void {
+  if (size < 0 || size > max) throw new LinuxError("EINVAL");
 }

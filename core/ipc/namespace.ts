@@ -1,13 +1,37 @@
 /**
  * An IPC namespace: the SysV shared memory segments, semaphore sets and
- * message queues the sandbox's processes share (a pod's containers share
+ * message queues, and the POSIX message queues, the sandbox's processes
+ * share (a pod's containers share
  * one, as Kubernetes pods share their IPC namespace).
  *
  * @module
  */
+import { LinuxError } from "../errors.ts";
+import { MqueueFs } from "./mqueue.ts";
 import { MsgTable } from "./msg.ts";
 import { SemTable } from "./sem.ts";
 import { ShmTable } from "./shm.ts";
+
+/** A namespaced setting (/proc/sys, linux.sysctl): its text, and a write that changes it. */
+export interface IpcSysctl {
+  read(): string;
+  /** @throws {LinuxError} EINVAL for a value out of range. */
+  write(text: string): void;
+}
+
+/** Parses a sysctl integer in [min, max]. */
+function integer(text: string, min: bigint, max: bigint): bigint {
+  const t = text.trim();
+  if (!/^-?\d+$/.test(t)) throw new LinuxError("EINVAL");
+  const v = BigInt(t);
+  if (v < min || v > max) throw new LinuxError("EINVAL");
+  return v;
+}
+
+const INT_MAX = 0x7fffffffn;
+const ULONG_MAX = 0xffffffffffffffffn;
+/** Slots per kind: the most objects any *mni may allow. */
+const IPCMNI = 32768n;
 
 /**
  * The objects, and what process lifetimes do to them.
@@ -16,6 +40,8 @@ import { ShmTable } from "./shm.ts";
  * ```ts
  * import { IpcNamespace } from "./namespace.ts";
  * const ns = new IpcNamespace();
+ * ns.sysctls()["kernel.msgmnb"]!.write("65536");
+ * if (ns.msg.limits.mnb !== 65536) throw new Error();
  * ns.exited({}, 1);
  * ```
  */
@@ -23,6 +49,70 @@ export class IpcNamespace {
   readonly shm = new ShmTable();
   readonly sem = new SemTable();
   readonly msg = new MsgTable();
+  /** POSIX message queues (what an mqueue mount shows). */
+  readonly mqueue = new MqueueFs();
+
+  /**
+   * The namespace's sysctls, by dotted key, as /proc/sys shows them.
+   *
+   * @returns kernel.shm*, kernel.msg*, kernel.sem and fs.mqueue.*.
+   */
+  sysctls(): Record<string, IpcSysctl> {
+    const shm = this.shm.limits, msg = this.msg.limits, sem = this.sem.limits;
+    const mq = this.mqueue.limits;
+    const num = (
+      get: () => number | bigint,
+      set: (v: bigint) => void,
+      min: bigint,
+      max: bigint,
+    ) => ({
+      read: () => String(get()),
+      write: (t: string) => set(integer(t, min, max)),
+    });
+    return {
+      "kernel.shmmax": num(() => shm.max, (v) => (shm.max = v), 0n, ULONG_MAX),
+      "kernel.shmall": num(() => shm.all, (v) => (shm.all = v), 0n, ULONG_MAX),
+      "kernel.shmmni": num(() => shm.mni, (v) => (shm.mni = Number(v)), 0n, IPCMNI),
+      "kernel.msgmax": num(() => msg.max, (v) => (msg.max = Number(v)), 0n, INT_MAX),
+      "kernel.msgmnb": num(() => msg.mnb, (v) => (msg.mnb = Number(v)), 0n, INT_MAX),
+      "kernel.msgmni": num(() => msg.mni, (v) => (msg.mni = Number(v)), 0n, IPCMNI),
+      "kernel.sem": {
+        read: () => [sem.msl, sem.mns, sem.opm, sem.mni].join("\t"),
+        write: (t: string) => {
+          const parts = t.trim().split(/\s+/);
+          if (parts.length !== 4) throw new LinuxError("EINVAL");
+          const [msl, mns, opm, mni] = parts.map((p) => Number(integer(p, 0n, INT_MAX)));
+          if (mni! > Number(IPCMNI)) throw new LinuxError("EINVAL");
+          Object.assign(sem, { msl, mns, opm, mni });
+        },
+      },
+      "fs.mqueue.msg_max": num(() => mq.msgMax, (v) => (mq.msgMax = Number(v)), 1n, 65536n),
+      "fs.mqueue.msgsize_max": num(
+        () => mq.msgsizeMax,
+        (v) => (mq.msgsizeMax = Number(v)),
+        128n,
+        16n << 20n,
+      ),
+      "fs.mqueue.queues_max": num(
+        () => mq.queuesMax,
+        (v) => (mq.queuesMax = Number(v)),
+        0n,
+        INT_MAX,
+      ),
+      "fs.mqueue.msg_default": num(
+        () => mq.msgDefault,
+        (v) => (mq.msgDefault = Number(v)),
+        1n,
+        65536n,
+      ),
+      "fs.mqueue.msgsize_default": num(
+        () => mq.msgsizeDefault,
+        (v) => (mq.msgsizeDefault = Number(v)),
+        128n,
+        16n << 20n,
+      ),
+    };
+  }
 
   /**
    * A fork: the child shares the parent's attached segments (its SEM_UNDO

@@ -168,7 +168,7 @@ export function decodePerm(b: Uint8Array): { uid: number; gid: number; mode: num
  * ```ts
  * import { IpcObject, IpcRegistry, IPC } from "./registry.ts";
  * const root = { euid: 0, egid: 0, groups: [], capable: () => true };
- * const r = new IpcRegistry<IpcObject>(4);
+ * const r = new IpcRegistry<IpcObject>(() => 4);
  * const a = r.get(42, IPC.CREAT | 0o600, root, (key, mode) => new IpcObject(key, mode, root));
  * if (r.get(42, 0, root, () => { throw new Error(); }) !== a) throw new Error();
  * if (r.byId(a.id) !== a) throw new Error();
@@ -178,15 +178,15 @@ export class IpcRegistry<T extends IpcObject> {
   readonly #slots: (T | undefined)[] = [];
   readonly #byKey = new Map<number, T>();
   #seq = 0;
-  /** The most objects at once (SHMMNI, SEMMNI, MSGMNI). */
-  readonly max: number;
+  /** The most objects at once (SHMMNI, SEMMNI, MSGMNI: a sysctl, read when one is made). */
+  readonly max: () => number;
 
   /**
    * Makes an empty registry.
    *
    * @param max The most objects at once.
    */
-  constructor(max: number) {
+  constructor(max: () => number) {
     this.max = max;
   }
 
@@ -231,7 +231,7 @@ export class IpcRegistry<T extends IpcObject> {
       if (!this.#slots[i]) return i;
       used++;
     }
-    if (used >= this.max) throw new LinuxError("ENOSPC");
+    if (used >= this.max()) throw new LinuxError("ENOSPC");
     return this.#slots.length;
   }
 

@@ -24,7 +24,10 @@ export const SEM = {
   UNDO: 0x1000,
 } as const;
 
-/** Limits, as Linux's defaults (/proc/sys/kernel/sem: SEMMSL SEMMNS SEMOPM SEMMNI). */
+/**
+ * Limits: Linux's defaults (/proc/sys/kernel/sem is SEMMSL SEMMNS SEMOPM
+ * SEMMNI, which the namespace's sysctl changes; SEMVMX and SEMAEM are fixed).
+ */
 export const SEM_LIMITS = {
   msl: 32000,
   mns: 1024000000,
@@ -125,7 +128,14 @@ export interface SemWaiter {
  * ```
  */
 export class SemTable {
-  readonly sets = new IpcRegistry<SemSet>(SEM_LIMITS.mni);
+  /** SEMMSL, SEMMNS, SEMOPM, SEMMNI. */
+  readonly limits: { msl: number; mns: number; opm: number; mni: number } = {
+    msl: SEM_LIMITS.msl,
+    mns: SEM_LIMITS.mns,
+    opm: SEM_LIMITS.opm,
+    mni: SEM_LIMITS.mni,
+  };
+  readonly sets = new IpcRegistry<SemSet>(() => this.limits.mni);
   /** The sets holding each process's SEM_UNDO adjustments. */
   readonly #undoSets = new WeakMap<object, Set<SemSet>>();
 
@@ -140,10 +150,10 @@ export class SemTable {
    * @throws {LinuxError} EINVAL for a count out of range.
    */
   get(key: number, n: number, flags: number, creds: IpcCreds): SemSet {
-    if (n < 0 || n > SEM_LIMITS.msl) throw new LinuxError("EINVAL");
+    if (n < 0 || n > this.limits.msl) throw new LinuxError("EINVAL");
     return this.sets.get(key, flags, creds, (k, mode) => {
       if (n === 0) throw new LinuxError("EINVAL");
-      if (this.totalSems() + n > SEM_LIMITS.mns) throw new LinuxError("ENOSPC");
+      if (this.totalSems() + n > this.limits.mns) throw new LinuxError("ENOSPC");
       return new SemSet(k, mode, n, creds);
     }, (set) => {
       if (n > set.values.length) throw new LinuxError("EINVAL");

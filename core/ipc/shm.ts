@@ -33,7 +33,7 @@ export const SHM = {
   EXEC: 0o100000,
 } as const;
 
-/** Limits, as Linux's defaults (/proc/sys/kernel/shm*). */
+/** Limits: Linux's defaults of /proc/sys/kernel/shm*, which the namespace's sysctls change. */
 export const SHM_LIMITS = {
   /** Largest segment (ULONG_MAX - 2^24). */
   max: 0xfffffffffeffffffn,
@@ -127,7 +127,13 @@ export interface ShmAttachment {
  * ```
  */
 export class ShmTable {
-  readonly segments = new IpcRegistry<ShmSegment>(SHM_LIMITS.mni);
+  /** shmmax, shmall (pages), shmmni. */
+  readonly limits: { max: bigint; all: bigint; mni: number } = {
+    max: SHM_LIMITS.max,
+    all: SHM_LIMITS.all,
+    mni: SHM_LIMITS.mni,
+  };
+  readonly segments = new IpcRegistry<ShmSegment>(() => this.limits.mni);
   /** Attachments by process (any object standing for one), by address. */
   readonly #attached = new WeakMap<object, Map<bigint, ShmAttachment>>();
 
@@ -144,8 +150,8 @@ export class ShmTable {
    */
   get(key: number, size: bigint, flags: number, creds: IpcCreds, pid: number): ShmSegment {
     return this.segments.get(key, flags, creds, (k, mode) => {
-      if (size < SHM_LIMITS.min || size > SHM_LIMITS.max) throw new LinuxError("EINVAL");
-      if (pages(size) + this.totalPages() > SHM_LIMITS.all) throw new LinuxError("ENOSPC");
+      if (size < SHM_LIMITS.min || size > this.limits.max) throw new LinuxError("EINVAL");
+      if (pages(size) + this.totalPages() > this.limits.all) throw new LinuxError("ENOSPC");
       return new ShmSegment(k, mode, size, creds, pid);
     }, (seg) => {
       if (seg.size < size) throw new LinuxError("EINVAL");

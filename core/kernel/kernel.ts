@@ -103,6 +103,8 @@ export interface KernelLog {
 
 /** The system call numbers whose calls restart after a handler with SA_RESTART. */
 const RESTARTABLE = new Set<number>([
+  SYS.mq_timedsend,
+  SYS.mq_timedreceive,
   SYS.read,
   SYS.write,
   SYS.readv,

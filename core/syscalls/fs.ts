@@ -36,6 +36,7 @@ import {
 import { MAY, mayAccess } from "../vfs/perm.ts";
 import { makePipe, PIPE_MAX_SIZE, PipeEnd } from "../vfs/pipe.ts";
 import { flock } from "../vfs/flock.ts";
+import { changeEvent, IN, notifyFile, notifyPath } from "../vfs/inotify.ts";
 import { conflicting, LOCK_TYPE, setLock, TO_END } from "../vfs/record_locks.ts";
 import { walk, type WalkOptions } from "../vfs/walk.ts";
 import type { VPath } from "../vfs/mount.ts";
@@ -229,6 +230,8 @@ function getdents(c: SyscallContext, old = false): number {
   }
   f.offset = BigInt(index);
   c.mem.write(addr, out.subarray(0, at));
+  // Every listing call is an access, the last (empty) one too, as Linux's iterate_dir.
+  notifyFile(f, IN.ACCESS);
   return at;
 }
 
@@ -302,10 +305,12 @@ function utimens(
     throw new LinuxError("EACCES");
   }
   if (!at.file && at.mount.flags.readOnly) throw new LinuxError("EROFS");
-  inode.setattr({
+  const attrs = {
     ...(atime !== undefined ? { atimeNs: atime } : {}),
     ...(mtime !== undefined ? { mtimeNs: mtime } : {}),
-  });
+  };
+  inode.setattr(attrs);
+  notifyPath(at, changeEvent(attrs));
   return 0;
 }
 
@@ -745,12 +750,16 @@ export const FS_HANDLERS: Record<string, Handler> = {
     if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
     if (!mayAccess(at.dentry.inode.stat(), MAY.WRITE, c.p.creds)) throw new LinuxError("EACCES");
     if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
-    return truncate(at.dentry.inode, i64(c.args[1]));
+    truncate(at.dentry.inode, i64(c.args[1]));
+    notifyPath(at, IN.MODIFY);
+    return 0;
   },
   ftruncate: (c) => {
     const f = file(c, c.args[0]);
     if (!f.writable) throw new LinuxError("EINVAL");
-    return truncate(f.inode, i64(c.args[1]));
+    truncate(f.inode, i64(c.args[1]));
+    notifyFile(f, IN.MODIFY, false);
+    return 0;
   },
   utimensat: (c) => utimens(c, i32(c.args[0]), c.args[1] ?? 0n, c.args[2] ?? 0n, i32(c.args[3])),
   utimes: (c) => utimesCall(c, AT_FDCWD, c.args[0]!, c.args[1] ?? 0n),
@@ -821,6 +830,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
     if ((f.inode.stat().mode & S_IFMT) !== S_IFREG) throw new LinuxError("ENODEV");
     if (mode !== 0 && mode !== 1) throw new LinuxError("EOPNOTSUPP");
     if (mode === 0 && off + len > f.inode.stat().size) f.inode.setattr({ size: off + len });
+    notifyFile(f, IN.MODIFY);
     return 0;
   },
 };
@@ -969,5 +979,6 @@ function setTimes(
   if (c.p.creds.fsuid !== st.uid && !c.p.creds.capable(3)) throw new LinuxError("EPERM");
   if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
   at.dentry.inode.setattr({ atimeNs: atime, mtimeNs: mtime });
+  notifyPath(at, IN.ATTRIB);
   return 0;
 }

@@ -7,7 +7,7 @@
  */
 import { SYS } from "../../platform/sysno.ts";
 import { IPC } from "../ipc/registry.ts";
-import { checkMessageSize, MSG, MSG_LIMITS, type MsgQueue } from "../ipc/msg.ts";
+import { checkMessageSize, MSG, type MsgQueue } from "../ipc/msg.ts";
 import { SEM, SEM_LIMITS, type SemOp, type SemSet, type SemWaiter } from "../ipc/sem.ts";
 import { SHM, SHM_LIMITS, type ShmSegment } from "../ipc/shm.ts";
 import { decodePerm } from "../ipc/registry.ts";
@@ -95,11 +95,11 @@ function shmctl(c: SyscallContext): number {
     case IPC.INFO: {
       const b = new Uint8Array(72);
       const v = new DataView(b.buffer);
-      v.setBigUint64(0, SHM_LIMITS.max, true);
+      v.setBigUint64(0, ns.limits.max, true);
       v.setBigUint64(8, SHM_LIMITS.min, true);
-      v.setBigUint64(16, BigInt(SHM_LIMITS.mni), true);
-      v.setBigUint64(24, BigInt(SHM_LIMITS.mni), true); // shmseg
-      v.setBigUint64(32, SHM_LIMITS.all, true);
+      v.setBigUint64(16, BigInt(ns.limits.mni), true);
+      v.setBigUint64(24, BigInt(SHM_LIMITS.mni), true); // shmseg: SHMSEG, fixed
+      v.setBigUint64(32, ns.limits.all, true);
       c.mem.write(buf, b);
       return maxIndex(ns.segments.highestIndex);
     }
@@ -155,7 +155,7 @@ function semget(c: SyscallContext): number {
 
 function decodeSemOps(c: SyscallContext, addr: bigint, n: number): SemOp[] {
   if (n < 1) throw new LinuxError("EINVAL");
-  if (n > SEM_LIMITS.opm) throw new LinuxError("E2BIG");
+  if (n > c.k.ipc.sem.limits.opm) throw new LinuxError("E2BIG");
   const raw = c.mem.read(addr, 6 * n);
   const v = new DataView(raw.buffer, raw.byteOffset);
   return Array.from({ length: n }, (_, i) => ({
@@ -219,14 +219,15 @@ function semctl(c: SyscallContext): number {
       const b = new Uint8Array(40);
       const v = new DataView(b.buffer);
       const all = cmd === SEM.INFO;
+      const l = ns.limits;
       const fields = [
-        SEM_LIMITS.mns, // semmap
-        SEM_LIMITS.mni,
-        SEM_LIMITS.mns,
-        SEM_LIMITS.mns, // semmnu
-        SEM_LIMITS.msl,
-        SEM_LIMITS.opm,
-        SEM_LIMITS.opm, // semume
+        l.mns, // semmap
+        l.mni,
+        l.mns,
+        l.mns, // semmnu
+        l.msl,
+        l.opm,
+        l.opm, // semume
         all ? ns.sets.all().length : 20, // semusz
         SEM_LIMITS.vmx,
         all ? ns.totalSems() : SEM_LIMITS.aem,
@@ -331,7 +332,7 @@ function msgsnd(c: SyscallContext): number {
   const addr = c.args[1] ?? 0n;
   const len = Number(i64(c.args[2]));
   const flags = i32(c.args[3]);
-  checkMessageSize(len);
+  checkMessageSize(len, c.k.ipc.msg.limits.max);
   const q = queueFor(c);
   const raw = c.mem.read(addr, 8 + len);
   const type = new DataView(raw.buffer, raw.byteOffset).getBigInt64(0, true);
@@ -383,17 +384,18 @@ function msgctl(c: SyscallContext): number {
       const b = new Uint8Array(32);
       const v = new DataView(b.buffer);
       const totals = cmd === MSG.INFO ? ns.totals() : null;
+      const l = ns.limits;
       v.setInt32(
         0,
-        totals ? ns.queues.all().length : (MSG_LIMITS.mni * MSG_LIMITS.mnb) / 1024,
+        totals ? ns.queues.all().length : Math.floor((l.mni * l.mnb) / 1024),
         true,
       );
-      v.setInt32(4, totals ? totals.messages : MSG_LIMITS.mnb, true); // msgmap
-      v.setInt32(8, MSG_LIMITS.max, true);
-      v.setInt32(12, MSG_LIMITS.mnb, true);
-      v.setInt32(16, MSG_LIMITS.mni, true);
+      v.setInt32(4, totals ? totals.messages : l.mnb, true); // msgmap
+      v.setInt32(8, l.max, true);
+      v.setInt32(12, l.mnb, true);
+      v.setInt32(16, l.mni, true);
       v.setInt32(20, 16, true); // msgssz
-      v.setInt32(24, totals ? totals.bytes : MSG_LIMITS.mnb, true); // msgtql
+      v.setInt32(24, totals ? totals.bytes : l.mnb, true); // msgtql
       v.setUint16(28, 0xffff, true); // msgseg
       c.mem.write(buf, b);
       return maxIndex(ns.queues.highestIndex);
@@ -415,7 +417,7 @@ function msgctl(c: SyscallContext): number {
       const raw = c.mem.read(buf, 120);
       const qbytes = Number(new DataView(raw.buffer, raw.byteOffset).getBigUint64(88, true));
       q.checkOwner(c.p.creds);
-      if (qbytes > MSG_LIMITS.mnb && !c.p.creds.capable(CAP_SYS_RESOURCE)) {
+      if (qbytes > ns.limits.mnb && !c.p.creds.capable(CAP_SYS_RESOURCE)) {
         throw new LinuxError("EPERM");
       }
       q.set(decodePerm(raw));

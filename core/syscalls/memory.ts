@@ -14,6 +14,7 @@ import { hostInode } from "../../platform/files.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { O, S_IFCHR, S_IFMT, S_IFREG } from "../vfs/inode.ts";
+import { quietly } from "../vfs/inotify.ts";
 import { i32 } from "./args.ts";
 
 const PAGE = 4096n;
@@ -156,7 +157,7 @@ function mmap(c: SyscallContext): bigint {
     const buf = new Uint8Array(n);
     let got = 0;
     while (got < n) {
-      const r = f.read(buf.subarray(got), off + BigInt(done + got));
+      const r = quietly(() => f.read(buf.subarray(got), off + BigInt(done + got)));
       if (r === 0) break;
       got += r;
     }

@@ -18,7 +18,9 @@ import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
 import { EVENT_HANDLERS } from "./events.ts";
 import { POSIX_TIMER_HANDLERS } from "./posix_timers.ts";
+import { INOTIFY_HANDLERS } from "./inotify.ts";
 import { IPC_HANDLERS } from "./ipc.ts";
+import { MQUEUE_HANDLERS } from "./mqueue.ts";
 import { TIME_HANDLERS } from "./time.ts";
 import { REFUSED } from "./refused.ts";
 
@@ -42,6 +44,11 @@ const PARTIAL: Row[] = [
     "wall clocks (REALTIME, MONOTONIC, BOOTTIME); CPU-time clocks EINVAL; timers are not deleted at execve",
   ],
   ["memfd_create", "partial", "no sealing (F_ADD_SEALS: EINVAL)"],
+  [
+    "inotify_add_watch",
+    "partial",
+    "events for changes made in the sandbox, on every file system; changes the host makes to mounted files behind the sandbox's back are not seen; IN_UNMOUNT is never sent",
+  ],
   ["timerfd_settime", "partial", "TFD_TIMER_CANCEL_ON_SET is accepted and never cancels"],
   ["socketpair", "partial", "AF_UNIX (AF_INET: EOPNOTSUPP, as Linux)"],
   [
@@ -82,6 +89,12 @@ const PARTIAL: Row[] = [
     "attachments are counted through shmat, shmdt, fork, execve and exit; one undone by munmap or mremap instead of shmdt counts until the process exits or execs",
   ],
   ["shmctl", "partial", "SHM_LOCK and SHM_UNLOCK set the flag without locking pages"],
+  ["mq_open", "partial", "RLIMIT_MSGQUEUE is not counted"],
+  [
+    "mq_notify",
+    "partial",
+    "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (told through a netlink socket) EBADF",
+  ],
   ["sched_setaffinity", "partial", "accepted, without effect"],
   ["setpriority", "partial", "accepted, without effect"],
   ["membarrier", "partial", "MEMBARRIER_CMD_QUERY (reports no command)"],
@@ -106,7 +119,9 @@ const HANDLERS: Record<string, Handler> = {
   ...SOCKET_HANDLERS,
   ...EVENT_HANDLERS,
   ...POSIX_TIMER_HANDLERS,
+  ...INOTIFY_HANDLERS,
   ...IPC_HANDLERS,
+  ...MQUEUE_HANDLERS,
 };
 
 /**

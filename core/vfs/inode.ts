@@ -196,6 +196,7 @@ const FS_MAGIC: Record<string, number> = {
   devpts: 0x1cd1,
   sysfs: 0x62656572,
   overlay: 0x794c7630,
+  mqueue: 0x19800202,
 };
 
 /** A file as its file system knows it. */
@@ -491,6 +492,7 @@ export class OpenFile {
     const at = offset ?? this.offset;
     const n = this.readAt(buf, at);
     if (offset === null) this.offset = at + BigInt(n);
+    if (n > 0) OpenFile.ioHook?.(this, false);
     return n;
   }
 
@@ -507,6 +509,7 @@ export class OpenFile {
     if (offset === null && (this.flags & O.APPEND)) at = this.inode.stat().size;
     const n = this.writeAt(data, at);
     if (offset === null) this.offset = at + BigInt(n);
+    if (n > 0) OpenFile.ioHook?.(this, true);
     return n;
   }
 
@@ -613,6 +616,13 @@ export class OpenFile {
    * locks, which belong to descriptions, are dropped there).
    */
   static readonly closeHooks: Array<(f: OpenFile) => void> = [];
+
+  /**
+   * Called after a read (`wrote` false) or write that moved bytes: inotify
+   * (`inotify.ts`) raises IN_ACCESS and IN_MODIFY from here, for every
+   * file system.
+   */
+  static ioHook: ((f: OpenFile, wrote: boolean) => void) | null = null;
 
   /** Called when the last descriptor is closed. */
   protected release(): void {}

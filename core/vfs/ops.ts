@@ -9,7 +9,7 @@ import { LinuxError } from "../errors.ts";
 import type { Process } from "../kernel/task.ts";
 import {
   type FsCreds,
-  type Inode,
+  Inode,
   O,
   OpenFile,
   S_IFBLK,
@@ -21,6 +21,16 @@ import {
 } from "./inode.ts";
 import type { MountNamespace, VPath } from "./mount.ts";
 import { isOwner, MAY, mayAccess } from "./perm.ts";
+import {
+  IN,
+  notifyChild,
+  notifyFile,
+  notifyInode,
+  notifyOpened,
+  notifyPath,
+  notifyRemoved,
+  notifyRenamed,
+} from "./inotify.ts";
 import {
   forgetChild,
   lookupChild,
@@ -174,6 +184,7 @@ export function openPath(
         throw new LinuxError("ENOENT", "created file vanished");
       }
       created = true;
+      notifyChild(parent.dentry.inode, name, IN.CREATE, false);
     }
   } else {
     at = walk(ctx, start, path, { ...resolve, follow });
@@ -189,6 +200,7 @@ export function openPath(
     const f = new OpenFile(inode, O.PATH | (flags & O.CLOEXEC));
     f.location = at;
     f.path = ns.pathOf(at, p.fs.root);
+    notifyOpened(f, st);
     return f;
   }
   if (type === S_IFLNK) throw new LinuxError("ELOOP");
@@ -212,6 +224,9 @@ export function openPath(
   const file = inode.open(flags);
   file.location = at;
   file.path = ns.pathOf(at, p.fs.root);
+  notifyOpened(file, st);
+  // O_TRUNC truncates after the open, as Linux's handle_truncate (even when empty).
+  if ((flags & O.TRUNC) && type === S_IFREG && !created) notifyFile(file, IN.MODIFY);
   return file;
 }
 
@@ -229,7 +244,7 @@ export function createAt(
   p: Process,
   dirfd: number,
   path: string,
-  make: (dir: Inode, name: string) => void,
+  make: (dir: Inode, name: string) => unknown,
   allowTrailingSlash = false,
 ): void {
   const { parent, name, trailingSlash } = walkParent(
@@ -248,7 +263,8 @@ export function createAt(
   if (exists) throw new LinuxError("EEXIST");
   writableMount(parent);
   mayModifyDir(parent.dentry.inode, p.creds);
-  make(parent.dentry.inode, name);
+  const made = make(parent.dentry.inode, name);
+  notifyChild(parent.dentry.inode, name, IN.CREATE, made instanceof Inode ? made : false);
 }
 
 /**
@@ -276,7 +292,8 @@ export function removeAt(
     throw new LinuxError(dir ? (path.endsWith("..") ? "ENOTEMPTY" : "EINVAL") : "EISDIR");
   }
   const victim = lookupChild(ns, parent, name);
-  const type = victim.dentry.inode.stat().mode & S_IFMT;
+  const victimStat = victim.dentry.inode.stat();
+  const type = victimStat.mode & S_IFMT;
   if (!dir && trailingSlash && type !== S_IFDIR) throw new LinuxError("ENOTDIR");
   if (victim.mount !== parent.mount) throw new LinuxError("EBUSY");
   writableMount(parent);
@@ -290,6 +307,7 @@ export function removeAt(
     parent.dentry.inode.unlink(name);
   }
   forgetChild(parent, name);
+  notifyRemoved(parent.dentry.inode, name, victim.dentry.inode, victimStat);
 }
 
 /**
@@ -331,15 +349,41 @@ export function renamePath(
   mayModifyDir(from.parent.dentry.inode, p.creds);
   mayModifyDir(to.parent.dentry.inode, p.creds);
   stickyCheck(from.parent.dentry.inode, moving.dentry.inode, p.creds);
+  let there: Resolved | null = null;
   try {
-    const there = lookupChild(ns, to.parent, to.name);
+    there = lookupChild(ns, to.parent, to.name);
     stickyCheck(to.parent.dentry.inode, there.dentry.inode, p.creds);
   } catch (e) {
     if (!(e instanceof LinuxError) && !(e instanceof Error && "errno" in e)) throw e;
   }
+  const movingStat = moving.dentry.inode.stat();
+  const thereStat = there?.dentry.inode.stat();
   from.parent.dentry.inode.rename(from.name, to.parent.dentry.inode, to.name, flags);
   forgetChild(from.parent, from.name);
   forgetChild(to.parent, to.name);
+  const exchange = (flags & 2) !== 0;
+  const [fromName, toName] = [from.name, to.name];
+  notifyRenamed(
+    {
+      dir: from.parent.dentry.inode,
+      name: fromName,
+      inode: moving.dentry.inode,
+      st: movingStat,
+      dentry: moving.dentry,
+    },
+    {
+      dir: to.parent.dentry.inode,
+      name: toName,
+      inode: there?.dentry.inode,
+      st: thereStat,
+      dentry: there?.dentry,
+    },
+    exchange,
+    () => ({
+      moved: lookupChild(ns, to.parent, toName).dentry,
+      other: exchange ? lookupChild(ns, from.parent, fromName).dentry : null,
+    }),
+  );
 }
 
 /**
@@ -362,6 +406,8 @@ export function linkAt(
   createAt(ns, p, newDirfd, newPath, (dir, name) => {
     if (target.mount.fs !== dir.fs) throw new LinuxError("EXDEV");
     dir.link(name, target.dentry.inode);
+    // The link count changed (before the directory hears of the new name).
+    notifyInode(target.dentry.inode, IN.ATTRIB);
   });
 }
 
@@ -381,6 +427,7 @@ export function chmodAt(at: Resolved, mode: number, creds: FsCreds): void {
   // Without CAP_FSETID a non-member of the group loses the set-gid bit.
   if (!creds.capable(4) && st.gid !== creds.fsgid && !creds.groups.includes(st.gid)) m &= ~0o2000;
   inode.setattr({ mode: m });
+  notifyPath(at, IN.ATTRIB);
 }
 
 /**
@@ -415,4 +462,8 @@ export function chownAt(at: Resolved, uid: number, gid: number, creds: FsCreds):
     attrs.mode = st.mode & 0o1777;
   }
   if (Object.keys(attrs).length) inode.setattr(attrs);
+  // Naming an owner (even the same one) is a change to watchers, as in Linux.
+  if ((uid !== -1 && uid !== 0xffffffff) || (gid !== -1 && gid !== 0xffffffff)) {
+    notifyPath(at, IN.ATTRIB);
+  }
 }

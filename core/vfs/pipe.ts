@@ -221,13 +221,17 @@ export class PipeEnd extends OpenFile {
   /** Reads, ignoring any offset (pipes have none). */
   override read(buf: Uint8Array, offset: bigint | null): number {
     if (offset !== null) throw new LinuxError("ESPIPE");
-    return this.#pipe.read(buf, (this.flags & O.NONBLOCK) !== 0);
+    const n = this.#pipe.read(buf, (this.flags & O.NONBLOCK) !== 0);
+    if (n > 0) OpenFile.ioHook?.(this, false);
+    return n;
   }
 
   /** Writes, ignoring any offset. */
   override write(data: Uint8Array, offset: bigint | null): number {
     if (offset !== null) throw new LinuxError("ESPIPE");
-    return this.#pipe.write(data, (this.flags & O.NONBLOCK) !== 0);
+    const n = this.#pipe.write(data, (this.flags & O.NONBLOCK) !== 0);
+    if (n > 0) OpenFile.ioHook?.(this, true);
+    return n;
   }
 
   /** @returns Readiness of this end. */

@@ -8,6 +8,7 @@
 import { mapText } from "./id_map.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { splitDev } from "./devices.ts";
+import { INOTIFY_LIMITS } from "./inotify.ts";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
 import type { Process, Task } from "../kernel/task.ts";
 import { KERNEL_RELEASE, KERNEL_VERSION, memInfo } from "../syscalls/process.ts";
@@ -167,21 +168,31 @@ function sysDir(k: Kernel, fs: SynthFs): Inode {
       "file-max": ro(() => "9223372036854775807"),
       "nr_open": ro(() => "1048576"),
       "pipe-max-size": ro(() => "1048576"),
+      inotify: {
+        max_queued_events: ro(() => String(INOTIFY_LIMITS.maxQueuedEvents)),
+        max_user_instances: ro(() => String(INOTIFY_LIMITS.maxUserInstances)),
+        max_user_watches: ro(() => String(INOTIFY_LIMITS.maxUserWatches)),
+      },
     },
   };
   // The container's own settings (linux.sysctl, and writes since): each
   // key is a file, writable by root in the container, as in its namespace.
-  for (const key of k.sysctl.keys()) {
+  const place = (key: string, leaf: SysLeaf) => {
     const parts = key.split(".");
     let at = tree;
     for (const part of parts.slice(0, -1)) {
       const next = at[part];
-      if (next && isLeaf(next)) break;
+      if (next && isLeaf(next)) return;
       at = (at[part] ??= {}) as SysTree;
     }
     const name = parts[parts.length - 1]!;
-    if (at[name] && isLeaf(at[name] as SysLeaf)) continue;
-    at[name] = { read: () => k.sysctl.get(key) ?? "", write: (t) => k.sysctl.set(key, t) };
+    if (at[name] && isLeaf(at[name] as SysLeaf)) return;
+    at[name] = leaf;
+  };
+  // The IPC namespace's limits, which its objects obey.
+  for (const [key, ctl] of Object.entries(k.ipc.sysctls())) place(key, ctl);
+  for (const key of k.sysctl.keys()) {
+    place(key, { read: () => k.sysctl.get(key) ?? "", write: (t) => k.sysctl.set(key, t) });
   }
   const build = (path: string, node: SysTree): Inode =>
     new SynthDir(fs, path, () =>
