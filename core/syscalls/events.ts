@@ -14,7 +14,7 @@ import { EFD, EventFd } from "../vfs/eventfd.ts";
 import { O, S_IFREG } from "../vfs/inode.ts";
 import { TimerFd } from "../vfs/timerfd.ts";
 import { SignalFd } from "../vfs/signalfd.ts";
-import { TmpFs, TmpNode } from "../vfs/tmpfs.ts";
+import { SEAL, TmpFs, TmpNode } from "../vfs/tmpfs.ts";
 import { decodeItimerspec, decodeTimespec, encodeItimerspec, i32, msUntil, u32 } from "./args.ts";
 import { waitUnlessTimedOut, withMask } from "./poll.ts";
 
@@ -170,7 +170,15 @@ export const EVENT_HANDLERS: Record<string, Handler> = {
     const end = raw.indexOf(0);
     if (end < 0) throw new LinuxError("EINVAL");
     const name = new TextDecoder().decode(raw.subarray(0, end));
-    const node = new TmpNode(MEMFD_FS, S_IFREG | 0o777, c.p.creds.euid, c.p.creds.egid);
+    // MFD_NOEXEC_SEAL: never executable, and sealing allowed.
+    const noexec = (flags & MFD.NOEXEC_SEAL) !== 0;
+    const node = new TmpNode(
+      MEMFD_FS,
+      S_IFREG | (noexec ? 0o666 : 0o777),
+      c.p.creds.euid,
+      c.p.creds.egid,
+    );
+    if (flags & (MFD.ALLOW_SEALING | MFD.NOEXEC_SEAL)) node.seals = noexec ? SEAL.EXEC : 0;
     node.nlink = 0;
     const f = node.open(O.RDWR);
     f.path = `/memfd:${name} (deleted)`;

@@ -35,6 +35,7 @@ import {
 } from "../vfs/ops.ts";
 import { MAY, mayAccess } from "../vfs/perm.ts";
 import { makePipe, PIPE_MAX_SIZE, PipeEnd } from "../vfs/pipe.ts";
+import { SEAL, TmpNode } from "../vfs/tmpfs.ts";
 import { flock } from "../vfs/flock.ts";
 import { changeEvent, IN, notifyFile, notifyPath } from "../vfs/inotify.ts";
 import { conflicting, LOCK_TYPE, setLock, TO_END } from "../vfs/record_locks.ts";
@@ -367,8 +368,19 @@ function fcntl(c: SyscallContext): number {
       if (!(f instanceof PipeEnd)) throw new LinuxError("EBADF");
       return f.pipe.capacity;
     case 1033: // F_ADD_SEALS
-    case 1034: // F_GET_SEALS
-      throw new LinuxError("EINVAL");
+    case 1034: { // F_GET_SEALS
+      // Only tmpfs files (memfds among them) carry seals.
+      const node = f.inode;
+      if (!(node instanceof TmpNode) || (node.mode & S_IFMT) !== S_IFREG) {
+        throw new LinuxError("EINVAL");
+      }
+      if (cmd === 1034) return node.seals;
+      const add = u32(arg);
+      if (add & ~0x3f) throw new LinuxError("EINVAL");
+      if (!f.writable || (node.seals & SEAL.SEAL)) throw new LinuxError("EPERM");
+      node.seals |= add;
+      return 0;
+    }
     case 5: // F_GETLK
     case 6: // F_SETLK
     case 7: // F_SETLKW
@@ -505,6 +517,23 @@ export const FS_HANDLERS: Record<string, Handler> = {
       iovecs(c, c.args[1]!, i32(c.args[2])),
       off === -1n ? null : off,
     );
+  },
+  vmsplice: (c) => {
+    // Copies between the caller's memory and a pipe (the gift of pages is not
+    // made: SPLICE_F_GIFT is accepted and the data copied, as Linux does for
+    // pages it cannot steal).
+    const flags = u32(c.args[3]);
+    if (flags & ~0xf) throw new LinuxError("EINVAL");
+    const f = file(c, c.args[0]);
+    if (!(f instanceof PipeEnd)) throw new LinuxError("EBADF");
+    const vecs = iovecs(c, c.args[1]!, i32(c.args[2]));
+    const nonblock = (flags & 2) !== 0 && !(f.flags & O.NONBLOCK);
+    if (nonblock) f.flags |= O.NONBLOCK;
+    try {
+      return f.writable ? writev(c, f, vecs, null) : readv(c, f, vecs, null);
+    } finally {
+      if (nonblock) f.flags &= ~O.NONBLOCK;
+    }
   },
   open: (c) => open(c, AT_FDCWD, str(c, c.args[0]), i32(c.args[1]), u32(c.args[2])),
   creat: (c) => open(c, AT_FDCWD, str(c, c.args[0]), O.CREAT | O.WRONLY | O.TRUNC, u32(c.args[1])),
@@ -871,27 +900,34 @@ export function installPair(
   cloexec: boolean,
   addr: bigint,
 ): number {
-  let fa = -1;
+  let fa: number, fb: number;
   try {
     fa = c.p.fds.add(a, cloexec);
-    const fb = c.p.fds.add(b, cloexec);
-    const fds = new Uint8Array(8);
-    const v = new DataView(fds.buffer);
-    v.setInt32(0, fa, true);
-    v.setInt32(4, fb, true);
-    try {
-      c.mem.write(addr, fds);
-    } catch (e) {
-      c.p.fds.close(fa);
-      c.p.fds.close(fb);
-      throw e;
-    }
-    return 0;
   } catch (e) {
-    if (fa < 0) a.unref();
+    a.unref();
     b.unref();
     throw e;
   }
+  try {
+    fb = c.p.fds.add(b, cloexec);
+  } catch (e) {
+    // EMFILE for the second: the first goes too.
+    c.p.fds.close(fa);
+    b.unref();
+    throw e;
+  }
+  const fds = new Uint8Array(8);
+  const v = new DataView(fds.buffer);
+  v.setInt32(0, fa, true);
+  v.setInt32(4, fb, true);
+  try {
+    c.mem.write(addr, fds);
+  } catch (e) {
+    c.p.fds.close(fa);
+    c.p.fds.close(fb);
+    throw e;
+  }
+  return 0;
 }
 
 function chdirTo(c: SyscallContext, at: VPath): number {

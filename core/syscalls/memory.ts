@@ -15,6 +15,7 @@ import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { O, S_IFCHR, S_IFMT, S_IFREG } from "../vfs/inode.ts";
 import { quietly } from "../vfs/inotify.ts";
+import { SEAL, TmpNode } from "../vfs/tmpfs.ts";
 import { i32 } from "./args.ts";
 
 const PAGE = 4096n;
@@ -128,6 +129,13 @@ function mmap(c: SyscallContext): bigint {
   const shared = type !== MAP_PRIVATE;
   if (shared && (prot & PROT_WRITE) && (f.flags & O.ACCMODE) !== O.RDWR) {
     throw new LinuxError("EACCES");
+  }
+  // A file sealed against writes cannot get a writable shared mapping.
+  if (
+    shared && (prot & PROT_WRITE) && f.inode instanceof TmpNode &&
+    (f.inode.seals & (SEAL.WRITE | SEAL.FUTURE_WRITE))
+  ) {
+    throw new LinuxError("EPERM");
   }
   const hostFd = f.mappableFd();
   if (hostFd !== null) {

@@ -43,7 +43,11 @@ const PARTIAL: Row[] = [
     "partial",
     "wall clocks (REALTIME, MONOTONIC, BOOTTIME); CPU-time clocks EINVAL; timers are not deleted at execve",
   ],
-  ["memfd_create", "partial", "no sealing (F_ADD_SEALS: EINVAL)"],
+  [
+    "memfd_create",
+    "partial",
+    "seals are enforced on write, truncate, fallocate, chmod and new shared mappings; F_SEAL_WRITE does not refuse (EBUSY) a file that already has writable shared mappings, nor stop writes through them",
+  ],
   [
     "inotify_add_watch",
     "partial",
@@ -65,7 +69,7 @@ const PARTIAL: Row[] = [
   [
     "fcntl",
     "partial",
-    "no leases, F_NOTIFY, file seals or F_SETOWN signals; F_SETLKW does not detect deadlocks",
+    "no leases, F_NOTIFY or F_SETOWN signals; F_SETLKW does not detect deadlocks",
   ],
   [
     "mmap",

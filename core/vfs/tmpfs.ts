@@ -9,6 +9,16 @@ import { closeQuietly } from "../../platform/fd.ts";
 import { ftruncateFd, preadFd, pwriteFd } from "../../platform/files.ts";
 import { memfdCreate } from "../../platform/memfd.ts";
 
+/** File seals (`F_ADD_SEALS`): what may no longer happen to a file's data. */
+export const SEAL = {
+  SEAL: 1,
+  SHRINK: 2,
+  GROW: 4,
+  WRITE: 8,
+  FUTURE_WRITE: 0x10,
+  EXEC: 0x20,
+} as const;
+
 /** The largest piece of a file's data kept as one buffer. */
 const DATA_CHUNK = 1 << 16;
 
@@ -143,6 +153,11 @@ export class TmpNode extends Inode {
   target = "";
   /** FIFO buffer, shared by every opener. */
   fifo: Pipe | null = null;
+  /**
+   * Seals (SEAL bits). A tmpfs file is sealed against sealing; memfd_create
+   * with MFD_ALLOW_SEALING clears that.
+   */
+  seals: number = SEAL.SEAL;
 
   /**
    * Makes an inode.
@@ -330,6 +345,12 @@ export class TmpNode extends Inode {
   }
 
   override setattr(attrs: SetAttr): void {
+    if (
+      attrs.mode !== undefined && (this.seals & SEAL.EXEC) &&
+      ((attrs.mode ^ this.mode) & 0o111)
+    ) {
+      throw new LinuxError("EPERM");
+    }
     if (attrs.mode !== undefined) this.mode = (this.mode & S_IFMT) | (attrs.mode & 0o7777);
     if (attrs.uid !== undefined) this.uid = attrs.uid;
     if (attrs.gid !== undefined) this.gid = attrs.gid;
@@ -401,6 +422,7 @@ export class TmpNode extends Inode {
    * @param at The offset.
    */
   writeData(data: Uint8Array, at: number): void {
+    if (this.seals & (SEAL.WRITE | SEAL.FUTURE_WRITE)) throw new LinuxError("EPERM");
     const end = at + data.length;
     if (end > this.size) this.resize(end);
     if (this.#memfd >= 0) {
@@ -435,6 +457,9 @@ export class TmpNode extends Inode {
   resize(size: number): void {
     if (size > Number.MAX_SAFE_INTEGER || size < 0) throw new LinuxError("EFBIG");
     const grow = size - this.size;
+    if ((grow > 0 && (this.seals & SEAL.GROW)) || (grow < 0 && (this.seals & SEAL.SHRINK))) {
+      throw new LinuxError("EPERM");
+    }
     if (grow > 0 && this.fs.usedBytes + grow > this.fs.limits.maxBytes) {
       throw new LinuxError("ENOSPC");
     }
