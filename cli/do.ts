@@ -96,7 +96,13 @@ export const doCommand: Command = {
         mounts: [
           { target: "/proc", type: "proc", flags: { nosuid: true, nodev: true, noexec: true } },
           { target: "/dev", type: "devfs", flags: { nosuid: true } },
+          { target: "/dev/pts", type: "devpts", flags: { nosuid: true, noexec: true } },
           { target: "/dev/shm", type: "tmpfs", flags: { nosuid: true, nodev: true } },
+          {
+            target: "/dev/mqueue",
+            type: "mqueue",
+            flags: { nosuid: true, nodev: true, noexec: true },
+          },
         ],
         process: {
           args: cmd,

@@ -155,6 +155,17 @@ if __name__ == "__main__":
 '`,
     ].join("; "),
   );
+  // An interactive session on a pty made in the container (devpts, the line discipline).
+  const session = await sameAsRunc(
+    t,
+    "pty session: bash and the Python REPL",
+    rootfs,
+    `python3 - <<'EOF'\n${await Deno.readTextFile(
+      new URL("fixtures/py/pty_session.py", import.meta.url),
+    )}\nEOF`,
+  );
+  assertStringIncludes(session.stdout, "[1]+  Stopped                 sleep 30");
+  assertStringIncludes(session.stdout, "KeyboardInterrupt");
   assertStringIncludes(ipc.stdout, "max number of segments = 77");
   assertStringIncludes(ipc.stdout, "shared value 300");
 });

@@ -98,7 +98,11 @@ export function populateMounts(k: Kernel, ns: MountNamespace, config: MountsConf
         // The sandbox's terminals appear here as N (see Kernel.terminalNode);
         // nothing else can be made in it. One instance for the sandbox: a
         // pod's containers all see their terminals under /dev/pts.
-        k.devpts ??= new TmpFs({ mode: 0o755 }).root();
+        if (!k.devpts) {
+          k.devpts = new TmpFs({ mode: 0o755 }).root();
+          // ptmx in the devpts instance, as ptmxmode=0666 makes it.
+          k.devpts.mknod("ptmx", S_IFCHR | 0o666, ROOT_CREDS, joinDev(5, 2));
+        }
         fs = k.devpts.fs;
         break;
       case "sysfs":

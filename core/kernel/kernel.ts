@@ -19,6 +19,7 @@ import { type Inode, S_IFCHR } from "../vfs/inode.ts";
 import { joinDev } from "../vfs/devices.ts";
 import { releaseTerminal } from "../syscalls/tty.ts";
 import { TtyState } from "../vfs/host_tty.ts";
+import type { Terminal } from "../vfs/pty.ts";
 import type { EventLoop } from "../../platform/event_loop.ts";
 import type { Machine, MachineEvent } from "../../platform/machine.ts";
 import type { Registers } from "../../platform/ptrace.ts";
@@ -715,6 +716,22 @@ export class Kernel {
 
   /** Host terminals given to the sandbox, by device number. */
   readonly #terminals = new Map<bigint, TtyState>();
+  /** Pseudo-terminals made in the sandbox (/dev/ptmx), by N of /dev/pts/N. */
+  readonly ptys = new Map<number, Terminal>();
+
+  /**
+   * The lowest N of /dev/pts/N that no terminal has (host terminals and
+   * the sandbox's ptys share the numbers, as they share /dev/pts).
+   *
+   * @returns The number.
+   */
+  freeTerminalIndex(): number {
+    const used = new Set([...this.#terminals.values()].map((t) => t.index));
+    for (const i of this.ptys.keys()) used.add(i);
+    let n = 0;
+    while (used.has(n)) n++;
+    return n;
+  }
   /** The root of the container's /dev/pts (a devpts mount), if it has one. */
   devpts: Inode | null = null;
 
@@ -758,7 +775,7 @@ export class Kernel {
    */
   terminal(rdev: bigint): TtyState {
     let t = this.#terminals.get(rdev);
-    if (!t) this.#terminals.set(rdev, t = new TtyState(this.#terminals.size));
+    if (!t) this.#terminals.set(rdev, t = new TtyState(this.freeTerminalIndex()));
     return t;
   }
 

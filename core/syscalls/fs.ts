@@ -4,7 +4,8 @@
  * @module
  */
 import { HostTtyFile } from "../vfs/host_tty.ts";
-import { jobControlIoctl } from "./tty.ts";
+import { jobControlIoctl, openSlave } from "./tty.ts";
+import { PTY, PtyMaster, PtySlave } from "../vfs/pty.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG } from "../kernel/signals.ts";
@@ -469,9 +470,18 @@ function ioctl(c: SyscallContext): bigint | number {
       break;
     }
   }
-  if (f instanceof HostTtyFile) {
+  if (f instanceof HostTtyFile || f instanceof PtySlave) {
     const r = jobControlIoctl(c, f, req, arg);
     if (r !== null) return r;
+  }
+  if (f instanceof PtyMaster && req === PTY.TIOCGPTPEER) {
+    // The slave, opened from the master (no path walk: another mount namespace's too).
+    const term = f.terminal;
+    const node = c.k.terminalNode(term.tty, c.p.creds.fsuid);
+    if (!node) throw new LinuxError("ENOENT");
+    const flags = Number(arg);
+    if (flags & ~(O.ACCMODE | O.NOCTTY | O.NONBLOCK | O.CLOEXEC)) throw new LinuxError("EINVAL");
+    return c.p.fds.add(openSlave(c.k, term, node, flags), (flags & O.CLOEXEC) !== 0);
   }
   return f.ioctl(req, arg, c.mem);
 }

@@ -1,8 +1,9 @@
 /**
- * Job control on host terminals: the controlling terminal of a session,
- * its foreground process group, and signals to that group. The Sentry
- * keeps this state (the host terminal's own session is the sandbox
- * process's); terminal settings go to the host terminal in host_tty.ts.
+ * Job control on terminals — host terminals given to the sandbox and the
+ * sandbox's own ptys (core/vfs/pty.ts): the controlling terminal of a
+ * session, its foreground process group, and signals to that group. The
+ * Sentry keeps this state (a host terminal's own session is the sandbox
+ * process's); a host terminal's settings go to it in host_tty.ts.
  *
  * @module
  */
@@ -12,6 +13,7 @@ import type { Kernel, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG, SIG_IGN, sigbit } from "../kernel/signals.ts";
 import type { Process } from "../kernel/task.ts";
 import { HostTtyFile, TTY, ttyHooks, type TtyState } from "../vfs/host_tty.ts";
+import { PtyMaster, PtySlave, Terminal } from "../vfs/pty.ts";
 import { deviceHooks } from "../vfs/devices.ts";
 import { dupFd } from "../../platform/fd.ts";
 
@@ -107,7 +109,7 @@ export function releaseTerminal(k: Kernel, leader: Process): void {
  */
 export function jobControlIoctl(
   c: SyscallContext,
-  f: HostTtyFile,
+  f: { tty: TtyState },
   request: number,
   arg: bigint,
 ): number | null {
@@ -224,6 +226,33 @@ export function checkJobControl(
  */
 export function provideDevTty(k: Kernel): void {
   ttyHooks.jobControl = (tty, sig, applies) => checkJobControl(k, tty, sig, applies);
+  ttyHooks.signalForeground = (tty, sig) => void signalForeground(k, tty, sig);
+  ttyHooks.hangup = (term) => hangUp(k, term.tty);
+  ttyHooks.callDeadline = (make) => {
+    const t = k.current;
+    if (!t) return make();
+    let s = t.syscallState as { ptyDeadline: number | null } | null;
+    if (!s) t.syscallState = s = { ptyDeadline: make() };
+    return s.ptyDeadline;
+  };
+  deviceHooks.openPtmx = (node, flags) => {
+    const p = k.current?.process;
+    const index = k.freeTerminalIndex();
+    const term = new Terminal(index);
+    term.tty.container = p?.container ?? "";
+    k.ptys.set(index, term);
+    // /dev/pts/N appears with the master, owned by its opener and group tty.
+    k.terminalNode(term.tty, p?.creds.fsuid ?? 0);
+    term.onFree = () => {
+      k.ptys.delete(index);
+      try {
+        k.devpts?.unlink(String(index));
+      } catch { /* no devpts */ }
+    };
+    const f = new PtyMaster(node, flags, term);
+    f.path = "/dev/ptmx";
+    return f;
+  };
   const poller = { queue: (fd: number, events: number) => k.hostQueue(fd, events) };
   const open = (node: Inode, tty: TtyState, flags: number, path: string) => {
     const f = new HostTtyFile(dupFd(tty.hostFd, 3), flags, poller, tty);
@@ -237,8 +266,10 @@ export function provideDevTty(k: Kernel): void {
     return open(node, tty, flags, "/dev/tty");
   };
   deviceHooks.openPts = (node, index, flags) => {
-    const tty = k.terminalByIndex(index);
     const p = k.current?.process;
+    const term = k.ptys.get(index);
+    if (term) return openSlave(k, term, node, flags);
+    const tty = k.terminalByIndex(index);
     // Another container's terminal is not there for it (its own devpts, under runc).
     if (tty && p && tty.container !== p.container) throw new LinuxError("ENOENT");
     if (!tty || tty.hostFd < 0) throw new LinuxError("EIO");
@@ -248,4 +279,41 @@ export function provideDevTty(k: Kernel): void {
     }
     return f;
   };
+}
+
+/**
+ * Opens a sandbox pty's slave: refused while locked (before unlockpt) or
+ * after its master is gone; a session leader without a controlling
+ * terminal takes it unless O_NOCTTY, as Linux.
+ *
+ * @param k The kernel.
+ * @param term The terminal.
+ * @param node The /dev/pts/N node opened.
+ * @param flags Open flags.
+ * @returns The open slave.
+ * @throws {LinuxError} EIO, ENOENT (another container's).
+ */
+export function openSlave(k: Kernel, term: Terminal, node: Inode, flags: number): PtySlave {
+  const p = k.current?.process;
+  if (p && term.tty.container !== p.container) throw new LinuxError("ENOENT");
+  if (term.locked || term.hungUp) throw new LinuxError("EIO");
+  const f = new PtySlave(node, flags, term);
+  f.path = `/dev/pts/${term.index}`;
+  if (p && !(flags & O.NOCTTY) && p.sid === p.pid && !p.ctty && term.tty.sid === 0) {
+    takeTerminal(p, term.tty);
+  }
+  return f;
+}
+
+/**
+ * A hangup (a sandbox pty's master closed): the session leader and the
+ * foreground group get SIGHUP and SIGCONT, and the session loses its
+ * controlling terminal.
+ */
+function hangUp(k: Kernel, tty: TtyState): void {
+  forwardTerminalSignal(k, tty, SIGHUP);
+  signalForeground(k, tty, SIGCONT);
+  for (const p of k.processes.values()) if (p.ctty === tty) p.ctty = null;
+  tty.sid = 0;
+  tty.fgPgrp = 0;
 }

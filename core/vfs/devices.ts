@@ -49,7 +49,7 @@ export const deviceHooks: {
   /** Opens the caller's controlling terminal (/dev/tty) through the node opened. */
   openTty: ((node: Inode, flags: number) => OpenFile) | null;
   /** Opens a new pseudo-terminal master (/dev/ptmx). */
-  openPtmx: ((flags: number) => OpenFile) | null;
+  openPtmx: ((node: Inode, flags: number) => OpenFile) | null;
   /** Opens the sandbox's terminal /dev/pts/N again. */
   openPts: ((node: Inode, index: number, flags: number) => OpenFile) | null;
 } = { openTty: null, openPtmx: null, openPts: null };
@@ -81,7 +81,7 @@ export function openDevice(inode: Inode, rdev: bigint, flags: number): OpenFile 
       return deviceHooks.openTty(inode, flags);
     case "5:2":
       if (!deviceHooks.openPtmx) throw new LinuxError("ENXIO");
-      return deviceHooks.openPtmx(flags);
+      return deviceHooks.openPtmx(inode, flags);
   }
   // The pty slaves: 136 to 143.
   if (major >= 136 && major <= 143 && deviceHooks.openPts) {

@@ -63,7 +63,13 @@ const calls = new FileCalls();
 export const ttyHooks: {
   /** `applies`: asked only for a background caller (a write: whether TOSTOP is set). */
   jobControl: ((tty: TtyState, sig: number, applies?: () => boolean) => void) | null;
-} = { jobControl: null };
+  /** Sends a signal to a terminal's foreground process group (^C on a sandbox pty). */
+  signalForeground: ((tty: TtyState, sig: number) => void) | null;
+  /** A sandbox pty's master is gone: its session is hung up. */
+  hangup: ((terminal: { tty: TtyState; index: number }) => void) | null;
+  /** A value kept across the current call's retries (made by `make` at its first try). */
+  callDeadline: ((make: () => number | null) => number | null) | null;
+} = { jobControl: null, signalForeground: null, hangup: null, callDeadline: null };
 
 /** c_lflag's TOSTOP: background writes stop the writer. */
 const TOSTOP = 0o400;
