@@ -289,6 +289,14 @@ asyncio.run(main())
     assertEquals(native.stdout.split("\n")[0], "['echo line 0', 'echo line 1', 'echo line 2']");
   });
 
+  Deno.test(`Sentry (${platform}): a pty's line discipline, as Linux's`, async () => {
+    const script = new URL("fixtures/py/pty_ldisc.py", import.meta.url).pathname;
+    const native = await run("/usr/bin/python3", [script]);
+    const sandboxed = await runDo(platform, ["/usr/bin/python3", script]);
+    same(native, sandboxed, "pty line discipline");
+    assertEquals(native.code, 0, native.stderr);
+  });
+
   Deno.test(`Sentry (${platform}): SQLite in WAL mode: snapshots, another process writing`, async () => {
     const dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];
     const script = `
