@@ -1,6 +1,6 @@
 /**
- * Job control on terminals — host terminals given to the sandbox and the
- * sandbox's own ptys (core/vfs/pty.ts): the controlling terminal of a
+ * Job control on terminals (host terminals given to the sandbox and the
+ * sandbox's own ptys, core/vfs/pty.ts): the controlling terminal of a
  * session, its foreground process group, and signals to that group. The
  * Sentry keeps this state (a host terminal's own session is the sandbox
  * process's); a host terminal's settings go to it in host_tty.ts.

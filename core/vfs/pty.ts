@@ -1,7 +1,7 @@
 /**
  * Pseudo-terminals made inside the sandbox (/dev/ptmx, /dev/pts/N), with
  * the Sentry's own line discipline (as Linux's n_tty): what the master
- * writes is the terminal's input — canonical line editing (erase, kill,
+ * writes is the terminal's input: canonical line editing (erase, kill,
  * word erase, end of file, literal next), echo, CR/NL translation, and the
  * signal characters (^C, ^\, ^Z) sent to the foreground process group;
  * what the slave writes is its output, with NL to CR-NL. No host terminal
