@@ -90,8 +90,11 @@ export interface SandboxOptions extends Omit<ProcessOptions, "args"> {
   overlay?: boolean;
   /** More file systems. */
   mounts?: Array<BindMount | TmpfsMount>;
-  /** Networking: only `"none"` (loopback in the sandbox) for now. */
-  network?: "none";
+  /**
+   * Networking: `"none"` (default: a loopback of the sandbox's own) or
+   * `"host"` (TCP and UDP sockets are host sockets in the host's network).
+   */
+  network?: "none" | "host";
   /** How system calls are caught: `"seccomp"` (default) or `"ptrace"`. */
   platform?: "seccomp" | "ptrace";
   /** Host resource limits. */
@@ -182,8 +185,8 @@ export async function checkSandboxOptions(o: SandboxOptions): Promise<void> {
   if (o.platform !== undefined && !PLATFORMS.includes(o.platform)) {
     fail(`Unknown platform ${o.platform}: use ${PLATFORMS.join(" or ")}`);
   }
-  if (o.network !== undefined && o.network !== "none") {
-    fail(`network ${o.network} is not supported yet: use "none"`);
+  if (o.network !== undefined && o.network !== "none" && o.network !== "host") {
+    fail(`Unknown network ${o.network}: use "none" or "host"`);
   }
   const l = o.limits ?? {};
   if (l.memoryBytes !== undefined && !isPositive(l.memoryBytes, true)) {

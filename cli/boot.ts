@@ -118,7 +118,7 @@ export const bootCommand: Command = {
       }
     };
     const r = bootSandbox({ ...config, emptyRootAt: stubDir }, () => {
-      allowOnly(sandboxRules());
+      allowOnly(sandboxRules(config.network));
       report({ ready: true });
     }, {
       debug: (m) => logger.debug(m),

@@ -99,12 +99,13 @@ export async function prepareBundle(
       );
     }
   }
-  const { platform, strace, mountPoint } = await sandboxGlobals(globals);
+  const { platform, network, strace, mountPoint } = await sandboxGlobals(globals);
   return {
     bundle,
     spec,
     request: {
       platform,
+      network,
       rootReadOnly: spec.rootReadOnly,
       rootOverlay: globals.overlay === true,
       mounts: spec.mounts.map((m) => ({

@@ -50,14 +50,16 @@ export function exitCodeOf(status: number): number {
  */
 export async function sandboxGlobals(
   globals: Record<string, unknown>,
-): Promise<{ platform: PlatformName; strace: boolean; mountPoint: string }> {
+): Promise<
+  { platform: PlatformName; network: "none" | "host"; strace: boolean; mountPoint: string }
+> {
   const platform = (globals.platform as string | undefined) ?? "seccomp";
   if (!PLATFORMS.includes(platform as PlatformName)) {
     throw new UsageError(`Unknown --platform ${platform}: use ${PLATFORMS.join(" or ")}`);
   }
   const network = (globals.network as string | undefined) ?? "none";
-  if (network !== "none") {
-    throw new UsageError(`--network ${network} is not supported yet: use none`);
+  if (network !== "none" && network !== "host") {
+    throw new UsageError(`Unknown --network ${network}: use none or host`);
   }
   // The state root holds one empty directory that the gofer and the
   // sandbox process mount their own roots on, each in its own mount
@@ -73,6 +75,7 @@ export async function sandboxGlobals(
   }
   return {
     platform: platform as PlatformName,
+    network,
     strace: globals.strace === true,
     mountPoint,
   };
@@ -86,11 +89,12 @@ export const doCommand: Command = {
     if (cmd.length === 0) {
       throw new UsageError("dvisor do needs a command: dvisor do -- CMD [ARGS]");
     }
-    const { platform, strace, mountPoint } = await sandboxGlobals(globals);
+    const { platform, network, strace, mountPoint } = await sandboxGlobals(globals);
     logger.debug(`do: ${cmd.join(" ")} on platform ${platform}`);
     return await runSandboxProcesses(
       {
         platform,
+        network,
         rootReadOnly: true,
         rootOverlay: parsed.flags.overlay !== false,
         mounts: [

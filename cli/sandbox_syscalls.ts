@@ -120,14 +120,50 @@ export const SANDBOX_ALLOWED: readonly SyscallName[] = [
  *
  * @returns The rules.
  */
-export function sandboxRules(): Rule[] {
+export function sandboxRules(network: "none" | "host" = "none"): Rule[] {
   return [
     ...SANDBOX_ALLOWED.map((n) => ({ syscall: SYS[n], action: action.allow() })),
+    ...(network === "host" ? hostNetworkRules() : []),
     {
       syscall: SYS.clone,
       args: [{ arg: 0, op: "masked-eq", mask: CLONE_THREAD, value: CLONE_THREAD, width: 32 }],
       action: action.allow(),
     },
     { syscall: SYS.clone3, action: action.errno(38) },
+  ];
+}
+
+/** The calls on host sockets (sendmsg, recvmsg, accept4 and shutdown are allowed already). */
+const HOST_NETWORK_CALLS: readonly SyscallName[] = [
+  "bind",
+  "connect",
+  "listen",
+  "getsockname",
+  "getpeername",
+  "getsockopt",
+  "setsockopt",
+  "sendto",
+  "recvfrom",
+];
+
+/**
+ * With `--network host`, the application's TCP and UDP sockets are the
+ * sandbox process's host sockets: it may make AF_INET and AF_INET6 sockets
+ * of type stream or datagram (never raw, packet or netlink ones) and use
+ * them.
+ */
+function hostNetworkRules(): Rule[] {
+  const socketOf = (family: number, type: number): Rule => ({
+    syscall: SYS.socket,
+    args: [
+      { arg: 0, op: "masked-eq", mask: 0xffffffff, value: family, width: 32 },
+      // The type without SOCK_NONBLOCK and SOCK_CLOEXEC.
+      { arg: 1, op: "masked-eq", mask: 0xf, value: type, width: 32 },
+    ],
+    action: action.allow(),
+  });
+  return [
+    ...[2, 10].flatMap((family) => [socketOf(family, 1), socketOf(family, 2)]),
+    ...HOST_NETWORK_CALLS.map((n) => ({ syscall: SYS[n], action: action.allow() })),
   ];
 }

@@ -364,3 +364,40 @@ Deno.test("dvisor run: bad input gives one line, runc's status, and leaves nothi
     await Deno.remove(rootfs, { recursive: true });
   }
 });
+
+Deno.test("dvisor run --network host: the host's loopback, as runc without a network namespace", async (t) => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (req) => new Response(`served ${new URL(req.url).pathname} to ${req.method}\n`),
+  );
+  const port = server.addr.port;
+  const script = `python3 - <<'EOF'
+import urllib.request, http.client, socket, errno
+print(urllib.request.urlopen("http://127.0.0.1:${port}/index.txt").read().decode().strip())
+c = http.client.HTTPConnection("127.0.0.1", ${port}); c.request("HEAD", "/x"); r = c.getresponse()
+print("HEAD", r.status)
+free = socket.socket(); free.bind(("127.0.0.1", 0)); closed = free.getsockname()[1]; free.close()
+try:
+    socket.create_connection(("127.0.0.1", closed))
+except OSError as e:
+    print("closed port:", errno.errorcode[e.errno])
+EOF`;
+  const bundle = await makeBundle({
+    rootfs: debianRootfs(),
+    hostNetwork: true,
+    args: ["/bin/sh", "-c", script],
+  });
+  try {
+    const runc = await runBundle("runc", bundle);
+    assertStringIncludes(runc.stdout, "served /index.txt to GET");
+    for (const platform of PLATFORMS) {
+      await t.step(platform, async () => {
+        const r = await runBundle("dvisor", bundle, [`--platform=${platform}`, "--network=host"]);
+        assertEquals({ code: r.code, stdout: r.stdout }, { code: runc.code, stdout: runc.stdout });
+      });
+    }
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    await server.shutdown();
+  }
+});

@@ -78,6 +78,39 @@ function same(native: Ran, sandboxed: Ran, what: string): void {
   );
 }
 
+/**
+ * A TCP server on the host's loopback for the --network host test: it
+ * answers each line, and "CONNECT port" makes it connect to that port and
+ * say "hello back".
+ */
+function hostLineServer(): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serve = async (conn: Deno.Conn) => {
+    try {
+      const buf = new Uint8Array(256);
+      const n = await conn.read(buf);
+      const line = new TextDecoder().decode(buf.subarray(0, n ?? 0)).trim();
+      const m = /^CONNECT (\d+)$/.exec(line);
+      if (m) {
+        const back = await Deno.connect({ hostname: "127.0.0.1", port: Number(m[1]) });
+        await back.write(new TextEncoder().encode("hello back\n"));
+        back.close();
+      }
+      await conn.write(new TextEncoder().encode(`host saw ${line}\n`));
+    } catch {
+      /* a client that only connected */
+    } finally {
+      conn.close();
+    }
+  };
+  (async () => {
+    try {
+      for await (const conn of listener) serve(conn);
+    } catch { /* closed */ }
+  })();
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
 for (const platform of PLATFORMS) {
   Deno.test(`Sentry (${platform}): static C programs behave as natively`, async (t) => {
     const bin = await compileCPrograms();
@@ -287,6 +320,23 @@ asyncio.run(main())
     const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script]);
     same(native, sandboxed, "asyncio");
     assertEquals(native.stdout.split("\n")[0], "['echo line 0', 'echo line 1', 'echo line 2']");
+  });
+
+  Deno.test(`Sentry (${platform}): --network host: TCP and UDP on the host's loopback`, async () => {
+    const server = hostLineServer();
+    try {
+      const script = new URL("fixtures/py/host_network.py", import.meta.url).pathname;
+      const args = [script, String(server.port)];
+      const native = await run("/usr/bin/python3", args);
+      const sandboxed = await runDo(platform, ["/usr/bin/python3", ...args], {
+        globals: ["--network=host"],
+      });
+      same(native, sandboxed, "host network");
+      assertEquals(native.code, 0, native.stderr);
+      assertStringIncludes(sandboxed.stdout, "from the host: hello back");
+    } finally {
+      server.close();
+    }
   });
 
   Deno.test(`Sentry (${platform}): a pty's line discipline, as Linux's`, async () => {

@@ -18,6 +18,8 @@ import type { PlatformName } from "../../platform/machine.ts";
 /** What the sandbox process needs, as data (descriptors are its own numbers). */
 export interface BootConfig {
   platform: PlatformName;
+  /** "host": the application's TCP and UDP sockets are host sockets (default "none"). */
+  network?: "none" | "host";
   /** The root's file server: a gofer socket, or (tests) a host path served in this process. */
   rootGoferFd?: number;
   rootPath?: string;
@@ -131,6 +133,7 @@ export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog
     }));
     const status = runSandbox({
       platform: c.platform,
+      ...(c.network ? { network: c.network } : {}),
       root,
       rootReadOnly: c.rootReadOnly,
       rootOverlay: c.rootOverlay,

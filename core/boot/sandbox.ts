@@ -35,6 +35,8 @@ import { sandboxHandlers } from "../control/handlers.ts";
 export interface SandboxConfig {
   /** How system calls are caught. */
   platform: PlatformName;
+  /** "host": the application's TCP and UDP sockets are host sockets (default "none"). */
+  network?: "none" | "host";
   /** The root's file server. */
   root: FsBackend;
   /** Mount the root read-only. */
@@ -101,6 +103,7 @@ export function runSandbox(config: SandboxConfig): number {
   const k = new Kernel({ machine, loop, ns, table, log: config.log });
   provideDevTty(k);
   k.uts.hostname = config.hostname;
+  k.network = config.network ?? "none";
   if (config.idMappings) k.idMappings.set("", config.idMappings);
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;

@@ -157,6 +157,7 @@ export class ControlServer {
 
   #drop(conn: number): void {
     this.#open.delete(conn);
+    this.#k.forgetHostFd(conn);
     closeQuietly(conn);
   }
 }

@@ -167,6 +167,11 @@ export class Kernel {
    * /proc/PID/maps names them (the Sentry's device, inode and path).
    */
   readonly mappedFiles = new Map<bigint, { dev: bigint; ino: bigint; path: string }>();
+  /**
+   * The sandbox's network: "none", its own loopback only (the Sentry's
+   * sockets), or "host", TCP and UDP sockets that are host sockets.
+   */
+  network: "none" | "host" = "none";
   /** The SysV IPC objects the sandbox's processes share. */
   readonly ipc = new IpcNamespace();
   /** When the sandbox booted (performance.now()). */
@@ -187,8 +192,12 @@ export class Kernel {
   readonly #parked = new Set<Task>();
   readonly #runQueue: (() => void)[] = [];
   readonly #timers = new Map<number, () => void>();
-  readonly #hostWaits = new Map<string, WaitQueue>();
-  readonly #hostTokens = new Map<number, string>();
+  /** Host descriptors waited on: the events asked for, the event loop's token, a queue per event set. */
+  readonly #hostWaits = new Map<
+    number,
+    { events: number; token: number; queues: Map<number, WaitQueue> }
+  >();
+  readonly #hostTokens = new Map<number, number>();
   #nextToken = 1;
   readonly #loggedMissing = new Set<number>();
 
@@ -362,16 +371,42 @@ export class Kernel {
    * @returns The queue.
    */
   hostQueue(fd: number, events: number): WaitQueue {
-    const key = `${fd}:${events}`;
-    let q = this.#hostWaits.get(key);
-    if (q) return q;
-    q = new WaitQueue();
-    this.#hostWaits.set(key, q);
+    const ONESHOT = 0x40000000;
+    const w = this.#hostWaits.get(fd);
+    if (w) {
+      // One registration per descriptor: widened to what is waited for now.
+      let q = w.queues.get(events);
+      if (!q) w.queues.set(events, q = new WaitQueue());
+      if ((w.events | events) !== w.events) {
+        w.events |= events;
+        this.loop.modify(fd, w.events | ONESHOT);
+      }
+      return q;
+    }
+    const q = new WaitQueue();
     const token = this.#nextToken++;
-    this.#hostTokens.set(token, key);
+    this.#hostWaits.set(fd, { events, token, queues: new Map([[events, q]]) });
+    this.#hostTokens.set(token, fd);
     // One shot: re-armed by the next hostQueue() call after it fired.
-    this.loop.watch(fd, events | 0x40000000, /* EPOLLONESHOT */ token);
+    this.loop.watch(fd, events | ONESHOT, token);
     return q;
+  }
+
+  /**
+   * Forgets a host descriptor about to be closed: its registration goes
+   * (a later descriptor may get its number) and its waiters try again.
+   *
+   * @param fd The host descriptor.
+   */
+  forgetHostFd(fd: number): void {
+    const w = this.#hostWaits.get(fd);
+    if (!w) return;
+    this.#hostWaits.delete(fd);
+    this.#hostTokens.delete(w.token);
+    try {
+      this.loop.unwatch(fd);
+    } catch { /* not watched */ }
+    for (const q of w.queues.values()) this.schedule(() => q.notify());
   }
 
   /**
@@ -433,16 +468,15 @@ export class Kernel {
         guarded(timer);
         continue;
       }
-      const key = this.#hostTokens.get(ev.token);
-      if (key) {
+      const fd = this.#hostTokens.get(ev.token);
+      if (fd !== undefined) {
         this.#hostTokens.delete(ev.token);
-        const q = this.#hostWaits.get(key);
-        this.#hostWaits.delete(key);
-        const fd = Number(key.split(":")[0]);
+        const w = this.#hostWaits.get(fd);
+        this.#hostWaits.delete(fd);
         try {
           this.loop.unwatch(fd);
         } catch { /* closed meanwhile */ }
-        if (q) guarded(() => q.notify());
+        for (const q of w?.queues.values() ?? []) guarded(() => q.notify());
       }
     }
   }

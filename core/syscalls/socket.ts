@@ -274,7 +274,8 @@ function iovecs(c: SyscallContext, addr: bigint, count: number): Array<[bigint, 
   return out;
 }
 
-interface MsgHdr {
+/** A `struct msghdr`, as sendmsg and recvmsg take it. */
+export interface MsgHdr {
   name: bigint;
   nameLen: number;
   iov: Array<[bigint, number]>;
@@ -282,7 +283,14 @@ interface MsgHdr {
   controlLen: number;
 }
 
-function readMsgHdr(c: SyscallContext, addr: bigint): MsgHdr {
+/**
+ * Reads a `struct msghdr`.
+ *
+ * @param c The call.
+ * @param addr Where it is.
+ * @returns Its fields (the iovecs read too).
+ */
+export function readMsgHdr(c: SyscallContext, addr: bigint): MsgHdr {
   const v = new DataView(c.mem.read(addr, 56).buffer);
   return {
     name: v.getBigUint64(0, true),
@@ -335,7 +343,14 @@ function readControl(c: SyscallContext, h: MsgHdr): { files: OpenFile[]; creds: 
   return { files, creds };
 }
 
-function gather(c: SyscallContext, iov: Array<[bigint, number]>): Uint8Array {
+/**
+ * The bytes iovecs name, in one buffer.
+ *
+ * @param c The call.
+ * @param iov The iovecs.
+ * @returns The bytes.
+ */
+export function gather(c: SyscallContext, iov: Array<[bigint, number]>): Uint8Array {
   const total = iov.reduce((n, [, len]) => n + len, 0);
   if (total > 0x7ffff000) throw new LinuxError("EINVAL");
   const out = new Uint8Array(total);
@@ -347,7 +362,14 @@ function gather(c: SyscallContext, iov: Array<[bigint, number]>): Uint8Array {
   return out;
 }
 
-function scatter(c: SyscallContext, iov: Array<[bigint, number]>, data: Uint8Array): void {
+/**
+ * Writes bytes across iovecs, in order.
+ *
+ * @param c The call.
+ * @param iov The iovecs.
+ * @param data The bytes.
+ */
+export function scatter(c: SyscallContext, iov: Array<[bigint, number]>, data: Uint8Array): void {
   let at = 0;
   for (const [base, len] of iov) {
     if (at >= data.length) break;
@@ -489,7 +511,13 @@ function recvmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: numb
   return (flags & MSG.TRUNC) && s.datagrams ? r.full : r.n;
 }
 
-function int(v: number): Uint8Array {
+/**
+ * An int as 4 bytes (option values, lengths written back).
+ *
+ * @param v The value.
+ * @returns Its bytes.
+ */
+export function int(v: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setInt32(0, v, true);
   return out;

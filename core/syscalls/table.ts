@@ -16,6 +16,7 @@ import { PROCESS_HANDLERS } from "./process.ts";
 import { SIGNAL_HANDLERS } from "./signal.ts";
 import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
+import { withHostSockets } from "./host_socket.ts";
 import { EVENT_HANDLERS } from "./events.ts";
 import { POSIX_TIMER_HANDLERS } from "./posix_timers.ts";
 import { INOTIFY_HANDLERS } from "./inotify.ts";
@@ -31,7 +32,7 @@ const PARTIAL: Row[] = [
   [
     "socket",
     "partial",
-    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP on the sandbox's loopback (--network none: other addresses ENETUNREACH); other families (netlink, packet, raw) EAFNOSUPPORT",
+    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages are not passed to the host); other families (netlink, packet, raw) EAFNOSUPPORT",
   ],
   [
     "epoll_ctl",
@@ -120,7 +121,7 @@ const HANDLERS: Record<string, Handler> = {
   ...POLL_HANDLERS,
   ...SPLICE_HANDLERS,
   ...ITIMER_HANDLERS,
-  ...SOCKET_HANDLERS,
+  ...withHostSockets(SOCKET_HANDLERS),
   ...EVENT_HANDLERS,
   ...POSIX_TIMER_HANDLERS,
   ...INOTIFY_HANDLERS,

@@ -30,6 +30,8 @@ export interface HostPoller {
    * @returns The queue.
    */
   queue(fd: number, events: number): WaitQueue;
+  /** Forgets a descriptor about to be closed (its waiters try again). */
+  forget?(fd: number): void;
 }
 
 const HOST_FD_FS = new PseudoFs("hostfd", 0x0fn);
@@ -121,6 +123,7 @@ export class HostFdFile extends OpenFile {
   }
 
   protected override release(): void {
+    this.#poller.forget?.(this.#fd);
     closeQuietly(this.#fd);
   }
 }

@@ -39,6 +39,8 @@ export interface BundleOptions {
   domainname?: string;
   /** `linux.sysctl`. */
   sysctl?: Record<string, string>;
+  /** No network namespace: runc runs in the host's (dvisor needs --network=host for that). */
+  hostNetwork?: boolean;
   /** `linux.seccomp`. */
   seccomp?: Record<string, unknown>;
   /** `linux.resources` beyond runc's default device rule. */
@@ -122,9 +124,13 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
     linux: {
       resources: { devices: [{ allow: false, access: "rwm" }], ...o.resources },
       ...(o.cgroupsPath ? { cgroupsPath: o.cgroupsPath } : {}),
-      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, {
-        type: "mount",
-      }],
+      namespaces: [
+        { type: "pid" },
+        ...(o.hostNetwork ? [] : [{ type: "network" }]),
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+      ],
       maskedPaths: o.maskedPaths ??
         ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
       ...(o.seccomp ? { seccomp: o.seccomp } : {}),

@@ -108,18 +108,19 @@ export async function runDetaching(cmd: string, args: string[]): Promise<Ran> {
  *
  * @param platform seccomp or ptrace.
  * @param cmd The command and its arguments.
- * @param options Working directory and stdin text.
+ * @param options Working directory, stdin text, and more global flags (`--network=host`).
  * @returns Its output and exit code.
  */
 export function runDo(
   platform: string,
   cmd: string[],
-  options: { cwd?: string; stdin?: string } = {},
+  options: { cwd?: string; stdin?: string; globals?: string[] } = {},
 ): Promise<Ran> {
+  const { globals = [], ...rest } = options;
   return run(
     DVISOR,
-    [`--platform=${platform}`, `--debug-log=${SYSCALL_LOG}`, "do", "--", ...cmd],
-    options,
+    [`--platform=${platform}`, `--debug-log=${SYSCALL_LOG}`, ...globals, "do", "--", ...cmd],
+    rest,
   );
 }
 

@@ -1,0 +1,233 @@
+/**
+ * The socket system calls on host sockets (`--network host`): socket(2)
+ * makes a host socket for AF_INET and AF_INET6, and every call on one goes
+ * to core/vfs/host_socket.ts; everything else stays with the Sentry's own
+ * sockets (socket.ts).
+ *
+ * @module
+ */
+import { LinuxError } from "../errors.ts";
+import type { Handler, SyscallContext } from "../kernel/kernel.ts";
+import { HostSocketFile } from "../vfs/host_socket.ts";
+import { O } from "../vfs/inode.ts";
+import { i32, size, u32 } from "./args.ts";
+import { pipeSignal } from "./fs.ts";
+import { gather, int, readMsgHdr, scatter } from "./socket.ts";
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_NOSIGNAL = 0x4000;
+const MSG_DONTWAIT = 0x40;
+/** The largest sockaddr an application may pass. */
+const ADDR_MAX = 128;
+
+/** The host socket a call names, or null for the Sentry's own kinds. */
+function hostSocketOf(c: SyscallContext): HostSocketFile | null {
+  const f = c.p.fds.get(i32(c.args[0]));
+  return f instanceof HostSocketFile ? f : null;
+}
+
+function readAddr(c: SyscallContext, addr: bigint | undefined, len: number): Uint8Array {
+  if (len < 2 || len > ADDR_MAX) throw new LinuxError("EINVAL");
+  return c.mem.read(addr ?? 0n, len);
+}
+
+/** Writes a sockaddr as accept, getsockname and recvfrom do: cut to the room, its length told. */
+function writeAddr(
+  c: SyscallContext,
+  addr: bigint | undefined,
+  lenp: bigint | undefined,
+  a: Uint8Array,
+): void {
+  if (!addr || !lenp) return;
+  const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
+  if (room < 0) throw new LinuxError("EINVAL");
+  c.mem.write(addr, a.subarray(0, Math.min(room, a.length)));
+  c.mem.write(lenp, int(a.length));
+}
+
+function send(
+  c: SyscallContext,
+  s: HostSocketFile,
+  data: Uint8Array,
+  flags: number,
+  to: Uint8Array | null,
+): number {
+  try {
+    return s.send(data, flags & ~MSG_NOSIGNAL, to);
+  } catch (e) {
+    if (flags & MSG_NOSIGNAL) throw e;
+    return pipeSignal(c, e);
+  }
+}
+
+function sendmsg(c: SyscallContext, s: HostSocketFile, hdr: bigint, flags: number): number {
+  const h = readMsgHdr(c, hdr);
+  // Control messages (IP_PKTINFO and the like) are not passed to the host.
+  const to = h.name !== 0n && h.nameLen ? readAddr(c, h.name, h.nameLen) : null;
+  return send(c, s, gather(c, h.iov), flags, to);
+}
+
+function recvmsg(c: SyscallContext, s: HostSocketFile, hdr: bigint, flags: number): number {
+  const h = readMsgHdr(c, hdr);
+  const room = h.iov.reduce((n, [, l]) => n + l, 0);
+  const buf = new Uint8Array(Math.min(room, 1 << 24));
+  const r = s.receive(buf, flags);
+  scatter(c, h.iov, buf.subarray(0, Math.min(r.n, buf.length)));
+  if (h.name !== 0n) {
+    c.mem.write(h.name, r.addr.subarray(0, Math.min(h.nameLen, r.addr.length)));
+  }
+  c.mem.write(hdr + 8n, int(h.name !== 0n ? r.addr.length : 0));
+  c.mem.write(hdr + 40n, new Uint8Array(8)); // msg_controllen: none
+  c.mem.write(hdr + 48n, int(r.n > buf.length ? 0x20 /* MSG_TRUNC */ : 0));
+  return r.n;
+}
+
+/** The calls on a host socket, by name. */
+const HOST: Record<string, (c: SyscallContext, s: HostSocketFile) => number> = {
+  bind: (c, s) => {
+    s.bind(readAddr(c, c.args[1], u32(c.args[2])));
+    return 0;
+  },
+  listen: (c, s) => {
+    s.listen(i32(c.args[1]));
+    return 0;
+  },
+  connect: (c, s) => {
+    const a = readAddr(c, c.args[1], u32(c.args[2]));
+    c.t.onEintr = () => s.interrupted();
+    s.connect(a);
+    return 0;
+  },
+  accept: (c, s) => accept(c, s, 0),
+  accept4: (c, s) => accept(c, s, i32(c.args[3])),
+  getsockname: (c, s) => {
+    writeAddr(c, c.args[1], c.args[2], s.name(false));
+    return 0;
+  },
+  getpeername: (c, s) => {
+    writeAddr(c, c.args[1], c.args[2], s.name(true));
+    return 0;
+  },
+  sendto: (c, s) => {
+    const data = c.mem.read(c.args[1] ?? 0n, size(c.args[2]));
+    const len = u32(c.args[5]);
+    const to = c.args[4] && len ? readAddr(c, c.args[4], len) : null;
+    return send(c, s, data, i32(c.args[3]), to);
+  },
+  recvfrom: (c, s) => {
+    const buf = new Uint8Array(size(c.args[2]));
+    const r = s.receive(buf, i32(c.args[3]));
+    c.mem.write(c.args[1] ?? 0n, buf.subarray(0, Math.min(r.n, buf.length)));
+    writeAddr(c, c.args[4], c.args[5], r.addr);
+    return r.n;
+  },
+  sendmsg: (c, s) => sendmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
+  recvmsg: (c, s) => recvmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
+  sendmmsg: (c, s) => many(c, s, (at, flags) => sendmsg(c, s, at, flags), false),
+  recvmmsg: (c, s) => many(c, s, (at, flags) => recvmsg(c, s, at, flags), true),
+  shutdown: (c, s) => {
+    s.shutdown(i32(c.args[1]));
+    return 0;
+  },
+  getsockopt: (c, s) => {
+    const lenp = c.args[4] ?? 0n;
+    const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
+    if (room < 0) throw new LinuxError("EINVAL");
+    const value = s.getsockopt(i32(c.args[1]), i32(c.args[2]), Math.min(room, 4096));
+    c.mem.write(c.args[3] ?? 0n, value);
+    c.mem.write(lenp, int(value.length));
+    return 0;
+  },
+  setsockopt: (c, s) => {
+    const len = u32(c.args[4]);
+    if (len > 4096) throw new LinuxError("EINVAL");
+    s.setsockopt(
+      i32(c.args[1]),
+      i32(c.args[2]),
+      len ? c.mem.read(c.args[3] ?? 0n, len) : new Uint8Array(0),
+    );
+    return 0;
+  },
+};
+
+function accept(c: SyscallContext, s: HostSocketFile, flags: number): number {
+  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
+  const { socket, addr } = s.accept(flags & SOCK_NONBLOCK ? O.NONBLOCK : 0);
+  const fd = c.p.fds.add(socket, (flags & SOCK_CLOEXEC) !== 0);
+  try {
+    writeAddr(c, c.args[1], c.args[2], addr);
+  } catch (e) {
+    c.p.fds.close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/** sendmmsg and recvmmsg: message by message, what was done when a later one fails. */
+function many(
+  c: SyscallContext,
+  _s: HostSocketFile,
+  one: (at: bigint, flags: number) => number,
+  receiving: boolean,
+): number {
+  const count = Math.min(u32(c.args[2]), 1024);
+  let done = 0;
+  for (; done < count; done++) {
+    const at = (c.args[1] ?? 0n) + BigInt(64 * done);
+    // After the first message a receive takes only what is there.
+    const flags = i32(c.args[3]) | (receiving && done > 0 ? MSG_DONTWAIT : 0);
+    let n: number;
+    try {
+      n = one(at, flags);
+    } catch (e) {
+      if (done > 0) break;
+      throw e;
+    }
+    c.mem.write(at + 56n, int(n));
+  }
+  return done;
+}
+
+/**
+ * The socket handlers with host sockets routed to the host: `socket`
+ * makes one for AF_INET and AF_INET6 when the sandbox has the host's
+ * network, and the other calls on one go to it.
+ *
+ * @param local The Sentry's own socket handlers.
+ * @returns The handlers to install.
+ */
+export function withHostSockets(local: Record<string, Handler>): Record<string, Handler> {
+  const out: Record<string, Handler> = { ...local };
+  out.socket = (c) => {
+    const family = i32(c.args[0]);
+    if (c.k.network !== "host" || (family !== AF_INET && family !== AF_INET6)) {
+      return local.socket!(c);
+    }
+    const raw = i32(c.args[1]);
+    if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
+    const type = raw & 0xf;
+    // Raw and packet sockets would reach past the host's own protections.
+    if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+    const s = HostSocketFile.open(
+      family,
+      type,
+      i32(c.args[2]),
+      raw & SOCK_NONBLOCK ? O.NONBLOCK : 0,
+      { queue: (fd, events) => c.k.hostQueue(fd, events), forget: (fd) => c.k.forgetHostFd(fd) },
+    );
+    return c.p.fds.add(s, (raw & SOCK_CLOEXEC) !== 0);
+  };
+  for (const [name, call] of Object.entries(HOST)) {
+    const mine = local[name]!;
+    out[name] = (c) => {
+      const s = hostSocketOf(c);
+      return s ? call(c, s) : mine(c);
+    };
+  }
+  return out;
+}

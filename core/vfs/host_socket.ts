@@ -1,0 +1,289 @@
+/**
+ * An application's TCP or UDP socket under `--network host`: a host socket
+ * the Sentry holds (gVisor's hostinet). The application has a Sentry
+ * descriptor; every operation goes to the host socket, which is always
+ * non-blocking: a call that would block parks the task until the event
+ * loop says the socket is ready, so the Sentry never waits in the host.
+ *
+ * @module
+ */
+import { Errno } from "../../platform/errno.ts";
+import { pollFd } from "../../platform/fd.ts";
+import {
+  hostAccept,
+  hostBind,
+  hostConnect,
+  hostGetSockOpt,
+  hostListen,
+  hostRecvFrom,
+  hostSendTo,
+  hostSetSockOpt,
+  hostShutdown,
+  hostSocket,
+  hostSockName,
+} from "../../platform/host_socket.ts";
+import { LinuxError, type WaitQueue, WouldBlock } from "../errors.ts";
+import { HostFdFile, type HostPoller } from "./host_file.ts";
+import { O, POLL } from "./inode.ts";
+
+const MSG_DONTWAIT = 0x40;
+const SOL_SOCKET = 1;
+const SO_ERROR = 4;
+
+/** Runs a host call, its errors as the application's. */
+function host<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    if (e instanceof Errno) throw new LinuxError(e.errno);
+    throw e;
+  }
+}
+
+/** Whether a host call failed with EAGAIN (nothing to do yet). */
+function wouldBlock(e: unknown): boolean {
+  return e instanceof Errno && e.errno === 11;
+}
+
+/**
+ * A host socket.
+ *
+ * @example
+ * ```ts ignore
+ * const s = HostSocketFile.open(2, 1, 0, 0, poller);
+ * ```
+ */
+export class HostSocketFile extends HostFdFile {
+  readonly family: number;
+  /** SOCK_STREAM or SOCK_DGRAM. */
+  readonly type: number;
+  readonly #poller: HostPoller;
+  /** A blocking connect is under way: its retries wait for it to finish. */
+  #connecting = false;
+
+  /**
+   * Wraps a host socket.
+   *
+   * @param fd The host descriptor (owned; non-blocking).
+   * @param family AF_INET or AF_INET6.
+   * @param type SOCK_STREAM or SOCK_DGRAM.
+   * @param flags O_NONBLOCK as the application set it.
+   * @param poller Waits for readiness.
+   */
+  constructor(fd: number, family: number, type: number, flags: number, poller: HostPoller) {
+    super(fd, O.RDWR | flags, poller);
+    this.family = family;
+    this.type = type;
+    this.#poller = poller;
+  }
+
+  /**
+   * Makes a host socket for the application.
+   *
+   * @param family AF_INET or AF_INET6.
+   * @param type SOCK_STREAM or SOCK_DGRAM.
+   * @param protocol The protocol.
+   * @param flags O_NONBLOCK or 0.
+   * @param poller Waits for readiness.
+   * @returns The socket.
+   * @throws {LinuxError} What socket(2) fails with.
+   */
+  static open(
+    family: number,
+    type: number,
+    protocol: number,
+    flags: number,
+    poller: HostPoller,
+  ): HostSocketFile {
+    return new HostSocketFile(
+      host(() => hostSocket(family, type, protocol)),
+      family,
+      type,
+      flags,
+      poller,
+    );
+  }
+
+  #nonblocking(flags = 0): boolean {
+    return (this.flags & O.NONBLOCK) !== 0 || (flags & MSG_DONTWAIT) !== 0;
+  }
+
+  /** Parks the caller until the socket is ready for `events`, or says EAGAIN. */
+  #wait(events: number, nonblocking: boolean): never {
+    if (nonblocking) throw new LinuxError("EAGAIN");
+    throw new WouldBlock([this.#poller.queue(this.hostFd, events)]);
+  }
+
+  /**
+   * bind(2).
+   *
+   * @param addr The sockaddr.
+   */
+  bind(addr: Uint8Array): void {
+    host(() => hostBind(this.hostFd, addr));
+  }
+
+  /**
+   * listen(2).
+   *
+   * @param backlog The backlog.
+   */
+  listen(backlog: number): void {
+    host(() => hostListen(this.hostFd, backlog));
+  }
+
+  /**
+   * connect(2): a blocking socket waits for the connection to be made (or
+   * to fail), a non-blocking one gets EINPROGRESS.
+   *
+   * @param addr The sockaddr.
+   * @throws {LinuxError} ECONNREFUSED, EINPROGRESS, ...
+   * @throws {WouldBlock} While a blocking connect is under way.
+   */
+  connect(addr: Uint8Array): void {
+    if (this.#connecting) {
+      // A retry: done once the socket is writable; SO_ERROR says how it went.
+      if ((pollFd(this.hostFd, POLL.OUT) & (POLL.OUT | POLL.ERR | POLL.HUP)) === 0) {
+        this.#wait(POLL.OUT, false);
+      }
+      this.#connecting = false;
+      const err = new DataView(this.getsockopt(SOL_SOCKET, SO_ERROR, 4).buffer).getInt32(0, true);
+      if (err) throw new LinuxError(err);
+      return;
+    }
+    try {
+      hostConnect(this.hostFd, addr);
+    } catch (e) {
+      if (!(e instanceof Errno)) throw e;
+      if (e.errno !== 115 /* EINPROGRESS */ || this.#nonblocking()) throw new LinuxError(e.errno);
+      this.#connecting = true;
+      this.#wait(POLL.OUT, false);
+    }
+  }
+
+  /** Forgets a blocking connect a signal interrupted (it goes on in the host, as on Linux). */
+  interrupted(): void {
+    this.#connecting = false;
+  }
+
+  /**
+   * accept4(2).
+   *
+   * @param flags O_NONBLOCK for the new socket.
+   * @returns The connection and its peer's address.
+   * @throws {WouldBlock} Until a connection comes (EAGAIN when non-blocking).
+   */
+  accept(flags: number): { socket: HostSocketFile; addr: Uint8Array } {
+    try {
+      const { fd, addr } = hostAccept(this.hostFd);
+      return {
+        socket: new HostSocketFile(fd, this.family, this.type, flags, this.#poller),
+        addr,
+      };
+    } catch (e) {
+      if (wouldBlock(e)) this.#wait(POLL.IN, this.#nonblocking());
+      if (e instanceof Errno) throw new LinuxError(e.errno);
+      throw e;
+    }
+  }
+
+  /**
+   * Sends.
+   *
+   * @param data The bytes.
+   * @param flags MSG_* flags.
+   * @param addr A destination, or null.
+   * @returns Bytes sent.
+   * @throws {LinuxError} EPIPE (the caller raises SIGPIPE), ...
+   * @throws {WouldBlock} Until there is room (EAGAIN when non-blocking).
+   */
+  send(data: Uint8Array, flags: number, addr: Uint8Array | null): number {
+    try {
+      return hostSendTo(this.hostFd, data, flags & ~MSG_DONTWAIT, addr);
+    } catch (e) {
+      if (wouldBlock(e)) this.#wait(POLL.OUT, this.#nonblocking(flags));
+      if (e instanceof Errno) throw new LinuxError(e.errno);
+      throw e;
+    }
+  }
+
+  /**
+   * Receives.
+   *
+   * @param buf Where to.
+   * @param flags MSG_* flags.
+   * @returns Bytes received and the sender's address.
+   * @throws {WouldBlock} Until something comes (EAGAIN when non-blocking).
+   */
+  receive(buf: Uint8Array, flags: number): { n: number; addr: Uint8Array } {
+    try {
+      return hostRecvFrom(this.hostFd, buf, flags & ~MSG_DONTWAIT);
+    } catch (e) {
+      if (wouldBlock(e)) this.#wait(POLL.IN, this.#nonblocking(flags));
+      if (e instanceof Errno) throw new LinuxError(e.errno);
+      throw e;
+    }
+  }
+
+  override read(buf: Uint8Array, offset: bigint | null): number {
+    if (offset !== null) throw new LinuxError("ESPIPE");
+    if (buf.length === 0) return 0;
+    return this.receive(buf, 0).n;
+  }
+
+  override write(data: Uint8Array, offset: bigint | null): number {
+    if (offset !== null) throw new LinuxError("ESPIPE");
+    if (data.length === 0 && this.type !== 2) return 0;
+    return this.send(data, 0, null);
+  }
+
+  /**
+   * getsockopt(2).
+   *
+   * @param level The level.
+   * @param name The option.
+   * @param size Room for the value.
+   * @returns The value.
+   */
+  getsockopt(level: number, name: number, size: number): Uint8Array {
+    return host(() => hostGetSockOpt(this.hostFd, level, name, size));
+  }
+
+  /**
+   * setsockopt(2).
+   *
+   * @param level The level.
+   * @param name The option.
+   * @param value The value.
+   */
+  setsockopt(level: number, name: number, value: Uint8Array): void {
+    host(() => hostSetSockOpt(this.hostFd, level, name, value));
+  }
+
+  /**
+   * getsockname(2) or getpeername(2).
+   *
+   * @param peer The peer's.
+   * @returns The sockaddr.
+   */
+  name(peer: boolean): Uint8Array {
+    return host(() => hostSockName(this.hostFd, peer));
+  }
+
+  /**
+   * shutdown(2).
+   *
+   * @param how SHUT_RD, SHUT_WR or SHUT_RDWR.
+   */
+  shutdown(how: number): void {
+    host(() => hostShutdown(this.hostFd, how));
+  }
+
+  /** @returns The ready events, and a queue for the ones that are not (a socket does both). */
+  override poll(): { events: number; queue: WaitQueue | null } {
+    const bits = pollFd(this.hostFd, POLL.IN | POLL.OUT);
+    const waitFor = (POLL.IN | POLL.OUT) & ~bits;
+    if (bits & (POLL.HUP | POLL.ERR) || waitFor === 0) return { events: bits, queue: null };
+    return { events: bits, queue: this.#poller.queue(this.hostFd, waitFor) };
+  }
+}
