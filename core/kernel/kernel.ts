@@ -192,10 +192,13 @@ export class Kernel {
   readonly #parked = new Set<Task>();
   readonly #runQueue: (() => void)[] = [];
   readonly #timers = new Map<number, () => void>();
-  /** Host descriptors waited on: the events asked for, the event loop's token, a queue per event set. */
+  /**
+   * Host descriptors in the event loop: the events asked for, the loop's
+   * token, whether the one-shot registration is armed, a queue per event set.
+   */
   readonly #hostWaits = new Map<
     number,
-    { events: number; token: number; queues: Map<number, WaitQueue> }
+    { events: number; token: number; armed: boolean; queues: Map<number, WaitQueue> }
   >();
   readonly #hostTokens = new Map<number, number>();
   #nextToken = 1;
@@ -374,18 +377,29 @@ export class Kernel {
     const ONESHOT = 0x40000000;
     const w = this.#hostWaits.get(fd);
     if (w) {
-      // One registration per descriptor: widened to what is waited for now.
+      // One registration per descriptor, kept while it is open: re-armed,
+      // or widened to what is waited for now.
       let q = w.queues.get(events);
       if (!q) w.queues.set(events, q = new WaitQueue());
-      if ((w.events | events) !== w.events) {
-        w.events |= events;
-        this.loop.modify(fd, w.events | ONESHOT);
+      const want = w.armed ? w.events | events : events;
+      if (!w.armed || want !== w.events) {
+        w.events = want;
+        w.armed = true;
+        try {
+          this.loop.modify(fd, want | ONESHOT);
+        } catch {
+          // Closed and reused without forgetHostFd: a new registration.
+          try {
+            this.loop.unwatch(fd);
+          } catch { /* not watched */ }
+          this.loop.watch(fd, want | ONESHOT, w.token);
+        }
       }
       return q;
     }
     const q = new WaitQueue();
     const token = this.#nextToken++;
-    this.#hostWaits.set(fd, { events, token, queues: new Map([[events, q]]) });
+    this.#hostWaits.set(fd, { events, token, armed: true, queues: new Map([[events, q]]) });
     this.#hostTokens.set(token, fd);
     // One shot: re-armed by the next hostQueue() call after it fired.
     this.loop.watch(fd, events | ONESHOT, token);
@@ -469,14 +483,13 @@ export class Kernel {
         continue;
       }
       const fd = this.#hostTokens.get(ev.token);
-      if (fd !== undefined) {
-        this.#hostTokens.delete(ev.token);
-        const w = this.#hostWaits.get(fd);
-        this.#hostWaits.delete(fd);
-        try {
-          this.loop.unwatch(fd);
-        } catch { /* closed meanwhile */ }
-        for (const q of w?.queues.values() ?? []) guarded(() => q.notify());
+      const w = fd === undefined ? undefined : this.#hostWaits.get(fd);
+      if (w) {
+        // Fired (one shot): disarmed, the registration kept for the next wait.
+        w.armed = false;
+        const queues = [...w.queues.values()];
+        w.queues.clear();
+        for (const q of queues) guarded(() => q.notify());
       }
     }
   }

@@ -144,6 +144,7 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
       ratios(start)
     }`,
   );
+  await hostNetworkTable(runtimes, bundle);
   console.log("\ncontainer lifecycle (sleep; median), and the RSS an idle one keeps");
   const life = new Map<string, Lifecycle>();
   for (const r of runtimes) life.set(r.name, await lifecycleMillis(r, bundle, quick ? 2 : 5));
@@ -161,6 +162,54 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
     console.log(
       `${label.padEnd(18)}${names.map((n) => cell(`${(mem(n)! / 1024).toFixed(1)} MiB`)).join("")}${
         ratios(mem)
+      }`,
+    );
+  }
+}
+
+/**
+ * Loopback TCP with the host's network: runc (the kernel's TCP in its
+ * network namespace), runsc and dvisor with --network=host (host sockets
+ * held by the sandbox), next to dvisor's own loopback (--network none).
+ */
+async function hostNetworkTable(runtimes: Peer[], bundle: string): Promise<void> {
+  const withHost = (p: Peer | undefined, name: string): Peer | null =>
+    p
+      ? {
+        name,
+        argv: [...p.argv.filter((a) => !a.startsWith("--network")), "--network=host"],
+      }
+      : null;
+  const byName = (n: string) => runtimes.find((r) => r.name === n);
+  const runc = byName("runc");
+  const rows: Peer[] = [
+    runc ? { ...runc, name: "runc host" } : undefined,
+    withHost(byName("runsc"), "runsc host"),
+    byName("dvisor seccomp"),
+    withHost(byName("dvisor seccomp"), "dvisor host"),
+  ].filter((p): p is Peer => !!p);
+  console.log(
+    "\nloopback TCP, --network none and host (tests/bench/syscalls.c tcp; median of 3 runs)",
+  );
+  const costs = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    try {
+      const host = r.name.endsWith(" host") || r.name === "runc host";
+      costs.set(r.name, await syscallNanos(r, bundle, quick ? 1 : 5, ["tcp"], host));
+    } catch (e) {
+      console.log(`${r.name}: ${e instanceof Error ? e.message.split("\n")[0] : e}`);
+    }
+  }
+  const cell = (s: string) => s.padStart(16);
+  console.log(
+    `${"".padEnd(18)}${rows.map((r) => cell(r.name)).join("")}${cell("host/runsc host")}`,
+  );
+  for (const op of ["tcp round trip", "tcp 64KiB"]) {
+    const v = (n: string) => costs.get(n)?.get(op);
+    const mine = v("dvisor host"), theirs = v("runsc host");
+    console.log(
+      `${op.padEnd(18)}${rows.map((r) => cell(us((v(r.name) ?? NaN) / 1000))).join("")}${
+        cell(mine !== undefined && theirs !== undefined ? ratio(mine, theirs) : "n/a")
       }`,
     );
   }

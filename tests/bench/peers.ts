@@ -66,7 +66,7 @@ export async function makeBundle(dir: string): Promise<string> {
   return bundle;
 }
 
-async function writeConfig(bundle: string, args: string[]): Promise<void> {
+async function writeConfig(bundle: string, args: string[], hostNetwork = false): Promise<void> {
   const out = await new Deno.Command("runc", {
     args: ["spec", "--bundle", bundle],
     stderr: "piped",
@@ -78,6 +78,12 @@ async function writeConfig(bundle: string, args: string[]): Promise<void> {
   config.process.terminal = false;
   config.process.args = args;
   config.root.readonly = true;
+  // The host's network: no network namespace (what runsc and dvisor --network=host use).
+  if (hostNetwork) {
+    config.linux.namespaces = config.linux.namespaces.filter((n: { type: string }) =>
+      n.type !== "network"
+    );
+  }
   // Where syscalls.c writes its 64 MiB files: a tmpfs, and a host directory.
   config.mounts.push(
     { destination: "/bench-tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev"] },
@@ -108,9 +114,10 @@ async function runTimed(
   peer: Peer,
   bundle: string,
   args: string[],
+  hostNetwork = false,
 ): Promise<{ ms: number; stdout: string }> {
   await Deno.remove(`${bundle}/config.json`).catch(() => {});
-  await writeConfig(bundle, args);
+  await writeConfig(bundle, args, hostNetwork);
   const id = `dvisor-bench-${Deno.pid}-${serial++}`;
   const t0 = performance.now();
   const out = await new Deno.Command(peer.argv[0]!, {
@@ -133,16 +140,25 @@ async function runTimed(
  * @param peer The runtime.
  * @param bundle A bundle from {@linkcode makeBundle}.
  * @param scale Iteration multiplier.
+ * @param only Which part of the program to run (`["tcp"]`), or everything.
+ * @param hostNetwork Run without a network namespace (the host's network).
  * @returns Cost by operation name.
  */
 export async function syscallNanos(
   peer: Peer,
   bundle: string,
   scale: number,
+  only: string[] = [],
+  hostNetwork = false,
 ): Promise<Map<string, number>> {
   const runs: Array<Map<string, number>> = [];
   for (let i = 0; i < 3; i++) {
-    const { stdout } = await runTimed(peer, bundle, ["/syscalls", String(scale)]);
+    const { stdout } = await runTimed(
+      peer,
+      bundle,
+      ["/syscalls", String(scale), ...only],
+      hostNetwork,
+    );
     runs.push(
       new Map(
         stdout.trim().split("\n").map((l) => {

@@ -173,6 +173,11 @@ static void epoll_bench(long scale) {
 
 int main(int argc, char **argv) {
   long scale = argc > 1 ? atol(argv[1]) : 1;
+  /* "syscalls SCALE tcp": the loopback TCP lines only (the host-network comparison). */
+  if (argc > 2 && strcmp(argv[2], "tcp") == 0) {
+    stream_bench(1, scale);
+    return 0;
+  }
   const char *file = "/bench-file";
   int fd = open(file, O_RDONLY);
   if (fd < 0) fail("open /bench-file");
