@@ -155,6 +155,26 @@ if __name__ == "__main__":
 '`,
     ].join("; "),
   );
+  // tar and gzip of a 100 MiB tree in the container's tmpfs: made, packed, unpacked, compared.
+  const big = await sameAsRunc(
+    t,
+    "tar and gzip of 100 MiB",
+    rootfs,
+    [
+      "cd /tmp && mkdir -p tree/a tree/b",
+      `python3 -c 'import random; r = random.Random(7)
+for i in range(100):
+    open("tree/%s/f%02d" % ("ab"[i % 2], i), "wb").write(r.randbytes(1 << 20)[: (1 << 20) - i * 97])
+open("tree/a/text", "w").write("dvisor " * 200000)'`,
+      "du -sb tree | cut -f1",
+      "tar cf - tree | gzip -1 > tree.tgz; echo pack $?",
+      "mkdir x && gzip -dc tree.tgz | tar xf - -C x; echo unpack $?",
+      "diff -r tree x/tree && echo same",
+      "find x/tree -type f | sort | xargs md5sum | md5sum",
+      "gzip -dc tree.tgz | tar tvf - | awk '{print $3, $6}' | sort | md5sum",
+    ].join("; "),
+  );
+  assertStringIncludes(big.stdout, "same");
   // An interactive session on a pty made in the container (devpts, the line discipline).
   const session = await sameAsRunc(
     t,
