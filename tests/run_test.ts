@@ -13,7 +13,7 @@ import {
   sandboxTraces,
 } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
-import type { Ran } from "./support/run.ts";
+import { compileCPrograms, type Ran } from "./support/run.ts";
 
 const PLATFORMS = ["seccomp", "ptrace"];
 
@@ -419,5 +419,28 @@ EOF`;
   } finally {
     await Deno.remove(bundle, { recursive: true });
     await server.shutdown();
+  }
+});
+
+Deno.test("dvisor run: rtnetlink and interface ioctls show the loopback, as in runc's network namespace", async (t) => {
+  const bin = await compileCPrograms();
+  const rootfs = await makeBusyboxRootfs();
+  const bundle = await makeBundle({
+    rootfs,
+    args: ["/c/netlink"],
+    mounts: [{ destination: "/c", type: "bind", source: bin, options: ["rbind", "ro"] }],
+  });
+  try {
+    const runc = await runBundle("runc", bundle);
+    assertStringIncludes(runc.stdout, "if_nameindex: 1 lo");
+    for (const platform of PLATFORMS) {
+      await t.step(platform, async () => {
+        const r = await runBundle("dvisor", bundle, [`--platform=${platform}`]);
+        assertEquals({ code: r.code, stdout: r.stdout }, { code: runc.code, stdout: runc.stdout });
+      });
+    }
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
   }
 });

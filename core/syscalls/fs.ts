@@ -6,6 +6,8 @@
 import { HostTtyFile } from "../vfs/host_tty.ts";
 import { jobControlIoctl, openSlave } from "./tty.ts";
 import { PTY, PtyMaster, PtySlave } from "../vfs/pty.ts";
+import { LocalSocket } from "../vfs/local_socket.ts";
+import { loopbackIoctl, NetlinkSocket } from "../vfs/netlink.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG } from "../kernel/signals.ts";
@@ -469,6 +471,11 @@ function ioctl(c: SyscallContext): bigint | number {
       }
       break;
     }
+  }
+  if (f instanceof LocalSocket || f instanceof NetlinkSocket) {
+    // The sandbox's own network: its interfaces (lo).
+    const r = loopbackIoctl(req, arg, c.mem);
+    if (r !== null) return r;
   }
   if (f instanceof HostTtyFile || f instanceof PtySlave) {
     const r = jobControlIoctl(c, f, req, arg);

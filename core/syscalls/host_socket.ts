@@ -12,7 +12,7 @@ import { HostSocketFile } from "../vfs/host_socket.ts";
 import { O } from "../vfs/inode.ts";
 import { i32, size, u32 } from "./args.ts";
 import { pipeSignal } from "./fs.ts";
-import { gather, int, readMsgHdr, scatter } from "./socket.ts";
+import { gather, int, readMsgHdr, scatter, writeSockaddr as writeAddr } from "./socket.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -34,20 +34,6 @@ function hostSocketOf(c: SyscallContext): HostSocketFile | null {
 function readAddr(c: SyscallContext, addr: bigint | undefined, len: number): Uint8Array {
   if (len < 2 || len > ADDR_MAX) throw new LinuxError("EINVAL");
   return c.mem.read(addr ?? 0n, len);
-}
-
-/** Writes a sockaddr as accept, getsockname and recvfrom do: cut to the room, its length told. */
-function writeAddr(
-  c: SyscallContext,
-  addr: bigint | undefined,
-  lenp: bigint | undefined,
-  a: Uint8Array,
-): void {
-  if (!addr || !lenp) return;
-  const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
-  if (room < 0) throw new LinuxError("EINVAL");
-  c.mem.write(addr, a.subarray(0, Math.min(room, a.length)));
-  c.mem.write(lenp, int(a.length));
 }
 
 function send(

@@ -512,6 +512,29 @@ function recvmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: numb
 }
 
 /**
+ * Writes a raw sockaddr as accept, getsockname and recvfrom do: cut to the
+ * room the caller's length word gives, the full length written back.
+ *
+ * @param c The call.
+ * @param addr Where (0: nothing is written).
+ * @param lenp The caller's socklen_t.
+ * @param a The sockaddr.
+ * @throws {LinuxError} EINVAL for a negative length.
+ */
+export function writeSockaddr(
+  c: SyscallContext,
+  addr: bigint | undefined,
+  lenp: bigint | undefined,
+  a: Uint8Array,
+): void {
+  if (!addr || !lenp) return;
+  const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
+  if (room < 0) throw new LinuxError("EINVAL");
+  c.mem.write(addr, a.subarray(0, Math.min(room, a.length)));
+  c.mem.write(lenp, int(a.length));
+}
+
+/**
  * An int as 4 bytes (option values, lengths written back).
  *
  * @param v The value.

@@ -17,6 +17,7 @@ import { SIGNAL_HANDLERS } from "./signal.ts";
 import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
 import { withHostSockets } from "./host_socket.ts";
+import { withNetlink } from "./netlink.ts";
 import { EVENT_HANDLERS } from "./events.ts";
 import { POSIX_TIMER_HANDLERS } from "./posix_timers.ts";
 import { INOTIFY_HANDLERS } from "./inotify.ts";
@@ -32,7 +33,7 @@ const PARTIAL: Row[] = [
   [
     "socket",
     "partial",
-    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages are not passed to the host); other families (netlink, packet, raw) EAFNOSUPPORT",
+    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages are not passed to the host); AF_NETLINK NETLINK_ROUTE with --network none (the loopback's link, addresses and routes; changes EPERM; other netlink protocols EPROTONOSUPPORT); netlink with --network host, packet and raw sockets EAFNOSUPPORT",
   ],
   [
     "epoll_ctl",
@@ -66,7 +67,11 @@ const PARTIAL: Row[] = [
     "partial",
     "SO_PASSCRED, buffers, IPV6_V6ONLY applied; timeouts, linger, TCP_NODELAY and the like kept, without effect",
   ],
-  ["ioctl", "partial", "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD; terminals and devices add their own"],
+  [
+    "ioctl",
+    "partial",
+    "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD; terminals and devices add their own; on sockets of the sandbox's own network the SIOCGIF* interface requests (lo)",
+  ],
   [
     "fcntl",
     "partial",
@@ -121,7 +126,7 @@ const HANDLERS: Record<string, Handler> = {
   ...POLL_HANDLERS,
   ...SPLICE_HANDLERS,
   ...ITIMER_HANDLERS,
-  ...withHostSockets(SOCKET_HANDLERS),
+  ...withNetlink(withHostSockets(SOCKET_HANDLERS)),
   ...EVENT_HANDLERS,
   ...POSIX_TIMER_HANDLERS,
   ...INOTIFY_HANDLERS,

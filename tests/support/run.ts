@@ -190,6 +190,7 @@ export const C_PROGRAMS = [
   "time",
   "isolation",
   "fork_limit",
+  "netlink",
 ];
 
 let compiled: Promise<string> | null = null;
