@@ -99,13 +99,18 @@ export async function prepareBundle(
       );
     }
   }
-  const { platform, network, strace, mountPoint } = await sandboxGlobals(globals);
+  const { platform, network: flagged, strace, mountPoint } = await sandboxGlobals(globals);
+  // A network namespace given by path (CNI's, Docker's) is the sandbox's
+  // network, through host sockets in it, unless --network none says otherwise.
+  const joined = spec.networkNamespacePath;
+  const network = joined && globals.network === undefined ? "host" : flagged;
   return {
     bundle,
     spec,
     request: {
       platform,
       network,
+      ...(network === "host" && joined ? { networkNamespace: joined } : {}),
       rootReadOnly: spec.rootReadOnly,
       rootOverlay: globals.overlay === true,
       mounts: spec.mounts.map((m) => ({

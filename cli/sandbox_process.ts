@@ -257,6 +257,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
         ...(o.terminal !== undefined ? terminalOwner() : {}),
         ...(o.joinCgroups?.length ? { joinCgroups: o.joinCgroups } : {}),
+        ...(request.networkNamespace ? { joinNetwork: request.networkNamespace } : {}),
         ...oomScoreAdj(request),
       });
       return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };

@@ -164,6 +164,14 @@ function hostNetworkRules(): Rule[] {
   });
   return [
     ...[2, 10].flatMap((family) => [socketOf(family, 1), socketOf(family, 2)]),
+    // rtnetlink (protocol 0) to read the network's interfaces, addresses and routes.
+    ...[2, 3].map((type) => {
+      const rule = socketOf(16, type);
+      return {
+        ...rule,
+        args: [...rule.args!, { arg: 2, op: "masked-eq", mask: 0xffffffff, value: 0, width: 32 }],
+      } as Rule;
+    }),
     ...HOST_NETWORK_CALLS.map((n) => ({ syscall: SYS[n], action: action.allow() })),
   ];
 }

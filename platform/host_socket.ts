@@ -260,3 +260,35 @@ export function hostSockName(fd: number, peer: boolean): Uint8Array {
 export function hostShutdown(fd: number, how: number): void {
   checked(syscall(SYS.shutdown, BigInt(fd), BigInt(how)), "shutdown");
 }
+
+/**
+ * An ioctl on a host socket whose argument is a buffer (`struct ifreq`):
+ * the buffer goes in and comes back changed.
+ *
+ * @param fd The socket.
+ * @param request The request (a SIOCGIF* one).
+ * @param buf The argument, updated in place.
+ * @throws {Errno} If ioctl fails.
+ */
+export function hostSocketIoctl(fd: number, request: number, buf: Uint8Array): void {
+  checked(syscall(SYS.ioctl, BigInt(fd), BigInt(request), addressOf(buf)), "ioctl");
+}
+
+/**
+ * SIOCGIFCONF on a host socket: the interfaces' IPv4 addresses.
+ *
+ * @param fd The socket.
+ * @param room Bytes the caller has for `struct ifreq`s (0: ask for the size).
+ * @returns The `struct ifreq`s, or a buffer of the size needed when `room` is 0.
+ * @throws {Errno} If ioctl fails.
+ */
+export function hostInterfaceList(fd: number, room: number): Uint8Array {
+  const inner = new Uint8Array(room);
+  const conf = new Uint8Array(16);
+  const v = new DataView(conf.buffer);
+  v.setInt32(0, room, true);
+  v.setBigUint64(8, room ? addressOf(inner) : 0n, true);
+  checked(syscall(SYS.ioctl, BigInt(fd), 0x8912n, addressOf(conf)), "ioctl SIOCGIFCONF");
+  const len = v.getInt32(0, true);
+  return room ? inner.slice(0, len) : new Uint8Array(len);
+}

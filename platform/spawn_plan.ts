@@ -3,7 +3,7 @@
  * becomes the step table the clone runner executes in the child.
  *
  * Step order in the child (each optional): reset signal handlers -> parent
- * death signal -> join cgroups -> oom_score_adj -> descriptors into place -> user namespace maps -> session and
+ * death signal -> join cgroups -> join a network namespace -> oom_score_adj -> descriptors into place -> user namespace maps -> session and
  * controlling terminal -> hostname -> mounts and pivot_root -> cwd -> rlimits ->
  * bounding set -> groups, gid, uid -> capabilities -> no_new_privs -> mark
  * other descriptors close-on-exec -> PTRACE_TRACEME (and stop) -> unblock
@@ -177,6 +177,12 @@ export interface SpawnOptions {
    */
   joinCgroups?: string[];
   /**
+   * The network namespace the child joins (a path such as
+   * /var/run/netns/NAME or /proc/PID/ns/net), before anything else that
+   * namespace affects; not with a new "net" namespace.
+   */
+  joinNetwork?: string;
+  /**
    * The child's oom_score_adj (-1000 to 1000), set before it runs anything;
    * a value under the current one needs CAP_SYS_RESOURCE, else it stays.
    */
@@ -289,6 +295,12 @@ export function validateSpawnOptions(o: SpawnOptions): void {
     }
   }
   for (const procs of o.joinCgroups ?? []) absolutePath(procs, "cgroup.procs file");
+  if (o.joinNetwork !== undefined) {
+    absolutePath(o.joinNetwork, "network namespace");
+    if (o.namespaces?.includes("net")) {
+      throw new RangeError("A child cannot both join a network namespace and get a new one");
+    }
+  }
   if (o.oomScoreAdj !== undefined) intArg(o.oomScoreAdj, -1000, 1000, "oom_score_adj");
   for (const sig of o.ignoredSignals ?? []) {
     intArg(sig, 1, 64, "ignored signal");
@@ -494,6 +506,17 @@ export function planSpawn(
   }
   // "0" is the writer itself.
   for (const procs of o.joinCgroups ?? []) writeProcFile(t, arena, procs, "0");
+  if (o.joinNetwork !== undefined) {
+    const slot = arena.addr(arena.alloc(8));
+    t.add(`open ${o.joinNetwork}`, SYS.openat, [
+      AT_FDCWD,
+      str(o.joinNetwork, "network namespace path"),
+      BigInt(O.RDONLY | O.CLOEXEC),
+      0n,
+    ], { storeU64: slot });
+    t.add("setns CLONE_NEWNET", SYS.setns, [slot, NAMESPACE_FLAGS.net], { load: [0] });
+    t.add(`close ${o.joinNetwork}`, SYS.close, [slot], { load: [0] });
+  }
   if (o.oomScoreAdj !== undefined) {
     // Lowering it needs CAP_SYS_RESOURCE: without it the child keeps its
     // parent's (the caller can read /proc/PID/oom_score_adj to know).

@@ -135,6 +135,26 @@ Deno.test("spawn() in a net namespace sees only lo", () => {
   assertEquals(r.stdout, "lo\n");
 });
 
+Deno.test("spawn() joins a network namespace by path", async () => {
+  // A child in a new network namespace holds it; a second one joins it through /proc.
+  const holder = spawn({ ...sh("sleep 30"), namespaces: ["net"] });
+  try {
+    const path = `/proc/${holder.pid}/ns/net`;
+    const r = capture({ ...sh("readlink /proc/self/ns/net"), joinNetwork: path });
+    assertEquals(r.status.code, 0, r.stderr);
+    assertEquals(r.stdout.trim(), await Deno.readLink(path));
+    assertNotEquals(r.stdout.trim(), await Deno.readLink("/proc/self/ns/net"));
+    assertThrows(
+      () => spawn({ ...sh("true"), joinNetwork: path, namespaces: ["net"] }),
+      RangeError,
+      "both join",
+    );
+  } finally {
+    holder.kill(9);
+    await holder.wait();
+  }
+});
+
 Deno.test("spawn() mounts in a mount namespace stay inside it", async () => {
   await leavesNothing(() => {
     const r = capture({

@@ -57,6 +57,21 @@ async function sameAsRunc(
   }
 }
 
+/**
+ * Runs a bundle under runc, then under dvisor on each platform (with more
+ * global flags), and checks that output and exit code are the same.
+ */
+async function bundleAsRunc(t: Deno.TestContext, bundle: string, flags: string[]): Promise<Ran> {
+  const runc = await runBundle("runc", bundle);
+  for (const platform of PLATFORMS) {
+    await t.step(platform, async () => {
+      const r = await runBundle("dvisor", bundle, [`--platform=${platform}`, ...flags]);
+      assertEquals({ code: r.code, stdout: r.stdout }, { code: runc.code, stdout: runc.stdout });
+    });
+  }
+  return runc;
+}
+
 Deno.test("dvisor run matches runc on a Debian rootfs", async (t) => {
   const rootfs = { rootfs: debianRootfs() };
   // Mount points made at start show their creation time, which may fall
@@ -408,14 +423,8 @@ EOF`;
     args: ["/bin/sh", "-c", script],
   });
   try {
-    const runc = await runBundle("runc", bundle);
+    const runc = await bundleAsRunc(t, bundle, ["--network=host"]);
     assertStringIncludes(runc.stdout, "served /index.txt to GET");
-    for (const platform of PLATFORMS) {
-      await t.step(platform, async () => {
-        const r = await runBundle("dvisor", bundle, [`--platform=${platform}`, "--network=host"]);
-        assertEquals({ code: r.code, stdout: r.stdout }, { code: runc.code, stdout: runc.stdout });
-      });
-    }
   } finally {
     await Deno.remove(bundle, { recursive: true });
     await server.shutdown();
@@ -431,16 +440,49 @@ Deno.test("dvisor run: rtnetlink and interface ioctls show the loopback, as in r
     mounts: [{ destination: "/c", type: "bind", source: bin, options: ["rbind", "ro"] }],
   });
   try {
-    const runc = await runBundle("runc", bundle);
+    const runc = await bundleAsRunc(t, bundle, []);
     assertStringIncludes(runc.stdout, "if_nameindex: 1 lo");
-    for (const platform of PLATFORMS) {
-      await t.step(platform, async () => {
-        const r = await runBundle("dvisor", bundle, [`--platform=${platform}`]);
-        assertEquals({ code: r.code, stdout: r.stdout }, { code: runc.code, stdout: runc.stdout });
-      });
-    }
   } finally {
     await Deno.remove(bundle, { recursive: true });
     await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
+Deno.test("dvisor run: a network namespace given by path is the sandbox's network, as under runc", async (t) => {
+  // A server in a network namespace of its own (lo up), which the container joins by path.
+  const port = 18090 + (Deno.pid % 1000);
+  const server = new Deno.Command("unshare", {
+    args: [
+      "--net",
+      "/bin/busybox",
+      "sh",
+      "-c",
+      `/bin/busybox ifconfig lo up && exec python3 -m http.server ${port} --bind 127.0.0.1`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const path = `/proc/${server.pid}/ns/net`;
+  const script = `python3 - <<'EOF'
+import urllib.request, socket, errno
+for i in range(50):
+    try:
+        print(urllib.request.urlopen("http://127.0.0.1:${port}/").status); break
+    except OSError:
+        import time; time.sleep(0.1)
+print(sorted(n for _, n in socket.if_nameindex()))
+EOF`;
+  const bundle = await makeBundle({
+    rootfs: debianRootfs(),
+    networkPath: path,
+    args: ["/bin/sh", "-c", script],
+  });
+  try {
+    const runc = await bundleAsRunc(t, bundle, []);
+    assertStringIncludes(runc.stdout, "200");
+  } finally {
+    await Deno.remove(bundle, { recursive: true });
+    server.kill("SIGKILL");
+    await server.status;
   }
 });

@@ -336,6 +336,15 @@ asyncio.run(main())
       same(native, sandboxed, "host network");
       assertEquals(native.code, 0, native.stderr);
       assertStringIncludes(sandboxed.stdout, "from the host: hello back");
+      // rtnetlink reads the host's network but never changes it.
+      const change = await runDo(platform, [
+        "/usr/bin/python3",
+        "-c",
+        "import socket, struct\ns = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n" +
+        "msg = struct.pack('=LHHLL', 24, 20, 0x405, 1, 0) + struct.pack('=BBBBL', 2, 8, 0, 0, 1)\n" +
+        "try:\n  s.send(msg)\nexcept OSError as e:\n  print(e.strerror)",
+      ], { globals: ["--network=host"] });
+      assertEquals(change.stdout, "Operation not permitted\n", change.stderr);
     } finally {
       server.close();
     }

@@ -20,6 +20,11 @@ export interface BootConfig {
   platform: PlatformName;
   /** "host": the application's TCP and UDP sockets are host sockets (default "none"). */
   network?: "none" | "host";
+  /**
+   * With "host": the network namespace (a path, from linux.namespaces) the
+   * sandbox process is started in, whose network those sockets use.
+   */
+  networkNamespace?: string;
   /** The root's file server: a gofer socket, or (tests) a host path served in this process. */
   rootGoferFd?: number;
   rootPath?: string;

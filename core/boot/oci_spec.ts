@@ -94,6 +94,8 @@ export interface Spec {
   idMappings: IdMappings | null;
   /** The pid namespace linux.namespaces names to join (a pod's shared one), or null. */
   pidNamespacePath: string | null;
+  /** The network namespace linux.namespaces names to join (a CNI or Docker one), or null. */
+  networkNamespacePath: string | null;
 }
 
 /** RLIMIT_* names and numbers. */
@@ -283,6 +285,7 @@ export function parseSpec(text: string, bundle: string): Spec {
     ...cgroupOf(raw),
     idMappings: idMappingsOf(raw),
     pidNamespacePath: namespacePath(raw, "pid"),
+    networkNamespacePath: namespacePath(raw, "network"),
   };
 }
 

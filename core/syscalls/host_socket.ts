@@ -18,6 +18,8 @@ const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
+const SOCK_RAW = 3;
+const AF_NETLINK = 16;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const MSG_NOSIGNAL = 0x4000;
@@ -191,14 +193,19 @@ export function withHostSockets(local: Record<string, Handler>): Record<string, 
   const out: Record<string, Handler> = { ...local };
   out.socket = (c) => {
     const family = i32(c.args[0]);
-    if (c.k.network !== "host" || (family !== AF_INET && family !== AF_INET6)) {
-      return local.socket!(c);
-    }
+    const inet = family === AF_INET || family === AF_INET6;
+    if (c.k.network !== "host" || (!inet && family !== AF_NETLINK)) return local.socket!(c);
     const raw = i32(c.args[1]);
     if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
     const type = raw & 0xf;
-    // Raw and packet sockets would reach past the host's own protections.
-    if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+    if (inet) {
+      // Raw and packet sockets would reach past the host's own protections.
+      if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+    } else {
+      // rtnetlink only, read-only (HostSocketFile refuses changes).
+      if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+      if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
+    }
     const s = HostSocketFile.open(
       family,
       type,

@@ -14,19 +14,51 @@ import {
   hostBind,
   hostConnect,
   hostGetSockOpt,
+  hostInterfaceList,
   hostListen,
   hostRecvFrom,
   hostSendTo,
   hostSetSockOpt,
   hostShutdown,
   hostSocket,
+  hostSocketIoctl,
   hostSockName,
 } from "../../platform/host_socket.ts";
 import { LinuxError, type WaitQueue, WouldBlock } from "../errors.ts";
 import { HostFdFile, type HostPoller } from "./host_file.ts";
-import { O, POLL } from "./inode.ts";
+import { O, POLL, type UserMemory } from "./inode.ts";
 
 const MSG_DONTWAIT = 0x40;
+const AF_NETLINK = 16;
+/** SIOCGIFNAME, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX, TXQLEN. */
+const READ_INTERFACE = new Set([
+  0x8910,
+  0x8913,
+  0x8915,
+  0x8917,
+  0x8919,
+  0x891b,
+  0x891d,
+  0x8921,
+  0x8927,
+  0x8933,
+  0x8942,
+]);
+
+/**
+ * Refuses a netlink message that would change the host's network: only
+ * the rtnetlink GET requests (types 18, 22, 26, ... : low bits 2) go out.
+ */
+function readOnlyNetlink(data: Uint8Array): void {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let at = 0; at + 16 <= data.length;) {
+    const len = v.getUint32(at, true);
+    const type = v.getUint16(at + 4, true);
+    if (type < 16 || (type & 3) !== 2) throw new LinuxError("EPERM");
+    if (len < 16) break;
+    at += (len + 3) & ~3;
+  }
+}
 const SOL_SOCKET = 1;
 const SO_ERROR = 4;
 
@@ -198,6 +230,7 @@ export class HostSocketFile extends HostFdFile {
    * @throws {WouldBlock} Until there is room (EAGAIN when non-blocking).
    */
   send(data: Uint8Array, flags: number, addr: Uint8Array | null): number {
+    if (this.family === AF_NETLINK) readOnlyNetlink(data);
     try {
       return hostSendTo(this.hostFd, data, flags & ~MSG_DONTWAIT, addr);
     } catch (e) {
@@ -277,6 +310,34 @@ export class HostSocketFile extends HostFdFile {
    */
   shutdown(how: number): void {
     host(() => hostShutdown(this.hostFd, how));
+  }
+
+  /**
+   * The interface ioctls that read (SIOCGIF*), answered by the host
+   * socket; the ones that change an interface are refused.
+   */
+  override ioctl(request: number, arg: bigint, memory: UserMemory): bigint {
+    if (request === 0x8912) {
+      // SIOCGIFCONF: struct ifconf { int len; char *buf; }.
+      const conf = memory.read(arg, 16);
+      const v = new DataView(conf.buffer, conf.byteOffset);
+      const room = Math.max(0, Math.min(v.getInt32(0, true), 1 << 16));
+      const buf = v.getBigUint64(8, true);
+      const list = host(() => hostInterfaceList(this.hostFd, buf ? room : 0));
+      if (buf) memory.write(buf, list);
+      const len = new Uint8Array(4);
+      new DataView(len.buffer).setInt32(0, list.length, true);
+      memory.write(arg, len);
+      return 0n;
+    }
+    if (READ_INTERFACE.has(request)) {
+      const req = memory.read(arg, 40).slice();
+      host(() => hostSocketIoctl(this.hostFd, request, req));
+      memory.write(arg, req);
+      return 0n;
+    }
+    if (request >= 0x8910 && request <= 0x8970) throw new LinuxError("EPERM");
+    return super.ioctl(request, arg, memory);
   }
 
   /** @returns The ready events, and a queue for the ones that are not (a socket does both). */

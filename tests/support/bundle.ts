@@ -41,6 +41,8 @@ export interface BundleOptions {
   sysctl?: Record<string, string>;
   /** No network namespace: runc runs in the host's (dvisor needs --network=host for that). */
   hostNetwork?: boolean;
+  /** A network namespace to join, by path. */
+  networkPath?: string;
   /** `linux.seccomp`. */
   seccomp?: Record<string, unknown>;
   /** `linux.resources` beyond runc's default device rule. */
@@ -126,7 +128,9 @@ export async function makeBundle(o: BundleOptions): Promise<string> {
       ...(o.cgroupsPath ? { cgroupsPath: o.cgroupsPath } : {}),
       namespaces: [
         { type: "pid" },
-        ...(o.hostNetwork ? [] : [{ type: "network" }]),
+        ...(o.hostNetwork
+          ? []
+          : [{ type: "network", ...(o.networkPath ? { path: o.networkPath } : {}) }]),
         { type: "ipc" },
         { type: "uts" },
         { type: "mount" },
