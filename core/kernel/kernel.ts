@@ -27,7 +27,14 @@ import { syscallName } from "../../platform/sysno.ts";
 import { syscall } from "../../platform/syscall.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { IpcNamespace } from "../ipc/namespace.ts";
-import { errnoOf, FileServerLost, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import {
+  callHooks,
+  errnoOf,
+  FileServerLost,
+  LinuxError,
+  WaitQueue,
+  WouldBlock,
+} from "../errors.ts";
 import { hostMappings, TaskMemory } from "../mm/memory.ts";
 import type { MountNamespace } from "../vfs/mount.ts";
 import {
@@ -221,6 +228,14 @@ export class Kernel {
     this.ns = init.ns;
     this.table = init.table;
     this.log = init.log;
+    // A deadline a blocking call computes at its first try, kept in the task until it returns.
+    callHooks.keep = (make) => {
+      const t = this.current;
+      if (!t) return make();
+      let s = t.syscallState as { kept: number | null } | null;
+      if (!s || !("kept" in s)) t.syscallState = s = { kept: make() };
+      return s.kept;
+    };
   }
 
   /** Milliseconds since boot. */

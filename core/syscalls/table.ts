@@ -65,7 +65,7 @@ const PARTIAL: Row[] = [
   [
     "setsockopt",
     "partial",
-    "SO_PASSCRED, buffers, IPV6_V6ONLY applied; timeouts, linger, TCP_NODELAY and the like kept, without effect",
+    "SO_PASSCRED, buffers, IPV6_V6ONLY, SO_RCVTIMEO and SO_SNDTIMEO applied; linger, TCP_NODELAY and the like kept, without effect (host sockets: all applied by the host)",
   ],
   [
     "ioctl",

@@ -228,13 +228,6 @@ export function provideDevTty(k: Kernel): void {
   ttyHooks.jobControl = (tty, sig, applies) => checkJobControl(k, tty, sig, applies);
   ttyHooks.signalForeground = (tty, sig) => void signalForeground(k, tty, sig);
   ttyHooks.hangup = (term) => hangUp(k, term.tty);
-  ttyHooks.callDeadline = (make) => {
-    const t = k.current;
-    if (!t) return make();
-    let s = t.syscallState as { ptyDeadline: number | null } | null;
-    if (!s) t.syscallState = s = { ptyDeadline: make() };
-    return s.ptyDeadline;
-  };
   deviceHooks.openPtmx = (node, flags) => {
     const p = k.current?.process;
     const index = k.freeTerminalIndex();

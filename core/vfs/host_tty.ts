@@ -67,9 +67,7 @@ export const ttyHooks: {
   signalForeground: ((tty: TtyState, sig: number) => void) | null;
   /** A sandbox pty's master is gone: its session is hung up. */
   hangup: ((terminal: { tty: TtyState; index: number }) => void) | null;
-  /** A value kept across the current call's retries (made by `make` at its first try). */
-  callDeadline: ((make: () => number | null) => number | null) | null;
-} = { jobControl: null, signalForeground: null, hangup: null, callDeadline: null };
+} = { jobControl: null, signalForeground: null, hangup: null };
 
 /** c_lflag's TOSTOP: background writes stop the writer. */
 const TOSTOP = 0o400;

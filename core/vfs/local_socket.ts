@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import { callHooks, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import {
   type FileSystem,
   Inode,
@@ -30,6 +30,9 @@ export const AF = { UNIX: 1, INET: 2, INET6: 10 } as const;
 export const SOCK = { STREAM: 1, DGRAM: 2, SEQPACKET: 5 } as const;
 /** Default receive and send buffer size (net.core.rmem_default). */
 export const DEFAULT_BUFFER = 212992;
+/** The option keys (level SOL_SOCKET) of SO_RCVTIMEO and SO_SNDTIMEO in {@linkcode LocalSocket.options}. */
+const RCVTIMEO = 65536 + 20;
+const SNDTIMEO = 65536 + 21;
 /** The longest path a sockaddr_un holds. */
 export const UNIX_PATH_MAX = 108;
 
@@ -233,6 +236,25 @@ export class LocalSocket extends OpenFile {
     this.family = family;
   }
 
+  /**
+   * Waits on `queue`, or says EAGAIN: at once when non-blocking, after
+   * SO_RCVTIMEO or SO_SNDTIMEO (counted from the call's first try) when set.
+   */
+  #wait(queue: WaitQueue, option: number, nonblock: boolean): never {
+    if (nonblock) throw new LinuxError("EAGAIN");
+    const raw = this.options.get(option);
+    let ms = 0;
+    if (raw) {
+      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      ms = Number(v.getBigInt64(0, true)) * 1000 + Number(v.getBigInt64(8, true)) / 1000;
+    }
+    if (ms <= 0) throw new WouldBlock([queue]);
+    const make = () => performance.now() + ms;
+    const deadline = (callHooks.keep ? callHooks.keep(make) : make()) ?? make();
+    if (performance.now() >= deadline) throw new LinuxError("EAGAIN");
+    throw new WouldBlock([queue], deadline);
+  }
+
   /** Whether the socket keeps message boundaries. */
   get datagrams(): boolean {
     return this.type !== SOCK.STREAM;
@@ -292,8 +314,7 @@ export class LocalSocket extends OpenFile {
     if (server.type !== this.type) throw new LinuxError("EPROTOTYPE");
     if (server.state !== "listening" || server.#closed) throw new LinuxError("ECONNREFUSED");
     if (server.#pending.length > server.#backlog) {
-      if (this.flags & O.NONBLOCK) throw new LinuxError("EAGAIN");
-      throw new WouldBlock([server.room]);
+      this.#wait(server.room, SNDTIMEO, (this.flags & O.NONBLOCK) !== 0);
     }
     const end = new LocalSocket(this.type, 0, server.creds, server.family);
     end.local = accepted?.local ?? server.local;
@@ -312,10 +333,7 @@ export class LocalSocket extends OpenFile {
   accept(): LocalSocket {
     if (this.state !== "listening") throw new LinuxError("EINVAL");
     const s = this.#pending.shift();
-    if (!s) {
-      if (this.flags & O.NONBLOCK) throw new LinuxError("EAGAIN");
-      throw new WouldBlock([this.events]);
-    }
+    if (!s) this.#wait(this.events, RCVTIMEO, (this.flags & O.NONBLOCK) !== 0);
     this.room.notify();
     return s;
   }
@@ -359,10 +377,7 @@ export class LocalSocket extends OpenFile {
     if (this.datagrams && m.data.length > this.sndbuf) throw new LinuxError("EMSGSIZE");
     const room = target.rcvbuf - target.#queued;
     const need = this.datagrams ? Math.max(m.data.length, 1) : 1;
-    if (room < need) {
-      if (nonblock) throw new LinuxError("EAGAIN");
-      throw new WouldBlock([target.room]);
-    }
+    if (room < need) this.#wait(target.room, SNDTIMEO, nonblock);
     const n = this.datagrams ? m.data.length : Math.min(m.data.length, room);
     for (const f of m.files) f.ref();
     target.#queue.push({ ...m, data: m.data.slice(0, n) });
@@ -392,8 +407,7 @@ export class LocalSocket extends OpenFile {
     if (this.#queue.length === 0) {
       if (eof) return empty;
       if (this.type !== SOCK.DGRAM && this.state !== "connected") throw new LinuxError("EINVAL");
-      if (o.nonblock) throw new LinuxError("EAGAIN");
-      throw new WouldBlock([this.events]);
+      this.#wait(this.events, RCVTIMEO, o.nonblock);
     }
     if (this.datagrams) {
       const m = this.#queue[0]!;
@@ -412,7 +426,12 @@ export class LocalSocket extends OpenFile {
     // A stream: as much as is there, without crossing into data that
     // carries descriptors after some was read (those come with their first byte).
     if (o.waitAll && !o.nonblock && !eof && this.#queued < buf.length) {
-      throw new WouldBlock([this.events]);
+      // MSG_WAITALL: after the timeout, what is there.
+      try {
+        this.#wait(this.events, RCVTIMEO, false);
+      } catch (e) {
+        if (!(e instanceof LinuxError)) throw e;
+      }
     }
     let n = 0;
     let whole = 0;

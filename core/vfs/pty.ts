@@ -16,7 +16,7 @@
  *
  * @module
  */
-import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import { callHooks, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { SIG } from "../kernel/signals.ts";
 import { TTY, ttyHooks, TtyState } from "./host_tty.ts";
 import { type Inode, O, OpenFile, POLL, type UserMemory } from "./inode.ts";
@@ -660,9 +660,7 @@ export class PtySlave extends OpenFile {
     ttyHooks.jobControl?.(this.tty, SIG.TTIN);
     const t = this.terminal;
     // VTIME counts from the start of the read, kept across its retries.
-    const deadline = ttyHooks.callDeadline
-      ? ttyHooks.callDeadline(() => t.vtimeDeadline())
-      : t.vtimeDeadline();
+    const deadline = callHooks.keep ? callHooks.keep(() => t.vtimeDeadline()) : t.vtimeDeadline();
     return t.readSlave(buf, (this.flags & O.NONBLOCK) !== 0, deadline);
   }
 
