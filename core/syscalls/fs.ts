@@ -79,10 +79,26 @@ function doRead(
   if (!f.readable) throw new LinuxError("EBADF");
   if ((f.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
   if (count === 0) return 0;
-  const buf = new Uint8Array(Math.min(count, MAX_IO));
+  const buf = readBuffer(Math.min(count, MAX_IO));
   const n = f.read(buf, offset);
   c.mem.write(addr, buf.subarray(0, n));
   return n;
+}
+
+/** A reused buffer for reads of up to 1 MiB (a fresh zeroed one per call costs more than the copy). */
+let scratch = new Uint8Array(65536);
+
+/**
+ * A buffer to read `n` bytes into, valid until the next call: what was read
+ * is copied to the caller's memory at once.
+ *
+ * @param n Bytes.
+ * @returns The buffer, exactly `n` long.
+ */
+export function readBuffer(n: number): Uint8Array {
+  if (n > 1 << 20) return new Uint8Array(n);
+  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, scratch.length * 2));
+  return scratch.subarray(0, n);
 }
 
 function doWrite(

@@ -11,7 +11,7 @@ import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { HostSocketFile } from "../vfs/host_socket.ts";
 import { O } from "../vfs/inode.ts";
 import { i32, size, u32 } from "./args.ts";
-import { pipeSignal } from "./fs.ts";
+import { pipeSignal, readBuffer } from "./fs.ts";
 import { gather, int, readMsgHdr, scatter, writeSockaddr as writeAddr } from "./socket.ts";
 
 const AF_INET = 2;
@@ -63,7 +63,7 @@ function sendmsg(c: SyscallContext, s: HostSocketFile, hdr: bigint, flags: numbe
 function recvmsg(c: SyscallContext, s: HostSocketFile, hdr: bigint, flags: number): number {
   const h = readMsgHdr(c, hdr);
   const room = h.iov.reduce((n, [, l]) => n + l, 0);
-  const buf = new Uint8Array(Math.min(room, 1 << 24));
+  const buf = readBuffer(Math.min(room, 1 << 24));
   const r = s.receive(buf, flags);
   scatter(c, h.iov, buf.subarray(0, Math.min(r.n, buf.length)));
   if (h.name !== 0n) {
@@ -108,7 +108,7 @@ const HOST: Record<string, (c: SyscallContext, s: HostSocketFile) => number> = {
     return send(c, s, data, i32(c.args[3]), to);
   },
   recvfrom: (c, s) => {
-    const buf = new Uint8Array(size(c.args[2]));
+    const buf = readBuffer(size(c.args[2]));
     const r = s.receive(buf, i32(c.args[3]));
     c.mem.write(c.args[1] ?? 0n, buf.subarray(0, Math.min(r.n, buf.length)));
     writeAddr(c, c.args[4], c.args[5], r.addr);

@@ -36,7 +36,7 @@ import {
   lookupInet,
   sourceAddress,
 } from "./inet.ts";
-import { installPair, pipeSignal } from "./fs.ts";
+import { installPair, pipeSignal, readBuffer } from "./fs.ts";
 
 const AF_UNIX = AF.UNIX;
 const IPPROTO = { IP: 0, TCP: 6, UDP: 17, IPV6: 41 } as const;
@@ -486,7 +486,7 @@ function writeControl(
 function recvmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: number): number {
   const h = readMsgHdr(c, hdrAddr);
   const total = h.iov.reduce((n, [, len]) => n + len, 0);
-  const buf = new Uint8Array(Math.min(total, 1 << 24));
+  const buf = readBuffer(Math.min(total, 1 << 24));
   const r = s.receive(buf, {
     peek: (flags & MSG.PEEK) !== 0,
     waitAll: (flags & MSG.WAITALL) !== 0,
@@ -736,7 +736,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   recvfrom: (c) => {
     const s = socketOf(c, c.args[0]);
     const flags = i32(c.args[3]);
-    const buf = new Uint8Array(size(c.args[2]));
+    const buf = readBuffer(size(c.args[2]));
     const r = s.receive(buf, {
       peek: (flags & MSG.PEEK) !== 0,
       waitAll: (flags & MSG.WAITALL) !== 0,

@@ -380,7 +380,8 @@ export class LocalSocket extends OpenFile {
     if (room < need) this.#wait(target.room, SNDTIMEO, nonblock);
     const n = this.datagrams ? m.data.length : Math.min(m.data.length, room);
     for (const f of m.files) f.ref();
-    target.#queue.push({ ...m, data: m.data.slice(0, n) });
+    // The caller's buffer is its own (read from the application for this call): no copy.
+    target.#queue.push({ ...m, data: n === m.data.length ? m.data : m.data.slice(0, n) });
     target.#queued += n;
     target.events.notify();
     return n;
