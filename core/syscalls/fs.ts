@@ -87,6 +87,8 @@ function doRead(
 
 /** A reused buffer for reads of up to 1 MiB (a fresh zeroed one per call costs more than the copy). */
 let scratch = new Uint8Array(65536);
+/** The same for writes to regular files. */
+let writeScratch = new Uint8Array(65536);
 
 /**
  * A buffer to read `n` bytes into, valid until the next call: what was read
@@ -110,7 +112,17 @@ function doWrite(
 ): number {
   if (!f.writable) throw new LinuxError("EBADF");
   if (count === 0) return 0;
-  const data = c.mem.read(addr, Math.min(count, MAX_IO));
+  const n = Math.min(count, MAX_IO);
+  // A regular file copies what it is given (its data, a memfd, the gofer's
+  // file): the data can come through a reused buffer. Pipes and sockets
+  // queue the buffer itself, so theirs is fresh.
+  let data: Uint8Array;
+  if (n <= 1 << 20 && (f.inode.stat().mode & S_IFMT) === S_IFREG) {
+    data = writeScratch.length >= n
+      ? writeScratch.subarray(0, n)
+      : (writeScratch = new Uint8Array(n));
+    c.mem.readInto(addr, data);
+  } else data = c.mem.read(addr, n);
   try {
     return f.write(data, offset);
   } catch (e) {
