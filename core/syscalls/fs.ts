@@ -40,7 +40,7 @@ import { MAY, mayAccess } from "../vfs/perm.ts";
 import { makePipe, PIPE_MAX_SIZE, PipeEnd } from "../vfs/pipe.ts";
 import { SEAL, TmpNode } from "../vfs/tmpfs.ts";
 import { flock } from "../vfs/flock.ts";
-import { changeEvent, IN, notifyFile, notifyPath } from "../vfs/inotify.ts";
+import { changeEvent, IN, InotifyFile, notifyFile, notifyPath } from "../vfs/inotify.ts";
 import { conflicting, LOCK_TYPE, setLock, TO_END } from "../vfs/record_locks.ts";
 import { walk, type WalkOptions } from "../vfs/walk.ts";
 import type { VPath } from "../vfs/mount.ts";
@@ -78,7 +78,8 @@ function doRead(
 ): number {
   if (!f.readable) throw new LinuxError("EBADF");
   if ((f.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
-  if (count === 0) return 0;
+  // A zero-length read returns 0, except that inotify says EINVAL for a queued event.
+  if (count === 0) return f instanceof InotifyFile ? f.read(new Uint8Array(0), offset) : 0;
   const buf = readBuffer(Math.min(count, MAX_IO));
   const n = f.read(buf, offset);
   c.mem.write(addr, buf.subarray(0, n));
