@@ -147,10 +147,7 @@ export function startProcess(
   for (const r of pc.rlimits ?? []) rlimits[r.resource] = { cur: r.soft, max: r.hard };
   const fds = new FdTable();
   fds.limit = Number(rlimits[7]!.cur > 1048576n ? 1048576n : rlimits[7]!.cur);
-  const poller = {
-    queue: (fd: number, events: number) => k.hostQueue(fd, events),
-    forget: (fd: number) => k.forgetHostFd(fd),
-  };
+  const poller = k.hostPoller;
   stdio.forEach((hostFd, i) => {
     // Preserved descriptors (3 on) keep their host access mode, which the host enforces.
     const flags = i === 0 ? O.RDONLY : i < 3 ? O.WRONLY : O.RDWR;

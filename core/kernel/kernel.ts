@@ -20,6 +20,7 @@ import { joinDev } from "../vfs/devices.ts";
 import { releaseTerminal } from "../syscalls/tty.ts";
 import { TtyState } from "../vfs/host_tty.ts";
 import type { Terminal } from "../vfs/pty.ts";
+import type { HostPoller } from "../vfs/host_file.ts";
 import type { EventLoop } from "../../platform/event_loop.ts";
 import type { Machine, MachineEvent } from "../../platform/machine.ts";
 import type { Registers } from "../../platform/ptrace.ts";
@@ -420,6 +421,12 @@ export class Kernel {
     this.loop.watch(fd, events | ONESHOT, token);
     return q;
   }
+
+  /** Waits for host descriptors through the event loop (what host files and sockets are given). */
+  readonly hostPoller: HostPoller = {
+    queue: (fd, events) => this.hostQueue(fd, events),
+    forget: (fd) => this.forgetHostFd(fd),
+  };
 
   /**
    * Forgets a host descriptor about to be closed: its registration goes

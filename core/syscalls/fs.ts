@@ -86,10 +86,21 @@ function doRead(
   return n;
 }
 
-/** A reused buffer for reads of up to 1 MiB (a fresh zeroed one per call costs more than the copy). */
-let scratch = new Uint8Array(65536);
-/** The same for writes to regular files. */
-let writeScratch = new Uint8Array(65536);
+/** A buffer used call after call (a fresh zeroed one per call costs more than the copy). */
+class Scratch {
+  #buf = new Uint8Array(65536);
+
+  /** @returns `n` bytes of it, valid until the next take (over 1 MiB: a fresh buffer). */
+  take(n: number): Uint8Array {
+    if (n > 1 << 20) return new Uint8Array(n);
+    if (this.#buf.length < n) this.#buf = new Uint8Array(Math.max(n, this.#buf.length * 2));
+    return this.#buf.subarray(0, n);
+  }
+}
+
+/** One for reads, one for writes to files that copy what they are given. */
+const reads = new Scratch();
+const writes = new Scratch();
 
 /**
  * A buffer to read `n` bytes into, valid until the next call: what was read
@@ -99,9 +110,7 @@ let writeScratch = new Uint8Array(65536);
  * @returns The buffer, exactly `n` long.
  */
 export function readBuffer(n: number): Uint8Array {
-  if (n > 1 << 20) return new Uint8Array(n);
-  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, scratch.length * 2));
-  return scratch.subarray(0, n);
+  return reads.take(n);
 }
 
 function doWrite(
@@ -114,14 +123,12 @@ function doWrite(
   if (!f.writable) throw new LinuxError("EBADF");
   if (count === 0) return 0;
   const n = Math.min(count, MAX_IO);
-  // A regular file copies what it is given (its data, a memfd, the gofer's
-  // file): the data can come through a reused buffer. Pipes and sockets
-  // queue the buffer itself, so theirs is fresh.
+  // A file that copies what it is given (file data, a memfd, the gofer's
+  // file) can take it through a reused buffer; pipes and sockets queue the
+  // buffer itself, so theirs is fresh.
   let data: Uint8Array;
-  if (n <= 1 << 20 && (f.inode.stat().mode & S_IFMT) === S_IFREG) {
-    data = writeScratch.length >= n
-      ? writeScratch.subarray(0, n)
-      : (writeScratch = new Uint8Array(n));
+  if (f.copiesWrites) {
+    data = writes.take(n);
     c.mem.readInto(addr, data);
   } else data = c.mem.read(addr, n);
   try {

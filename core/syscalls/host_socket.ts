@@ -12,26 +12,28 @@ import { HostSocketFile } from "../vfs/host_socket.ts";
 import { O } from "../vfs/inode.ts";
 import { i32, size, u32 } from "./args.ts";
 import { pipeSignal, readBuffer } from "./fs.ts";
-import { gather, int, readMsgHdr, scatter, writeSockaddr as writeAddr } from "./socket.ts";
+import {
+  eachMessage,
+  gather,
+  int,
+  readMsgHdr,
+  routeSockets,
+  scatter,
+  socketFlags,
+  writeSockaddr as writeAddr,
+} from "./socket.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
 const SOCK_DGRAM = 2;
 const SOCK_RAW = 3;
-const AF_NETLINK = 16;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
+const AF_NETLINK = 16;
 const MSG_NOSIGNAL = 0x4000;
-const MSG_DONTWAIT = 0x40;
 /** The largest sockaddr an application may pass. */
 const ADDR_MAX = 128;
-
-/** The host socket a call names, or null for the Sentry's own kinds. */
-function hostSocketOf(c: SyscallContext): HostSocketFile | null {
-  const f = c.p.fds.get(i32(c.args[0]));
-  return f instanceof HostSocketFile ? f : null;
-}
 
 function readAddr(c: SyscallContext, addr: bigint | undefined, len: number): Uint8Array {
   if (len < 2 || len > ADDR_MAX) throw new LinuxError("EINVAL");
@@ -116,8 +118,8 @@ const HOST: Record<string, (c: SyscallContext, s: HostSocketFile) => number> = {
   },
   sendmsg: (c, s) => sendmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
   recvmsg: (c, s) => recvmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
-  sendmmsg: (c, s) => many(c, s, (at, flags) => sendmsg(c, s, at, flags), false),
-  recvmmsg: (c, s) => many(c, s, (at, flags) => recvmsg(c, s, at, flags), true),
+  sendmmsg: (c, s) => eachMessage(c, (at, flags) => sendmsg(c, s, at, flags), false),
+  recvmmsg: (c, s) => eachMessage(c, (at, flags) => recvmsg(c, s, at, flags), true),
   shutdown: (c, s) => {
     s.shutdown(i32(c.args[1]));
     return 0;
@@ -156,31 +158,6 @@ function accept(c: SyscallContext, s: HostSocketFile, flags: number): number {
   return fd;
 }
 
-/** sendmmsg and recvmmsg: message by message, what was done when a later one fails. */
-function many(
-  c: SyscallContext,
-  _s: HostSocketFile,
-  one: (at: bigint, flags: number) => number,
-  receiving: boolean,
-): number {
-  const count = Math.min(u32(c.args[2]), 1024);
-  let done = 0;
-  for (; done < count; done++) {
-    const at = (c.args[1] ?? 0n) + BigInt(64 * done);
-    // After the first message a receive takes only what is there.
-    const flags = i32(c.args[3]) | (receiving && done > 0 ? MSG_DONTWAIT : 0);
-    let n: number;
-    try {
-      n = one(at, flags);
-    } catch (e) {
-      if (done > 0) break;
-      throw e;
-    }
-    c.mem.write(at + 56n, int(n));
-  }
-  return done;
-}
-
 /**
  * The socket handlers with host sockets routed to the host: `socket`
  * makes one for AF_INET and AF_INET6 when the sandbox has the host's
@@ -190,14 +167,12 @@ function many(
  * @returns The handlers to install.
  */
 export function withHostSockets(local: Record<string, Handler>): Record<string, Handler> {
-  const out: Record<string, Handler> = { ...local };
+  const out = routeSockets(local, HOST, (f) => f instanceof HostSocketFile ? f : null);
   out.socket = (c) => {
     const family = i32(c.args[0]);
     const inet = family === AF_INET || family === AF_INET6;
     if (c.k.network !== "host" || (!inet && family !== AF_NETLINK)) return local.socket!(c);
-    const raw = i32(c.args[1]);
-    if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
-    const type = raw & 0xf;
+    const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
     if (inet) {
       // Raw and packet sockets would reach past the host's own protections.
       if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
@@ -206,21 +181,8 @@ export function withHostSockets(local: Record<string, Handler>): Record<string, 
       if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
       if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
     }
-    const s = HostSocketFile.open(
-      family,
-      type,
-      i32(c.args[2]),
-      raw & SOCK_NONBLOCK ? O.NONBLOCK : 0,
-      { queue: (fd, events) => c.k.hostQueue(fd, events), forget: (fd) => c.k.forgetHostFd(fd) },
-    );
-    return c.p.fds.add(s, (raw & SOCK_CLOEXEC) !== 0);
+    const s = HostSocketFile.open(family, type, i32(c.args[2]), flags, c.k.hostPoller);
+    return c.p.fds.add(s, cloexec);
   };
-  for (const [name, call] of Object.entries(HOST)) {
-    const mine = local[name]!;
-    out[name] = (c) => {
-      const s = hostSocketOf(c);
-      return s ? call(c, s) : mine(c);
-    };
-  }
   return out;
 }

@@ -6,10 +6,10 @@
  * @module
  */
 import { SYS } from "../../platform/sysno.ts";
-import { IPC } from "../ipc/registry.ts";
+import { IPC, type IpcObject, type IpcRegistry } from "../ipc/registry.ts";
 import { checkMessageSize, MSG, type MsgQueue } from "../ipc/msg.ts";
 import { SEM, SEM_LIMITS, type SemOp, type SemSet, type SemWaiter } from "../ipc/sem.ts";
-import { SHM, SHM_LIMITS, type ShmSegment } from "../ipc/shm.ts";
+import { SHM, SHM_LIMITS } from "../ipc/shm.ts";
 import { decodePerm } from "../ipc/registry.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
@@ -31,13 +31,59 @@ function maxIndex(highest: number): number {
   return Math.max(highest, 0);
 }
 
-/** The object a *ctl command names: an id, or a slot for the *_STAT forms. */
-function stat<T extends { check(c: SyscallContext["p"]["creds"], want: number): void }>(
+/** One kind of object (segments, semaphore sets, message queues), as the shared commands see it. */
+interface IpcKind<T extends IpcObject & { encode(): Uint8Array }> {
+  objects: IpcRegistry<T>;
+  remove(obj: T, creds: SyscallContext["p"]["creds"]): void;
+  /** Its *_STAT and *_STAT_ANY commands (which take a slot, not an id). */
+  stat: number;
+  statAny: number;
+  /** IPC_SET, when it changes more than the owner and mode. */
+  set?(obj: T, buf: bigint): void;
+}
+
+/**
+ * The *ctl commands the three kinds answer alike: *_STAT and *_STAT_ANY
+ * (by slot; the latter without the read check), IPC_STAT, IPC_SET (owner
+ * and mode) and IPC_RMID.
+ *
+ * @param c The call.
+ * @param kind The kind.
+ * @param id The id (a slot for the *_STAT forms).
+ * @param cmd The command.
+ * @param buf The caller's `*id64_ds`.
+ * @returns The command's result, or the object `id` names when the command is the kind's own.
+ */
+function sharedCtl<T extends IpcObject & { encode(): Uint8Array }>(
   c: SyscallContext,
-  obj: T,
-  any: boolean,
-): T {
-  if (!any) obj.check(c.p.creds, 4);
+  kind: IpcKind<T>,
+  id: number,
+  cmd: number,
+  buf: bigint,
+): number | T {
+  if (cmd === kind.stat || cmd === kind.statAny) {
+    const obj = kind.objects.byIndex(id);
+    if (cmd === kind.stat) obj.check(c.p.creds, 4);
+    c.mem.write(buf, obj.encode());
+    return obj.id;
+  }
+  const obj = kind.objects.byId(id);
+  switch (cmd) {
+    case IPC.STAT:
+      obj.check(c.p.creds, 4);
+      c.mem.write(buf, obj.encode());
+      return 0;
+    case IPC.SET:
+      if (kind.set) kind.set(obj, buf);
+      else {
+        obj.checkOwner(c.p.creds);
+        obj.set(decodePerm(c.mem.read(buf, 48)));
+      }
+      return 0;
+    case IPC.RMID:
+      kind.remove(obj, c.p.creds);
+      return 0;
+  }
   return obj;
 }
 
@@ -113,26 +159,21 @@ function shmctl(c: SyscallContext): number {
       c.mem.write(buf, b);
       return maxIndex(ns.segments.highestIndex);
     }
-    case SHM.STAT:
-    case SHM.STAT_ANY: {
-      const seg = stat(c, ns.segments.byIndex(id), cmd === SHM.STAT_ANY);
-      c.mem.write(buf, seg.encode());
-      return seg.id;
-    }
   }
-  const seg: ShmSegment = ns.segments.byId(id);
+  const seg = sharedCtl(
+    c,
+    {
+      objects: ns.segments,
+      remove: (obj, creds) => ns.remove(obj, creds),
+      stat: SHM.STAT,
+      statAny: SHM.STAT_ANY,
+    },
+    id,
+    cmd,
+    buf,
+  );
+  if (typeof seg === "number") return seg;
   switch (cmd) {
-    case IPC.STAT:
-      seg.check(c.p.creds, 4);
-      c.mem.write(buf, seg.encode());
-      return 0;
-    case IPC.SET:
-      seg.checkOwner(c.p.creds);
-      seg.set(decodePerm(c.mem.read(buf, 48)));
-      return 0;
-    case IPC.RMID:
-      ns.remove(seg, c.p.creds);
-      return 0;
     case SHM.LOCK:
     case SHM.UNLOCK:
       if (!c.p.creds.capable(CAP_IPC_LOCK)) seg.checkOwner(c.p.creds);
@@ -236,29 +277,24 @@ function semctl(c: SyscallContext): number {
       c.mem.write(arg, b);
       return maxIndex(ns.sets.highestIndex);
     }
-    case SEM.STAT:
-    case SEM.STAT_ANY: {
-      const set = stat(c, ns.sets.byIndex(id), cmd === SEM.STAT_ANY);
-      c.mem.write(arg, set.encode());
-      return set.id;
-    }
   }
-  const set = ns.sets.byId(id);
+  const set = sharedCtl(
+    c,
+    {
+      objects: ns.sets,
+      remove: (obj, creds) => ns.remove(obj, creds),
+      stat: SEM.STAT,
+      statAny: SEM.STAT_ANY,
+    },
+    id,
+    cmd,
+    arg,
+  );
+  if (typeof set === "number") return set;
   const one = () => {
     if (num < 0 || num >= set.values.length) throw new LinuxError("EINVAL");
   };
   switch (cmd) {
-    case IPC.STAT:
-      set.check(c.p.creds, 4);
-      c.mem.write(arg, set.encode());
-      return 0;
-    case IPC.SET:
-      set.checkOwner(c.p.creds);
-      set.set(decodePerm(c.mem.read(arg, 48)));
-      return 0;
-    case IPC.RMID:
-      ns.remove(set, c.p.creds);
-      return 0;
     case SEM.GETVAL:
       one();
       set.check(c.p.creds, 4);
@@ -400,36 +436,33 @@ function msgctl(c: SyscallContext): number {
       c.mem.write(buf, b);
       return maxIndex(ns.queues.highestIndex);
     }
-    case MSG.STAT:
-    case MSG.STAT_ANY: {
-      const q = stat(c, ns.queues.byIndex(id), cmd === MSG.STAT_ANY);
-      c.mem.write(buf, q.encode());
-      return q.id;
-    }
   }
-  const q = ns.queues.byId(id);
-  switch (cmd) {
-    case IPC.STAT:
-      q.check(c.p.creds, 4);
-      c.mem.write(buf, q.encode());
-      return 0;
-    case IPC.SET: {
-      const raw = c.mem.read(buf, 120);
-      const qbytes = Number(new DataView(raw.buffer, raw.byteOffset).getBigUint64(88, true));
-      q.checkOwner(c.p.creds);
-      if (qbytes > ns.limits.mnb && !c.p.creds.capable(CAP_SYS_RESOURCE)) {
-        throw new LinuxError("EPERM");
-      }
-      q.set(decodePerm(raw));
-      q.qbytes = qbytes;
-      // A larger limit may let waiting senders in.
-      q.queue.notify();
-      return 0;
-    }
-    case IPC.RMID:
-      ns.remove(q, c.p.creds);
-      return 0;
-  }
+  const r = sharedCtl(
+    c,
+    {
+      objects: ns.queues,
+      remove: (obj, creds) => ns.remove(obj, creds),
+      stat: MSG.STAT,
+      statAny: MSG.STAT_ANY,
+      // IPC_SET also sets the byte limit: raising it past MSGMNB needs CAP_SYS_RESOURCE.
+      set: (obj, at) => {
+        const raw = c.mem.read(at, 120);
+        const qbytes = Number(new DataView(raw.buffer, raw.byteOffset).getBigUint64(88, true));
+        obj.checkOwner(c.p.creds);
+        if (qbytes > ns.limits.mnb && !c.p.creds.capable(CAP_SYS_RESOURCE)) {
+          throw new LinuxError("EPERM");
+        }
+        obj.set(decodePerm(raw));
+        obj.qbytes = qbytes;
+        // A larger limit may let waiting senders in.
+        obj.queue.notify();
+      },
+    },
+    id,
+    cmd,
+    buf,
+  );
+  if (typeof r === "number") return r;
   throw new LinuxError("EINVAL");
 }
 

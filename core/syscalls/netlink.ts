@@ -8,24 +8,24 @@
  */
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
-import { O } from "../vfs/inode.ts";
 import { NetlinkSocket } from "../vfs/netlink.ts";
 import { i32, size, u32 } from "./args.ts";
-import { gather, int, readMsgHdr, scatter, writeSockaddr as writeAddr } from "./socket.ts";
+import {
+  gather,
+  int,
+  readMsgHdr,
+  routeSockets,
+  scatter,
+  socketFlags,
+  writeSockaddr as writeAddr,
+} from "./socket.ts";
 
 const AF_NETLINK = 16;
 const SOCK_DGRAM = 2;
 const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const MSG_TRUNC = 0x20;
 /** The kernel's address: family AF_NETLINK, port 0. */
 const KERNEL = new Uint8Array([16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-
-function netlinkOf(c: SyscallContext): NetlinkSocket | null {
-  const f = c.p.fds.get(i32(c.args[0]));
-  return f instanceof NetlinkSocket ? f : null;
-}
 
 /** A `struct sockaddr_nl` the caller gave: its port id and groups. */
 function readNl(
@@ -148,28 +148,14 @@ const CALLS: Record<string, (c: SyscallContext, s: NetlinkSocket) => number> = {
  * @returns The handlers to install.
  */
 export function withNetlink(local: Record<string, Handler>): Record<string, Handler> {
-  const out: Record<string, Handler> = { ...local };
+  const out = routeSockets(local, CALLS, (f) => f instanceof NetlinkSocket ? f : null);
   out.socket = (c) => {
     if (i32(c.args[0]) !== AF_NETLINK || c.k.network === "host") return local.socket!(c);
-    const raw = i32(c.args[1]);
-    if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
-    const type = raw & 0xf;
+    const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
     if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT"); // NETLINK_ROUTE only
-    const s = new NetlinkSocket(
-      raw & SOCK_NONBLOCK ? O.NONBLOCK : 0,
-      c.p.creds.euid,
-      c.p.creds.egid,
-      c.p.pid,
-    );
-    return c.p.fds.add(s, (raw & SOCK_CLOEXEC) !== 0);
+    const s = new NetlinkSocket(flags, c.p.creds.euid, c.p.creds.egid, c.p.pid);
+    return c.p.fds.add(s, cloexec);
   };
-  for (const [name, call] of Object.entries(CALLS)) {
-    const mine = local[name]!;
-    out[name] = (c) => {
-      const s = netlinkOf(c);
-      return s ? call(c, s) : mine(c);
-    };
-  }
   return out;
 }

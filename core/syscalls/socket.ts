@@ -142,17 +142,90 @@ function credsOf(c: SyscallContext): Ucred {
   return { pid: c.p.pid, uid: c.p.creds.euid, gid: c.p.creds.egid };
 }
 
-function typeOf(raw: number): { type: number; flags: number; cloexec: boolean } {
-  const type = raw & 0xf;
+/**
+ * socket(2)'s type argument: the type, and SOCK_NONBLOCK and SOCK_CLOEXEC.
+ *
+ * @param raw The argument.
+ * @returns The type, O_NONBLOCK or 0, and whether close-on-exec.
+ * @throws {LinuxError} EINVAL for other flags.
+ */
+export function socketFlags(raw: number): { type: number; flags: number; cloexec: boolean } {
   if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
-  if (type !== SOCK.STREAM && type !== SOCK.DGRAM && type !== SOCK.SEQPACKET) {
-    throw new LinuxError("ESOCKTNOSUPPORT");
-  }
   return {
-    type,
+    type: raw & 0xf,
     flags: raw & SOCK_NONBLOCK ? O.NONBLOCK : 0,
     cloexec: (raw & SOCK_CLOEXEC) !== 0,
   };
+}
+
+function typeOf(raw: number): { type: number; flags: number; cloexec: boolean } {
+  const t = socketFlags(raw);
+  if (t.type !== SOCK.STREAM && t.type !== SOCK.DGRAM && t.type !== SOCK.SEQPACKET) {
+    throw new LinuxError("ESOCKTNOSUPPORT");
+  }
+  return t;
+}
+
+/**
+ * sendmmsg and recvmmsg: one message after another (`struct mmsghdr`s of
+ * 64 bytes), each one's length stored after its msghdr. A failure after
+ * the first ends the batch with what was done; after the first, a receive
+ * takes only what is there (as MSG_DONTWAIT).
+ *
+ * @param c The call (fd, vector, count, flags).
+ * @param one Sends or receives one message at a header's address.
+ * @param receiving recvmmsg.
+ * @param last Whether a message's length ends the batch (a stream's end).
+ * @returns How many messages were done.
+ */
+export function eachMessage(
+  c: SyscallContext,
+  one: (hdr: bigint, flags: number) => number,
+  receiving: boolean,
+  last: (n: number) => boolean = () => false,
+): number {
+  const count = Math.min(u32(c.args[2]), 1024);
+  let done = 0;
+  while (done < count) {
+    const at = (c.args[1] ?? 0n) + BigInt(64 * done);
+    const flags = i32(c.args[3]) | (receiving && done > 0 ? MSG.DONTWAIT : 0);
+    let n: number;
+    try {
+      n = one(at, flags);
+    } catch (e) {
+      if (done > 0) break;
+      throw e;
+    }
+    c.mem.write(at + 56n, int(n));
+    done++;
+    if (last(n)) break;
+  }
+  return done;
+}
+
+/**
+ * Socket handlers with the calls on one kind of socket routed to that
+ * kind's own functions (host sockets, netlink sockets).
+ *
+ * @param local The handlers for every other socket.
+ * @param calls The kind's functions, by system call name.
+ * @param pick The kind's socket a call names (its first argument), or null.
+ * @returns The handlers.
+ */
+export function routeSockets<T>(
+  local: Record<string, Handler>,
+  calls: Record<string, (c: SyscallContext, s: T) => number>,
+  pick: (f: OpenFile) => T | null,
+): Record<string, Handler> {
+  const out: Record<string, Handler> = { ...local };
+  for (const [name, call] of Object.entries(calls)) {
+    const mine = local[name]!;
+    out[name] = (c) => {
+      const s = pick(c.p.fds.get(i32(c.args[0])));
+      return s ? call(c, s) : mine(c);
+    };
+  }
+  return out;
 }
 
 /** Reads a socket address for a socket of `family`. */
@@ -751,43 +824,17 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   recvmsg: (c) => recvmsg(c, socketOf(c, c.args[0]), c.args[1]!, i32(c.args[2])),
   sendmmsg: (c) => {
     const s = socketOf(c, c.args[0]);
-    const count = Math.min(u32(c.args[2]), 1024);
-    let sent = 0;
-    for (; sent < count; sent++) {
-      const at = c.args[1]! + BigInt(64 * sent);
-      let n: number;
-      try {
-        n = sendmsg(c, s, at, i32(c.args[3]));
-      } catch (e) {
-        if (sent > 0) break;
-        throw e;
-      }
-      c.mem.write(at + 56n, int(n));
-    }
-    return sent;
+    return eachMessage(c, (at, flags) => sendmsg(c, s, at, flags), false);
   },
   recvmmsg: (c) => {
     const s = socketOf(c, c.args[0]);
-    const count = Math.min(u32(c.args[2]), 1024);
-    let got = 0;
-    for (; got < count; got++) {
-      const at = c.args[1]! + BigInt(64 * got);
-      // After the first, only what is already there (as MSG_DONTWAIT).
-      const flags = i32(c.args[3]) | (got > 0 ? MSG.DONTWAIT : 0);
-      let n: number;
-      try {
-        n = recvmsg(c, s, at, flags);
-      } catch (e) {
-        if (got > 0) break;
-        throw e;
-      }
-      c.mem.write(at + 56n, int(n));
-      if (n === 0 && !s.datagrams) {
-        got++;
-        break;
-      }
-    }
-    return got;
+    // A stream's end (0 bytes) ends the batch.
+    return eachMessage(
+      c,
+      (at, flags) => recvmsg(c, s, at, flags),
+      true,
+      (n) => n === 0 && !s.datagrams,
+    );
   },
   shutdown: (c) => {
     socketOf(c, c.args[0]).shutdown(i32(c.args[1]));

@@ -246,10 +246,7 @@ export function provideDevTty(k: Kernel): void {
     f.path = "/dev/ptmx";
     return f;
   };
-  const poller = {
-    queue: (fd: number, events: number) => k.hostQueue(fd, events),
-    forget: (fd: number) => k.forgetHostFd(fd),
-  };
+  const poller = k.hostPoller;
   const open = (node: Inode, tty: TtyState, flags: number, path: string) => {
     const f = new HostTtyFile(dupFd(tty.hostFd, 3), flags, poller, tty);
     f.inode = node;

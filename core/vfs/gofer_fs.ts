@@ -277,6 +277,11 @@ export class GoferFile extends OpenFile {
   }
 
   /** @returns The donated descriptor: mappings of the file share the host's pages. */
+  /** @returns True: writes go to the donated descriptor at once. */
+  override get copiesWrites(): boolean {
+    return true;
+  }
+
   override mappableFd(): number {
     return this.fd;
   }

@@ -83,6 +83,11 @@ export class HostFdFile extends OpenFile {
     this.#regular = (inode.stat().mode & S_IFMT) === S_IFREG;
   }
 
+  /** @returns For a regular file: writes go to the descriptor at once. */
+  override get copiesWrites(): boolean {
+    return this.#regular;
+  }
+
   /** The host descriptor (for subclasses' ioctls). */
   protected get hostFd(): number {
     return this.#fd;

@@ -67,9 +67,14 @@ function host<T>(call: () => T): T {
   try {
     return call();
   } catch (e) {
-    if (e instanceof Errno) throw new LinuxError(e.errno);
-    throw e;
+    asApplications(e);
   }
+}
+
+/** Throws a host call's error as the application's (an Errno as its LinuxError). */
+function asApplications(e: unknown): never {
+  if (e instanceof Errno) throw new LinuxError(e.errno);
+  throw e;
 }
 
 /** Whether a host call failed with EAGAIN (nothing to do yet). */
@@ -214,8 +219,7 @@ export class HostSocketFile extends HostFdFile {
       };
     } catch (e) {
       if (wouldBlock(e)) this.#wait(POLL.IN, this.#nonblocking());
-      if (e instanceof Errno) throw new LinuxError(e.errno);
-      throw e;
+      asApplications(e);
     }
   }
 
@@ -235,8 +239,7 @@ export class HostSocketFile extends HostFdFile {
       return hostSendTo(this.hostFd, data, flags & ~MSG_DONTWAIT, addr);
     } catch (e) {
       if (wouldBlock(e)) this.#wait(POLL.OUT, this.#nonblocking(flags));
-      if (e instanceof Errno) throw new LinuxError(e.errno);
-      throw e;
+      asApplications(e);
     }
   }
 
@@ -253,8 +256,7 @@ export class HostSocketFile extends HostFdFile {
       return hostRecvFrom(this.hostFd, buf, flags & ~MSG_DONTWAIT);
     } catch (e) {
       if (wouldBlock(e)) this.#wait(POLL.IN, this.#nonblocking(flags));
-      if (e instanceof Errno) throw new LinuxError(e.errno);
-      throw e;
+      asApplications(e);
     }
   }
 

@@ -548,6 +548,15 @@ export class OpenFile {
   }
 
   /**
+   * Whether write() is done with the buffer it is given when it returns
+   * (file data copied, a host descriptor written), so a caller may reuse
+   * it; pipes and sockets keep the buffer they are given.
+   */
+  get copiesWrites(): boolean {
+    return false;
+  }
+
+  /**
    * A host descriptor the file's pages can be mapped from (a gofer file),
    * or null when its data lives in the Sentry (then a mapping is a copy).
    *

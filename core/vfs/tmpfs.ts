@@ -501,6 +501,11 @@ class TmpFile extends OpenFile {
   }
 
   /** @returns The file's memfd: a mapping shares its pages with reads and writes. */
+  /** @returns True: writes copy into the file's chunks or memfd. */
+  override get copiesWrites(): boolean {
+    return true;
+  }
+
   override mappableFd(): number {
     return this.#node.hostData();
   }
