@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { hostRusage, type Rusage } from "./rusage.ts";
 import type { IdMappings } from "../vfs/id_map.ts";
 import { seccompDecision, type SeccompProfile } from "../boot/oci_seccomp.ts";
 import { type Inode, S_IFCHR } from "../vfs/inode.ts";
@@ -252,6 +253,38 @@ export class Kernel {
    * @param t The task.
    * @param hostTid Its pid in the Sentry's namespace.
    */
+  /**
+   * A process's own usage (RUSAGE_SELF): its stub's now, or what it had
+   * when it exited.
+   *
+   * @param p The process.
+   * @returns The usage.
+   */
+  selfUsage(p: Process): Rusage {
+    if (p.exitUsage) return p.exitUsage;
+    const hosts: number[] = [];
+    for (const t of p.threads.values()) {
+      const h = this.#hostOf.get(t.tid);
+      if (h !== undefined) hosts.push(h);
+    }
+    return hostRusage(p.hostTgid, hosts);
+  }
+
+  /**
+   * How many tasks (threads count) a user has in the sandbox, as Linux
+   * counts them for RLIMIT_NPROC.
+   *
+   * @param uid The real uid.
+   * @returns The count.
+   */
+  tasksOfUser(uid: number): number {
+    let n = 0;
+    for (const p of this.processes.values()) {
+      if (p.exitStatus === null && p.creds.uid === uid) n += p.threads.size;
+    }
+    return n;
+  }
+
   addTask(t: Task, hostTid: number): void {
     this.tasks.set(t.tid, t);
     this.#byHost.set(hostTid, t);
@@ -1294,6 +1327,8 @@ export class Kernel {
       t.state = "exiting";
     }
     const any = p.leader ?? p.threads.values().next().value;
+    // Its usage before the host forgets it (an exiting event may not come).
+    p.exitUsage ??= this.selfUsage(p);
     if (p.hostTgid) this.#killHost(p.hostTgid);
     else if (any) this.#killHost(this.hostTid(any));
   }
@@ -1436,6 +1471,11 @@ export class Kernel {
     t.blocked = null;
     if (t.process.threads.size === 1 && t.process.pendingExitStatus === null) {
       t.process.pendingExitStatus = status;
+    }
+    if (t.process.threads.size === 1) {
+      // The last thread: the stub still has its memory and counters.
+      t.process.exitUsage = null;
+      t.process.exitUsage = this.selfUsage(t.process);
     }
     this.machine.release(this.hostTid(t));
   }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { noUsage, type Rusage } from "./rusage.ts";
 import type { SeccompProfile } from "../boot/oci_seccomp.ts";
 import type { TtyState } from "../vfs/host_tty.ts";
 import { WaitQueue } from "../errors.ts";
@@ -172,9 +173,12 @@ export class Process {
    * a vfork child stores there (posix_spawn's error) reaches the parent.
    */
   vforkStack: { start: bigint; end: bigint } | null = null;
-  /** CPU time consumed by reaped children (ticks), for times(2). */
-  childrenUserTicks = 0n;
-  childrenSystemTicks = 0n;
+  /** The real uid changed to a user over RLIMIT_NPROC: the next execve checks again. */
+  nprocExceeded = false;
+  /** What the children it waited for used, theirs included (RUSAGE_CHILDREN, times(2)). */
+  childUsage: Rusage = noUsage();
+  /** What it used itself, taken when it exited. */
+  exitUsage: Rusage | null = null;
 
   /**
    * Makes a process.

@@ -11,6 +11,7 @@
  * @module
  */
 import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
+import { enforceOnHost } from "../kernel/rlimits.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { LinuxError } from "../errors.ts";
 import { hostMappings } from "../mm/memory.ts";
@@ -196,6 +197,39 @@ export function planExec(
 
 const KEEP = new Set(["[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]"]);
 
+/** The stack's first mapping, as Linux's exec expands it (128 KiB). */
+const STACK_INITIAL = 128n << 10n;
+const MAP_GROWSDOWN = 0x100n;
+const MAP_FIXED_NOREPLACE = 0x100000n;
+
+/**
+ * Maps a new process's stack: a growing-down mapping ending where the
+ * stub's own stack ended (none found: an ordinary 8 MiB one anywhere).
+ *
+ * @param call Runs a system call in the stub.
+ * @param end Where the stub's stack ended (0: unknown).
+ * @param need What its first mapping must hold (arguments, environment, auxv).
+ * @returns The stack's top.
+ */
+function placeStack(
+  call: (nr: number, ...args: bigint[]) => bigint,
+  end: bigint,
+  need: bigint,
+): bigint {
+  const rw = PROT_READ | PROT_WRITE;
+  if (end) {
+    const first = need > STACK_INITIAL ? need : STACK_INITIAL;
+    const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN | MAP_FIXED_NOREPLACE;
+    try {
+      if (call(SYS.mmap, end - first, first, rw, flags, -1n, 0n) === end - first) return end;
+    } catch {
+      // taken: an ordinary stack anywhere
+    }
+  }
+  const size = 8n << 20n;
+  return call(SYS.mmap, 0n, size, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1n, 0n) + size;
+}
+
 /** Values of the host's auxiliary vector the program should see (hardware capabilities). */
 let hostAux: Map<number, bigint> | null = null;
 
@@ -244,8 +278,10 @@ export function loadProgram(k: Kernel, t: Task, plan: ExecPlan): void {
   call(SYS.set_tid_address, 0n);
   // 2. Empty the address space, keeping the stub page and the vDSO.
   let vdso = 0n;
+  let hostStackEnd = 0n;
   for (const m of hostMappings(host)) {
     if (m.name === "[vdso]") vdso = m.start;
+    if (m.name === "[stack]") hostStackEnd = m.end;
     if (KEEP.has(m.name)) continue;
     if (m.start >= STUB_BASE && m.end <= STUB_END) continue;
     call(SYS.munmap, m.start, m.end - m.start);
@@ -256,18 +292,14 @@ export function loadProgram(k: Kernel, t: Task, plan: ExecPlan): void {
   const interp = plan.interp ? mapElf(k, t, plan.interp, null, call) : null;
   // 4. The heap starts after the program's data.
   const brk = (main.end + PAGE - 1n) & ~(PAGE - 1n);
-  // 5. The stack: reserve RLIMIT_STACK, fill its top.
-  const stackSize = 8n << 20n;
-  const stackBase = call(
-    SYS.mmap,
-    0n,
-    stackSize,
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-    -1n,
-    0n,
-  );
-  const stackTop = stackBase + stackSize;
+  // 5. The stack: where the host put the stub's own (the top of the address
+  // space, mmap's allocations kept below it by at least the stack limit),
+  // growing down on faults as far as RLIMIT_STACK lets it: the host
+  // enforces that limit on the stub (rlimits.ts), and names the mapping
+  // [stack] as it contains the stub's start_stack.
+  const strings = [plan.filename, ...plan.argv, ...plan.envp];
+  const need = strings.reduce((n, s) => n + BigInt(new TextEncoder().encode(s).length + 9), 0n);
+  const stackTop = placeStack(call, hostStackEnd, (need + 2n * PAGE + PAGE - 1n) & ~(PAGE - 1n));
   const creds = p.creds;
   const aux = hostAuxv();
   const layout = buildStack(stackTop, {
@@ -312,6 +344,7 @@ export function loadProgram(k: Kernel, t: Task, plan: ExecPlan): void {
     envEnd: layout.envEnd,
     stackTop,
   };
+  enforceOnHost(p);
   t.comm = (plan.filename.split("/").pop() ?? "").slice(0, 15);
   for (let sig = 1; sig < p.sigactions.length; sig++) {
     const a = p.sigactions[sig]!;

@@ -11,6 +11,7 @@ import { loopbackIoctl, NetlinkSocket } from "../vfs/netlink.ts";
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG } from "../kernel/signals.ts";
+import { fsizeAllows, fsizeAllowsSize } from "../kernel/rlimits.ts";
 import {
   O,
   type OpenFile,
@@ -69,6 +70,42 @@ export function pipeSignal(c: SyscallContext, e: unknown): never {
   throw e;
 }
 
+/**
+ * RLIMIT_FSIZE on a write of `n` bytes to a file at `offset` (null: its
+ * offset, or its end with O_APPEND): how many bytes may be written. A
+ * write from the limit on raises SIGXFSZ and fails with EFBIG. Only
+ * regular files are limited.
+ *
+ * @param c The call.
+ * @param f The file.
+ * @param n Bytes wanted.
+ * @param offset Where, if not at the file's offset.
+ * @returns Bytes allowed.
+ */
+export function fsizeLimit(
+  c: SyscallContext,
+  f: OpenFile,
+  n: number,
+  offset: bigint | null,
+): number {
+  if (f.inode.type !== S_IFREG) return n;
+  try {
+    return fsizeAllows(
+      c.p,
+      () => offset ?? (f.flags & O.APPEND ? f.inode.stat().size : f.offset),
+      n,
+    );
+  } catch (e) {
+    xfsz(c);
+    throw e;
+  }
+}
+
+/** SIGXFSZ to the caller, for going past RLIMIT_FSIZE. */
+function xfsz(c: SyscallContext): void {
+  c.k.signalThread(c.t, { sig: SIG.XFSZ, code: SI.KERNEL, pid: 0, uid: 0 });
+}
+
 function doRead(
   c: SyscallContext,
   f: OpenFile,
@@ -122,7 +159,7 @@ function doWrite(
 ): number {
   if (!f.writable) throw new LinuxError("EBADF");
   if (count === 0) return 0;
-  const n = Math.min(count, MAX_IO);
+  const n = fsizeLimit(c, f, Math.min(count, MAX_IO), offset);
   // A file that copies what it is given (file data, a memfd, the gofer's
   // file) can take it through a reused buffer; pipes and sockets queue the
   // buffer itself, so theirs is fresh.
@@ -181,16 +218,17 @@ function writev(
 ): number {
   if (!f.writable) throw new LinuxError("EBADF");
   const parts = vecs.filter(([, l]) => l > 0).map(([b, l]) => c.mem.read(b, Math.min(l, MAX_IO)));
-  const total = parts.reduce((s, p) => s + p.length, 0);
-  if (total === 0) return 0;
-  const data = new Uint8Array(total);
+  const wanted = parts.reduce((s, p) => s + p.length, 0);
+  if (wanted === 0) return 0;
+  const total = fsizeLimit(c, f, wanted, offset);
+  const data = new Uint8Array(wanted);
   let at = 0;
   for (const p of parts) {
     data.set(p, at);
     at += p.length;
   }
   try {
-    return f.write(data, offset);
+    return f.write(data.subarray(0, total), offset);
   } catch (e) {
     return pipeSignal(c, e);
   }
@@ -354,13 +392,21 @@ function utimens(
   return 0;
 }
 
-function truncate(inode: OpenFile["inode"], length: bigint): number {
+function truncate(c: SyscallContext, inode: OpenFile["inode"], length: bigint): number {
   if (length < 0n) throw new LinuxError("EINVAL");
   const type = inode.stat().mode & S_IFMT;
   if (type === S_IFDIR) throw new LinuxError("EISDIR");
   if (type !== S_IFREG) throw new LinuxError("EINVAL");
+  growWithin(c, length);
   inode.setattr({ size: length });
   return 0;
+}
+
+/** RLIMIT_FSIZE on a regular file's new size (truncate, fallocate): SIGXFSZ and EFBIG past it. */
+function growWithin(c: SyscallContext, size: bigint): void {
+  if (fsizeAllowsSize(c.p, size)) return;
+  xfsz(c);
+  throw new LinuxError("EFBIG");
 }
 
 function fcntl(c: SyscallContext): number {
@@ -832,14 +878,14 @@ export const FS_HANDLERS: Record<string, Handler> = {
     if ((at.dentry.inode.stat().mode & S_IFMT) === S_IFDIR) throw new LinuxError("EISDIR");
     if (!mayAccess(at.dentry.inode.stat(), MAY.WRITE, c.p.creds)) throw new LinuxError("EACCES");
     if (at.mount.flags.readOnly) throw new LinuxError("EROFS");
-    truncate(at.dentry.inode, i64(c.args[1]));
+    truncate(c, at.dentry.inode, i64(c.args[1]));
     notifyPath(at, IN.MODIFY);
     return 0;
   },
   ftruncate: (c) => {
     const f = file(c, c.args[0]);
     if (!f.writable) throw new LinuxError("EINVAL");
-    truncate(f.inode, i64(c.args[1]));
+    truncate(c, f.inode, i64(c.args[1]));
     notifyFile(f, IN.MODIFY, false);
     return 0;
   },
@@ -911,6 +957,7 @@ export const FS_HANDLERS: Record<string, Handler> = {
     if (!f.writable) throw new LinuxError("EBADF");
     if ((f.inode.stat().mode & S_IFMT) !== S_IFREG) throw new LinuxError("ENODEV");
     if (mode !== 0 && mode !== 1) throw new LinuxError("EOPNOTSUPP");
+    if (mode === 0) growWithin(c, off + len);
     if (mode === 0 && off + len > f.inode.stat().size) f.inode.setattr({ size: off + len });
     notifyFile(f, IN.MODIFY);
     return 0;

@@ -9,8 +9,17 @@ import { SYS } from "../../platform/sysno.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
 import { type Handler, NO_RETURN, PASSTHROUGH, type SyscallContext } from "../kernel/kernel.ts";
 import { CLD, type PendingSignal, SI, SIG, sigbit, SIGRTMAX } from "../kernel/signals.ts";
-import { type Process, RLIMIT, type Task } from "../kernel/task.ts";
+import { type Process, RLIMIT } from "../kernel/task.ts";
 import { loadProgram, planExec } from "../loader/exec.ts";
+import { enforceOnHost, nprocExceeded } from "../kernel/rlimits.ts";
+import {
+  addUsage,
+  encodeRusage,
+  hostRusage,
+  noUsage,
+  type Rusage,
+  US_PER_TICK,
+} from "../kernel/rusage.ts";
 import { AT, startOf } from "../vfs/ops.ts";
 import { i32, size, u32 } from "./args.ts";
 
@@ -26,6 +35,16 @@ const CLONE_VFORK = 0x4000n;
 const CLONE_THREAD = 0x10000n;
 const CLONE_NEW_ANY = 0x7e020000n | 0x80n; // NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET, NEWTIME
 
+/**
+ * RLIMIT_NPROC at clone: one more task for the caller's user, unless it is
+ * root or holds CAP_SYS_RESOURCE or CAP_SYS_ADMIN.
+ */
+function checkNproc(c: SyscallContext): void {
+  const cr = c.p.creds;
+  if (cr.uid === 0 || cr.capable(24) || cr.capable(21)) return;
+  if (nprocExceeded(c.p, c.k.tasksOfUser(cr.uid) + 1)) throw new LinuxError("EAGAIN");
+}
+
 function clone(c: SyscallContext, flags: bigint): typeof PASSTHROUGH {
   if (flags & CLONE_NEW_ANY) throw new LinuxError("EPERM", "namespaces inside the sandbox");
   if (flags & CLONE_PIDFD) throw new LinuxError("EINVAL", "CLONE_PIDFD");
@@ -35,6 +54,7 @@ function clone(c: SyscallContext, flags: bigint): typeof PASSTHROUGH {
     // A process sharing memory with its parent: each process has its own stub here.
     throw new LinuxError("EINVAL", "CLONE_VM without CLONE_THREAD or CLONE_VFORK");
   }
+  checkNproc(c);
   const host = c.k.hostTid(c.t);
   const regs = c.k.machine.getRegs(host);
   let run = flags;
@@ -51,6 +71,7 @@ function clone(c: SyscallContext, flags: bigint): typeof PASSTHROUGH {
 }
 
 function vforkAsFork(c: SyscallContext): typeof PASSTHROUGH {
+  checkNproc(c);
   const host = c.k.hostTid(c.t);
   const regs = c.k.machine.getRegs(host);
   regs.set("orig_rax", BigInt(SYS.fork));
@@ -72,6 +93,10 @@ function execve(
   const argv = c.mem.readStringArray(argvAddr);
   const envp = c.mem.readStringArray(envAddr);
   if (flags & ~(AT.EMPTY_PATH | AT.SYMLINK_NOFOLLOW)) throw new LinuxError("EINVAL");
+  if (c.p.nprocExceeded && nprocExceeded(c.p, c.k.tasksOfUser(c.p.creds.uid))) {
+    throw new LinuxError("EAGAIN");
+  }
+  c.p.nprocExceeded = false;
   const plan = planExec(c.t, startOf(c.p, dirfd, path), path, argv, envp);
   // The point of no return: the other threads end and this one takes the pid.
   if (c.p.threads.size > 1) c.k.keepOnlyThread(c.t);
@@ -119,7 +144,8 @@ function wait4(c: SyscallContext): number {
   for (const k of kids) {
     if (k.exitStatus !== null) {
       if (statusAddr) c.mem.writeI32(statusAddr, k.exitStatus);
-      if (rusage) c.mem.write(rusage, new Uint8Array(144));
+      const used = waitedFor(c, k);
+      if (rusage) c.mem.write(rusage, encodeRusage(used));
       c.k.reap(k);
       return k.pid;
     }
@@ -143,11 +169,27 @@ function wait4(c: SyscallContext): number {
   throw new WouldBlock([p.childEvents]);
 }
 
+/** A zombie's usage with its waited-for children's, as wait4 reports it. */
+function childTotal(k: Process): Rusage {
+  const total = noUsage();
+  addUsage(total, k.exitUsage ?? noUsage());
+  addUsage(total, k.childUsage);
+  return total;
+}
+
+/** A zombie is being reaped: its usage joins the waiter's children totals. */
+function waitedFor(c: SyscallContext, k: Process): Rusage {
+  const total = childTotal(k);
+  addUsage(c.p.childUsage, total);
+  return total;
+}
+
 function waitid(c: SyscallContext): number {
   const idtype = i32(c.args[0]);
   const id = i32(c.args[1]);
   const infop = c.args[2] ?? 0n;
   const options = i32(c.args[3]);
+  const rusage = c.args[4] ?? 0n;
   if (!(options & (WEXITED | WUNTRACED | WCONTINUED))) throw new LinuxError("EINVAL");
   let pid: number;
   if (idtype === 0) pid = -1;
@@ -173,6 +215,8 @@ function waitid(c: SyscallContext): number {
       const st = k.exitStatus;
       const killed = (st & 0x7f) !== 0;
       fill(k, killed ? CLD.KILLED : CLD.EXITED, killed ? st & 0x7f : (st >> 8) & 0xff);
+      const used = options & WNOWAIT ? childTotal(k) : waitedFor(c, k);
+      if (rusage) c.mem.write(rusage, encodeRusage(used));
       if (!(options & WNOWAIT)) c.k.reap(k);
       return 0;
     }
@@ -295,6 +339,10 @@ function setUids(c: SyscallContext, r: number, e: number, s: number): number {
   if (e !== -1) cr.euid = e;
   if (s !== -1) cr.suid = s;
   cr.afterUidChange(old);
+  // A new real user over RLIMIT_NPROC: the next execve fails (Linux's PF_NPROC_EXCEEDED).
+  if (cr.uid !== old.uid) {
+    c.p.nprocExceeded = cr.uid !== 0 && nprocExceeded(c.p, c.k.tasksOfUser(cr.uid));
+  }
   return 0;
 }
 
@@ -334,6 +382,7 @@ function rlimit(
     if (oldAddr) writeLimit(c, oldAddr, cur.cur, cur.max);
     p.rlimits[resource] = { cur: soft, max: hard };
     if (resource === RLIMIT.NOFILE) p.fds.limit = Number(soft > 1048576n ? 1048576n : soft);
+    enforceOnHost(p, [resource]);
     return 0;
   }
   if (oldAddr) writeLimit(c, oldAddr, cur.cur, cur.max);
@@ -346,17 +395,6 @@ function writeLimit(c: SyscallContext, addr: bigint, cur: bigint, max: bigint): 
   v.setBigUint64(0, cur, true);
   v.setBigUint64(8, max, true);
   c.mem.write(addr, b);
-}
-
-/** CPU ticks of a task's host thread(s) from /proc: [user, system]. */
-function cpuTicks(c: SyscallContext, t: Task): [bigint, bigint] {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${c.k.hostTid(t)}/stat`);
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return [BigInt(f[11] ?? 0), BigInt(f[12] ?? 0)];
-  } catch {
-    return [0n, 0n];
-  }
 }
 
 function uname(c: SyscallContext): number {
@@ -616,7 +654,10 @@ export const PROCESS_HANDLERS: Record<string, Handler> = {
   },
   capget,
   capset,
-  fork: () => PASSTHROUGH,
+  fork: (c) => {
+    checkNproc(c);
+    return PASSTHROUGH;
+  },
   vfork: vforkAsFork,
   clone: (c) => clone(c, c.args[0] ?? 0n),
   execve: (c) => execve(c, -100, c.args[0]!, c.args[1] ?? 0n, c.args[2] ?? 0n, 0),
@@ -678,45 +719,22 @@ export const PROCESS_HANDLERS: Record<string, Handler> = {
   getrusage: (c) => {
     const who = i32(c.args[0]);
     if (![0, -1, 1].includes(who)) throw new LinuxError("EINVAL");
-    const b = new Uint8Array(144);
-    const v = new DataView(b.buffer);
-    let user = 0n;
-    let sys = 0n;
-    if (who === -1) {
-      user = c.p.childrenUserTicks;
-      sys = c.p.childrenSystemTicks;
-    } else {
-      const threads = who === 1 ? [c.t] : [...c.p.threads.values()];
-      for (const t of threads) {
-        const [u, s] = cpuTicks(c, t);
-        user += u;
-        sys += s;
-      }
-    }
-    const tv = (o: number, ticks: bigint) => {
-      v.setBigInt64(o, ticks / 100n, true);
-      v.setBigInt64(o + 8, (ticks % 100n) * 10000n, true);
-    };
-    tv(0, user);
-    tv(16, sys);
-    c.mem.write(c.args[1]!, b);
+    let used: Rusage;
+    if (who === -1) used = c.p.childUsage;
+    else if (who === 1) used = hostRusage(c.p.hostTgid, [c.k.hostTid(c.t)], true);
+    else used = c.k.selfUsage(c.p);
+    c.mem.write(c.args[1]!, encodeRusage(used));
     return 0;
   },
   times: (c) => {
     if (c.args[0]) {
-      let user = 0n;
-      let sys = 0n;
-      for (const t of c.p.threads.values()) {
-        const [u, s] = cpuTicks(c, t);
-        user += u;
-        sys += s;
-      }
+      const self = c.k.selfUsage(c.p);
+      const kids = c.p.childUsage;
       const b = new Uint8Array(32);
       const v = new DataView(b.buffer);
-      v.setBigInt64(0, user, true);
-      v.setBigInt64(8, sys, true);
-      v.setBigInt64(16, c.p.childrenUserTicks, true);
-      v.setBigInt64(24, c.p.childrenSystemTicks, true);
+      [self.userUs, self.systemUs, kids.userUs, kids.systemUs].forEach((us, i) =>
+        v.setBigInt64(8 * i, us / US_PER_TICK, true)
+      );
       c.mem.write(c.args[0]!, b);
     }
     return BigInt(Math.floor(c.k.uptimeMs / 10));

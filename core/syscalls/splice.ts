@@ -11,7 +11,7 @@ import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { O, type OpenFile, S_IFDIR, S_IFREG } from "../vfs/inode.ts";
 import { PipeEnd } from "../vfs/pipe.ts";
 import { i32, size, u32 } from "./args.ts";
-import { pipeSignal } from "./fs.ts";
+import { fsizeLimit, pipeSignal } from "./fs.ts";
 
 /** The most one call moves (Linux moves at most MAX_RW_COUNT, and callers loop). */
 const CHUNK = 1 << 20;
@@ -64,7 +64,9 @@ function withNonblock<T>(s: Side, fn: () => T): T {
  */
 function move(c: SyscallContext, from: Side, to: Side, count: number, consume = true): number {
   if (count === 0) return 0;
-  const buf = new Uint8Array(Math.min(count, CHUNK));
+  // An explicit destination offset is a pwrite; otherwise the file's own offset moves.
+  const outAt = to.offPtr !== 0n ? startOf(c, to) : null;
+  const buf = new Uint8Array(fsizeLimit(c, to.file, Math.min(count, CHUNK), outAt));
   const src = from.file;
   const seekableSrc = from.file.seekable;
   const inAt = seekableSrc ? startOf(c, from) : 0n;
@@ -88,8 +90,6 @@ function move(c: SyscallContext, from: Side, to: Side, count: number, consume = 
     got = withNonblock(from, () => src.read(buf.subarray(0, room), null));
   }
   if (got === 0) return 0;
-  // An explicit destination offset is a pwrite; otherwise the file's own offset moves.
-  const outAt = to.offPtr !== 0n ? startOf(c, to) : null;
   let put: number;
   try {
     put = withNonblock(to, () => to.file.write(buf.subarray(0, got), outAt));

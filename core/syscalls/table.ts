@@ -92,7 +92,17 @@ const PARTIAL: Row[] = [
     "partial",
     "runs as fork; the parent waits until the child execs or exits and gets back what the child wrote to its stack (not other memory)",
   ],
-  ["getrusage", "partial", "CPU times only"],
+  [
+    "getrusage",
+    "partial",
+    "times, peak memory, faults and context switches from the stubs; no block I/O counts",
+  ],
+  [
+    "prlimit64",
+    "partial",
+    "enforced: NOFILE, FSIZE (SIGXFSZ), NPROC, AS, DATA, STACK (the last three by the host on the stub); CPU, MEMLOCK, LOCKS, SIGPENDING, MSGQUEUE, RTTIME kept without effect",
+  ],
+  ["setrlimit", "partial", "as prlimit64"],
   [
     "shmat",
     "partial",

@@ -186,6 +186,7 @@ export const C_PROGRAMS = [
   "procs",
   "threads",
   "files",
+  "identity",
   "mem",
   "time",
   "isolation",
