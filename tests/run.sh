@@ -36,7 +36,7 @@ fi
 # A Debian rootfs for the tests that compare `dvisor run` with `runc run`
 # (tests/support/bundle.ts), made once and kept.
 rootfs=/var/cache/dvisor/debian-rootfs
-if [ ! -x "$rootfs/usr/bin/python3" ]; then
+if [ ! -x "$rootfs/usr/bin/python3" ] || [ ! -x "$rootfs/usr/bin/ps" ] || [ ! -x "$rootfs/usr/bin/sqlite3" ]; then
   # The mirror apt uses (sources files that do not exist are skipped).
   mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
     sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' |
@@ -45,12 +45,13 @@ if [ ! -x "$rootfs/usr/bin/python3" ]; then
   echo "tests/run.sh: making a Debian rootfs in $rootfs from $mirror (about a minute)"
   mkdir -p /var/cache/dvisor
   rm -rf "$rootfs.tmp"
-  if ! debootstrap --variant=minbase --include=python3 bookworm "$rootfs.tmp" "$mirror" \
+  if ! debootstrap --variant=minbase --include=python3,procps,sqlite3 bookworm "$rootfs.tmp" "$mirror" \
     >/var/cache/dvisor/debootstrap.log 2>&1; then
     tail -5 /var/cache/dvisor/debootstrap.log >&2
     echo "tests/run.sh: debootstrap failed; see /var/cache/dvisor/debootstrap.log" >&2
     exit 1
   fi
+  rm -rf "$rootfs"
   mv "$rootfs.tmp" "$rootfs"
 fi
 

@@ -205,6 +205,36 @@ open("tree/a/text", "w").write("dvisor " * 200000)'`,
   assertStringIncludes(ipc.stdout, "shared value 300");
 });
 
+Deno.test("dvisor run: procps (ps, top, free, pmap, pgrep, vmstat) as under runc", async (t) => {
+  // A sleeping shell job and a Python process holding 64 MiB; the tools'
+  // numbers differ between runs, so the output states facts about them.
+  const script = `sleep 30 &
+SLEEP=$!
+python3 -c 'import time
+b = bytearray(64 << 20)
+for i in range(0, len(b), 4096): b[i] = 1
+open("/tmp/ready", "w").close()
+time.sleep(30)' &
+PY=$!
+while [ ! -e /tmp/ready ]; do sleep 0.1; done
+ps -eo stat,comm --sort pid
+echo init $(ps -o pid= -C sh) parents $(ps -o ppid= -C sleep,python3 | sort -u)
+echo rss $(ps -o rss= -p $PY | awk '{print ($1 > 60000)}') vsz $(ps -o vsz= -p $PY | awk '{print ($1 > 65536)}')
+echo threads $(ps -o nlwp= -p $PY) tty $(ps -o tty= -p $PY) user $(ps -o user= -p $PY)
+free -k | awk 'NR == 2 { print "free:", ($2 > 0), ($3 > 60000), ($2 >= $3 + $4) }'
+top -bn1 | awk '/^Tasks:/ { print "top tasks", $2 } /^MiB Mem/ { print "top mem", ($4 > 0) }'
+top -bn1 -p $PY | awk '$1 == "'$PY'" { print "top python", $12, ($6 > 60000) }'
+echo pgrep $(pgrep -c sleep) $(pgrep -f 'python3 -c' | wc -l)
+pmap -x $PY | awk '/^total/ { print "pmap total rss", ($4 > 60000) }'
+uptime | awk '{ print "uptime", ($0 ~ /load average/) }'
+vmstat 1 1 | awk 'NR == 3 { print "vmstat fields", NF }'
+kill $PY $SLEEP; wait
+echo done`;
+  const ran = await sameAsRunc(t, "procps", { rootfs: debianRootfs() }, script);
+  assertStringIncludes(ran.stdout, "rss 1 vsz 1");
+  assertStringIncludes(ran.stdout, "pmap total rss 1");
+});
+
 Deno.test("dvisor run: the container cannot reach host files", async (t) => {
   const secretDir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "dvisor-secret-" });
   const secret = `${secretDir}/secret`;

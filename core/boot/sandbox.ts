@@ -104,6 +104,8 @@ export function runSandbox(config: SandboxConfig): number {
   provideDevTty(k);
   k.uts.hostname = config.hostname;
   k.network = config.network ?? "none";
+  const memoryLimit = config.resources?.memory?.limit;
+  if (memoryLimit !== undefined && memoryLimit > 0) k.memoryLimit = BigInt(memoryLimit);
   if (config.idMappings) k.idMappings.set("", config.idMappings);
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;

@@ -11,7 +11,7 @@ import type { SeccompProfile } from "./oci_seccomp.ts";
 import { LinuxError } from "../errors.ts";
 import { Credentials } from "../kernel/creds.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { defaultRlimits, Process, type Rlimit, Task } from "../kernel/task.ts";
+import { defaultRlimits, emptyLayout, Process, type Rlimit, Task } from "../kernel/task.ts";
 import { loadProgram, planExec, readAt } from "../loader/exec.ts";
 import { FdTable } from "../vfs/fd_table.ts";
 import { HostFdFile } from "../vfs/host_file.ts";
@@ -193,17 +193,7 @@ export function startProcess(
     seccomp: opts.seccomp === undefined ? k.seccomp : opts.seccomp,
     creds,
     rlimits,
-    mm: {
-      brkStart: 0n,
-      brk: 0n,
-      brkMapped: 0n,
-      vdso: 0n,
-      argStart: 0n,
-      argEnd: 0n,
-      envStart: 0n,
-      envEnd: 0n,
-      stackTop: 0n,
-    },
+    mm: emptyLayout(),
     startMs: opts.init && !opts.container ? 0 : k.uptimeMs,
   });
   p.noNewPrivs = pc.noNewPrivileges ?? false;

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { hostRusage, type Rusage } from "./rusage.ts";
+import { addUsage, hostRusage, noUsage, type Rusage } from "./rusage.ts";
 import type { IdMappings } from "../vfs/id_map.ts";
 import { seccompDecision, type SeccompProfile } from "../boot/oci_seccomp.ts";
 import { type Inode, S_IFCHR } from "../vfs/inode.ts";
@@ -253,6 +253,13 @@ export class Kernel {
    * @param t The task.
    * @param hostTid Its pid in the Sentry's namespace.
    */
+  /** The container's memory limit (linux.resources.memory.limit), which /proc/meminfo shows. */
+  memoryLimit: bigint | null = null;
+  /** Processes forked since boot (/proc/stat's `processes`). */
+  forks = 0;
+  /** What the processes that have exited used (/proc/stat's CPU times). */
+  readonly exitedUsage: Rusage = noUsage();
+
   /**
    * A process's own usage (RUSAGE_SELF): its stub's now, or what it had
    * when it exited.
@@ -1384,6 +1391,7 @@ export class Kernel {
    * @returns The child process (registered).
    */
   forkProcess(p: Process, pid: number, flags = 0n): Process {
+    this.forks++;
     const shareFiles = (flags & 0x400n) !== 0n;
     if (shareFiles) p.fds.retain();
     const parent = flags & 0x8000n && p.parent ? p.parent : p;
@@ -1494,6 +1502,7 @@ export class Kernel {
 
   #processExited(p: Process, status: number): void {
     p.exitStatus = status;
+    if (p.exitUsage) addUsage(this.exitedUsage, p.exitUsage);
     // After this exit is fully handled (its parent told, orphans adopted).
     this.schedule(() => this.processExits.notify());
     // A session leader's end hangs up its terminal's foreground group.

@@ -97,6 +97,40 @@ export interface AddressSpaceInfo {
   envEnd: bigint;
   /** Top of the main thread's stack. */
   stackTop: bigint;
+  /** Where argc is, the initial stack pointer (/proc/PID/stat's startstack). */
+  startStack: bigint;
+  /** The program's code and data, as Linux's ELF loader records them (/proc/PID/stat, statm). */
+  codeStart: bigint;
+  codeEnd: bigint;
+  dataStart: bigint;
+  dataEnd: bigint;
+  /** The auxiliary vector given to the program, AT_NULL included (/proc/PID/auxv). */
+  auxv: Uint8Array;
+}
+
+/**
+ * The layout of a process that has not run a program yet.
+ *
+ * @returns All zero.
+ */
+export function emptyLayout(): AddressSpaceInfo {
+  return {
+    brkStart: 0n,
+    brk: 0n,
+    brkMapped: 0n,
+    vdso: 0n,
+    argStart: 0n,
+    argEnd: 0n,
+    envStart: 0n,
+    envEnd: 0n,
+    stackTop: 0n,
+    startStack: 0n,
+    codeStart: 0n,
+    codeEnd: 0n,
+    dataStart: 0n,
+    dataEnd: 0n,
+    auxv: new Uint8Array(0),
+  };
 }
 
 /** A process: a thread group. */

@@ -343,6 +343,12 @@ export function loadProgram(k: Kernel, t: Task, plan: ExecPlan): void {
     envStart: layout.envStart,
     envEnd: layout.envEnd,
     stackTop,
+    startStack: layout.sp,
+    codeStart: main.codeStart,
+    codeEnd: main.codeEnd,
+    dataStart: main.dataStart,
+    dataEnd: main.dataEnd,
+    auxv: layout.auxv,
   };
   enforceOnHost(p);
   t.comm = (plan.filename.split("/").pop() ?? "").slice(0, 15);
@@ -394,6 +400,11 @@ interface Mapped {
   entry: bigint;
   phdr: bigint;
   end: bigint;
+  /** Code and data bounds, as Linux's loader computes start_code...end_data. */
+  codeStart: bigint;
+  codeEnd: bigint;
+  dataStart: bigint;
+  dataEnd: bigint;
 }
 
 /**
@@ -513,7 +524,32 @@ function mapElf(
     );
     if (holder) phdr = holder.vaddr + (elf.info.phoff - holder.offset) + bias;
   }
-  return { bias, entry: elf.info.entry + bias, phdr, end: hi + bias };
+  // start_code: the lowest executable segment; end_code: the end of the
+  // highest one's file part; start_data: the highest segment; end_data: the
+  // end of the highest file part.
+  let codeStart = -1n;
+  let codeEnd = 0n;
+  let dataStart = 0n;
+  let dataEnd = 0n;
+  for (const ph of loads) {
+    const fileEnd = ph.vaddr + ph.filesz;
+    if (ph.flags & PF_X) {
+      if (codeStart < 0n || ph.vaddr < codeStart) codeStart = ph.vaddr;
+      if (fileEnd > codeEnd) codeEnd = fileEnd;
+    }
+    if (ph.vaddr > dataStart) dataStart = ph.vaddr;
+    if (fileEnd > dataEnd) dataEnd = fileEnd;
+  }
+  return {
+    bias,
+    entry: elf.info.entry + bias,
+    phdr,
+    end: hi + bias,
+    codeStart: (codeStart < 0n ? 0n : codeStart) + bias,
+    codeEnd: codeEnd + bias,
+    dataStart: dataStart + bias,
+    dataEnd: dataEnd + bias,
+  };
 }
 
 /** The initial stack, built in memory and written at once. */
@@ -528,6 +564,8 @@ interface StackLayout {
   argEnd: bigint;
   envStart: bigint;
   envEnd: bigint;
+  /** The auxiliary vector as written (AT_NULL included). */
+  auxv: Uint8Array;
 }
 
 /**
@@ -587,10 +625,12 @@ export function buildStack(
     bytes.set(b, Number(at - low));
   }
   sp = low;
+  const auxvAt = 8 * (1 + argAddrs.length + 1 + envAddrs.length + 1);
   return {
     low,
     bytes,
     sp,
+    auxv: bytes.slice(auxvAt, auxvAt + auxv.length * 16),
     argStart,
     argEnd: envStart,
     envStart,

@@ -12,6 +12,7 @@ import { CLD, type PendingSignal, SI, SIG, sigbit, SIGRTMAX } from "../kernel/si
 import { type Process, RLIMIT } from "../kernel/task.ts";
 import { loadProgram, planExec } from "../loader/exec.ts";
 import { enforceOnHost, nprocExceeded } from "../kernel/rlimits.ts";
+import { sandboxMemory } from "../kernel/meminfo.ts";
 import {
   addUsage,
   encodeRusage,
@@ -552,24 +553,17 @@ function capset(c: SyscallContext): number {
 function sysinfo(c: SyscallContext): number {
   const b = new Uint8Array(112);
   const v = new DataView(b.buffer);
-  const mem = memInfo();
+  const mem = sandboxMemory(c.k.processes.values(), c.k.memoryLimit);
   v.setBigInt64(0, BigInt(Math.floor(c.k.uptimeMs / 1000)), true);
   const load = Deno.loadavg().map((l) => BigInt(Math.round(l * 65536)));
   load.forEach((l, i) => v.setBigUint64(8 + 8 * i, l, true));
   v.setBigUint64(32, mem.total, true);
   v.setBigUint64(40, mem.free, true);
+  v.setBigUint64(48, mem.shmem, true);
   v.setUint16(80, Math.min(c.k.processes.size, 0xffff), true);
   v.setUint32(104, 1, true); // mem_unit
   c.mem.write(c.args[0]!, b);
   return 0;
-}
-
-/** Host memory totals from /proc/meminfo (bytes). */
-export function memInfo(): { total: bigint; free: bigint; available: bigint } {
-  const text = Deno.readTextFileSync("/proc/meminfo");
-  const kb = (key: string) =>
-    BigInt(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? "0") * 1024n;
-  return { total: kb("MemTotal"), free: kb("MemFree"), available: kb("MemAvailable") };
 }
 
 function setpgid(c: SyscallContext): number {

@@ -44,6 +44,16 @@ export class EpollFile extends OpenFile {
   constructor() {
     super(new AnonInode(EPOLL_FS), O.RDWR);
   }
+  override fdinfo(): string {
+    return [...this.#interests.values()].map((i) => {
+      const st = i.file.inode.stat();
+      return `tfd: ${String(i.fd).padStart(8)} events: ${
+        (i.events >>> 0).toString(16).padStart(8)
+      } data: ${BigInt.asUintN(64, i.data).toString(16).padStart(16)}  pos:${i.file.offset} ino:${
+        st.ino.toString(16)
+      } sdev:${st.dev.toString(16)}\n`;
+    }).join("");
+  }
 
   #watch(i: Interest): void {
     const { queue } = i.file.poll();

@@ -45,6 +45,10 @@ export class EventFd extends OpenFile {
     this.#semaphore = (flags & EFD.SEMAPHORE) !== 0;
   }
 
+  override fdinfo(): string {
+    return `eventfd-count: ${this.#count.toString(16).padStart(16)}\n`;
+  }
+
   /** Takes the count (or one). */
   override read(buf: Uint8Array, _offset: bigint | null): number {
     if (buf.length < 8) throw new LinuxError("EINVAL");

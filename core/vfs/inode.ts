@@ -635,6 +635,16 @@ export class OpenFile {
 
   /** Called when the last descriptor is closed. */
   protected release(): void {}
+
+  /**
+   * What /proc/PID/fdinfo shows for this kind of file after the common
+   * lines (an eventfd's count, an epoll's interests...), each line ended.
+   *
+   * @returns The lines ("" for most files).
+   */
+  fdinfo(): string {
+    return "";
+  }
 }
 
 /**

@@ -199,6 +199,14 @@ export class InotifyFile extends OpenFile {
     this.#uid = uid;
     bump(instancesOf, uid, 1);
   }
+  override fdinfo(): string {
+    return [...this.#watches.values()].map((w) => {
+      const [dev, ino] = w.key.split(":").map(BigInt);
+      return `inotify wd:${w.wd.toString(16)} ino:${ino!.toString(16)} sdev:${
+        dev!.toString(16)
+      } mask:${(w.mask & 0xfff).toString(16)} ignored_mask:0\n`;
+    }).join("");
+  }
 
   /** Events waiting to be read. */
   get pending(): number {

@@ -7,15 +7,26 @@
  */
 import { mapText } from "./id_map.ts";
 import type { Kernel } from "../kernel/kernel.ts";
-import { splitDev } from "./devices.ts";
 import { INOTIFY_LIMITS } from "./inotify.ts";
 import { SIG_DFL, SIG_IGN } from "../kernel/signals.ts";
 import type { Process, Task } from "../kernel/task.ts";
-import { KERNEL_RELEASE, KERNEL_VERSION, memInfo } from "../syscalls/process.ts";
+import { KERNEL_RELEASE, KERNEL_VERSION } from "../syscalls/process.ts";
 import { LinuxError } from "../errors.ts";
-import type { Inode } from "./inode.ts";
+import { Inode, O, OpenFile, PseudoFs, pseudoStat, S_IFREG, type Stat } from "./inode.ts";
 import type { VPath } from "./mount.ts";
 import { SynthDir, SynthFile, SynthFs, SynthLink } from "./synthetic.ts";
+import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
+import {
+  mapsText,
+  ProcMemFile,
+  smapsRollupText,
+  statmText,
+  statusMemoryLines,
+  stubStat,
+} from "./procfs_memory.ts";
+import { addUsage, noUsage, type Rusage, US_PER_TICK } from "../kernel/rusage.ts";
+import { sandboxMemory } from "../kernel/meminfo.ts";
+import { onlineCpus } from "./sysfs.ts";
 
 const CLK_TCK = 100;
 
@@ -46,7 +57,7 @@ export function makeProcfs(k: Kernel): SynthFs {
       if (viewer && !k.sees(viewer, p)) continue;
       m.set(String(p.pid), () => processDir(k, fs, p, `${p.pid}`));
     }
-    m.set("meminfo", file("meminfo", () => meminfoText()));
+    m.set("meminfo", file("meminfo", () => meminfoText(k)));
     m.set("cpuinfo", file("cpuinfo", () => hostText("/proc/cpuinfo")));
     m.set(
       "uptime",
@@ -59,7 +70,7 @@ export function makeProcfs(k: Kernel): SynthFs {
       "loadavg",
       file("loadavg", () => {
         const [a, b, c] = Deno.loadavg();
-        const running = [...k.tasks.values()].filter((t) => t.state === "running").length;
+        const running = runningTasks(k);
         return `${a!.toFixed(2)} ${b!.toFixed(2)} ${c!.toFixed(2)} ${running}/${k.tasks.size} ${
           Math.max(...k.tasks.keys(), 0)
         }\n`;
@@ -78,6 +89,7 @@ export function makeProcfs(k: Kernel): SynthFs {
     );
     m.set("mounts", () => new SynthLink(fs, "mounts", () => "self/mounts"));
     m.set("stat", file("stat", () => statText(k)));
+    m.set("vmstat", file("vmstat", () => vmstatText(k)));
     m.set("sys", () => sysDir(k, fs));
     return m;
   };
@@ -93,32 +105,116 @@ function hostText(path: string): string {
   }
 }
 
-function meminfoText(): string {
-  const m = memInfo();
-  const kb = (b: bigint) => `${(b / 1024n).toString().padStart(8)} kB`;
-  return [
-    `MemTotal:       ${kb(m.total)}`,
-    `MemFree:        ${kb(m.free)}`,
-    `MemAvailable:   ${kb(m.available)}`,
-    `Buffers:        ${kb(0n)}`,
-    `Cached:         ${kb(0n)}`,
-    `SwapTotal:      ${kb(0n)}`,
-    `SwapFree:       ${kb(0n)}`,
-  ].join("\n") + "\n";
+function meminfoText(k: Kernel): string {
+  const m = sandboxMemory(k.processes.values(), k.memoryLimit);
+  // Key and bytes; the huge page counts are pages (no unit).
+  const rows: Array<[string, bigint, string?]> = [
+    ["MemTotal", m.total],
+    ["MemFree", m.free],
+    ["MemAvailable", m.available],
+    ["Buffers", 0n],
+    ["Cached", m.shmem + m.mapped],
+    ["SwapCached", 0n],
+    ["Active", m.anon + m.shmem],
+    ["Inactive", m.mapped],
+    ["Active(anon)", m.anon + m.shmem],
+    ["Inactive(anon)", 0n],
+    ["Active(file)", 0n],
+    ["Inactive(file)", m.mapped],
+    ["Unevictable", 0n],
+    ["Mlocked", 0n],
+    ["SwapTotal", 0n],
+    ["SwapFree", 0n],
+    ["Dirty", 0n],
+    ["Writeback", 0n],
+    ["AnonPages", m.anon],
+    ["Mapped", m.mapped],
+    ["Shmem", m.shmem],
+    ["KReclaimable", 0n],
+    ["Slab", 0n],
+    ["SReclaimable", 0n],
+    ["SUnreclaim", 0n],
+    ["KernelStack", 0n],
+    ["PageTables", 0n],
+    ["CommitLimit", m.total],
+    ["Committed_AS", m.anon + m.shmem],
+    ["HugePages_Total", 0n, ""],
+    ["HugePages_Free", 0n, ""],
+    ["HugePages_Rsvd", 0n, ""],
+    ["HugePages_Surp", 0n, ""],
+    ["Hugepagesize", 2048n * 1024n],
+  ];
+  return rows.map(([key, b, unit = " kB"]) =>
+    `${`${key}:`.padEnd(16)}${(unit ? b / 1024n : b).toString().padStart(8)}${unit}`
+  ).join("\n") + "\n";
 }
 
+/** Tasks on a CPU: running the program, or in a system call the Sentry is serving (the reader). */
+function runningTasks(k: Kernel): number {
+  let n = 0;
+  for (const t of k.tasks.values()) if (t.state === "running" || t.state === "syscall") n++;
+  return n;
+}
+
+/** What every process of the sandbox has used since boot (the live ones' so far). */
+function sandboxUsage(k: Kernel): Rusage {
+  const used = noUsage();
+  addUsage(used, k.exitedUsage);
+  for (const p of k.processes.values()) if (p.exitStatus === null) addUsage(used, k.selfUsage(p));
+  return used;
+}
+
+/** /proc/vmstat: the page counts of /proc/meminfo and the faults taken, as pages and events. */
+function vmstatText(k: Kernel): string {
+  const m = sandboxMemory(k.processes.values(), k.memoryLimit);
+  const used = sandboxUsage(k);
+  const pages = (b: bigint) => b / 4096n;
+  const rows: Array<[string, bigint]> = [
+    ["nr_free_pages", pages(m.free)],
+    ["nr_inactive_anon", 0n],
+    ["nr_active_anon", pages(m.anon + m.shmem)],
+    ["nr_inactive_file", pages(m.mapped)],
+    ["nr_active_file", 0n],
+    ["nr_unevictable", 0n],
+    ["nr_anon_pages", pages(m.anon)],
+    ["nr_mapped", pages(m.mapped)],
+    ["nr_shmem", pages(m.shmem)],
+    ["pgpgin", 0n],
+    ["pgpgout", 0n],
+    ["pswpin", 0n],
+    ["pswpout", 0n],
+    ["pgfault", used.minflt + used.majflt],
+    ["pgmajfault", used.majflt],
+  ];
+  return rows.map(([key, n]) => `${key} ${n}`).join("\n") + "\n";
+}
+
+/**
+ * /proc/stat: the CPU time the sandbox's processes have used (live ones'
+ * stubs, and what exited ones had used), spread over the CPUs, the rest of
+ * the time since boot idle; forks since boot; running tasks.
+ */
 function statText(k: Kernel): string {
-  const cpus = navigator.hardwareConcurrency || 1;
-  const ticks = Math.floor(k.uptimeMs / 10);
-  const lines = [`cpu  0 0 0 ${ticks * cpus} 0 0 0 0 0 0`];
-  for (let i = 0; i < cpus; i++) lines.push(`cpu${i} 0 0 0 ${ticks} 0 0 0 0 0 0`);
+  const cpus = onlineCpus();
+  const used = sandboxUsage(k);
+  const ticks = (us: bigint) => us / US_PER_TICK;
+  const n = BigInt(cpus.length);
+  const user = ticks(used.userUs);
+  const system = ticks(used.systemUs);
+  const uptime = BigInt(Math.floor(k.uptimeMs / 10));
+  const cpuLine = (name: string, u: bigint, s: bigint, upTicks: bigint) => {
+    const idle = upTicks > u + s ? upTicks - u - s : 0n;
+    return `${name} ${u} 0 ${s} ${idle} 0 0 0 0 0 0`;
+  };
+  const lines = [cpuLine("cpu ", user, system, uptime * n)];
+  for (const i of cpus) lines.push(cpuLine(`cpu${i}`, user / n, system / n, uptime));
   const btime = Math.floor((Date.now() - k.uptimeMs) / 1000);
-  const running = [...k.tasks.values()].filter((t) => t.state === "running").length;
+  const running = runningTasks(k);
   lines.push(
     "intr 0",
-    "ctxt 0",
+    `ctxt ${used.nvcsw + used.nivcsw}`,
     `btime ${btime}`,
-    `processes ${k.processes.size}`,
+    `processes ${k.forks + 1}`,
     `procs_running ${running}`,
     "procs_blocked 0",
   );
@@ -228,6 +324,41 @@ function stateLetter(p: Process, t?: Task): string {
   return s.state === "blocked" ? "S" : s.state === "stopped" ? "T" : "R";
 }
 
+/** The nsfs pseudo file system /proc/PID/ns links lead to. */
+const NSFS = new PseudoFs("nsfs", 0x04n);
+
+/** A namespace, as /proc/PID/ns/KIND leads to it: nsfs, its inode number. */
+class NsInode extends Inode {
+  readonly fs = NSFS;
+  constructor(readonly ino: bigint) {
+    super();
+  }
+  stat(): Stat {
+    return pseudoStat(NSFS, this.ino, S_IFREG | 0o444, { uid: 0, gid: 0 }, 0n);
+  }
+  open(flags: number): OpenFile {
+    return new OpenFile(this, flags);
+  }
+}
+
+/** Namespaces a pod's containers each have their own of (the others the sandbox shares). */
+const PER_CONTAINER = ["mnt", "pid"];
+const NS_KINDS = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
+const containerNumbers = new Map<string, number>();
+
+/**
+ * A namespace's inode number: one per kind for the sandbox, and for the
+ * mount and pid namespaces one per container.
+ */
+function namespaceIno(p: Process, kind: string): bigint {
+  let n = 0;
+  if (PER_CONTAINER.includes(kind)) {
+    n = containerNumbers.get(p.container) ?? containerNumbers.size;
+    containerNumbers.set(p.container, n);
+  }
+  return 4026532000n + BigInt(NS_KINDS.indexOf(kind)) + 16n * BigInt(n);
+}
+
 function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Task): Inode {
   const owner = () => ({ uid: p.creds.euid, gid: p.creds.egid });
   const file = (
@@ -244,9 +375,9 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
   const entries = (): Map<string, () => Inode> => {
     const m = new Map<string, () => Inode>();
     const t = thread ?? p.leader ?? p.threads.values().next().value;
-    m.set("stat", file("stat", () => statLine(k, p, t)));
+    m.set("stat", file("stat", () => statLine(k, p, t, thread !== undefined)));
     m.set("status", file("status", () => statusText(k, p, t)));
-    m.set("statm", file("statm", () => "0 0 0 0 0 0 0\n"));
+    m.set("statm", file("statm", () => statmText(p)));
     m.set("cmdline", file("cmdline", () => (p.argv.length ? p.argv.join("\0") + "\0" : "")));
     m.set("environ", file("environ", () => (p.env.length ? p.env.join("\0") + "\0" : "")));
     m.set(
@@ -268,6 +399,11 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     m.set("mounts", file("mounts", () => mountsText(k)));
     m.set("mountinfo", file("mountinfo", () => mountinfoText(k)));
     m.set("maps", file("maps", () => mapsText(k, p)));
+    m.set("smaps", file("smaps", () => mapsText(k, p, true)));
+    m.set("smaps_rollup", file("smaps_rollup", () => smapsRollupText(p)));
+    m.set("mem", () => new ProcMemFile(fs, `${key}/mem`, k, p, owner));
+    m.set("auxv", file("auxv", () => p.mm.auxv.slice()));
+    m.set("wchan", file("wchan", () => "0"));
     m.set("cgroup", file("cgroup", () => "0::/\n"));
     m.set("uid_map", file("uid_map", () => mapText(k.idMappings.get(p.container)?.uid ?? null)));
     m.set("gid_map", file("gid_map", () => mapText(k.idMappings.get(p.container)?.gid ?? null)));
@@ -305,12 +441,17 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
               ["cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "user", "uts"].map(
                 (n) => [
                   n,
-                  () =>
-                    new SynthLink(
+                  () => {
+                    const kind = n === "pid_for_children" ? "pid" : n;
+                    const ino = namespaceIno(p, kind);
+                    return new SynthLink(
                       fs,
                       `${key}/ns/${n}`,
-                      () => `${n === "pid_for_children" ? "pid" : n}:[${4026531835 + n.length}]`,
-                    ),
+                      () => `${kind}:[${ino}]`,
+                      () => ({ path: null, file: new OpenFile(new NsInode(ino), O.RDONLY) }),
+                      owner,
+                    );
+                  },
                 ],
               ),
             ),
@@ -398,9 +539,10 @@ function fdinfoDir(
             `${key}/${fd}`,
             () => {
               const f = p.fds.get(fd);
-              return `pos:\t${f.offset}\nflags:\t0${
-                (f.flags | (p.fds.cloexec(fd) ? 0o2000000 : 0)).toString(8)
-              }\nmnt_id:\t0\n`;
+              const flags = f.flags | (p.fds.cloexec(fd) ? 0o2000000 : 0);
+              return `pos:\t${f.offset}\nflags:\t0${flags.toString(8)}\nmnt_id:\t${
+                (f.location as VPath | null)?.mount.id ?? 0
+              }\nino:\t${f.inode.stat().ino}\n${f.fdinfo()}`;
             },
             null,
             0o444,
@@ -414,55 +556,81 @@ function fdinfoDir(
   );
 }
 
-function statLine(_k: Kernel, p: Process, t: Task | undefined): string {
+/** tty_nr of /proc/PID/stat: the controlling terminal's device (/dev/pts/N is 136:N). */
+function ttyNr(p: Process): number {
+  if (!p.ctty) return 0;
+  const minor = p.ctty.index;
+  return (minor & 0xff) | (136 << 8) | ((minor & ~0xff) << 12);
+}
+
+/**
+ * /proc/PID/stat (or task/TID/stat): the Sentry's ids, states and layout,
+ * the stub's times, faults and sizes (a zombie's times as it exited).
+ */
+function statLine(k: Kernel, p: Process, t: Task | undefined, thread: boolean): string {
   const comm = t?.comm ?? p.comm;
-  const ppid = p.parent?.pid ?? 0;
-  const start = Math.floor(p.startMs / (1000 / CLK_TCK));
-  const threads = Math.max(p.threads.size, 1);
+  const zombie = p.exitStatus !== null;
+  const h = zombie ? null : stubStat(k, p, thread ? t : undefined);
+  const host = (field: number) => h?.[field - 3] ?? "0";
+  const gone = zombie && p.exitUsage ? p.exitUsage : null;
+  const ticks = (us: bigint) => (us / US_PER_TICK).toString();
+  const kids = p.childUsage;
+  const vsize = h ? BigInt(host(23)) - (STUB_END - STUB_BASE) : 0n;
+  const rlimitRss = p.rlimits[5]!.cur.toString();
+  const mm = p.mm;
   const fields = [
     t?.tid ?? p.pid,
     `(${comm})`,
     stateLetter(p, t),
-    ppid,
+    p.parent?.pid ?? 0,
     p.pgid,
     p.sid,
-    0, // tty_nr
-    -1, // tpgid
-    0, // flags
-    0,
-    0,
-    0,
-    0,
-    0, // utime
-    0, // stime
-    0,
-    0,
+    ttyNr(p),
+    p.ctty?.fgPgrp || -1,
+    host(9), // flags
+    gone ? gone.minflt : host(10),
+    kids.minflt,
+    gone ? gone.majflt : host(12),
+    kids.majflt,
+    gone ? ticks(gone.userUs) : host(14),
+    gone ? ticks(gone.systemUs) : host(15),
+    ticks(kids.userUs),
+    ticks(kids.systemUs),
     20, // priority
     0, // nice
-    threads,
+    Math.max(p.threads.size, 1),
     0,
-    start,
-    0, // vsize
-    0, // rss
-    "18446744073709551615",
-    0,
-    0,
-    Number(p.mm.stackTop),
-    0,
-    0,
-    0,
-    0,
-    0,
+    Math.floor(p.startMs / (1000 / CLK_TCK)),
+    vsize < 0n ? 0n : vsize,
+    host(24), // rss
+    rlimitRss,
+    zombie ? 0 : mm.codeStart,
+    zombie ? 0 : mm.codeEnd,
+    zombie ? 0 : mm.startStack,
+    0, // kstkesp
+    0, // kstkeip
+    0, // signal, blocked, sigignore, sigcatch: obsolete, see status
     0,
     0,
+    0,
+    0, // wchan
     0,
     0,
     p.exitSignal,
-    0,
-    0,
-    0,
-    0,
-    0,
+    host(39), // processor
+    0, // rt_priority
+    0, // policy
+    0, // delayacct_blkio_ticks
+    0, // guest_time
+    0, // cguest_time
+    zombie ? 0 : mm.dataStart,
+    zombie ? 0 : mm.dataEnd,
+    zombie ? 0 : mm.brkStart,
+    zombie ? 0 : mm.argStart,
+    zombie ? 0 : mm.argEnd,
+    zombie ? 0 : mm.envStart,
+    zombie ? 0 : mm.envEnd,
+    zombie ? p.exitStatus : 0,
   ];
   return fields.join(" ") + "\n";
 }
@@ -500,6 +668,7 @@ function statusText(_k: Kernel, p: Process, t: Task | undefined): string {
     `NSpid:\t${t?.tid ?? p.pid}`,
     `NSpgid:\t${p.pgid}`,
     `NSsid:\t${p.sid}`,
+    ...statusMemoryLines(p),
     `Threads:\t${p.threads.size}`,
     `SigQ:\t${p.pending.length}/63304`,
     `SigPnd:\t${hex(pending)}`,
@@ -513,7 +682,7 @@ function statusText(_k: Kernel, p: Process, t: Task | undefined): string {
     `CapBnd:\t${hex(c.bounding)}`,
     `CapAmb:\t${hex(c.ambient)}`,
     `NoNewPrivs:\t${p.noNewPrivs ? 1 : 0}`,
-    `Seccomp:\t0`,
+    `Seccomp:\t${p.seccomp ? 2 : 0}`,
     `Cpus_allowed_list:\t0-${(navigator.hardwareConcurrency || 1) - 1}`,
     `voluntary_ctxt_switches:\t0`,
     `nonvoluntary_ctxt_switches:\t0`,
@@ -589,40 +758,4 @@ function mountinfoText(k: Kernel): string {
       m.flags.readOnly ? "ro" : "rw"
     }`;
   }).join("\n") + "\n";
-}
-
-function mapsText(k: Kernel, p: Process): string {
-  const t = p.leader ?? p.threads.values().next().value;
-  if (!t) return "";
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${k.hostTid(t)}/maps`);
-  } catch {
-    return "";
-  }
-  // The stub's own page is not the application's business; host devices,
-  // inodes and paths become the Sentry's.
-  return text.split("\n").filter((l) =>
-    l && !l.startsWith("7ffe00000000-") && !l.startsWith("7ffe00001000-")
-  ).map((l) => sentryMapsLine(k, l)).join("\n") + "\n";
-}
-
-/** One line of the host's maps, in the Sentry's terms (Linux's layout: names from column 73). */
-function sentryMapsLine(k: Kernel, line: string): string {
-  const m = /^(\S+ \S+ \S+) (\S+) (\d+) ?(.*)$/.exec(line);
-  if (!m) return line;
-  const [, head, , inode, rawName] = m;
-  const hostName = rawName!.trim();
-  let dev = "00:00";
-  let ino = "0";
-  let name = hostName.startsWith("[") ? hostName : ""; // [heap], [stack], [vdso]: never a host path
-  const file = inode === "0" ? undefined : k.mappedFiles.get(BigInt(inode!));
-  if (file) {
-    const [major, minor] = splitDev(file.dev);
-    dev = `${major.toString(16).padStart(2, "0")}:${minor.toString(16).padStart(2, "0")}`;
-    ino = String(file.ino);
-    name = file.path;
-  }
-  const left = `${head} ${dev} ${ino} `;
-  return name ? `${left.padEnd(73)}${name}` : left;
 }

@@ -39,6 +39,10 @@ export class SignalFd extends OpenFile {
     return [...t.pending, ...t.process.pending].some((s) => (sigbit(s.sig) & this.mask) !== 0n);
   }
 
+  override fdinfo(): string {
+    return `sigmask:\t${this.mask.toString(16).padStart(16, "0")}\n`;
+  }
+
   /** Takes pending signals of the mask, as many as fit. */
   override read(buf: Uint8Array, _offset: bigint | null): number {
     if (buf.length < SIGINFO_SIZE) throw new LinuxError("EINVAL");

@@ -24,6 +24,24 @@ const DATA_CHUNK = 1 << 16;
 
 /** Closes a mapped file's memfd once its node is gone. */
 const memfds = new FinalizationRegistry<number>((fd) => closeQuietly(fd));
+
+/** File data held by every tmpfs of the sandbox (/proc/meminfo's Shmem). */
+let allBytes = 0;
+
+/**
+ * Bytes of file data every tmpfs (memfds included) holds now.
+ *
+ * @returns The sum.
+ *
+ * @example
+ * ```ts
+ * import { tmpfsBytes } from "./tmpfs.ts";
+ * if (tmpfsBytes() < 0) throw new Error();
+ * ```
+ */
+export function tmpfsBytes(): number {
+  return allBytes;
+}
 import { openDevice } from "./devices.ts";
 import {
   type DirEntry,
@@ -147,6 +165,8 @@ export class TmpNode extends Inode {
   size = 0;
   /** Once the file was mapped: a host memfd holding its data (`data` is then unused). */
   #memfd = -1;
+  /** Open descriptions of it: a file with no names is freed when the last one closes. */
+  opens = 0;
   /** Directory entries. */
   readonly entries = new Map<string, TmpNode>();
   /** Symlink target. */
@@ -332,10 +352,25 @@ export class TmpNode extends Inode {
         now();
   }
 
-  /** Frees the data of a file with no names left (open descriptors keep the node object alive). */
+  /** Frees the inode of a file with no names left, and its data once nothing has it open. */
   #maybeFree(): void {
     if (this.nlink > 0) return;
     this.fs.usedInodes--;
+    this.freeData();
+  }
+
+  /** Drops the data of a file with no names that nothing has open (its space is free again). */
+  freeData(): void {
+    if (this.nlink > 0 || this.opens > 0 || (this.mode & S_IFMT) !== S_IFREG) return;
+    this.fs.usedBytes -= this.size;
+    allBytes -= this.size;
+    this.size = 0;
+    this.#chunks = [];
+    if (this.#memfd >= 0) {
+      memfds.unregister(this);
+      closeQuietly(this.#memfd);
+      this.#memfd = -1;
+    }
   }
 
   override readlink(): string {
@@ -388,7 +423,7 @@ export class TmpNode extends Inode {
     }
     this.#memfd = fd;
     this.#chunks = [];
-    memfds.register(this, fd);
+    memfds.register(this, fd, this);
     return fd;
   }
 
@@ -472,6 +507,7 @@ export class TmpNode extends Inode {
       if (last && size % DATA_CHUNK) last.fill(0, size % DATA_CHUNK);
     }
     this.fs.usedBytes += grow;
+    allBytes += grow;
     this.size = size;
   }
 
@@ -498,6 +534,12 @@ class TmpFile extends OpenFile {
   constructor(node: TmpNode, flags: number) {
     super(node, flags);
     this.#node = node;
+    node.opens++;
+  }
+
+  protected override release(): void {
+    this.#node.opens--;
+    this.#node.freeData();
   }
 
   /** @returns The file's memfd: a mapping shares its pages with reads and writes. */

@@ -187,6 +187,7 @@ export const C_PROGRAMS = [
   "threads",
   "files",
   "identity",
+  "procfs",
   "mem",
   "time",
   "isolation",
