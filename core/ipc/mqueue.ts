@@ -50,6 +50,25 @@ const CAP_FOWNER = 3;
 
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 
+/** Who pays for a new queue under RLIMIT_MSGQUEUE: the creator's real uid and its soft limit. */
+export interface MqPayer {
+  uid: number;
+  limit: bigint;
+}
+
+const UNLIMITED = 0xffffffffffffffffn;
+/** Bytes charged to each user for its queues (Linux's user_struct mq_bytes). */
+const chargedTo = new Map<number, number>();
+
+/**
+ * What a queue costs its creator, as Linux counts it: a message header
+ * (48 bytes) and a priority tree node (48 bytes, one per priority at most)
+ * per message it may hold, and the messages' bytes.
+ */
+function queueCost(attr: MqAttr): number {
+  return attr.maxmsg * 48 + Math.min(attr.maxmsg, 32768) * 48 + attr.maxmsg * attr.msgsize;
+}
+
 /** The attributes a queue is made with. */
 export interface MqAttr {
   maxmsg: number;
@@ -81,6 +100,8 @@ export class MqueueFs extends FileSystem {
     msgsizeDefault: 8192,
   };
   #nextIno = 2n;
+  /** Who pays for a queue made now (the kernel sets it to the calling process's). */
+  payer: () => MqPayer = () => ({ uid: 0, limit: UNLIMITED });
 
   constructor() {
     super();
@@ -161,9 +182,11 @@ export class MqDir extends Inode {
   }
 
   override unlink(name: string): void {
-    this.lookup(name);
+    const q = this.lookup(name);
     this.queues.delete(name);
     this.#mtimeNs = nowNs();
+    q.unlinked = true;
+    q.maybeRelease();
   }
 
   override cacheChildren(): boolean {
@@ -182,7 +205,8 @@ export class MqDir extends Inode {
    * @param creds The creator.
    * @param attr Its attributes, or null for the defaults.
    * @returns The queue.
-   * @throws {LinuxError} EEXIST, ENOSPC (queues_max), EINVAL (attributes out of range).
+   * @throws {LinuxError} EEXIST, ENOSPC (queues_max), EINVAL (attributes out of range),
+   *   EMFILE (the creator's RLIMIT_MSGQUEUE).
    */
   create(name: string, mode: number, creds: FsCreds, attr: MqAttr | null): MqQueue {
     if (this.queues.has(name)) throw new LinuxError("EEXIST");
@@ -196,15 +220,19 @@ export class MqDir extends Inode {
         : [limits.msgMax, limits.msgsizeMax];
       if (attr.maxmsg > maxmsg || attr.msgsize > msgsize) throw new LinuxError("EINVAL");
     }
-    const q = new MqQueue(
-      this.fs,
-      mode,
-      creds,
-      attr ?? {
-        maxmsg: Math.min(limits.msgDefault, limits.msgMax),
-        msgsize: Math.min(limits.msgsizeDefault, limits.msgsizeMax),
-      },
-    );
+    const attrs = attr ?? {
+      maxmsg: Math.min(limits.msgDefault, limits.msgMax),
+      msgsize: Math.min(limits.msgsizeDefault, limits.msgsizeMax),
+    };
+    const payer = this.fs.payer();
+    const cost = queueCost(attrs);
+    const had = chargedTo.get(payer.uid) ?? 0;
+    if (payer.limit !== UNLIMITED && BigInt(had + cost) > payer.limit) {
+      throw new LinuxError("EMFILE");
+    }
+    chargedTo.set(payer.uid, had + cost);
+    const q = new MqQueue(this.fs, mode, creds, attrs);
+    q.charge = { uid: payer.uid, bytes: cost };
     this.queues.set(name, q);
     this.#mtimeNs = nowNs();
     return q;
@@ -243,6 +271,12 @@ export class MqQueue extends Inode {
   /** Notified when a message comes or goes. */
   readonly queue = new WaitQueue();
   notification: MqNotification | null = null;
+  /** What its creator was charged (RLIMIT_MSGQUEUE), given back when it is gone. */
+  charge: { uid: number; bytes: number } | null = null;
+  /** Open descriptions of it. */
+  opens = 0;
+  /** Its name was removed: it goes when the last description closes. */
+  unlinked = false;
   #atimeNs = nowNs();
   #mtimeNs = this.#atimeNs;
   #ctimeNs = this.#atimeNs;
@@ -255,6 +289,15 @@ export class MqQueue extends Inode {
     this.uid = creds.fsuid;
     this.gid = creds.fsgid;
     this.attr = attr;
+  }
+
+  /** Gives its creator's charge back once it has no name and nothing has it open. */
+  maybeRelease(): void {
+    if (!this.unlinked || this.opens > 0 || !this.charge) return;
+    const left = (chargedTo.get(this.charge.uid) ?? 0) - this.charge.bytes;
+    if (left > 0) chargedTo.set(this.charge.uid, left);
+    else chargedTo.delete(this.charge.uid);
+    this.charge = null;
   }
 
   /** Bytes of message data queued (QSIZE). */
@@ -390,6 +433,12 @@ export class MqFile extends OpenFile {
   constructor(queue: MqQueue, flags: number) {
     super(queue, flags);
     this.queue = queue;
+    queue.opens++;
+  }
+
+  protected override release(): void {
+    this.queue.opens--;
+    this.queue.maybeRelease();
   }
 
   protected override readAt(buf: Uint8Array, offset: bigint): number {

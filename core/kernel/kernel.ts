@@ -213,6 +213,13 @@ export class Kernel {
   #nextToken = 1;
   readonly #loggedMissing = new Set<number>();
 
+  /** The container's memory limit (linux.resources.memory.limit), which /proc/meminfo shows. */
+  memoryLimit: bigint | null = null;
+  /** Processes forked since boot (/proc/stat's `processes`). */
+  forks = 0;
+  /** What the processes that have exited used (/proc/stat's CPU times). */
+  readonly exitedUsage: Rusage = noUsage();
+
   /**
    * Makes a kernel.
    *
@@ -238,6 +245,13 @@ export class Kernel {
       if (!s || !("kept" in s)) t.syscallState = s = { kept: make() };
       return s.kept;
     };
+    // A queue made now is paid for by the calling process's user, within its RLIMIT_MSGQUEUE.
+    this.ipc.mqueue.payer = () => {
+      const p = this.current?.process;
+      return p
+        ? { uid: p.creds.uid, limit: p.rlimits[12]!.cur }
+        : { uid: 0, limit: 0xffffffffffffffffn };
+    };
   }
 
   /** Milliseconds since boot. */
@@ -246,19 +260,6 @@ export class Kernel {
   }
 
   // ---- tasks and their host ids ------------------------------------------------
-
-  /**
-   * Registers a task with its host id.
-   *
-   * @param t The task.
-   * @param hostTid Its pid in the Sentry's namespace.
-   */
-  /** The container's memory limit (linux.resources.memory.limit), which /proc/meminfo shows. */
-  memoryLimit: bigint | null = null;
-  /** Processes forked since boot (/proc/stat's `processes`). */
-  forks = 0;
-  /** What the processes that have exited used (/proc/stat's CPU times). */
-  readonly exitedUsage: Rusage = noUsage();
 
   /**
    * A process's own usage (RUSAGE_SELF): its stub's now, or what it had
@@ -292,6 +293,12 @@ export class Kernel {
     return n;
   }
 
+  /**
+   * Registers a task with its host id.
+   *
+   * @param t The task.
+   * @param hostTid Its pid in the Sentry's namespace.
+   */
   addTask(t: Task, hostTid: number): void {
     this.tasks.set(t.tid, t);
     this.#byHost.set(hostTid, t);

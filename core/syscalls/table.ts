@@ -100,7 +100,7 @@ const PARTIAL: Row[] = [
   [
     "prlimit64",
     "partial",
-    "enforced: NOFILE, FSIZE (SIGXFSZ), NPROC, AS, DATA, STACK (the last three by the host on the stub); CPU, MEMLOCK, LOCKS, SIGPENDING, MSGQUEUE, RTTIME kept without effect",
+    "enforced: NOFILE, FSIZE (SIGXFSZ), NPROC, AS, DATA, STACK (the last three by the host on the stub); MSGQUEUE by mq_open; CPU, MEMLOCK, LOCKS, SIGPENDING, RTTIME kept without effect",
   ],
   ["setrlimit", "partial", "as prlimit64"],
   [
@@ -109,7 +109,6 @@ const PARTIAL: Row[] = [
     "attachments are counted through shmat, shmdt, fork, execve and exit; one undone by munmap or mremap instead of shmdt counts until the process exits or execs",
   ],
   ["shmctl", "partial", "SHM_LOCK and SHM_UNLOCK set the flag without locking pages"],
-  ["mq_open", "partial", "RLIMIT_MSGQUEUE is not counted"],
   [
     "mq_notify",
     "partial",
