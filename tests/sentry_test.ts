@@ -350,13 +350,20 @@ asyncio.run(main())
     }
   });
 
-  Deno.test(`Sentry (${platform}): a pty's line discipline, as Linux's`, async () => {
-    const script = new URL("fixtures/py/pty_ldisc.py", import.meta.url).pathname;
-    const native = await run("/usr/bin/python3", [script]);
-    const sandboxed = await runDo(platform, ["/usr/bin/python3", script]);
-    same(native, sandboxed, "pty line discipline");
-    assertEquals(native.code, 0, native.stderr);
-  });
+  for (
+    const [name, fixture] of [["line discipline", "pty_ldisc"], [
+      "flow control and packet mode",
+      "pty_flow",
+    ]]
+  ) {
+    Deno.test(`Sentry (${platform}): a pty's ${name}, as Linux's`, async () => {
+      const script = new URL(`fixtures/py/${fixture}.py`, import.meta.url).pathname;
+      const native = await run("/usr/bin/python3", [script]);
+      const sandboxed = await runDo(platform, ["/usr/bin/python3", script]);
+      same(native, sandboxed, `pty ${name}`);
+      assertEquals(native.code, 0, native.stderr);
+    });
+  }
 
   Deno.test(`Sentry (${platform}): SQLite in WAL mode: snapshots, another process writing`, async () => {
     const dirs = [await Deno.makeTempDir(), await Deno.makeTempDir()];

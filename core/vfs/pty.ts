@@ -10,9 +10,15 @@
  * Sessions and process groups are kept in a {@linkcode TtyState}, as for
  * host terminals, so job control (tty.ts) treats both alike.
  *
- * Not done: flow control (^S/^Q are swallowed, output never stops),
- * packet mode (TIOCPKT), the VMIN/VTIME inter-byte timer (VTIME counts
- * from the first byte of a read that has one), ECHOPRT and XCASE.
+ * Flow control: with IXON, ^S stops the slave's output (its writers wait)
+ * and ^Q (with IXANY, any character) starts it again; tcflow() stops and
+ * starts either direction and sends the STOP and START characters. Packet
+ * mode (TIOCPKT) gives the master a status byte before what it reads, and
+ * the flush, stop and start events on their own.
+ *
+ * Not done: echoes made while output is stopped are not held back; the
+ * VMIN/VTIME inter-byte timer (VTIME counts from the first byte of a read
+ * that has one); ECHOPRT and XCASE.
  *
  * @module
  */
@@ -22,7 +28,15 @@ import { TTY, ttyHooks, TtyState } from "./host_tty.ts";
 import { type Inode, O, OpenFile, POLL, type UserMemory } from "./inode.ts";
 
 /** c_iflag bits. */
-const I = { ISTRIP: 0x20, INLCR: 0x40, IGNCR: 0x80, ICRNL: 0x100, IXON: 0x400, IUTF8: 0x4000 };
+const I = {
+  ISTRIP: 0x20,
+  INLCR: 0x40,
+  IGNCR: 0x80,
+  ICRNL: 0x100,
+  IXON: 0x400,
+  IXANY: 0x800,
+  IUTF8: 0x4000,
+};
 /** c_oflag bits. */
 const OF = { OPOST: 1, ONLCR: 4, OCRNL: 8 };
 /** c_lflag bits. */
@@ -66,7 +80,11 @@ export const PTY = {
   TIOCSIG: 0x40045436,
   TIOCGPTPEER: 0x5441,
   TIOCPKT: 0x5420,
+  TIOCGPKT: 0x80045438,
 } as const;
+
+/** Packet mode's status bits (the byte before what the master reads). */
+const PKT = { FLUSHREAD: 1, FLUSHWRITE: 2, STOP: 4, START: 8, NOSTOP: 16, DOSTOP: 32 };
 
 /** What a canonical read can take (Linux's N_TTY_BUF_SIZE less one). */
 const INPUT_MAX = 4095;
@@ -163,6 +181,16 @@ export class Terminal {
   #output: number[] = [];
   /** The next input byte is taken literally (VLNEXT). */
   #literal = false;
+  /** The slave's output is stopped (^S, tcflow TCOOFF): its writers wait. */
+  stopped = false;
+  /** ...by tcflow TCOOFF, which only TCOON undoes (not ^Q or IXANY). */
+  #tcoStopped = false;
+  /** The master's writes are stopped (tcflow TCOOFF on the master). */
+  inputStopped = false;
+  /** TIOCPKT: the master reads a status byte first. */
+  packet = false;
+  /** Packet mode events the master has not read (PKT bits). */
+  #ctrl = 0;
 
   /** @param index N of /dev/pts/N. */
   constructor(readonly index: number) {
@@ -257,12 +285,12 @@ export class Terminal {
    * @param data The bytes.
    * @param nonblocking O_NONBLOCK.
    * @returns Bytes taken.
-   * @throws {LinuxError} EIO after a hangup, EAGAIN when full and nonblocking.
-   * @throws {WouldBlock} When full.
+   * @throws {LinuxError} EIO after a hangup, EAGAIN when full or stopped and nonblocking.
+   * @throws {WouldBlock} When full or stopped.
    */
   output(data: Uint8Array, nonblocking: boolean): number {
     if (this.hungUp) throw new LinuxError("EIO");
-    const room = OUTPUT_MAX - this.#output.length;
+    const room = this.stopped ? 0 : OUTPUT_MAX - this.#output.length;
     if (room <= 0) {
       if (nonblocking) throw new LinuxError("EAGAIN");
       throw new WouldBlock([this.changed]);
@@ -283,15 +311,24 @@ export class Terminal {
    * @throws {WouldBlock} While there is nothing.
    */
   readMaster(buf: Uint8Array, nonblocking: boolean): number {
+    if (this.packet && this.#ctrl) {
+      // A status of its own: one byte.
+      buf[0] = this.#ctrl;
+      this.#ctrl = 0;
+      return 1;
+    }
     if (this.#output.length === 0) {
       if (this.slaveGone) throw new LinuxError("EIO");
       if (nonblocking) throw new LinuxError("EAGAIN");
       throw new WouldBlock([this.changed]);
     }
-    const n = Math.min(buf.length, this.#output.length);
-    buf.set(this.#output.splice(0, n));
+    // Packet mode: data comes after a TIOCPKT_DATA (0) byte.
+    const at = this.packet ? 1 : 0;
+    if (at) buf[0] = 0;
+    const n = Math.min(buf.length - at, this.#output.length);
+    buf.set(this.#output.splice(0, n), at);
     this.changed.notify();
-    return n;
+    return n + at;
   }
 
   // ---- input (master writes) ----------------------------------------------
@@ -325,7 +362,18 @@ export class Terminal {
       this.#add(c);
       return;
     }
-    if (this.#has(t.iflag, I.IXON) && (is(V.START) || is(V.STOP))) return;
+    if (this.#has(t.iflag, I.IXON)) {
+      // START before STOP: with both the same character, it toggles.
+      if (is(V.START) && (this.stopped || !is(V.STOP))) {
+        this.start();
+        return;
+      }
+      if (is(V.STOP)) {
+        this.stop();
+        return;
+      }
+      if (this.stopped && this.#has(t.iflag, I.IXANY)) this.start();
+    }
     if (c === 13) {
       if (this.#has(t.iflag, I.IGNCR)) return;
       if (this.#has(t.iflag, I.ICRNL)) c = 10;
@@ -460,13 +508,82 @@ export class Terminal {
   flushInput(): void {
     this.#lines = [];
     this.#line = [];
+    this.#event(PKT.FLUSHREAD, 0);
     this.changed.notify();
   }
 
   /** Drops the output the master has not read (TCOFLUSH). */
   flushOutput(): void {
     this.#output = [];
+    this.#event(PKT.FLUSHWRITE, 0);
     this.changed.notify();
+  }
+
+  /** A packet mode event for the master (nothing outside packet mode). */
+  #event(set: number, clear: number): void {
+    if (!this.packet) return;
+    this.#ctrl = (this.#ctrl & ~clear) | set;
+    this.changed.notify();
+  }
+
+  /** Whether the master has a packet mode status to read. */
+  get packetStatus(): boolean {
+    return this.#ctrl !== 0;
+  }
+
+  /** Turns packet mode on (its status starts empty) or off (TIOCPKT). */
+  setPacket(on: boolean): void {
+    if (on && !this.packet) this.#ctrl = 0;
+    this.packet = on;
+  }
+
+  /**
+   * Stops the slave's output (^S, or tcflow TCOOFF with `tco`).
+   *
+   * @param tco By tcflow: only tcflow starts it again.
+   */
+  stop(tco = false): void {
+    if (tco) this.#tcoStopped = true;
+    if (this.stopped) return;
+    this.stopped = true;
+    this.#event(PKT.STOP, PKT.START);
+  }
+
+  /**
+   * Starts the slave's output again (^Q, IXANY, or tcflow TCOON with `tco`).
+   *
+   * @param tco By tcflow (which also undoes its own stop).
+   */
+  start(tco = false): void {
+    if (tco) this.#tcoStopped = false;
+    if (!this.stopped || this.#tcoStopped) return;
+    this.stopped = false;
+    this.#event(PKT.START, PKT.STOP);
+    this.changed.notify();
+  }
+
+  /**
+   * Sends a flow control character to the other end at once (tcflow
+   * TCIOFF/TCION): the slave's goes out to the master, the master's comes
+   * in as the slave's input.
+   *
+   * @param master Which end sends it.
+   * @param start START (else STOP).
+   */
+  sendFlowChar(master: boolean, start: boolean): void {
+    const c = this.termios.cc[start ? V.START : V.STOP]!;
+    if (c === 0) return;
+    if (master) this.input(Uint8Array.of(c));
+    else {
+      this.#output.push(c);
+      this.changed.notify();
+    }
+  }
+
+  /** Whether IXON is on with ^S and ^Q as STOP and START (packet mode's DOSTOP). */
+  #ctrlSFlow(): boolean {
+    const t = this.termios;
+    return this.#has(t.iflag, I.IXON) && t.cc[V.STOP] === 0x13 && t.cc[V.START] === 0x11;
   }
 
   /**
@@ -477,7 +594,14 @@ export class Terminal {
    */
   setTermios(raw: Uint8Array): void {
     const was = this.#canonical;
+    const flowWas = this.#ctrlSFlow();
+    const ixonWas = this.#has(this.termios.iflag, I.IXON);
     this.termios.decode(raw);
+    // Packet mode tells the master whether ^S/^Q are flow control now (DOSTOP/NOSTOP).
+    const flow = this.#ctrlSFlow();
+    if (flow !== flowWas) this.#event(flow ? PKT.DOSTOP : PKT.NOSTOP, PKT.DOSTOP | PKT.NOSTOP);
+    // No more IXON: output stopped by ^S goes on.
+    if (ixonWas && !this.#has(this.termios.iflag, I.IXON)) this.start();
     if (was && !this.#canonical) {
       this.#line = [...this.#lines.flatMap((l) => [...l]), ...this.#line];
       this.#lines = [];
@@ -548,9 +672,16 @@ function commonIoctl(
       return 0n;
     }
     case TTY.TCXONC: {
+      // TCOOFF, TCOON: this end's output (the master's is the slave's input); TCIOFF, TCION: send STOP, START.
       const a = Number(arg);
       if (a < 0 || a > 3) throw new LinuxError("EINVAL");
-      return 0n; // no flow control: output never stops
+      if (a >= 2) t.sendFlowChar(master, a === 3);
+      else if (master) {
+        t.inputStopped = a === 0;
+        t.changed.notify();
+      } else if (a === 0) t.stop(true);
+      else t.start(true);
+      return 0n;
     }
     case TTY.TCSBRK:
     case TTY.TCSBRKP:
@@ -582,7 +713,7 @@ export class PtyMaster extends OpenFile {
   protected override writeAt(data: Uint8Array): number {
     const t = this.terminal;
     if (data.length === 0) return 0;
-    const n = t.input(data);
+    const n = t.inputStopped ? 0 : t.input(data);
     if (n === 0) {
       if (this.flags & O.NONBLOCK) throw new LinuxError("EAGAIN");
       throw new WouldBlock([t.changed]);
@@ -598,8 +729,9 @@ export class PtyMaster extends OpenFile {
     const t = this.terminal;
     let ev = 0;
     if (t.outputLength > 0) ev |= POLL.IN | POLL.RDNORM;
+    if (t.packet && t.packetStatus) ev |= POLL.PRI | POLL.IN;
     if (t.slaveGone) ev |= POLL.HUP | POLL.IN;
-    if (t.inputRoom > 0) ev |= POLL.OUT | POLL.WRNORM;
+    if (t.inputRoom > 0 && !t.inputStopped) ev |= POLL.OUT | POLL.WRNORM;
     return { events: ev, queue: t.changed };
   }
 
@@ -614,6 +746,12 @@ export class PtyMaster extends OpenFile {
         return 0n;
       case PTY.TIOCGPTLCK:
         writeInt(memory, arg, t.locked ? 1 : 0);
+        return 0n;
+      case PTY.TIOCPKT:
+        t.setPacket(new DataView(memory.read(arg, 4).buffer).getInt32(0, true) !== 0);
+        return 0n;
+      case PTY.TIOCGPKT:
+        writeInt(memory, arg, t.packet ? 1 : 0);
         return 0n;
       case PTY.TIOCSIG: {
         const sig = Number(arg);
@@ -680,7 +818,7 @@ export class PtySlave extends OpenFile {
     let ev = 0;
     if (t.slaveReady) ev |= POLL.IN | POLL.RDNORM;
     if (t.hungUp) ev |= POLL.HUP;
-    else if (t.outputLength < OUTPUT_MAX) ev |= POLL.OUT | POLL.WRNORM;
+    else if (t.outputLength < OUTPUT_MAX && !t.stopped) ev |= POLL.OUT | POLL.WRNORM;
     return { events: ev, queue: t.changed };
   }
 
