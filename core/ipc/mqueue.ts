@@ -85,6 +85,28 @@ export interface MqNotification {
   signo: number;
   /** sigev_value. */
   value: bigint;
+  /**
+   * SIGEV_THREAD: the netlink socket the C library listens on and its
+   * 32-byte cookie, sent there when the notification fires or goes.
+   */
+  thread?: { socket: { deliver(datagram: Uint8Array): void }; cookie: Uint8Array };
+}
+
+/** The cookie's last byte: the notification fired, or was removed. */
+export const NOTIFY = { WOKENUP: 1, REMOVED: 2 } as const;
+
+/**
+ * Tells a SIGEV_THREAD notification's socket what happened (nothing for
+ * the other kinds).
+ *
+ * @param n The notification.
+ * @param what {@linkcode NOTIFY}.WOKENUP or REMOVED.
+ */
+export function tellThread(n: MqNotification, what: number): void {
+  if (!n.thread) return;
+  const cookie = n.thread.cookie.slice();
+  cookie[cookie.length - 1] = what;
+  n.thread.socket.deliver(cookie);
 }
 
 /** The mqueue file system of an IPC namespace. */

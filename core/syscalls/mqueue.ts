@@ -12,11 +12,14 @@ import {
   MqFile,
   type MqNotification,
   type MqQueue,
+  NOTIFY,
+  tellThread,
 } from "../ipc/mqueue.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIGRTMAX } from "../kernel/signals.ts";
 import { FdTable } from "../vfs/fd_table.ts";
 import { O } from "../vfs/inode.ts";
+import { NetlinkSocket } from "../vfs/netlink.ts";
 import { mayAccess } from "../vfs/perm.ts";
 import { decodeTimespec, i32, size } from "./args.ts";
 
@@ -105,6 +108,7 @@ function mqTimedsend(c: SyscallContext): number {
   const n = f.queue.send(data, prio, f.nonblocking, until);
   if (n && !receiving(c, f.queue)) {
     f.queue.notification = null;
+    tellThread(n, NOTIFY.WOKENUP);
     if (n.signo) {
       const owner = n.owner as SyscallContext["p"];
       c.k.signalProcess(owner, {
@@ -142,29 +146,48 @@ function mqTimedreceive(c: SyscallContext): number {
   return m.data.length;
 }
 
+/** The cookie a SIGEV_THREAD notification sends (NOTIFY_COOKIE_LEN). */
+const NOTIFY_COOKIE_LEN = 32;
+
 function mqNotify(c: SyscallContext): number {
   const f = queueOf(c, c.args[0]);
   const q = f.queue;
   if (!c.args[1]) {
-    if (q.notification?.owner === c.p) q.notification = null;
+    if (q.notification?.owner === c.p) dropNotification(q);
     return 0;
   }
   const v = new DataView(c.mem.read(c.args[1], 64).buffer);
   const value = v.getBigUint64(0, true);
   const signo = v.getInt32(8, true);
   const notify = v.getInt32(12, true);
-  // SIGEV_THREAD needs a netlink socket to be told through (the Sentry has none).
-  if (notify === SIGEV.THREAD) throw new LinuxError("EBADF");
-  if (notify !== SIGEV.SIGNAL && notify !== SIGEV.NONE) throw new LinuxError("EINVAL");
+  if (notify !== SIGEV.SIGNAL && notify !== SIGEV.NONE && notify !== SIGEV.THREAD) {
+    throw new LinuxError("EINVAL");
+  }
   if (notify === SIGEV.SIGNAL && (signo < 1 || signo > SIGRTMAX)) throw new LinuxError("EINVAL");
+  // SIGEV_THREAD: the C library's netlink socket is in sigev_signo, the
+  // cookie to send it at sigev_value (a host netlink socket cannot be told).
+  let thread: MqNotification["thread"];
+  if (notify === SIGEV.THREAD) {
+    const socket = c.p.fds.get(signo);
+    if (!(socket instanceof NetlinkSocket)) throw new LinuxError("EBADF");
+    thread = { socket, cookie: c.mem.read(value, NOTIFY_COOKIE_LEN) };
+  }
   if (q.notification) throw new LinuxError("EBUSY");
   q.notification = {
     owner: c.p,
     table: c.p.fds,
     signo: notify === SIGEV.SIGNAL ? signo : 0,
     value,
+    ...(thread ? { thread } : {}),
   } satisfies MqNotification;
   return 0;
+}
+
+/** Removes a queue's notification, telling a SIGEV_THREAD listener it is gone. */
+function dropNotification(q: MqQueue): void {
+  const n = q.notification;
+  q.notification = null;
+  if (n) tellThread(n, NOTIFY.REMOVED);
 }
 
 function mqGetsetattr(c: SyscallContext): number {
@@ -192,7 +215,7 @@ function mqGetsetattr(c: SyscallContext): number {
 // descriptors of the queue (as Linux's mqueue_flush_file).
 FdTable.closeHooks.push((table, file) => {
   if (file instanceof MqFile && file.queue.notification?.table === table) {
-    file.queue.notification = null;
+    dropNotification(file.queue);
   }
 });
 

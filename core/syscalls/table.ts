@@ -112,7 +112,7 @@ const PARTIAL: Row[] = [
   [
     "mq_notify",
     "partial",
-    "SIGEV_SIGNAL and SIGEV_NONE; SIGEV_THREAD (told through a netlink socket) EBADF",
+    "SIGEV_THREAD through the Sentry's netlink sockets; with --network host the C library's netlink socket is the host's: EBADF",
   ],
   ["sched_setaffinity", "partial", "accepted, without effect"],
   ["setpriority", "partial", "accepted, without effect"],

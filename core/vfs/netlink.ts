@@ -328,6 +328,16 @@ export class NetlinkSocket extends OpenFile {
   }
 
   /**
+   * Queues a datagram from the kernel for the reader (an mq_notify cookie).
+   *
+   * @param datagram The bytes.
+   */
+  deliver(datagram: Uint8Array): void {
+    this.#queue.push(datagram);
+    this.changed.notify();
+  }
+
+  /**
    * Takes the next answer datagram.
    *
    * @param buf Where to.
