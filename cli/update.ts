@@ -26,10 +26,11 @@ const LIMIT_FLAGS: Array<[string, string, string, "bytes" | "int" | "text", stri
   ["cpuset-cpus", "cpu", "cpus", "text", "CPUs to use (0-3,5)"],
   ["cpuset-mems", "cpu", "mems", "text", "memory nodes to use"],
   ["pids-limit", "pids", "limit", "int", "most tasks at once (-1: none)"],
+  ["blkio-weight", "blockIO", "weight", "int", "block I/O weight (10 to 1000)"],
 ];
 
 /** runc's flags for limits dvisor does not set. */
-const UNSUPPORTED = ["blkio-weight", "cpu-burst", "cpu-idle", "l3-cache-schema", "mem-bw-schema"];
+const UNSUPPORTED = ["cpu-burst", "cpu-idle", "l3-cache-schema", "mem-bw-schema"];
 
 const FLAGS: FlagSpec[] = [
   {

@@ -54,7 +54,7 @@ const V1_CONTROLLERS = new Set([
 ]);
 
 /** Controllers dvisor enables for the sandbox under v2. */
-const V2_CONTROLLERS = ["cpu", "cpuset", "memory", "pids"];
+const V2_CONTROLLERS = ["cpu", "cpuset", "io", "memory", "pids"];
 
 /**
  * The cgroup hierarchies mounted on the host (one entry per hierarchy).
@@ -347,7 +347,8 @@ export function setResources(r: CgroupRecord, res: Resources): void {
       );
     }
     try {
-      Deno.writeTextFileSync(`${dir}/${w.file}`, w.value, { create: false });
+      const pick = w.fallback && !exists(`${dir}/${w.file}`) ? w.fallback : w;
+      Deno.writeTextFileSync(`${dir}/${pick.file}`, pick.value, { create: false });
     } catch (e) {
       if (w.mayFail) continue;
       throw new Error(

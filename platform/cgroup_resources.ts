@@ -39,17 +39,42 @@ export interface Resources {
     /** Most tasks (threads) at once; 0 or -1: none. */
     limit?: number;
   };
+  /** Block I/O: weights and throttles per device. */
+  blockIO?: BlockIO;
   /** cgroup v2 control files written as given (`{"memory.high": "1G"}`). */
   unified?: Record<string, string>;
 }
 
+/** A device's rate (bytes or operations per second), as linux.resources.blockIO gives it. */
+export interface DeviceRate {
+  major: number;
+  minor: number;
+  rate: number;
+}
+
+/** linux.resources.blockIO. */
+export interface BlockIO {
+  /** Relative weight, 10 to 1000. */
+  weight?: number;
+  /** v1: the weight of the cgroup's own tasks against its children, 10 to 1000. */
+  leafWeight?: number;
+  /** Weights per device. */
+  weightDevice?: Array<{ major: number; minor: number; weight?: number; leafWeight?: number }>;
+  throttleReadBpsDevice?: DeviceRate[];
+  throttleWriteBpsDevice?: DeviceRate[];
+  throttleReadIOPSDevice?: DeviceRate[];
+  throttleWriteIOPSDevice?: DeviceRate[];
+}
+
 /** One control file to write: the controller (v1 hierarchy), the file, the value. */
 export interface ControlWrite {
-  controller: "memory" | "cpu" | "cpuset" | "pids" | "unified";
+  controller: "memory" | "cpu" | "cpuset" | "pids" | "blkio" | "io" | "unified";
   file: string;
   value: string;
   /** A first attempt whose failure is ignored: a later write of the same file decides. */
   mayFail?: boolean;
+  /** What to write instead when `file` does not exist (the other I/O scheduler's file). */
+  fallback?: { file: string; value: string };
 }
 
 const MAX_SHARES = 262144;
@@ -149,6 +174,7 @@ export function controlWrites(
       throw new RangeError("Real-time CPU limits need cgroup v1: remove cpu.realtime*");
     }
   }
+  out.push(...blockIOWrites(version, r.blockIO ?? {}));
   if (c.cpus !== undefined) add("cpuset", "cpuset.cpus", c.cpus);
   if (c.mems !== undefined) add("cpuset", "cpuset.mems", c.mems);
   if (r.pids?.limit !== undefined) {
@@ -162,6 +188,88 @@ export function controlWrites(
       throw new RangeError(`linux.resources.unified: ${file} is not a control file name`);
     }
     add("unified", file, value);
+  }
+  return out;
+}
+
+/**
+ * v1 blkio weight (10..1000) as v2's io.weight (1..10000), as runc converts it.
+ *
+ * @param weight The blkio weight.
+ * @returns The io.weight.
+ *
+ * @example
+ * ```ts
+ * import { blkioToIoWeight } from "./cgroup_resources.ts";
+ * if (blkioToIoWeight(10) !== 1 || blkioToIoWeight(1000) !== 10000) throw new Error();
+ * ```
+ */
+export function blkioToIoWeight(weight: number): number {
+  return 1 + Math.floor(((weight - 10) * 9999) / 990);
+}
+
+/**
+ * The block I/O writes, as runc makes them: under v1 blkio.weight (or,
+ * where only BFQ has weights, blkio.bfq.weight), leaf weights, per-device
+ * weights and the four throttles; under v2 io.bfq.weight (or io.weight,
+ * converted), BFQ's per-device weights where BFQ is there, and io.max.
+ */
+function blockIOWrites(version: 1 | 2, b: BlockIO): ControlWrite[] {
+  const out: ControlWrite[] = [];
+  const dev = (d: { major: number; minor: number }) => `${d.major}:${d.minor}`;
+  const throttles: Array<[DeviceRate[] | undefined, string, string]> = [
+    [b.throttleReadBpsDevice, "read_bps", "rbps"],
+    [b.throttleWriteBpsDevice, "write_bps", "wbps"],
+    [b.throttleReadIOPSDevice, "read_iops", "riops"],
+    [b.throttleWriteIOPSDevice, "write_iops", "wiops"],
+  ];
+  if (version === 1) {
+    const blkio = (file: string, value: string, fallback?: string) =>
+      out.push({
+        controller: "blkio",
+        file,
+        value,
+        ...(fallback ? { fallback: { file: fallback, value } } : {}),
+      });
+    if (b.weight) blkio("blkio.weight", String(b.weight), "blkio.bfq.weight");
+    if (b.leafWeight) blkio("blkio.leaf_weight", String(b.leafWeight));
+    for (const d of b.weightDevice ?? []) {
+      if (d.weight) {
+        blkio("blkio.weight_device", `${dev(d)} ${d.weight}`, "blkio.bfq.weight_device");
+      }
+      if (d.leafWeight) blkio("blkio.leaf_weight_device", `${dev(d)} ${d.leafWeight}`);
+    }
+    for (const [list, name] of throttles) {
+      for (const d of list ?? []) blkio(`blkio.throttle.${name}_device`, `${dev(d)} ${d.rate}`);
+    }
+    return out;
+  }
+  if (b.weight) {
+    out.push({
+      controller: "io",
+      file: "io.bfq.weight",
+      value: String(b.weight),
+      fallback: { file: "io.weight", value: String(blkioToIoWeight(b.weight)) },
+    });
+  }
+  if (b.leafWeight || b.weightDevice?.some((d) => d.leafWeight)) {
+    throw new RangeError("Leaf weights need cgroup v1: remove blockIO.leafWeight");
+  }
+  for (const d of b.weightDevice ?? []) {
+    // Per-device weights only exist with BFQ (runc skips them without it).
+    if (d.weight) {
+      out.push({
+        controller: "io",
+        file: "io.bfq.weight",
+        value: `${dev(d)} ${d.weight}`,
+        mayFail: true,
+      });
+    }
+  }
+  for (const [list, , key] of throttles) {
+    for (const d of list ?? []) {
+      out.push({ controller: "io", file: "io.max", value: `${dev(d)} ${key}=${d.rate}` });
+    }
   }
   return out;
 }

@@ -7,7 +7,7 @@ import {
   oomKills,
   setResources,
 } from "./cgroup.ts";
-import { controlWrites, sharesToWeight } from "./cgroup_resources.ts";
+import { blkioToIoWeight, controlWrites, sharesToWeight } from "./cgroup_resources.ts";
 import { cgroupStats, statsJson } from "./cgroup_stats.ts";
 
 const V1_MOUNTINFO = [
@@ -107,6 +107,34 @@ Deno.test("controlWrites(): runc's files and values under v1 and v2", () => {
   assertThrows(() => controlWrites(1, { unified: { "memory.high": "1" } }), RangeError, "v2");
   assertThrows(() => controlWrites(2, { unified: { "../x": "1" } }), RangeError, "not a control");
   assertThrows(() => controlWrites(2, { cpu: { realtimeRuntime: 5 } }), RangeError, "v1");
+});
+
+Deno.test("controlWrites(): block I/O as runc writes it under v1 and v2", () => {
+  const blockIO = {
+    weight: 500,
+    weightDevice: [{ major: 8, minor: 0, weight: 300 }],
+    throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }],
+    throttleWriteIOPSDevice: [{ major: 8, minor: 16, rate: 20 }],
+  };
+  const text = (v: 1 | 2) =>
+    controlWrites(v, { blockIO }).map((w) =>
+      `${w.file}=${w.value}${w.fallback ? ` or ${w.fallback.file}=${w.fallback.value}` : ""}`
+    );
+  assertEquals(text(1), [
+    "blkio.weight=500 or blkio.bfq.weight=500",
+    "blkio.weight_device=8:0 300 or blkio.bfq.weight_device=8:0 300",
+    "blkio.throttle.read_bps_device=8:0 1000",
+    "blkio.throttle.write_iops_device=8:16 20",
+  ]);
+  assertEquals(text(2), [
+    // BFQ takes the weight as it is; io.weight's scale is 1 to 10000.
+    "io.bfq.weight=500 or io.weight=4950",
+    "io.bfq.weight=8:0 300",
+    "io.max=8:0 rbps=1000",
+    "io.max=8:16 wiops=20",
+  ]);
+  assertEquals(blkioToIoWeight(100), 910);
+  assertThrows(() => controlWrites(2, { blockIO: { leafWeight: 20 } }), RangeError, "v1");
 });
 
 /** A v2 cgroup directory of plain files (the kernel's are not needed to test the mapping). */

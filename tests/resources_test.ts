@@ -12,10 +12,32 @@ import { controlWrites, type Resources } from "../platform/cgroup_resources.ts";
 import { type CgroupRecord, locateCgroup, readControl } from "../platform/cgroup.ts";
 
 const MiB = 1024 * 1024;
+/** The host's first block device that is a disk (its major and minor), for blockIO throttles. */
+function firstDisk(): { major: number; minor: number } {
+  for (const e of [...Deno.readDirSync("/sys/block")].sort((a, b) => a.name < b.name ? -1 : 1)) {
+    try {
+      Deno.statSync(`/sys/block/${e.name}/device`); // a real device, not loop or zram
+    } catch {
+      continue;
+    }
+    const [major, minor] = Deno.readTextFileSync(`/sys/block/${e.name}/dev`).trim().split(":");
+    return { major: Number(major), minor: Number(minor) };
+  }
+  throw new Error("No disk in /sys/block: the blockIO limits need one");
+}
+
+const DISK = firstDisk();
+
 const LIMITS = {
   memory: { limit: 512 * MiB, reservation: 256 * MiB },
   cpu: { shares: 512, quota: 50000, period: 100000, cpus: "0" },
   pids: { limit: 200 },
+  blockIO: {
+    throttleReadBpsDevice: [{ ...DISK, rate: 10 * MiB }],
+    throttleWriteBpsDevice: [{ ...DISK, rate: 5 * MiB }],
+    throttleReadIOPSDevice: [{ ...DISK, rate: 1000 }],
+    throttleWriteIOPSDevice: [{ ...DISK, rate: 500 }],
+  },
 };
 
 type Runtime = "runc" | "dvisor";
@@ -132,6 +154,13 @@ Deno.test("linux.resources: the sandbox's cgroup gets runc's limits; update, eve
     }
     await t.step("the same limits, updates, stats shape and removal as runc", () => {
       assertEquals(seen.dvisor.limits, seen.runc.limits);
+      // The throttles are there (on the disk, as runc wrote them).
+      const disk = `${DISK.major}:${DISK.minor}`;
+      const limits = seen.dvisor.limits as Record<string, string>;
+      assert(
+        Object.values(limits).filter((v) => v.includes(disk)).length >= 1,
+        `${disk}: ${JSON.stringify(limits)}`,
+      );
       assertEquals(seen.dvisor.member, true);
       assertEquals(seen.dvisor.statsKeys, seen.runc.statsKeys);
       assertEquals(seen.dvisor.memoryLimit, 512 * MiB);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Resources } from "../../platform/cgroup_resources.ts";
+import type { BlockIO, DeviceRate, Resources } from "../../platform/cgroup_resources.ts";
 
 /** A field of linux.resources the host cgroup does not get (reported, not fatal). */
 export interface Ignored {
@@ -139,10 +139,78 @@ export function parseResources(
     if (Object.keys(unified).length) resources.unified = unified as Record<string, string>;
   }
 
-  for (const k of ["blockIO", "hugepageLimits", "network", "rdma"]) {
+  const blockIO = section("blockIO");
+  if (blockIO) {
+    const b = parseBlockIO(blockIO, `${where}.blockIO`);
+    if (Object.keys(b).length) resources.blockIO = b;
+  }
+
+  for (const k of ["hugepageLimits", "network", "rdma"]) {
     const v = raw[k];
     const given = Array.isArray(v) ? v.length > 0 : isObject(v) && Object.keys(v).length > 0;
     if (given) ignored.push({ field: k, why: "dvisor does not set it on the host cgroup" });
   }
   return { resources, ignored };
+}
+
+/** A weight, 10 to 1000, or undefined when absent or 0 (unchanged). */
+function weightOf(v: unknown, where: string): number | undefined {
+  if (v === undefined || v === null || v === 0) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 10 || v > 1000) {
+    throw new RangeError(`${where} must be a weight from 10 to 1000, not ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** A device's major and minor numbers. */
+function deviceOf(d: unknown, where: string): { major: number; minor: number } {
+  if (!isObject(d)) throw new RangeError(`${where} must be an object with major and minor`);
+  for (const k of ["major", "minor"]) {
+    const v = d[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+      throw new RangeError(`${where}.${k} must be a device number >= 0`);
+    }
+  }
+  return { major: d.major as number, minor: d.minor as number };
+}
+
+/** linux.resources.blockIO, checked. */
+function parseBlockIO(raw: Record<string, unknown>, where: string): BlockIO {
+  const out: BlockIO = {};
+  const weight = weightOf(raw.weight, `${where}.weight`);
+  if (weight) out.weight = weight;
+  const leaf = weightOf(raw.leafWeight, `${where}.leafWeight`);
+  if (leaf) out.leafWeight = leaf;
+  const list = (key: string) => {
+    const v = raw[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) throw new RangeError(`${where}.${key} must be an array`);
+    return v;
+  };
+  const devices = list("weightDevice").map((d, i) => {
+    const at = `${where}.weightDevice[${i}]`;
+    const w = weightOf((d as Record<string, unknown>)?.weight, `${at}.weight`);
+    const lw = weightOf((d as Record<string, unknown>)?.leafWeight, `${at}.leafWeight`);
+    return { ...deviceOf(d, at), ...(w ? { weight: w } : {}), ...(lw ? { leafWeight: lw } : {}) };
+  });
+  if (devices.length) out.weightDevice = devices;
+  for (
+    const key of [
+      "throttleReadBpsDevice",
+      "throttleWriteBpsDevice",
+      "throttleReadIOPSDevice",
+      "throttleWriteIOPSDevice",
+    ] as const
+  ) {
+    const rates: DeviceRate[] = list(key).map((d, i) => {
+      const at = `${where}.${key}[${i}]`;
+      const rate = (d as Record<string, unknown>)?.rate;
+      if (typeof rate !== "number" || !Number.isSafeInteger(rate) || rate < 0) {
+        throw new RangeError(`${at}.rate must be an integer >= 0 (0: no limit)`);
+      }
+      return { ...deviceOf(d, at), rate };
+    });
+    if (rates.length) out[key] = rates;
+  }
+  return out;
 }
