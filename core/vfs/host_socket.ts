@@ -24,11 +24,13 @@ import {
   hostSocketIoctl,
   hostSockName,
 } from "../../platform/host_socket.ts";
-import { LinuxError, type WaitQueue, WouldBlock } from "../errors.ts";
+import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { HostFdFile, type HostPoller } from "./host_file.ts";
 import { O, POLL, type UserMemory } from "./inode.ts";
 
 const MSG_DONTWAIT = 0x40;
+const MSG_PEEK = 0x2;
+const MSG_TRUNC = 0x20;
 const AF_NETLINK = 16;
 /** SIOCGIFNAME, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX, TXQLEN. */
 const READ_INTERFACE = new Set([
@@ -46,18 +48,52 @@ const READ_INTERFACE = new Set([
 ]);
 
 /**
- * Refuses a netlink message that would change the host's network: only
- * the rtnetlink GET requests (types 18, 22, 26, ... : low bits 2) go out.
+ * Splits netlink messages into the ones that may go to the host (the
+ * rtnetlink GET requests: types 18, 22, 26, ..., low bits 2) and the ones
+ * that would change the host's network, which the Sentry answers itself.
  */
-function readOnlyNetlink(data: Uint8Array): void {
+function splitNetlink(data: Uint8Array): { allowed: Uint8Array[]; refused: Uint8Array[] } {
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const allowed: Uint8Array[] = [];
+  const refused: Uint8Array[] = [];
   for (let at = 0; at + 16 <= data.length;) {
     const len = v.getUint32(at, true);
     const type = v.getUint16(at + 4, true);
-    if (type < 16 || (type & 3) !== 2) throw new LinuxError("EPERM");
-    if (len < 16) break;
+    if (len < 16 || at + len > data.length) break;
+    (type >= 16 && (type & 3) === 2 ? allowed : refused).push(data.subarray(at, at + len));
     at += (len + 3) & ~3;
   }
+  return { allowed, refused };
+}
+
+const NLMSG_ERROR = 2;
+const NLM_F_CAPPED = 0x100;
+const EPERM = 1;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+
+/**
+ * The NLMSG_ERROR answer Linux gives a request the sender may not make:
+ * the error, then the request (its header alone with NETLINK_CAP_ACK).
+ */
+function netlinkError(
+  request: Uint8Array,
+  errno: number,
+  portId: number,
+  capped: boolean,
+): Uint8Array {
+  const echoed = capped ? request.subarray(0, 16) : request;
+  const out = new Uint8Array(20 + echoed.length);
+  const v = new DataView(out.buffer);
+  const req = new DataView(request.buffer, request.byteOffset, request.byteLength);
+  v.setUint32(0, out.length, true);
+  v.setUint16(4, NLMSG_ERROR, true);
+  v.setUint16(6, capped ? NLM_F_CAPPED : 0, true);
+  v.setUint32(8, req.getUint32(8, true), true); // the request's sequence number
+  v.setUint32(12, portId, true);
+  v.setInt32(16, -errno, true);
+  out.set(echoed, 20);
+  return out;
 }
 const SOL_SOCKET = 1;
 const SO_ERROR = 4;
@@ -97,6 +133,9 @@ export class HostSocketFile extends HostFdFile {
   readonly #poller: HostPoller;
   /** A blocking connect is under way: its retries wait for it to finish. */
   #connecting = false;
+  /** Netlink answers the Sentry made (refused changes), read before the host's. */
+  readonly #answers: Uint8Array[] = [];
+  readonly #answered = new WaitQueue();
 
   /**
    * Wraps a host socket.
@@ -148,7 +187,9 @@ export class HostSocketFile extends HostFdFile {
   /** Parks the caller until the socket is ready for `events`, or says EAGAIN. */
   #wait(events: number, nonblocking: boolean): never {
     if (nonblocking) throw new LinuxError("EAGAIN");
-    throw new WouldBlock([this.#poller.queue(this.hostFd, events)]);
+    const queues = [this.#poller.queue(this.hostFd, events)];
+    if (events & POLL.IN) queues.push(this.#answered);
+    throw new WouldBlock(queues);
   }
 
   /**
@@ -234,7 +275,41 @@ export class HostSocketFile extends HostFdFile {
    * @throws {WouldBlock} Until there is room (EAGAIN when non-blocking).
    */
   send(data: Uint8Array, flags: number, addr: Uint8Array | null): number {
-    if (this.family === AF_NETLINK) readOnlyNetlink(data);
+    if (this.family === AF_NETLINK) {
+      const { allowed, refused } = splitNetlink(data);
+      if (refused.length) {
+        // Changes to the host's network: refused with EPERM in an answer, as for a sender without CAP_NET_ADMIN.
+        const port = this.#portId();
+        const capped = this.getsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 4).some((b) => b !== 0);
+        for (const m of refused) this.#answers.push(netlinkError(m, EPERM, port, capped));
+        this.#answered.notify();
+        if (!allowed.length) return data.length;
+        const rest = new Uint8Array(allowed.reduce((n, m) => n + ((m.length + 3) & ~3), 0));
+        let at = 0;
+        for (const m of allowed) {
+          rest.set(m, at);
+          at += (m.length + 3) & ~3;
+        }
+        this.#sendHost(rest, flags, addr);
+        return data.length;
+      }
+    }
+    return this.#sendHost(data, flags, addr);
+  }
+
+  /** The netlink port id the host gave this socket (bound now if it was not). */
+  #portId(): number {
+    let name = this.name(false);
+    let port = new DataView(name.buffer, name.byteOffset).getUint32(4, true);
+    if (port === 0) {
+      this.bind(new Uint8Array([AF_NETLINK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+      name = this.name(false);
+      port = new DataView(name.buffer, name.byteOffset).getUint32(4, true);
+    }
+    return port;
+  }
+
+  #sendHost(data: Uint8Array, flags: number, addr: Uint8Array | null): number {
     try {
       return hostSendTo(this.hostFd, data, flags & ~MSG_DONTWAIT, addr);
     } catch (e) {
@@ -252,6 +327,17 @@ export class HostSocketFile extends HostFdFile {
    * @throws {WouldBlock} Until something comes (EAGAIN when non-blocking).
    */
   receive(buf: Uint8Array, flags: number): { n: number; addr: Uint8Array } {
+    const answer = this.#answers[0];
+    if (answer) {
+      // From the kernel: sockaddr_nl with port 0.
+      const n = Math.min(buf.length, answer.length);
+      buf.set(answer.subarray(0, n));
+      if (!(flags & MSG_PEEK)) this.#answers.shift();
+      return {
+        n: flags & MSG_TRUNC ? answer.length : n,
+        addr: new Uint8Array([AF_NETLINK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+      };
+    }
     try {
       return hostRecvFrom(this.hostFd, buf, flags & ~MSG_DONTWAIT);
     } catch (e) {
@@ -344,7 +430,8 @@ export class HostSocketFile extends HostFdFile {
 
   /** @returns The ready events, and a queue for the ones that are not (a socket does both). */
   override poll(): { events: number; queue: WaitQueue | null } {
-    const bits = pollFd(this.hostFd, POLL.IN | POLL.OUT);
+    const bits = pollFd(this.hostFd, POLL.IN | POLL.OUT) |
+      (this.#answers.length ? POLL.IN | POLL.RDNORM : 0);
     const waitFor = (POLL.IN | POLL.OUT) & ~bits;
     if (bits & (POLL.HUP | POLL.ERR) || waitFor === 0) return { events: bits, queue: null };
     return { events: bits, queue: this.#poller.queue(this.hostFd, waitFor) };
