@@ -16,9 +16,10 @@
  * mode (TIOCPKT) gives the master a status byte before what it reads, and
  * the flush, stop and start events on their own.
  *
- * Not done: echoes made while output is stopped are not held back; the
- * VMIN/VTIME inter-byte timer (VTIME counts from the first byte of a read
- * that has one); ECHOPRT and XCASE.
+ * VMIN and VTIME as n_tty: with both, VTIME is an inter-byte timer.
+ *
+ * Not done: echoes made while output is stopped are not held back; ECHOPRT
+ * and XCASE.
  *
  * @module
  */
@@ -181,6 +182,8 @@ export class Terminal {
   #output: number[] = [];
   /** The next input byte is taken literally (VLNEXT). */
   #literal = false;
+  /** When the last input byte came (VMIN and VTIME: VTIME is then an inter-byte timer). */
+  #lastByteMs = 0;
   /** The slave's output is stopped (^S, tcflow TCOOFF): its writers wait. */
   stopped = false;
   /** ...by tcflow TCOOFF, which only TCOON undoes (not ^Q or IXANY). */
@@ -388,8 +391,7 @@ export class Terminal {
       }
     }
     if (!this.#canonical) {
-      this.#line.push(c);
-      this.#echo(c);
+      this.#add(c);
       return;
     }
     const extended = this.#has(t.lflag, L.IEXTEN);
@@ -450,6 +452,7 @@ export class Terminal {
   #add(c: number): void {
     if (this.#canonical && this.#line.length >= INPUT_MAX) return;
     this.#line.push(c);
+    this.#lastByteMs = performance.now();
     this.#echo(c);
   }
 
@@ -459,11 +462,11 @@ export class Terminal {
    *
    * @param buf Where to.
    * @param nonblocking O_NONBLOCK.
-   * @param deadline For VTIME: when to stop waiting (performance.now()), kept by the caller.
+   * @param started When the read began (performance.now()), kept by the caller across retries.
    * @returns Bytes read; 0 at an end of file or after a hangup.
    * @throws {WouldBlock} While there is nothing to read.
    */
-  readSlave(buf: Uint8Array, nonblocking: boolean, deadline: number | null = null): number {
+  readSlave(buf: Uint8Array, nonblocking: boolean, started: number | null = null): number {
     if (buf.length === 0) return 0;
     if (this.#canonical) {
       const line = this.#lines[0];
@@ -483,25 +486,30 @@ export class Terminal {
     const time = this.termios.cc[V.TIME]!;
     const have = this.#line.length;
     const enough = have > 0 && have >= Math.min(min, buf.length);
-    const timedOut = deadline !== null && performance.now() >= deadline;
+    // VMIN 0: VTIME times the whole read, from its start. VMIN and VTIME:
+    // VTIME is an inter-byte timer, from the later of the read's start and
+    // the last byte that came, once there is one (until then the read waits
+    // for good).
+    const start = started ?? performance.now();
+    const until = !time
+      ? null
+      : min === 0
+      ? start + time * 100
+      : have
+      ? Math.max(start, this.#lastByteMs) + time * 100
+      : null;
+    const timedOut = until !== null && performance.now() >= until;
     if (
       !enough && !this.hungUp && !(min === 0 && time === 0) &&
       !(timedOut && (have > 0 || min === 0))
     ) {
       if (nonblocking) throw new LinuxError("EAGAIN");
-      throw new WouldBlock([this.changed], deadline);
+      throw new WouldBlock([this.changed], until);
     }
     const n = Math.min(buf.length, have);
     buf.set(this.#line.splice(0, n));
     if (n) this.changed.notify();
     return n;
-  }
-
-  /** When a raw read with VTIME set stops waiting, from now. */
-  vtimeDeadline(): number | null {
-    if (this.#canonical) return null;
-    const time = this.termios.cc[V.TIME]!;
-    return time ? performance.now() + time * 100 : null;
   }
 
   /** Drops the input not read yet (TCIFLUSH, a signal character without NOFLSH). */
@@ -798,8 +806,9 @@ export class PtySlave extends OpenFile {
     ttyHooks.jobControl?.(this.tty, SIG.TTIN);
     const t = this.terminal;
     // VTIME counts from the start of the read, kept across its retries.
-    const deadline = callHooks.keep ? callHooks.keep(() => t.vtimeDeadline()) : t.vtimeDeadline();
-    return t.readSlave(buf, (this.flags & O.NONBLOCK) !== 0, deadline);
+    const now = () => performance.now();
+    const started = callHooks.keep ? callHooks.keep(now) : now();
+    return t.readSlave(buf, (this.flags & O.NONBLOCK) !== 0, started);
   }
 
   override write(data: Uint8Array, _offset: bigint | null): number {
