@@ -240,10 +240,14 @@ export class HostBackend implements FsBackend {
       oldDir,
       (a) => this.#inDir(newDir, (b) => this.#calls.renameAt(a, oldName, b, newName, flags)),
     );
-    // Handles below the old name now live under the new one.
+    // Handles below the old name now live under the new one (and with
+    // RENAME_EXCHANGE, those below the new name under the old one).
+    const exchange = (flags & 2) !== 0;
     for (const [h, p] of this.#paths) {
       if (p === oldPath || p.startsWith(oldPath + "/")) {
         this.#paths.set(h, newPath + p.slice(oldPath.length));
+      } else if (exchange && (p === newPath || p.startsWith(newPath + "/"))) {
+        this.#paths.set(h, oldPath + p.slice(newPath.length));
       }
     }
   }

@@ -72,6 +72,21 @@ Deno.test("gofer: walk, stat, open, readdir, create, rename, unlink through the 
         assertEquals(c.walk(root.handle, "renamed").stat.mode & 0o777, 0o600);
         c.unlink(root.handle, "renamed", false);
         assertThrows(() => c.walk(root.handle, "renamed"), LinuxError, "ENOENT");
+        // RENAME_EXCHANGE: handles below each name follow their directory.
+        const owner = { uid: 0, gid: 0 };
+        const d1 = c.mkdir(root.handle, "d1", 0o755, owner);
+        const d2 = c.mkdir(root.handle, "d2", 0o755, owner);
+        closeFd(c.create(d1.handle, "one", 2, 0o600, owner).fd);
+        closeFd(c.create(d2.handle, "two", 2, 0o600, owner).fd);
+        c.rename(root.handle, "d1", root.handle, "d2", 2);
+        assertEquals(c.walk(d1.handle, "one").stat.mode & 0o777, 0o600);
+        assertEquals(c.walk(d2.handle, "two").stat.mode & 0o777, 0o600);
+        assertEquals(c.readdir(c.walk(root.handle, "d1").handle).map((e) => e.name), ["two"]);
+        for (const [d, name] of [[d1, "one"], [d2, "two"]] as const) {
+          c.unlink(d.handle, name, false);
+        }
+        c.unlink(root.handle, "d1", true);
+        c.unlink(root.handle, "d2", true);
       })
     );
   } finally {

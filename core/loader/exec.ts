@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { notifyOpened } from "../vfs/inotify.ts";
 import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
 import { enforceOnHost } from "../kernel/rlimits.ts";
 import { SYS } from "../../platform/sysno.ts";
@@ -127,6 +128,8 @@ function openExecutable(
   const file = inode.open(0);
   file.path = p.ns.pathOf(at, p.fs.root);
   file.location = at;
+  // As Linux's exec opens it: IN_OPEN now, IN_CLOSE_NOWRITE when it is let go.
+  notifyOpened(file, st);
   return { file, at };
 }
 

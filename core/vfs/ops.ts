@@ -196,6 +196,7 @@ export function openPath(
   const inode = at.dentry.inode;
   const st = inode.stat();
   const type = st.mode & S_IFMT;
+  if ((flags & O.DIRECTORY) && type !== S_IFDIR) throw new LinuxError("ENOTDIR");
   if (flags & O.PATH) {
     const f = new OpenFile(inode, O.PATH | (flags & O.CLOEXEC));
     f.location = at;
@@ -204,7 +205,6 @@ export function openPath(
     return f;
   }
   if (type === S_IFLNK) throw new LinuxError("ELOOP");
-  if ((flags & O.DIRECTORY) && type !== S_IFDIR) throw new LinuxError("ENOTDIR");
   const acc = flags & O.ACCMODE;
   const wantsWrite = acc === O.WRONLY || acc === O.RDWR || (flags & O.TRUNC) !== 0;
   if (type === S_IFDIR && (acc !== O.RDONLY || (flags & O.TRUNC))) throw new LinuxError("EISDIR");

@@ -280,7 +280,10 @@ export class OverlayInode extends Inode {
 
   override rename(oldName: string, newDir: Inode, newName: string, flags: number): void {
     if (!(newDir instanceof OverlayInode) || newDir.fs !== this.fs) throw new LinuxError("EXDEV");
-    if (flags & 2) throw new LinuxError("EINVAL"); // RENAME_EXCHANGE
+    if (flags & 2) {
+      this.#exchange(oldName, newDir, newName);
+      return;
+    }
     const moving = this.lookup(oldName) as OverlayInode;
     const isDir = (moving.stat().mode & S_IFMT) === S_IFDIR;
     if (isDir && moving.lower) throw new LinuxError("EXDEV");
@@ -305,6 +308,36 @@ export class OverlayInode extends Inode {
     this.fs.whiteouts.get(toUp)?.delete(newName);
     fromUp.rename(oldName, toUp, newName, 0);
     if (moving.lower) this.#whiteout(fromUp, oldName);
+  }
+
+  /**
+   * RENAME_EXCHANGE: both copied up and swapped in the upper layer. A
+   * directory may only take part while no lower layer has a directory of
+   * either name (its contents would merge into it): EXDEV, as overlayfs
+   * without redirect_dir.
+   */
+  #exchange(aName: string, bDir: OverlayInode, bName: string): void {
+    const a = this.lookup(aName) as OverlayInode;
+    const b = bDir.lookup(bName) as OverlayInode;
+    const isDir = (x: OverlayInode) => (x.stat().mode & S_IFMT) === S_IFDIR;
+    if ((isDir(a) || isDir(b)) && (this.#lowerDir(aName) || bDir.#lowerDir(bName))) {
+      throw new LinuxError("EXDEV");
+    }
+    a.copyUp();
+    b.copyUp();
+    const aUp = this.copyUp();
+    const bUp = bDir.copyUp();
+    aUp.rename(aName, bUp, bName, 2);
+  }
+
+  /** Whether the lower layer shows a directory of this name here. */
+  #lowerDir(name: string): boolean {
+    if (!this.#lowerVisible() || this.#whiteouts()?.has(name)) return false;
+    try {
+      return (this.lower!.lookup(name).stat().mode & S_IFMT) === S_IFDIR;
+    } catch {
+      return false;
+    }
   }
 
   override readlink(): string {
