@@ -182,6 +182,85 @@ export function hostRecvFrom(
   return { n, addr: addr.slice(0, Math.min(len[0]!, ADDR_MAX)) };
 }
 
+/** The room for control messages a host recvmsg gets at most. */
+const CONTROL_MAX = 1 << 16;
+
+/** A struct msghdr for one buffer: its words, to keep alive until the call returns. */
+function msghdr(
+  buf: Uint8Array,
+  name: Uint8Array | null,
+  control: Uint8Array | null,
+): { hdr: BigUint64Array; iov: BigUint64Array } {
+  const iov = new BigUint64Array([addressOf(buf), BigInt(buf.length)]);
+  const hdr = new BigUint64Array(7);
+  hdr[0] = name ? addressOf(name) : 0n;
+  hdr[1] = name ? BigInt(name.length) : 0n; // msg_namelen (u32) and padding
+  hdr[2] = addressOf(iov);
+  hdr[3] = 1n;
+  hdr[4] = control && control.length ? addressOf(control) : 0n;
+  hdr[5] = control ? BigInt(control.length) : 0n;
+  return { hdr, iov };
+}
+
+/**
+ * Sends with control messages (never blocking).
+ *
+ * @param fd The socket.
+ * @param data The bytes.
+ * @param flags MSG_* flags (MSG_DONTWAIT and MSG_NOSIGNAL are added).
+ * @param addr A destination, or null.
+ * @param control Control messages (cmsghdr records), already checked by the caller.
+ * @returns Bytes sent.
+ * @throws {Errno} EAGAIN when there is no room, EINVAL for a control message the kernel refuses, ...
+ */
+export function hostSendMsg(
+  fd: number,
+  data: Uint8Array,
+  flags: number,
+  addr: Uint8Array | null,
+  control: Uint8Array,
+): number {
+  const m = msghdr(data, addr, control);
+  return checked(
+    retrying(() =>
+      syscall(SYS.sendmsg, BigInt(fd), addressOf(m.hdr), BigInt(flags | 0x40 | 0x4000))
+    ),
+    "sendmsg",
+  );
+}
+
+/**
+ * Receives with control messages (never blocking).
+ *
+ * @param fd The socket.
+ * @param buf Where to.
+ * @param flags MSG_* flags (MSG_DONTWAIT is added).
+ * @param controlRoom Room for control messages.
+ * @returns Bytes received, the sender's address, the control messages and msg_flags.
+ * @throws {Errno} EAGAIN when nothing is there.
+ */
+export function hostRecvMsg(
+  fd: number,
+  buf: Uint8Array,
+  flags: number,
+  controlRoom: number,
+): { n: number; addr: Uint8Array; control: Uint8Array; flags: number } {
+  const addr = new Uint8Array(ADDR_MAX);
+  const control = new Uint8Array(Math.min(controlRoom, CONTROL_MAX));
+  const m = msghdr(buf, addr, control);
+  const n = checked(
+    retrying(() => syscall(SYS.recvmsg, BigInt(fd), addressOf(m.hdr), BigInt(flags | 0x40))),
+    "recvmsg",
+  );
+  const nameLen = Number(m.hdr[1]! & 0xffffffffn);
+  return {
+    n,
+    addr: addr.slice(0, Math.min(nameLen, ADDR_MAX)),
+    control: control.slice(0, Number(m.hdr[5]!)),
+    flags: Number(m.hdr[6]! & 0xffffffffn),
+  };
+}
+
 /**
  * Reads a socket option.
  *

@@ -55,25 +55,81 @@ function send(
   }
 }
 
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const SCM_CREDENTIALS = 2;
+const MSG_TRUNC = 0x20;
+/** The most control message bytes passed either way (Linux's optmem_max is 20 KiB by default). */
+const CONTROL_MAX = 1 << 16;
+
+/**
+ * The control messages of one direction, checked: descriptors and
+ * credentials never cross (an inet socket ignores them, as Linux's; a
+ * netlink socket's credentials would be the host's), everything else is
+ * the host kernel's to take or refuse.
+ *
+ * @param raw cmsghdr records.
+ * @param sending From the application (a bad record is EINVAL) or to it (dropped).
+ * @returns The records kept.
+ */
+function hostControl(raw: Uint8Array, sending: boolean): Uint8Array {
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const kept: Uint8Array[] = [];
+  for (let at = 0; at + 16 <= raw.length;) {
+    const len = Number(v.getBigUint64(at, true));
+    if (len < 16 || at + len > raw.length) {
+      if (sending) throw new LinuxError("EINVAL");
+      break;
+    }
+    const level = v.getInt32(at + 8, true);
+    const type = v.getInt32(at + 12, true);
+    const passes = !(level === SOL_SOCKET && (type === SCM_RIGHTS || type === SCM_CREDENTIALS));
+    const next = Math.min(raw.length, at + ((len + 7) & ~7));
+    if (passes) kept.push(raw.subarray(at, next));
+    at = next;
+  }
+  const out = new Uint8Array(kept.reduce((n, k) => n + k.length, 0));
+  let at = 0;
+  for (const k of kept) {
+    out.set(k, at);
+    at += k.length;
+  }
+  return out;
+}
+
 function sendmsg(c: SyscallContext, s: HostSocketFile, hdr: bigint, flags: number): number {
   const h = readMsgHdr(c, hdr);
-  // Control messages (IP_PKTINFO and the like) are not passed to the host.
   const to = h.name !== 0n && h.nameLen ? readAddr(c, h.name, h.nameLen) : null;
-  return send(c, s, gather(c, h.iov), flags, to);
+  if (h.controlLen > CONTROL_MAX) throw new LinuxError("ENOBUFS");
+  const control = h.control && h.controlLen
+    ? hostControl(c.mem.read(h.control, h.controlLen), true)
+    : new Uint8Array(0);
+  const data = gather(c, h.iov);
+  try {
+    return s.sendMessage(data, flags & ~MSG_NOSIGNAL, to, control);
+  } catch (e) {
+    if (flags & MSG_NOSIGNAL) throw e;
+    return pipeSignal(c, e);
+  }
 }
 
 function recvmsg(c: SyscallContext, s: HostSocketFile, hdr: bigint, flags: number): number {
   const h = readMsgHdr(c, hdr);
   const room = h.iov.reduce((n, [, l]) => n + l, 0);
   const buf = readBuffer(Math.min(room, 1 << 24));
-  const r = s.receive(buf, flags);
+  const controlRoom = h.control ? Math.min(h.controlLen, CONTROL_MAX) : 0;
+  const r = s.receiveMessage(buf, flags, controlRoom);
   scatter(c, h.iov, buf.subarray(0, Math.min(r.n, buf.length)));
   if (h.name !== 0n) {
     c.mem.write(h.name, r.addr.subarray(0, Math.min(h.nameLen, r.addr.length)));
   }
   c.mem.write(hdr + 8n, int(h.name !== 0n ? r.addr.length : 0));
-  c.mem.write(hdr + 40n, new Uint8Array(8)); // msg_controllen: none
-  c.mem.write(hdr + 48n, int(r.n > buf.length ? 0x20 /* MSG_TRUNC */ : 0));
+  const control = hostControl(r.control, false);
+  if (control.length) c.mem.write(h.control, control);
+  const len = new Uint8Array(8);
+  new DataView(len.buffer).setBigUint64(0, BigInt(control.length), true);
+  c.mem.write(hdr + 40n, len);
+  c.mem.write(hdr + 48n, int(r.flags | (r.n > buf.length ? MSG_TRUNC : 0)));
   return r.n;
 }
 

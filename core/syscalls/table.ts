@@ -33,7 +33,7 @@ const PARTIAL: Row[] = [
   [
     "socket",
     "partial",
-    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages are not passed to the host); AF_NETLINK NETLINK_ROUTE (--network none: the loopback's link, addresses and routes; with the host's or a joined network namespace: a host rtnetlink socket that only reads, changes answered with an EPERM error message; other netlink protocols EPROTONOSUPPORT); packet and raw sockets EAFNOSUPPORT",
+    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages pass to and from the host, never descriptors or credentials); AF_NETLINK NETLINK_ROUTE (--network none: the loopback's link, addresses and routes; with the host's or a joined network namespace: a host rtnetlink socket that only reads, changes answered with an EPERM error message; other netlink protocols EPROTONOSUPPORT); packet and raw sockets EAFNOSUPPORT",
   ],
   [
     "epoll_ctl",

@@ -17,6 +17,8 @@ import {
   hostInterfaceList,
   hostListen,
   hostRecvFrom,
+  hostRecvMsg,
+  hostSendMsg,
   hostSendTo,
   hostSetSockOpt,
   hostShutdown,
@@ -297,6 +299,52 @@ export class HostSocketFile extends HostFdFile {
     return this.#sendHost(data, flags, addr);
   }
 
+  /**
+   * Sends with control messages (sendmsg): the host's kernel takes
+   * IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO and the like as they are.
+   *
+   * @param data The bytes.
+   * @param flags MSG_* flags.
+   * @param addr A destination, or null.
+   * @param control Checked control messages (no descriptors or credentials).
+   * @returns Bytes sent.
+   */
+  sendMessage(
+    data: Uint8Array,
+    flags: number,
+    addr: Uint8Array | null,
+    control: Uint8Array,
+  ): number {
+    if (this.family === AF_NETLINK || control.length === 0) return this.send(data, flags, addr);
+    return this.#sendHost(data, flags, addr, control);
+  }
+
+  /**
+   * Receives with control messages (recvmsg).
+   *
+   * @param buf Where to.
+   * @param flags MSG_* flags.
+   * @param controlRoom Room the caller has for control messages.
+   * @returns Bytes, the sender's address, the host's control messages and msg_flags.
+   * @throws {WouldBlock} Until something comes (EAGAIN when non-blocking).
+   */
+  receiveMessage(
+    buf: Uint8Array,
+    flags: number,
+    controlRoom: number,
+  ): { n: number; addr: Uint8Array; control: Uint8Array; flags: number } {
+    if (controlRoom === 0 || this.#answers.length) {
+      const r = this.receive(buf, flags);
+      return { ...r, control: new Uint8Array(0), flags: r.n > buf.length ? MSG_TRUNC : 0 };
+    }
+    try {
+      return hostRecvMsg(this.hostFd, buf, flags & ~MSG_DONTWAIT, controlRoom);
+    } catch (e) {
+      if (wouldBlock(e)) this.#wait(POLL.IN, this.#nonblocking(flags));
+      asApplications(e);
+    }
+  }
+
   /** The netlink port id the host gave this socket (bound now if it was not). */
   #portId(): number {
     let name = this.name(false);
@@ -309,9 +357,17 @@ export class HostSocketFile extends HostFdFile {
     return port;
   }
 
-  #sendHost(data: Uint8Array, flags: number, addr: Uint8Array | null): number {
+  #sendHost(
+    data: Uint8Array,
+    flags: number,
+    addr: Uint8Array | null,
+    control: Uint8Array | null = null,
+  ): number {
     try {
-      return hostSendTo(this.hostFd, data, flags & ~MSG_DONTWAIT, addr);
+      const f = flags & ~MSG_DONTWAIT;
+      return control && control.length
+        ? hostSendMsg(this.hostFd, data, f, addr, control)
+        : hostSendTo(this.hostFd, data, f, addr);
     } catch (e) {
       if (wouldBlock(e)) this.#wait(POLL.OUT, this.#nonblocking(flags));
       asApplications(e);
