@@ -54,6 +54,8 @@ export class ShmSegment extends IpcObject {
   readonly memfd: number;
   /** Processes' attachments. */
   nattch = 0;
+  /** The processes with attachments of it. */
+  readonly holders = new Set<object>();
   atime = 0;
   dtime = 0;
   /** Creator's and last attacher's pid. */
@@ -181,6 +183,7 @@ export class ShmTable {
     if (!map) this.#attached.set(proc, map = new Map());
     map.set(addr, { segment, length: pages(segment.size) * PAGE });
     segment.nattch++;
+    segment.holders.add(proc);
     segment.atime = nowSeconds();
     segment.lpid = pid;
   }
@@ -197,7 +200,9 @@ export class ShmTable {
   detach(proc: object, addr: bigint, pid: number): ShmAttachment {
     const a = this.#attached.get(proc)?.get(addr);
     if (!a) throw new LinuxError("EINVAL");
-    this.#attached.get(proc)!.delete(addr);
+    const map = this.#attached.get(proc)!;
+    map.delete(addr);
+    if (![...map.values()].some((o) => o.segment === a.segment)) a.segment.holders.delete(proc);
     a.segment.dtime = nowSeconds();
     a.segment.lpid = pid;
     this.#release(a.segment);
@@ -229,6 +234,7 @@ export class ShmTable {
     if (!map) return;
     this.#attached.delete(proc);
     for (const a of map.values()) {
+      a.segment.holders.delete(proc);
       a.segment.dtime = nowSeconds();
       a.segment.lpid = pid;
       this.#release(a.segment);
@@ -245,7 +251,31 @@ export class ShmTable {
     const map = this.#attached.get(parent);
     if (!map?.size) return;
     this.#attached.set(child, new Map(map));
-    for (const a of map.values()) a.segment.nattch++;
+    for (const a of map.values()) {
+      a.segment.nattch++;
+      a.segment.holders.add(child);
+    }
+  }
+
+  /**
+   * Drops the attachments their processes no longer map: munmap and mremap
+   * run natively in a stub, so the Sentry learns of them only by looking.
+   * (A segment marked by IPC_RMID goes with its last one, as at shmdt.)
+   *
+   * @param mapped Whether a process still maps an attachment at its address.
+   * @param pidOf A process's pid.
+   */
+  reconcile(
+    mapped: (proc: object, addr: bigint, a: ShmAttachment) => boolean,
+    pidOf: (proc: object) => number,
+  ): void {
+    for (const seg of this.segments.all()) {
+      for (const proc of [...seg.holders]) {
+        for (const [addr, a] of [...(this.#attached.get(proc) ?? [])]) {
+          if (a.segment === seg && !mapped(proc, addr, a)) this.detach(proc, addr, pidOf(proc));
+        }
+      }
+    }
   }
 
   /**

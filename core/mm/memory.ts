@@ -189,13 +189,20 @@ export class TaskMemory implements UserMemory {
  * The host's mappings of a stub process, from its /proc maps.
  *
  * @param hostTid A thread of the stub (its pid in the Sentry's namespace).
- * @returns Each mapping's range and name.
+ * @returns Each mapping's range, host inode (0: anonymous) and name.
  */
-export function hostMappings(hostTid: number): Array<{ start: bigint; end: bigint; name: string }> {
+export function hostMappings(
+  hostTid: number,
+): Array<{ start: bigint; end: bigint; ino: bigint; name: string }> {
   const text = Deno.readTextFileSync(`/proc/${hostTid}/maps`);
   return text.trim().split("\n").filter((l) => l).map((line) => {
-    const [range, , , , , ...rest] = line.split(/\s+/);
+    const [range, , , , ino, ...rest] = line.split(/\s+/);
     const [a, b] = range!.split("-");
-    return { start: BigInt(`0x${a}`), end: BigInt(`0x${b}`), name: rest.join(" ") };
+    return {
+      start: BigInt(`0x${a}`),
+      end: BigInt(`0x${b}`),
+      ino: BigInt(ino ?? 0),
+      name: rest.join(" "),
+    };
   });
 }

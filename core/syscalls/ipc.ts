@@ -9,10 +9,13 @@ import { SYS } from "../../platform/sysno.ts";
 import { IPC, type IpcObject, type IpcRegistry } from "../ipc/registry.ts";
 import { checkMessageSize, MSG, type MsgQueue } from "../ipc/msg.ts";
 import { SEM, SEM_LIMITS, type SemOp, type SemSet, type SemWaiter } from "../ipc/sem.ts";
-import { SHM, SHM_LIMITS } from "../ipc/shm.ts";
+import { SHM, SHM_LIMITS, type ShmSegment } from "../ipc/shm.ts";
+import { hostInode } from "../../platform/files.ts";
+import { hostMappings } from "../mm/memory.ts";
+import type { Process } from "../kernel/task.ts";
 import { decodePerm } from "../ipc/registry.ts";
 import { LinuxError, WouldBlock } from "../errors.ts";
-import type { Handler, SyscallContext } from "../kernel/kernel.ts";
+import type { Handler, Kernel, SyscallContext } from "../kernel/kernel.ts";
 import { decodeTimespec, i32, i64, size } from "./args.ts";
 import { inject, mapHostFd } from "./memory.ts";
 
@@ -124,15 +127,42 @@ function shmat(c: SyscallContext): bigint {
   return at;
 }
 
+/**
+ * Drops the attachments processes no longer map (munmap and mremap run in
+ * the stubs, unseen): a segment's mappings are those of its memfd's host
+ * inode in the stub's maps. Done before shm's state is read or changed.
+ */
+function reconcileShm(k: Kernel): void {
+  const maps = new Map<Process, ReturnType<typeof hostMappings> | null>();
+  const inos = new Map<ShmSegment, bigint>();
+  k.ipc.shm.reconcile((proc, addr, a) => {
+    const p = proc as Process;
+    if (!maps.has(p)) {
+      try {
+        maps.set(p, hostMappings(p.hostTgid));
+      } catch {
+        maps.set(p, null); // exiting: its exit detaches everything
+      }
+    }
+    const list = maps.get(p);
+    if (!list) return true;
+    let ino = inos.get(a.segment);
+    if (ino === undefined) inos.set(a.segment, ino = hostInode(a.segment.memfd));
+    return list.some((m) => m.ino === ino && m.start < addr + a.length && m.end > addr);
+  }, (proc) => (proc as Process).pid);
+}
+
 function shmdt(c: SyscallContext): number {
   const addr = c.args[0] ?? 0n;
   if (addr & (PAGE - 1n)) throw new LinuxError("EINVAL");
+  reconcileShm(c.k);
   const a = c.k.ipc.shm.detach(c.p, addr, c.p.pid);
   inject(c, SYS.munmap, addr, a.length);
   return 0;
 }
 
 function shmctl(c: SyscallContext): number {
+  reconcileShm(c.k);
   const ns = c.k.ipc.shm;
   const id = i32(c.args[0]);
   const cmd = i32(c.args[1]);

@@ -106,7 +106,7 @@ const PARTIAL: Row[] = [
   [
     "shmat",
     "partial",
-    "attachments are counted through shmat, shmdt, fork, execve and exit; one undone by munmap or mremap instead of shmdt counts until the process exits or execs",
+    "attachments are counted through shmat, shmdt, fork, execve and exit, and one undone by munmap or mremap is found gone in the stub's mappings when shmctl or shmdt next looks; one split in two by munmapping its middle counts once (Linux counts its pieces)",
   ],
   ["shmctl", "partial", "SHM_LOCK and SHM_UNLOCK set the flag without locking pages"],
   [
