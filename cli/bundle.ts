@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { fileOwnerMappings } from "./rootless.ts";
 import { parseSpec, type Spec } from "../core/boot/oci_spec.ts";
 import { makeMountPoints, type MountPoint } from "../platform/mount_points.ts";
 import { UsageError } from "./flags.ts";
@@ -126,6 +127,7 @@ export async function prepareBundle(
       ...(spec.seccomp ? { seccomp: spec.seccomp } : {}),
       resources: spec.resources,
       ...(spec.idMappings ? { idMappings: spec.idMappings } : {}),
+      ...fileOwnerMappings(spec.idMappings),
       sysctl: spec.sysctl,
       readonlyPaths: spec.readonlyPaths,
       hostname: spec.hostname || id,

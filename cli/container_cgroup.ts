@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isRootless } from "./rootless.ts";
 import type { Resources } from "../platform/cgroup_resources.ts";
 import {
   type CgroupRecord,
@@ -43,7 +44,7 @@ export function containerCgroup(
   for (const i of spec.ignoredResources) {
     logger.warn(`${id}: linux.resources.${i.field} is not applied: ${i.why}`);
   }
-  const rootless = globals.rootless === "true" || Deno.uid() !== 0;
+  const rootless = isRootless(globals.rootless);
   if (rootless && !Object.keys(spec.resources).length) {
     logger.debug(`${id}: no host cgroup (not root, no limits asked for)`);
     return null;

@@ -195,9 +195,21 @@ export class StateStore {
    */
   lock(id: string): FileLock {
     checkId(id);
-    // "#" is never in a container id: no container's directory can be this.
-    Deno.mkdirSync(`${this.root}/#locks`, { recursive: true, mode: 0o700 });
-    return lockFile(`${this.root}/#locks/${id}`);
+    try {
+      // "#" is never in a container id: no container's directory can be this.
+      Deno.mkdirSync(`${this.root}/#locks`, { recursive: true, mode: 0o700 });
+      return lockFile(`${this.root}/#locks/${id}`);
+    } catch (e) {
+      if (
+        !(e instanceof Deno.errors.PermissionDenied) && (e as { code?: string })?.code !== "EACCES"
+      ) {
+        throw e;
+      }
+      throw new Error(
+        `Cannot keep state in ${this.root} (permission denied): run as root, or give --root DIR` +
+          (Deno.uid() !== 0 ? " or set XDG_RUNTIME_DIR (rootless: $XDG_RUNTIME_DIR/dvisor)" : ""),
+      );
+    }
   }
 
   /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ownUserNamespace } from "./rootless.ts";
 import { containerTagArg } from "./sandbox_reaper.ts";
 import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
 import { socketPair } from "../platform/socket.ts";
@@ -82,7 +83,7 @@ export function startGofer(
         [2, detached ? devnull : 2],
         ...pairs.map(([, g], i) => [3 + i, g] as const),
       ],
-      namespaces: ["mount", "pid", "ipc", "uts", "net"],
+      namespaces: [...ownUserNamespace(), "mount", "pid", "ipc", "uts", "net"],
       noNewPrivileges: true,
       ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
       ...(joinCgroups.length ? { joinCgroups } : {}),

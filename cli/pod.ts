@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { fileOwnerMappings } from "./rootless.ts";
 import { sendPidfd } from "./fd_socket.ts";
 import { creatingState, writeAtomically } from "./create.ts";
 import { killAndWait } from "./sandbox_reaper.ts";
@@ -149,6 +150,7 @@ export async function createInSandbox(
       ...(r.seccomp ? { seccomp: r.seccomp } : {}),
       ...(r.resources ? { resources: r.resources } : {}),
       ...(r.idMappings ? { idMappings: r.idMappings } : {}),
+      ...fileOwnerMappings(r.idMappings),
       // CRI names the sandbox's pid namespace when the pod shares one.
       sharePidNamespace: b.spec.pidNamespacePath !== null,
       stdioCount: 3 + stdio.length,

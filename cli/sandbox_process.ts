@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ownUserNamespace } from "./rootless.ts";
 import { containerTagArg } from "./sandbox_reaper.ts";
 import { MAX_PRESERVED_FDS } from "../core/boot/start_process.ts";
 import { UsageError } from "./flags.ts";
@@ -251,7 +252,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
           ...configFds,
         ],
         // Its own pid namespace: the only processes it can signal or trace are its stubs.
-        namespaces: ["mount", "pid", "ipc", "uts"],
+        namespaces: [...ownUserNamespace(), "mount", "pid", "ipc", "uts"],
         // The bounding set makes these hold across its execve as root.
         capabilities: { bounding: BOOT_CAPS, effective: BOOT_CAPS, permitted: BOOT_CAPS },
         ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),

@@ -1,6 +1,7 @@
 /**
- * `dvisor spec [--bundle DIR]`: writes a default config.json, runc's
- * (`sh` on a terminal), that `dvisor run` runs as is with a rootfs beside it.
+ * `dvisor spec [--bundle DIR] [--rootless]`: writes a default config.json,
+ * runc's (`sh` on a terminal), that `dvisor run` runs as is with a rootfs
+ * beside it; `--rootless` makes runc's rootless variant of it.
  *
  * @module
  */
@@ -10,7 +11,7 @@ import { OCI_SPEC_VERSION } from "./version.ts";
 
 const FLAGS: FlagSpec[] = [
   { name: "bundle", aliases: ["b"], type: "string", help: "where to write config.json" },
-  { name: "rootless", type: "bool", help: "(runc) not supported: dvisor runs as root" },
+  { name: "rootless", type: "bool", help: "a spec for a user other than root (docs/rootless.md)" },
 ];
 
 const CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
@@ -93,18 +94,63 @@ export function defaultSpec(): Record<string, unknown> {
   };
 }
 
+/**
+ * The rootless variant of a spec, as runc's `spec --rootless` makes it: a
+ * user namespace mapping the container's root to the caller's ids (and no
+ * network namespace), /sys bound read-only from the host, no uid= or gid=
+ * mount options, no resources.
+ *
+ * @param spec A spec (changed and returned).
+ * @param uid The caller's uid.
+ * @param gid The caller's gid.
+ * @returns The spec.
+ *
+ * @example
+ * ```ts
+ * import { defaultSpec, rootlessSpec } from "./spec.ts";
+ * const s = rootlessSpec(defaultSpec(), 1000, 1000) as { linux: { uidMappings: unknown[] } };
+ * if (s.linux.uidMappings.length !== 1) throw new Error();
+ * ```
+ */
+export function rootlessSpec(spec: Record<string, unknown>, uid: number, gid: number) {
+  const linux = spec.linux as Record<string, unknown>;
+  const namespaces = (linux.namespaces as Array<{ type: string }>).filter((n) =>
+    n.type !== "network" && n.type !== "user"
+  );
+  linux.namespaces = [...namespaces, { type: "user" }];
+  linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }];
+  linux.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
+  delete linux.resources;
+  spec.mounts = (spec.mounts as Array<{ destination: string; options?: string[] }>).map((m) =>
+    m.destination === "/sys"
+      ? {
+        destination: "/sys",
+        type: "none",
+        source: "/sys",
+        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+      }
+      : {
+        ...m,
+        ...(m.options
+          ? { options: m.options.filter((o) => !o.startsWith("gid=") && !o.startsWith("uid=")) }
+          : {}),
+      }
+  );
+  return spec;
+}
+
 /** The `spec` command. */
 export const specCommand: Command = {
   async run(args) {
     const parsed = parseFlags(args, FLAGS);
     if (parsed.args.length) throw new UsageError(`Unexpected argument ${parsed.args[0]}`);
-    if (parsed.flags.rootless) {
-      throw new UsageError("--rootless is not supported: dvisor runs as root");
-    }
+    const spec = parsed.flags.rootless
+      ? rootlessSpec(defaultSpec(), Deno.uid() ?? 0, Deno.gid() ?? 0)
+      : defaultSpec();
     const dir = (parsed.flags.bundle as string | undefined) ?? ".";
     const path = `${dir}/config.json`;
     try {
-      await Deno.writeTextFile(path, JSON.stringify(defaultSpec(), null, "\t") + "\n", {
+      await Deno.writeTextFile(path, JSON.stringify(spec, null, "\t") + "\n", {
         createNew: true,
       });
     } catch (e) {

@@ -1,5 +1,6 @@
 /**
- * Where dvisor keeps state: `--root`, or /run/dvisor as runc's /run/runc.
+ * Where dvisor keeps state: `--root`, or /run/dvisor as runc's /run/runc
+ * (rootless, as runc: $XDG_RUNTIME_DIR/dvisor when that is set).
  *
  * @module
  */
@@ -20,5 +21,8 @@ export const DEFAULT_ROOT = "/run/dvisor";
  * ```
  */
 export function stateRoot(globals: Record<string, unknown>): string {
-  return (globals.root as string | undefined) ?? DEFAULT_ROOT;
+  const given = globals.root as string | undefined;
+  if (given !== undefined) return given;
+  const xdg = Deno.env.get("XDG_RUNTIME_DIR");
+  return Deno.uid() !== 0 && xdg ? `${xdg}/dvisor` : DEFAULT_ROOT;
 }

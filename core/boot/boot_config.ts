@@ -46,8 +46,10 @@ export interface BootConfig {
   seccomp?: SeccompProfile;
   /** linux.resources (the host cgroup enforces them; the container's cgroup files show them). */
   resources?: Resources;
-  /** The container's user namespace mappings (file owners are translated across them). */
+  /** The container's user namespace mappings (shown in /proc/PID/uid_map and gid_map). */
   idMappings?: IdMappings;
+  /** The mappings file owners are translated across, when not `idMappings` (a rootless gofer's). */
+  fileIdMappings?: IdMappings;
   readonlyPaths?: string[];
   /** The container's 0, 1, 2 and then the preserved descriptors (--preserve-fds) from 3. */
   stdio: number[];
@@ -117,8 +119,8 @@ export interface BootResult {
  */
 export function bootSandbox(c: BootConfig, beforeRun?: () => void, log?: BootLog): BootResult {
   try {
-    const mapped = (b: FsBackend): FsBackend =>
-      c.idMappings ? new IdMappedBackend(b, c.idMappings) : b;
+    const fileIds = c.fileIdMappings ?? c.idMappings;
+    const mapped = (b: FsBackend): FsBackend => fileIds ? new IdMappedBackend(b, fileIds) : b;
     const root = mapped(
       c.rootGoferFd !== undefined
         ? new GoferClient(c.rootGoferFd)

@@ -34,8 +34,10 @@ export interface SubcontainerConfig {
   seccomp?: SeccompProfile;
   /** Its linux.resources (shown in its cgroup file system). */
   resources?: Resources;
-  /** Its user namespace mappings (file owners are translated across them). */
+  /** Its user namespace mappings (shown in /proc/PID/uid_map and gid_map). */
   idMappings?: IdMappings;
+  /** The mappings file owners are translated across, when not `idMappings` (a rootless gofer's). */
+  fileIdMappings?: IdMappings;
   /** It joins the sandbox's pid namespace (its spec names it) instead of having its own. */
   sharePidNamespace?: boolean;
   /** How many of the descriptors sent are its stdio (0, 1, 2 and preserved ones). */
@@ -157,8 +159,8 @@ export class SandboxContainers {
         owned = owned.filter((o) => o !== fd);
         backends.push(new GoferClient(fd));
       }
-      const mapped = (b: FsBackend): FsBackend =>
-        cfg.idMappings ? new IdMappedBackend(b, cfg.idMappings) : b;
+      const fileIds = cfg.fileIdMappings ?? cfg.idMappings;
+      const mapped = (b: FsBackend): FsBackend => fileIds ? new IdMappedBackend(b, fileIds) : b;
       const ns = new MountNamespace(
         rootMount(mapped(backends[0]!), cfg.rootReadOnly, cfg.rootOverlay),
       );

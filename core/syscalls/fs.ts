@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { type IdRange, toHost } from "../vfs/id_map.ts";
 import { HostTtyFile } from "../vfs/host_tty.ts";
 import { jobControlIoctl, openSlave } from "./tty.ts";
 import { PTY, PtyMaster, PtySlave } from "../vfs/pty.ts";
@@ -43,7 +44,7 @@ import { SEAL, TmpNode } from "../vfs/tmpfs.ts";
 import { flock } from "../vfs/flock.ts";
 import { changeEvent, IN, InotifyFile, notifyFile, notifyPath } from "../vfs/inotify.ts";
 import { conflicting, LOCK_TYPE, setLock, TO_END } from "../vfs/record_locks.ts";
-import { walk, type WalkOptions } from "../vfs/walk.ts";
+import { type Resolved, walk, type WalkOptions } from "../vfs/walk.ts";
 import type { VPath } from "../vfs/mount.ts";
 import { decodeTimespec, encodeStat, encodeStatx, i32, i64, size, u32 } from "./args.ts";
 
@@ -99,6 +100,20 @@ export function fsizeLimit(
     xfsz(c);
     throw e;
   }
+}
+
+/**
+ * chown's common part: an id the container's user namespace does not map
+ * is EINVAL before any permission check, as Linux's make_kuid; then the
+ * VFS's rules.
+ */
+function chown(c: SyscallContext, at: Resolved, uid: number, gid: number): number {
+  const m = c.k.idMappings.get(c.p.container);
+  const unmapped = (ranges: IdRange[], id: number) =>
+    id !== -1 && id !== 0xffffffff && toHost(ranges, id >>> 0) === null;
+  if (m && (unmapped(m.uid, uid) || unmapped(m.gid, gid))) throw new LinuxError("EINVAL");
+  chownAt(at, uid, gid, c.p.creds);
+  return 0;
 }
 
 /** SIGXFSZ to the caller, for going past RLIMIT_FSIZE. */
@@ -838,28 +853,19 @@ export const FS_HANDLERS: Record<string, Handler> = {
     return 0;
   },
   chown: (c) => {
-    chownAt(
-      resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0),
-      i32(c.args[1]),
-      i32(c.args[2]),
-      c.p.creds,
-    );
-    return 0;
+    const at = resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), 0);
+    return chown(c, at, i32(c.args[1]), i32(c.args[2]));
   },
   lchown: (c) => {
     const at = resolveAt(c.p.ns, c.p, AT_FDCWD, str(c, c.args[0]), AT.SYMLINK_NOFOLLOW);
-    chownAt(at, i32(c.args[1]), i32(c.args[2]), c.p.creds);
-    return 0;
+    return chown(c, at, i32(c.args[1]), i32(c.args[2]));
   },
-  fchown: (c) => {
-    chownAt({ ...c.p.fs.cwd, file: file(c, c.args[0]) }, i32(c.args[1]), i32(c.args[2]), c.p.creds);
-    return 0;
-  },
+  fchown: (c) =>
+    chown(c, { ...c.p.fs.cwd, file: file(c, c.args[0]) }, i32(c.args[1]), i32(c.args[2])),
   fchownat: (c) => {
     const flags = i32(c.args[4]);
     const at = resolveAt(c.p.ns, c.p, i32(c.args[0]), str(c, c.args[1]), flags);
-    chownAt(at, i32(c.args[2]), i32(c.args[3]), c.p.creds);
-    return 0;
+    return chown(c, at, i32(c.args[2]), i32(c.args[3]));
   },
   umask: (c) => {
     const old = c.p.fs.umask;

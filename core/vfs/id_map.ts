@@ -25,6 +25,31 @@ export interface IdMappings {
   gid: IdRange[];
 }
 
+/**
+ * A container's mappings as a rootless gofer sees file owners: the gofer
+ * runs in a user namespace of its own where dvisor's user is 0 (`0 UID 1`),
+ * so only that user's files have an owner it can name, and they show as 0.
+ * Each range keeps the part that covers the user, now mapped from 0.
+ *
+ * @param m The container's mappings (host ids on the right).
+ * @param uid dvisor's uid.
+ * @param gid dvisor's gid.
+ * @returns The mappings from the gofer's ids.
+ *
+ * @example
+ * ```ts
+ * import { throughOwnNamespace } from "./id_map.ts";
+ * const m = throughOwnNamespace({ uid: [{ containerId: 0, hostId: 1001, size: 1 }], gid: [] }, 1001, 1001);
+ * if (m.uid[0]?.hostId !== 0 || m.uid[0]?.containerId !== 0 || m.gid.length) throw new Error();
+ * ```
+ */
+export function throughOwnNamespace(m: IdMappings, uid: number, gid: number): IdMappings {
+  const through = (ranges: IdRange[], id: number): IdRange[] =>
+    ranges.filter((r) => id >= r.hostId && id < r.hostId + r.size)
+      .map((r) => ({ containerId: r.containerId + (id - r.hostId), hostId: 0, size: 1 }));
+  return { uid: through(m.uid, uid), gid: through(m.gid, gid) };
+}
+
 /** What an id outside every range shows as (/proc/sys/kernel/overflowuid). */
 export const OVERFLOW_ID = 65534;
 
