@@ -10,7 +10,7 @@
  * @module
  */
 import { LinuxError } from "../errors.ts";
-import type { Handler, Kernel, SyscallContext } from "../kernel/kernel.ts";
+import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { O, type OpenFile, S_IFMT, S_IFSOCK } from "../vfs/inode.ts";
 import { AT, AT_FDCWD, createAt, resolveAt } from "../vfs/ops.ts";
 import { MAY, mayAccess } from "../vfs/perm.ts";
@@ -22,7 +22,7 @@ import {
   type Message,
   SOCK,
   type SocketAddress,
-  SocketNames,
+  type SocketNames,
   type Ucred,
 } from "../vfs/local_socket.ts";
 import { i32, size, u32 } from "./args.ts";
@@ -47,6 +47,7 @@ const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const SCM_CREDENTIALS = 2;
 const SCM_MAX_FD = 253;
+const CAP_NET_BIND_SERVICE = 10;
 /** MSG_* flags. */
 const MSG = {
   PEEK: 0x2,
@@ -124,12 +125,8 @@ function levelFits(s: LocalSocket, level: number): boolean {
   return level === IPPROTO.IP;
 }
 
-const NAMES = new WeakMap<Kernel, SocketNames>();
-
 function names(c: SyscallContext): SocketNames {
-  let n = NAMES.get(c.k);
-  if (!n) NAMES.set(c.k, n = new SocketNames());
-  return n;
+  return c.k.net.names;
 }
 
 function socketOf(c: SyscallContext, fd: bigint | undefined): LocalSocket {
@@ -305,11 +302,35 @@ function lookup(c: SyscallContext, a: SocketAddress): LocalSocket {
   return s;
 }
 
+/**
+ * listen(2)'s backlog as Linux takes it: at most net.core.somaxconn (a
+ * negative one, taken unsigned, too).
+ *
+ * @param c The call.
+ * @param backlog The backlog asked for.
+ * @returns The backlog.
+ */
+function listenBacklog(c: SyscallContext, backlog: number): number {
+  const most = c.k.net.settings.somaxconn;
+  return backlog < 0 || backlog > most ? most : backlog;
+}
+
+/**
+ * The lowest port the caller may bind: net.ipv4.ip_unprivileged_port_start,
+ * or any with CAP_NET_BIND_SERVICE.
+ *
+ * @param c The call.
+ * @returns The port.
+ */
+function lowestPort(c: SyscallContext): number {
+  return c.p.creds.capable(CAP_NET_BIND_SERVICE) ? 0 : c.k.net.settings.unprivilegedPortStart;
+}
+
 function bind(c: SyscallContext, s: LocalSocket, a: SocketAddress): void {
   const n = names(c);
   if (s.family !== AF_UNIX) {
     if (a.kind !== "inet") throw new LinuxError("EINVAL");
-    bindInet(n, s, a);
+    bindInet(n, s, a, lowestPort(c));
     return;
   }
   if (a.kind === "unnamed") {
@@ -757,7 +778,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
         },
       );
     }
-    s.listen(i32(c.args[1]));
+    s.listen(listenBacklog(c, i32(c.args[1])));
     return 0;
   },
   connect: (c) => {

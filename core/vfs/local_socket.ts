@@ -130,19 +130,31 @@ export class SocketNames {
   /** TCP and UDP ports (`tcp:PORT`, `udp:PORT`) to sockets. */
   readonly ports = new Map<string, LocalSocket>();
   #auto = 0;
-  #nextPort = 32768;
+  #nextPort = 0;
+  readonly #range: () => readonly [number, number];
 
   /**
-   * An unused port of the ephemeral range (32768-60999, as Linux).
+   * Makes the table.
+   *
+   * @param range The ephemeral port range now (net.ipv4.ip_local_port_range).
+   */
+  constructor(range: () => readonly [number, number] = () => [32768, 60999]) {
+    this.#range = range;
+  }
+
+  /**
+   * An unused port of the ephemeral range (net.ipv4.ip_local_port_range),
+   * the one after the last given first.
    *
    * @param proto "tcp" or "udp".
    * @returns The port.
    * @throws {LinuxError} EADDRINUSE when every one is taken.
    */
   ephemeralPort(proto: string): number {
-    for (let i = 0; i <= 60999 - 32768; i++) {
-      const port = this.#nextPort;
-      this.#nextPort = port >= 60999 ? 32768 : port + 1;
+    const [low, high] = this.#range();
+    for (let i = 0; i <= high - low; i++) {
+      const port = this.#nextPort >= low && this.#nextPort <= high ? this.#nextPort : low;
+      this.#nextPort = port >= high ? low : port + 1;
       if (!this.ports.has(`${proto}:${port}`)) return port;
     }
     throw new LinuxError("EADDRINUSE");
@@ -291,13 +303,13 @@ export class LocalSocket extends OpenFile {
   /**
    * Starts listening.
    *
-   * @param backlog How many connections may wait.
+   * @param backlog How many connections may wait (already at most net.core.somaxconn).
    */
   listen(backlog: number): void {
     if (this.type === SOCK.DGRAM) throw new LinuxError("EOPNOTSUPP");
     if (this.state === "connected") throw new LinuxError("EINVAL");
     this.state = "listening";
-    this.#backlog = Math.max(0, Math.min(backlog, 4096));
+    this.#backlog = backlog;
     this.events.notify();
   }
 

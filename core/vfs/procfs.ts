@@ -16,6 +16,7 @@ import { LinuxError } from "../errors.ts";
 import type { Inode } from "./inode.ts";
 import type { VPath } from "./mount.ts";
 import { SynthDir, SynthFile, SynthFs, SynthLink } from "./synthetic.ts";
+import { netSysctls } from "./procfs_net.ts";
 
 const CLK_TCK = 100;
 
@@ -191,6 +192,7 @@ function sysDir(k: Kernel, fs: SynthFs): Inode {
   };
   // The IPC namespace's limits, which its objects obey.
   for (const [key, ctl] of Object.entries(k.ipc.sysctls())) place(key, ctl);
+  for (const [key, ctl] of Object.entries(netSysctls(k))) place(key, ctl);
   for (const key of k.sysctl.keys()) {
     place(key, { read: () => k.sysctl.get(key) ?? "", write: (t) => k.sysctl.set(key, t) });
   }
