@@ -11,6 +11,7 @@
  * @module
  */
 import { callHooks, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import type { NetNamespace } from "../net/namespace.ts";
 import {
   type FileSystem,
   Inode,
@@ -68,6 +69,8 @@ export interface Message {
   creds: Ucred;
   /** The sender's address (datagrams). */
   from: SocketAddress;
+  /** A UDP datagram over IPv4 (Linux counts those in its Udp MIB when read). */
+  udp4?: boolean;
 }
 
 /** What a receive got. */
@@ -183,6 +186,52 @@ export function hex(name: Uint8Array): string {
   return Array.from(name, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** SO_LINGER's value. */
+export interface Linger {
+  on: boolean;
+  seconds: number;
+}
+
+/**
+ * Waits on `queue`, or says EAGAIN: at once when non-blocking, after the
+ * timeout (SO_RCVTIMEO or SO_SNDTIMEO's `struct timeval`, counted from the
+ * call's first try) when one is set.
+ *
+ * @param queue What to wait on.
+ * @param timeout The option's value, if set.
+ * @param nonblock Whether the call must not block.
+ * @throws {WouldBlock} To wait.
+ * @throws {LinuxError} EAGAIN.
+ *
+ * @example
+ * ```ts
+ * import { waitOrTimeOut } from "./local_socket.ts";
+ * import { LinuxError, WaitQueue } from "../errors.ts";
+ * try {
+ *   waitOrTimeOut(new WaitQueue(), undefined, true);
+ * } catch (e) {
+ *   if (!(e instanceof LinuxError)) throw e;
+ * }
+ * ```
+ */
+export function waitOrTimeOut(
+  queue: WaitQueue,
+  timeout: Uint8Array | undefined,
+  nonblock: boolean,
+): never {
+  if (nonblock) throw new LinuxError("EAGAIN");
+  let ms = 0;
+  if (timeout) {
+    const v = new DataView(timeout.buffer, timeout.byteOffset, timeout.byteLength);
+    ms = Number(v.getBigInt64(0, true)) * 1000 + Number(v.getBigInt64(8, true)) / 1000;
+  }
+  if (ms <= 0) throw new WouldBlock([queue]);
+  const make = () => performance.now() + ms;
+  const deadline = (callHooks.keep ? callHooks.keep(make) : make()) ?? make();
+  if (performance.now() >= deadline) throw new LinuxError("EAGAIN");
+  throw new WouldBlock([queue], deadline);
+}
+
 /** Where a bound socket is registered, to unregister it at close. */
 type Binding = { map: Map<string, LocalSocket>; key: string };
 
@@ -212,8 +261,10 @@ export class LocalSocket extends OpenFile {
   sndbuf = DEFAULT_BUFFER;
   /** SO_PASSCRED. */
   passCred = false;
-  /** Options kept and reported as set (SO_REUSEADDR, SO_KEEPALIVE, timeouts, linger). */
+  /** Options kept and reported as set (SO_REUSEADDR, SO_KEEPALIVE, timeouts). */
   readonly options = new Map<number, Uint8Array>();
+  /** SO_LINGER: a TCP close with it on and 0 seconds resets the connection. */
+  linger: Linger = { on: false, seconds: 0 };
   /** Notified when its own readiness may have changed. */
   readonly events = new WaitQueue();
   /** Notified when its receive queue drains (senders wait here). */
@@ -229,9 +280,13 @@ export class LocalSocket extends OpenFile {
   /** The other end closed or shut writing: reads reach end of file. */
   #peerDone = false;
   #closed = false;
-  /** TCP: a write already went to a closed peer. */
-  #reset = false;
+  /** TCP: the connection was reset (a reset came from the other end). */
+  #wasReset = false;
+  /** TCP: the error the reset left, reported once (SO_ERROR, the next read or write). */
+  #error: "ECONNRESET" | "EPIPE" | null = null;
   #binding: Binding | null = null;
+  /** The network namespace that lists it (/proc/net) and counts its connections. */
+  #net: NetNamespace | null = null;
 
   /**
    * Makes a socket.
@@ -248,23 +303,9 @@ export class LocalSocket extends OpenFile {
     this.family = family;
   }
 
-  /**
-   * Waits on `queue`, or says EAGAIN: at once when non-blocking, after
-   * SO_RCVTIMEO or SO_SNDTIMEO (counted from the call's first try) when set.
-   */
+  /** Waits on `queue`, or says EAGAIN (see {@linkcode waitOrTimeOut}). */
   #wait(queue: WaitQueue, option: number, nonblock: boolean): never {
-    if (nonblock) throw new LinuxError("EAGAIN");
-    const raw = this.options.get(option);
-    let ms = 0;
-    if (raw) {
-      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      ms = Number(v.getBigInt64(0, true)) * 1000 + Number(v.getBigInt64(8, true)) / 1000;
-    }
-    if (ms <= 0) throw new WouldBlock([queue]);
-    const make = () => performance.now() + ms;
-    const deadline = (callHooks.keep ? callHooks.keep(make) : make()) ?? make();
-    if (performance.now() >= deadline) throw new LinuxError("EAGAIN");
-    throw new WouldBlock([queue], deadline);
+    waitOrTimeOut(queue, this.options.get(option), nonblock);
   }
 
   /** Whether the socket keeps message boundaries. */
@@ -282,6 +323,66 @@ export class LocalSocket extends OpenFile {
     return this.#pending.length;
   }
 
+  /** The server's ends of the connections waiting for accept. */
+  get pending(): readonly LocalSocket[] {
+    return this.#pending;
+  }
+
+  /** The listen backlog (what listen(2) asked for, at most net.core.somaxconn). */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  /** What SO_PROTOCOL reports: IPPROTO_TCP, IPPROTO_UDP, or 0 (unix). */
+  get protocol(): number {
+    if (this.family === AF.UNIX) return 0;
+    return this.type === SOCK.DGRAM ? 17 : 6;
+  }
+
+  /** Whether it listens. */
+  get listening(): boolean {
+    return this.state === "listening";
+  }
+
+  /** Whether it is a TCP socket. */
+  get tcp(): boolean {
+    return this.family !== AF.UNIX && this.type === SOCK.STREAM;
+  }
+
+  /**
+   * The TCP state as Linux numbers it (/proc/net/tcp): 1 ESTABLISHED, 5
+   * FIN_WAIT2 (this end shut writing; the other end acknowledged at once),
+   * 7 CLOSE (not connected, reset, or both ends done: the Sentry keeps no
+   * TIME_WAIT), 8 CLOSE_WAIT (the other end is done), 10 LISTEN.
+   */
+  get tcpState(): number {
+    if (this.state === "listening") return 10;
+    if (this.state !== "connected" || this.#wasReset) return 7;
+    if (this.#writeShut) return this.#peerDone ? 7 : 5;
+    return this.#peerDone ? 8 : 1;
+  }
+
+  /**
+   * Puts it in a network namespace's list of sockets (/proc/net) until it
+   * closes; a listener's connections join when accepted.
+   *
+   * @param net The namespace.
+   */
+  track(net: NetNamespace): void {
+    this.#net = net;
+    net.sockets.add(this);
+  }
+
+  /**
+   * Takes the pending error (SO_ERROR).
+   *
+   * @returns The error's name, or null.
+   */
+  takeError(): string | null {
+    const e = this.#error;
+    this.#error = null;
+    return e;
+  }
   /**
    * Records its address and where it is registered.
    *
@@ -330,6 +431,11 @@ export class LocalSocket extends OpenFile {
     }
     const end = new LocalSocket(this.type, 0, server.creds, server.family);
     end.local = accepted?.local ?? server.local;
+    end.#net = server.#net;
+    if (this.tcp && server.#net) {
+      server.#net.counters.tcp.activeOpens++;
+      server.#net.counters.tcp.passiveOpens++;
+    }
     pair(this, end);
     this.peerCreds = server.creds;
     end.peerCreds = this.creds;
@@ -346,6 +452,7 @@ export class LocalSocket extends OpenFile {
     if (this.state !== "listening") throw new LinuxError("EINVAL");
     const s = this.#pending.shift();
     if (!s) this.#wait(this.events, RCVTIMEO, (this.flags & O.NONBLOCK) !== 0);
+    if (s.#net) s.track(s.#net);
     this.room.notify();
     return s;
   }
@@ -360,7 +467,8 @@ export class LocalSocket extends OpenFile {
    * @throws {LinuxError} EPIPE when the other end is gone or shut, ENOTCONN, EMSGSIZE.
    */
   send(m: Message, to: LocalSocket | null, nonblock: boolean): number {
-    if (this.#writeShut) throw new LinuxError("EPIPE");
+    // TCP: a reset's error first (once), then EPIPE.
+    if (this.#writeShut || this.#wasReset) throw new LinuxError(this.takeError() ?? "EPIPE");
     let target: LocalSocket;
     if (this.type === SOCK.DGRAM) {
       const t = to ?? this.peer;
@@ -376,13 +484,12 @@ export class LocalSocket extends OpenFile {
         throw new LinuxError(this.family === AF.UNIX ? "ENOTCONN" : "EPIPE");
       }
       if (!this.peer || this.peer.#closed || this.peer.#readShut) {
-        // TCP: the first write after the other end closed goes out (and is
-        // answered by a reset); the next one fails, as on Linux.
-        if (this.family !== AF.UNIX && !this.#reset) {
-          this.#reset = true;
-          return m.data.length;
-        }
-        throw new LinuxError("EPIPE");
+        // TCP: the first write after the other end closed goes out and is
+        // answered by a reset; the next one fails (EPIPE), as on Linux.
+        if (this.family === AF.UNIX) throw new LinuxError("EPIPE");
+        this.#net && this.#net.counters.tcp.outRsts++;
+        this.#resetBy("EPIPE");
+        return m.data.length;
       }
       target = this.peer;
     }
@@ -415,9 +522,11 @@ export class LocalSocket extends OpenFile {
       creds: null,
       from: { kind: "unnamed" },
     };
-    const eof = this.#readShut || this.#peerDone ||
+    const eof = this.#readShut || this.#peerDone || this.#wasReset ||
       (this.type !== SOCK.DGRAM && this.state === "connected" && !this.peer);
     if (this.#queue.length === 0) {
+      // After a reset, its error once (unless the other end's FIN came first).
+      if (this.#error && !this.#peerDone) throw new LinuxError(this.takeError()!);
       if (eof) return empty;
       if (this.type !== SOCK.DGRAM && this.state !== "connected") throw new LinuxError("EINVAL");
       this.#wait(this.events, RCVTIMEO, o.nonblock);
@@ -427,6 +536,7 @@ export class LocalSocket extends OpenFile {
       const n = Math.min(buf.length, m.data.length);
       buf.set(m.data.subarray(0, n));
       if (!o.peek) this.#consume(1, 0);
+      if (!o.peek && m.udp4 && this.#net) this.#net.counters.udp.inDatagrams++;
       return {
         n,
         full: m.data.length,
@@ -497,6 +607,7 @@ export class LocalSocket extends OpenFile {
   shutdown(how: number): void {
     if (how < 0 || how > 2) throw new LinuxError("EINVAL");
     if (this.state !== "connected" && this.type !== SOCK.DGRAM) throw new LinuxError("ENOTCONN");
+    if (this.tcp && this.#wasReset) throw new LinuxError("ENOTCONN");
     if (how !== 1) this.#readShut = true;
     if (how !== 0) {
       this.#writeShut = true;
@@ -516,6 +627,9 @@ export class LocalSocket extends OpenFile {
       if (this.#pending.length) bits |= POLL.IN | POLL.RDNORM;
       return { events: bits, queue: this.events };
     }
+    if (this.tcp && this.state === "connected") {
+      return { events: this.#tcpPoll(), queue: this.events };
+    }
     if (this.#queue.length || this.#readShut || this.#peerDone) bits |= POLL.IN | POLL.RDNORM;
     if (this.#peerDone) bits |= POLL.RDHUP;
     if (this.#readShut && this.#writeShut) bits |= POLL.HUP;
@@ -530,6 +644,57 @@ export class LocalSocket extends OpenFile {
       bits |= POLL.OUT | POLL.WRNORM | POLL.HUP;
     }
     return { events: bits, queue: this.events };
+  }
+
+  /**
+   * A connected TCP socket's readiness, as Linux's tcp_poll: hang-up once
+   * both directions are shut (or reset), readable at the other end's FIN,
+   * writable while the other end takes data (or once writing is shut:
+   * the write fails at once), an error after a reset.
+   */
+  #tcpPoll(): number {
+    let bits = 0;
+    const rcvShut = this.#readShut || this.#peerDone || this.#wasReset;
+    const sndShut = this.#writeShut || this.#wasReset;
+    if (rcvShut && sndShut) bits |= POLL.HUP;
+    if (rcvShut) bits |= POLL.IN | POLL.RDNORM | POLL.RDHUP;
+    if (this.#queue.length) bits |= POLL.IN | POLL.RDNORM;
+    const p = this.peer;
+    // A closed peer still takes a write (answered by a reset).
+    if (sndShut || !p || p.#closed || p.rcvbuf - p.#queued > 0) bits |= POLL.OUT | POLL.WRNORM;
+    if (this.#error) bits |= POLL.ERR;
+    return bits;
+  }
+
+  /**
+   * TCP: a reset came from the other end: both directions end, the error
+   * is pending, and an established connection counts as reset.
+   *
+   * @param error What the next call reports: ECONNRESET, or EPIPE when the
+   *   other end had already finished (CLOSE_WAIT), as Linux.
+   */
+  #resetBy(error: "ECONNRESET" | "EPIPE"): void {
+    if (this.#wasReset) return;
+    const state = this.tcpState;
+    if (this.#net && (state === 1 || state === 8)) this.#net.counters.tcp.estabResets++;
+    this.#wasReset = true;
+    this.#error = error;
+    this.events.notify();
+    this.room.notify();
+  }
+
+  /** TCP: this end goes away with a reset (SO_LINGER 0, unread data, a listener's queue). */
+  #sendReset(): void {
+    if (this.#wasReset) return;
+    const net = this.#net;
+    if (net) {
+      net.counters.tcp.outRsts++;
+      const state = this.tcpState;
+      if (state === 1 || state === 8) net.counters.tcp.estabResets++;
+    }
+    this.#wasReset = true;
+    const p = this.peer;
+    if (p && p.peer === this && !p.#closed) p.#resetBy(p.#peerDone ? "EPIPE" : "ECONNRESET");
   }
 
   /** Reads as recv(2) with no flags. */
@@ -557,6 +722,16 @@ export class LocalSocket extends OpenFile {
   }
 
   protected override release(): void {
+    if (this.tcp) {
+      // Linux resets instead of finishing when SO_LINGER says 0 seconds or
+      // data was left unread; a listener resets the connections it never accepted.
+      const unread = this.#queue.length > 0;
+      if (this.state === "connected" && ((this.linger.on && this.linger.seconds === 0) || unread)) {
+        this.#sendReset();
+      }
+      for (const s of this.#pending) s.#sendReset();
+    }
+    this.#net?.sockets.delete(this);
     this.#closed = true;
     if (this.#binding) this.#binding.map.delete(this.#binding.key);
     for (const s of this.#pending.splice(0)) s.unref();
@@ -564,7 +739,8 @@ export class LocalSocket extends OpenFile {
     this.#queued = 0;
     const p = this.peer;
     if (p && p.peer === this) {
-      p.#peerDone = true;
+      // A FIN, unless this end reset the connection.
+      if (!this.#wasReset) p.#peerDone = true;
       p.peer = this.type === SOCK.DGRAM ? null : p.peer;
       p.events.notify();
       p.room.notify();

@@ -166,6 +166,7 @@ export const C_PROGRAMS = [
   "hello",
   "sockets",
   "inet",
+  "tcp_close",
   "epoll",
   "timerfd",
   "flock",
