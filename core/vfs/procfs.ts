@@ -16,7 +16,7 @@ import { LinuxError } from "../errors.ts";
 import type { Inode } from "./inode.ts";
 import type { VPath } from "./mount.ts";
 import { SynthDir, SynthFile, SynthFs, SynthLink } from "./synthetic.ts";
-import { netSysctls } from "./procfs_net.ts";
+import { netDir, netSysctls } from "./procfs_net.ts";
 
 const CLK_TCK = 100;
 
@@ -78,6 +78,7 @@ export function makeProcfs(k: Kernel): SynthFs {
       ),
     );
     m.set("mounts", () => new SynthLink(fs, "mounts", () => "self/mounts"));
+    m.set("net", () => new SynthLink(fs, "net", () => "self/net"));
     m.set("stat", file("stat", () => statText(k)));
     m.set("sys", () => sysDir(k, fs));
     return m;
@@ -296,6 +297,7 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     );
     m.set("fd", () => fdDir(k, fs, p, `${key}/fd`, owner));
     m.set("fdinfo", () => fdinfoDir(fs, p, `${key}/fdinfo`, owner));
+    m.set("net", () => netDir(k, fs, `${key}/net`));
     m.set(
       "ns",
       () =>
