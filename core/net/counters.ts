@@ -10,21 +10,18 @@
  * @module
  */
 
-/** Counts by ICMP type, in and out, and the errors of received messages. */
+/** ICMP messages counted by type, in and out, and the received ones that were dropped. */
 export class IcmpCounters {
-  /** Messages received, by type. */
+  /** Messages received (all, the dropped ones too). */
+  inMsgs = 0;
+  /** Received messages, by type. */
   readonly in = new Array<number>(256).fill(0);
-  /** Messages sent, by type. */
-  readonly out = new Array<number>(256).fill(0);
-  /** Received messages dropped as malformed (too short, bad checksum). */
+  /** Received messages dropped (too short, bad checksum, unknown type). */
   inErrors = 0;
   /** Of those, the ones with a bad checksum. */
   inCsumErrors = 0;
-
-  /** Messages received (InMsgs: the good ones and the errors). */
-  get inMsgs(): number {
-    return this.in.reduce((a, b) => a + b, 0) + this.inErrors;
-  }
+  /** Messages sent, by type. */
+  readonly out = new Array<number>(256).fill(0);
 
   /** Messages sent. */
   get outMsgs(): number {

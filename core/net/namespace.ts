@@ -12,6 +12,7 @@ import { LinuxError } from "../errors.ts";
 import { intSysctl, type Sysctl, sysctlIntegers } from "../kernel/sysctl.ts";
 import { SocketNames } from "../vfs/local_socket.ts";
 import { NetCounters } from "./counters.ts";
+import type { IcmpEndpoint } from "./icmp.ts";
 
 const INT_MAX = 0x7fffffffn;
 /** The largest group id (gid_t's all-ones value is no group). */
@@ -33,6 +34,8 @@ export interface NetSettings {
   defaultTtl: number;
   /** net.ipv4.icmp_echo_ignore_all: echo requests are not answered. */
   echoIgnoreAll: number;
+  /** net.ipv4.icmp_echo_ignore_broadcasts: echo requests to the broadcast address are not answered. */
+  echoIgnoreBroadcasts: number;
   /** net.ipv6.icmp.echo_ignore_all: ICMPv6 echo requests are not answered. */
   echo6IgnoreAll: number;
   /** net.ipv4.tcp_keepalive_time, _intvl (seconds) and _probes: TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT's defaults. */
@@ -58,6 +61,7 @@ export class NetNamespace {
     pingGroups: [1, 0],
     defaultTtl: 64,
     echoIgnoreAll: 0,
+    echoIgnoreBroadcasts: 1,
     echo6IgnoreAll: 0,
     keepalive: { time: 7200, intvl: 75, probes: 9 },
   };
@@ -67,8 +71,13 @@ export class NetNamespace {
   readonly sockets = new Set<object>();
   /** What its loopback counted. */
   readonly counters = new NetCounters();
-  /** The ICMP echo identifiers ping sockets hold. */
-  readonly pingIdents = new Map<number, object>();
+  /** The ICMP sockets (raw and ping), which the loopback delivers ICMP packets to. */
+  readonly icmp = new Set<IcmpEndpoint>();
+  /**
+   * The ICMP echo identifiers ping sockets hold (IPv4 and IPv6 alike), each
+   * with its holders, the last bound first (the one an echo reply finds).
+   */
+  readonly pingIdents = new Map<number, object[]>();
   /** The last identifier given to a ping socket (Linux starts it at random). */
   #pingRover = crypto.getRandomValues(new Uint16Array(1))[0]!;
   /** The next IPv4 identification field. */
@@ -80,25 +89,37 @@ export class NetNamespace {
    *
    * @param owner The socket.
    * @param wanted The identifier asked for (bind), or 0.
-   * @param shared Both it and a holder of the identifier set SO_REUSEADDR.
+   * @param shared Whether it may share with a holder (both have SO_REUSEADDR, on by default).
    * @returns The identifier.
    * @throws {LinuxError} EADDRINUSE when taken.
    */
   takePingIdent(owner: object, wanted: number, shared: (holder: object) => boolean): number {
     if (wanted) {
-      const holder = this.pingIdents.get(wanted);
-      if (holder && holder !== owner && !shared(holder)) throw new LinuxError("EADDRINUSE");
-      this.pingIdents.set(wanted, owner);
+      const holders = this.pingIdents.get(wanted) ?? [];
+      if (holders.some((h) => h !== owner && !shared(h))) throw new LinuxError("EADDRINUSE");
+      this.pingIdents.set(wanted, [owner, ...holders]);
       return wanted;
     }
     for (let i = 0, id = this.#pingRover + 1; i < 0x10000; i++, id++) {
       id &= 0xffff;
       if (id === 0 || this.pingIdents.has(id)) continue;
       this.#pingRover = id;
-      this.pingIdents.set(id, owner);
+      this.pingIdents.set(id, [owner]);
       return id;
     }
     throw new LinuxError("EADDRINUSE");
+  }
+
+  /**
+   * Gives an echo identifier back (a ping socket closed).
+   *
+   * @param owner The socket.
+   * @param id Its identifier.
+   */
+  dropPingIdent(owner: object, id: number): void {
+    const rest = (this.pingIdents.get(id) ?? []).filter((h) => h !== owner);
+    if (rest.length) this.pingIdents.set(id, rest);
+    else this.pingIdents.delete(id);
   }
 
   /**
@@ -182,6 +203,10 @@ export class NetNamespace {
         255n,
       ),
       "net.ipv4.icmp_echo_ignore_all": flag(() => s.echoIgnoreAll, (v) => (s.echoIgnoreAll = v)),
+      "net.ipv4.icmp_echo_ignore_broadcasts": flag(
+        () => s.echoIgnoreBroadcasts,
+        (v) => (s.echoIgnoreBroadcasts = v),
+      ),
       "net.ipv6.icmp.echo_ignore_all": flag(() => s.echo6IgnoreAll, (v) => (s.echo6IgnoreAll = v)),
       "net.ipv4.tcp_keepalive_time": seconds("time"),
       "net.ipv4.tcp_keepalive_intvl": seconds("intvl"),

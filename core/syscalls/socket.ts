@@ -42,6 +42,7 @@ import {
   getSocketOption,
   int,
   IPPROTO,
+  MSG,
   setSocketOption,
   SO,
   SOL_SOCKET,
@@ -58,17 +59,6 @@ const SCM_CREDENTIALS = 2;
 const SCM_MAX_FD = 253;
 const CAP_NET_BIND_SERVICE = 10;
 const ECONNREFUSED = 111;
-/** MSG_* flags. */
-const MSG = {
-  PEEK: 0x2,
-  CTRUNC: 0x8,
-  TRUNC: 0x20,
-  DONTWAIT: 0x40,
-  EOR: 0x80,
-  WAITALL: 0x100,
-  NOSIGNAL: 0x4000,
-  CMSG_CLOEXEC: 0x40000000,
-} as const;
 /** Whether a level's options apply to a socket's family. */
 function levelFits(s: LocalSocket, level: number): boolean {
   if (level === SOL_SOCKET) return true;
@@ -515,23 +505,13 @@ function writeControl(
   const parts: Uint8Array[] = [];
   let room = h.control === 0n ? 0 : h.controlLen;
   let truncated = false;
-  const cmsg = (type: number, body: Uint8Array) => {
-    const len = 16 + body.length;
-    const out = new Uint8Array((len + 7) & ~7);
-    const v = new DataView(out.buffer);
-    v.setBigUint64(0, BigInt(len), true);
-    v.setInt32(8, SOL_SOCKET, true);
-    v.setInt32(12, type, true);
-    out.set(body, 16);
-    return out;
-  };
   if (s.passCred && creds) {
     const body = new Uint8Array(12);
     const v = new DataView(body.buffer);
     v.setInt32(0, creds.pid, true);
     v.setUint32(4, creds.uid, true);
     v.setUint32(8, creds.gid, true);
-    const m = cmsg(SCM_CREDENTIALS, body);
+    const m = cmsg(SOL_SOCKET, SCM_CREDENTIALS, body);
     if (m.length <= room) {
       parts.push(m);
       room -= m.length;
@@ -548,7 +528,7 @@ function writeControl(
       } else f.unref();
     }
     if (fit) {
-      const m = cmsg(SCM_RIGHTS, body);
+      const m = cmsg(SOL_SOCKET, SCM_RIGHTS, body);
       parts.push(m.subarray(0, Math.min(m.length, room)));
     }
   }
@@ -570,18 +550,168 @@ function recvmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: numb
   let outFlags = 0;
   if (r.truncated) outFlags |= MSG.TRUNC;
   if (ctl.truncated) outFlags |= MSG.CTRUNC;
-  const v = new DataView(new ArrayBuffer(56));
-  const raw = c.mem.read(hdrAddr, 56);
-  new Uint8Array(v.buffer).set(raw);
-  if (h.name !== 0n) {
-    const a = encodeAddress(r.from, s.family);
-    c.mem.write(h.name, a.subarray(0, Math.min(h.nameLen, a.length)));
-    v.setUint32(8, a.length, true);
-  }
-  v.setBigUint64(40, BigInt(ctl.length), true);
-  v.setInt32(48, outFlags, true);
-  c.mem.write(hdrAddr, new Uint8Array(v.buffer));
+  finishRecvmsg(c, hdrAddr, h, encodeAddress(r.from, s.family), ctl.length, outFlags);
   return (flags & MSG.TRUNC) && s.datagrams ? r.full : r.n;
+}
+
+/**
+ * The room getsockopt's caller gave for the value (its optlen word).
+ *
+ * @param c The call (getsockopt's arguments).
+ * @returns The room.
+ * @throws {LinuxError} EINVAL for a negative length.
+ */
+export function optionRoom(c: SyscallContext): number {
+  const room = new DataView(c.mem.read(c.args[4] ?? 0n, 4).buffer).getInt32(0, true);
+  if (room < 0) throw new LinuxError("EINVAL");
+  return room;
+}
+
+/**
+ * Gives getsockopt's caller an option's value: as much as its room holds,
+ * and the length written in its optlen.
+ *
+ * @param c The call (getsockopt's arguments).
+ * @param value The value.
+ */
+export function putOption(c: SyscallContext, value: Uint8Array): void {
+  const n = Math.min(optionRoom(c), value.length);
+  c.mem.write(c.args[3] ?? 0n, value.subarray(0, n));
+  c.mem.write(c.args[4] ?? 0n, int(n));
+}
+
+/**
+ * The value setsockopt's caller gives (at most 4096 bytes, as Linux's
+ * sockets take).
+ *
+ * @param c The call (setsockopt's arguments).
+ * @returns The bytes.
+ * @throws {LinuxError} EINVAL for a longer one.
+ */
+export function optionValue(c: SyscallContext): Uint8Array {
+  const len = u32(c.args[4]);
+  if (len > 4096) throw new LinuxError("EINVAL");
+  return len ? c.mem.read(c.args[3] ?? 0n, len) : new Uint8Array(0);
+}
+
+/**
+ * sendmsg, recvmsg, their batches (sendmmsg, recvmmsg) and shutdown for
+ * one kind of socket, from its one-message functions.
+ *
+ * @param sendmsg Sends the message whose msghdr is at an address.
+ * @param recvmsg Receives into the msghdr at an address.
+ * @returns The calls, by name.
+ */
+export function messageCalls<T extends { shutdown(how: number): void }>(
+  sendmsg: (c: SyscallContext, s: T, hdr: bigint, flags: number) => number,
+  recvmsg: (c: SyscallContext, s: T, hdr: bigint, flags: number) => number,
+): Record<string, (c: SyscallContext, s: T) => number> {
+  return {
+    sendmsg: (c, s) => sendmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
+    recvmsg: (c, s) => recvmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
+    sendmmsg: (c, s) => eachMessage(c, (at, flags) => sendmsg(c, s, at, flags), false),
+    recvmmsg: (c, s) => eachMessage(c, (at, flags) => recvmsg(c, s, at, flags), true),
+    shutdown: (c, s) => {
+      s.shutdown(i32(c.args[1]));
+      return 0;
+    },
+  };
+}
+
+/** listen, accept and accept4 on a socket that takes no connections: EOPNOTSUPP. */
+export const NO_CONNECTIONS: Record<string, () => number> = Object.fromEntries(
+  ["listen", "accept", "accept4"].map((name) => [name, () => {
+    throw new LinuxError("EOPNOTSUPP");
+  }]),
+);
+
+/**
+ * A control message (`struct cmsghdr` and its data, padded to 8 bytes).
+ *
+ * @param level Its level (SOL_SOCKET, IPPROTO_IP...).
+ * @param type Its type.
+ * @param body Its data.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import { cmsg } from "./socket.ts";
+ * const m = cmsg(0, 2, new Uint8Array(4));
+ * if (m.length !== 24 || m[0] !== 20) throw new Error();
+ * ```
+ */
+export function cmsg(level: number, type: number, body: Uint8Array): Uint8Array {
+  const len = 16 + body.length;
+  const out = new Uint8Array((len + 7) & ~7);
+  const v = new DataView(out.buffer);
+  v.setBigUint64(0, BigInt(len), true);
+  v.setInt32(8, level, true);
+  v.setInt32(12, type, true);
+  out.set(body, 16);
+  return out;
+}
+
+/**
+ * Writes control messages to the caller's buffer as Linux's put_cmsg: one
+ * that does not fit whole is cut to the room left (its length says so)
+ * and MSG_CTRUNC is due; none is written in less room than a header.
+ *
+ * @param c The call.
+ * @param h The msghdr.
+ * @param parts The messages ({@linkcode cmsg}).
+ * @returns The length written and whether any was cut or left out.
+ */
+export function putControl(
+  c: SyscallContext,
+  h: MsgHdr,
+  parts: Uint8Array[],
+): { length: number; truncated: boolean } {
+  let room = h.control === 0n ? 0 : h.controlLen;
+  let at = 0;
+  for (const p of parts) {
+    const len = Number(new DataView(p.buffer, p.byteOffset).getBigUint64(0, true));
+    if (room < 16) return { length: at, truncated: true };
+    if (room < len) {
+      const cut = p.slice(0, room);
+      new DataView(cut.buffer).setBigUint64(0, BigInt(room), true);
+      c.mem.write(h.control + BigInt(at), cut);
+      return { length: at + room, truncated: true };
+    }
+    c.mem.write(h.control + BigInt(at), p.subarray(0, Math.min(p.length, room)));
+    at += Math.min(p.length, room);
+    room -= Math.min(p.length, room);
+  }
+  return { length: at, truncated: false };
+}
+
+/**
+ * Writes back what recvmsg(2) reports in the caller's msghdr: the sender's
+ * address (cut to msg_namelen, its full length stored) when a name
+ * buffer was given, the control length and the flags.
+ *
+ * @param c The call.
+ * @param hdrAddr Where the msghdr is.
+ * @param h The msghdr as read.
+ * @param name The sender's address.
+ * @param controlLength Bytes of control messages written.
+ * @param flags MSG_TRUNC, MSG_CTRUNC...
+ */
+export function finishRecvmsg(
+  c: SyscallContext,
+  hdrAddr: bigint,
+  h: MsgHdr,
+  name: Uint8Array,
+  controlLength: number,
+  flags: number,
+): void {
+  const v = new DataView(c.mem.read(hdrAddr, 56).slice().buffer);
+  if (h.name !== 0n) {
+    c.mem.write(h.name, name.subarray(0, Math.min(h.nameLen, name.length)));
+    v.setUint32(8, name.length, true);
+  }
+  v.setBigUint64(40, BigInt(controlLength), true);
+  v.setInt32(48, flags, true);
+  c.mem.write(hdrAddr, new Uint8Array(v.buffer));
 }
 
 /**
@@ -808,20 +938,11 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   },
   getsockopt: (c) => {
     const s = socketOf(c, c.args[0]);
-    const value = getsockopt(c, s, i32(c.args[1]), i32(c.args[2]));
-    const lenp = c.args[4]!;
-    const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
-    if (room < 0) throw new LinuxError("EINVAL");
-    const n = Math.min(room, value.length);
-    c.mem.write(c.args[3]!, value.subarray(0, n));
-    c.mem.write(lenp, int(n));
+    putOption(c, getsockopt(c, s, i32(c.args[1]), i32(c.args[2])));
     return 0;
   },
   setsockopt: (c) => {
-    const s = socketOf(c, c.args[0]);
-    const len = u32(c.args[4]);
-    if (len > 4096) throw new LinuxError("EINVAL");
-    setsockopt(s, i32(c.args[1]), i32(c.args[2]), c.mem.read(c.args[3]!, len));
+    setsockopt(socketOf(c, c.args[0]), i32(c.args[1]), i32(c.args[2]), optionValue(c));
     return 0;
   },
 };

@@ -42,6 +42,20 @@ export const SO = {
   DOMAIN: 39,
 } as const;
 
+/** MSG_* flags of the send and receive calls. */
+export const MSG = {
+  OOB: 0x1,
+  PEEK: 0x2,
+  CTRUNC: 0x8,
+  TRUNC: 0x20,
+  DONTWAIT: 0x40,
+  EOR: 0x80,
+  WAITALL: 0x100,
+  ERRQUEUE: 0x2000,
+  NOSIGNAL: 0x4000,
+  CMSG_CLOEXEC: 0x40000000,
+} as const;
+
 /** What the socket-level options work on. */
 export interface SocketLevel {
   /** SOCK_STREAM, SOCK_DGRAM, SOCK_RAW... */
@@ -128,8 +142,19 @@ const KEPT = new Map<
   [opt(IPPROTO.IPV6, 67), { value: int(0), flag: false }],
 ]);
 
-/** A value's first int (EINVAL when shorter). */
-function intOf(value: Uint8Array): number {
+/**
+ * An option value's int (EINVAL when shorter than one).
+ *
+ * @param value The value given.
+ * @returns Its first 4 bytes as an int.
+ *
+ * @example
+ * ```ts
+ * import { int, intOf } from "./socket_options.ts";
+ * if (intOf(int(-3)) !== -3) throw new Error();
+ * ```
+ */
+export function intOf(value: Uint8Array): number {
   if (value.length < 4) throw new LinuxError("EINVAL");
   return new DataView(value.buffer, value.byteOffset).getInt32(0, true);
 }

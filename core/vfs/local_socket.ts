@@ -285,6 +285,8 @@ export class LocalSocket extends OpenFile {
   /** TCP: the error the reset left, reported once (SO_ERROR, the next read or write). */
   #error: "ECONNRESET" | "EPIPE" | null = null;
   #binding: Binding | null = null;
+  /** TCP: the other end's FIN came and no read has returned the end of file yet. */
+  #finUnread = false;
   /** The network namespace that lists it (/proc/net) and counts its connections. */
   #net: NetNamespace | null = null;
 
@@ -316,6 +318,15 @@ export class LocalSocket extends OpenFile {
   /** Bytes waiting to be received. */
   get queued(): number {
     return this.#queued;
+  }
+
+  /**
+   * What a TCP socket has received and the application not read, in
+   * sequence space: the data queued, and the other end's FIN until a read
+   * returns the end of file (/proc/net/tcp's rx_queue).
+   */
+  get unreadSequence(): number {
+    return this.#queued + (this.#finUnread ? 1 : 0);
   }
 
   /** Connections waiting for accept. */
@@ -527,7 +538,11 @@ export class LocalSocket extends OpenFile {
     if (this.#queue.length === 0) {
       // After a reset, its error once (unless the other end's FIN came first).
       if (this.#error && !this.#peerDone) throw new LinuxError(this.takeError()!);
-      if (eof) return empty;
+      if (eof) {
+        // TCP: the FIN has been read (it takes one sequence number, as data does).
+        if (!o.peek && this.#peerDone) this.#finUnread = false;
+        return empty;
+      }
       if (this.type !== SOCK.DGRAM && this.state !== "connected") throw new LinuxError("EINVAL");
       this.#wait(this.events, RCVTIMEO, o.nonblock);
     }
@@ -613,6 +628,7 @@ export class LocalSocket extends OpenFile {
       this.#writeShut = true;
       if (this.peer && this.type !== SOCK.DGRAM) {
         this.peer.#peerDone = true;
+        this.peer.#finUnread = this.tcp;
         this.peer.events.notify();
       }
     }
@@ -740,7 +756,10 @@ export class LocalSocket extends OpenFile {
     const p = this.peer;
     if (p && p.peer === this) {
       // A FIN, unless this end reset the connection.
-      if (!this.#wasReset) p.#peerDone = true;
+      if (!this.#wasReset && !p.#peerDone) {
+        p.#peerDone = true;
+        p.#finUnread = this.tcp;
+      }
       p.peer = this.type === SOCK.DGRAM ? null : p.peer;
       p.events.notify();
       p.room.notify();

@@ -10,6 +10,7 @@
  */
 import type { Kernel } from "../kernel/kernel.ts";
 import { IPPROTO, opt } from "../syscalls/socket_options.ts";
+import { IcmpSocket } from "./icmp_socket.ts";
 import type { Inode, OpenFile } from "./inode.ts";
 import {
   AF,
@@ -68,6 +69,10 @@ const FILES: Record<string, (k: Kernel) => string> = {
   tcp6: (k) => tcpText(k, AF.INET6),
   udp: (k) => udpText(k, AF.INET),
   udp6: (k) => udpText(k, AF.INET6),
+  raw: (k) => icmpText(k, AF.INET, true),
+  raw6: (k) => icmpText(k, AF.INET6, true),
+  icmp: (k) => icmpText(k, AF.INET, false),
+  icmp6: (k) => icmpText(k, AF.INET6, false),
   unix: unixText,
   dev: devText,
   if_inet6: () => "00000000000000000000000000000001 01 80 10 80       lo\n",
@@ -170,7 +175,7 @@ function tcpText(k: Kernel, family: number): string {
   const lines: string[] = [];
   const row = (s: LocalSocket, inode: bigint, fastopen: number) => {
     const state = s.tcpState;
-    const rx = state === 10 ? s.pendingCount : s.queued;
+    const rx = state === 10 ? s.pendingCount : s.unreadSequence;
     const local = s.local.kind === "inet" ? s.local : null;
     const peer = state === 10 ? null : s.peer?.local;
     const remote = peer?.kind === "inet" ? peer : null;
@@ -184,7 +189,8 @@ function tcpText(k: Kernel, family: number): string {
   for (const s of localSockets(k, family, SOCK.STREAM)) {
     if (s.tcpState === 7) continue;
     row(s, inodeOf(s), fastopenQueue(s));
-    for (const p of s.pending) row(p, 0n, 0);
+    // A connection reset before it was accepted waits in the queue, out of the table.
+    for (const p of s.pending) if (p.tcpState !== 7) row(p, 0n, 0);
   }
   const head = v6
     ? "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
@@ -217,12 +223,40 @@ function udpText(k: Kernel, family: number): string {
       return v6 ? line + "\n" : pad(line, 127);
     },
   );
-  const head = v6
-    ? "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
-    : pad(
-      "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops",
-      127,
-    );
+  const head = v6 ? DGRAM6_HEADER : pad(` ${DGRAM_HEADER}`, 127);
+  return head + lines.join("");
+}
+
+/** The header of /proc/net/raw, icmp and udp (IPv4) and of raw6, icmp6 and udp6. */
+const DGRAM_HEADER =
+  "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops";
+const DGRAM6_HEADER =
+  "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n";
+
+/**
+ * /proc/net/raw, raw6 (raw ICMP sockets: the port is the protocol) and
+ * icmp, icmp6 (ping sockets with an identifier: the port), as
+ * raw_sock_seq_show, ping_v4_seq_show and ip6_dgram_sock_seq_show print
+ * them; the receive queue in bytes of data, and the packets dropped
+ * because it was full.
+ */
+function icmpText(k: Kernel, family: number, raw: boolean): string {
+  const v6 = family === AF.INET6;
+  const sockets = [...k.net.sockets].filter((s): s is IcmpSocket =>
+    s instanceof IcmpSocket && s.family === family && s.raw === raw &&
+    (raw ? s.hashed : s.local.port !== 0)
+  ).reverse();
+  const lines = sockets.map((s, i) => {
+    const local = { ...s.local, port: raw ? s.protocol : s.local.port };
+    const remote = s.remote ? { ...s.remote, port: raw ? 0 : s.remote.port } : null;
+    const line = `${String(i).padStart(raw && !v6 ? 4 : 5)}: ${hexAddress(local, v6)} ${
+      hexAddress(remote, v6)
+    } ${remote ? "01" : "07"} ${hex(0, 8)}:${hex(s.queued, 8)} 00:00000000 00000000 ${
+      String(uidOf(s)).padStart(5)
+    } ${"0".padStart(8)} ${inodeOf(s)} ${s.refs} ${HIDDEN} ${s.drops}`;
+    return v6 || raw ? line + "\n" : pad(line, 127);
+  });
+  const head = v6 ? DGRAM6_HEADER : raw ? DGRAM_HEADER + "\n" : pad(DGRAM_HEADER, 127);
   return head + lines.join("");
 }
 
@@ -397,8 +431,16 @@ function sockstatText(k: Kernel): string {
     `TCP: inuse ${tcp.length} orphan 0 tw 0 alloc ${allTcp.length} mem ${pages(allTcp)}\n` +
     `UDP: inuse ${udp.length} mem ${pages(udp)}\n` +
     "UDPLITE: inuse 0\n" +
-    `RAW: inuse 0\n` +
+    `RAW: inuse ${rawSockets(k, AF.INET)}\n` +
     "FRAG: inuse 0 memory 0\n";
+}
+
+/** How many raw sockets of a family there are. */
+function rawSockets(k: Kernel, family: number): number {
+  return [...k.net.sockets].filter((s) =>
+    s instanceof IcmpSocket && s.hashed && s.raw && s.family === family
+  )
+    .length;
 }
 
 /** /proc/net/sockstat6: the IPv6 sockets in the tables by protocol. */
@@ -406,6 +448,6 @@ function sockstat6Text(k: Kernel): string {
   return `TCP6: inuse ${hashedTcp(k, AF.INET6).length}\n` +
     `UDP6: inuse ${hashedUdp(k, AF.INET6).length}\n` +
     "UDPLITE6: inuse 0\n" +
-    `RAW6: inuse 0\n` +
+    `RAW6: inuse ${rawSockets(k, AF.INET6)}\n` +
     "FRAG6: inuse 0 memory 0\n";
 }

@@ -167,6 +167,8 @@ export const C_PROGRAMS = [
   "sockets",
   "inet",
   "tcp_close",
+  "icmp",
+  "procnet",
   "epoll",
   "timerfd",
   "flock",
