@@ -282,8 +282,18 @@ export class LocalSocket extends OpenFile {
   #closed = false;
   /** TCP: the connection was reset (a reset came from the other end). */
   #wasReset = false;
-  /** TCP: the error the reset left, reported once (SO_ERROR, the next read or write). */
-  #error: "ECONNRESET" | "EPIPE" | null = null;
+  /** TCP: the error a reset or a refusal left, reported once (SO_ERROR, the next call). */
+  #error: "ECONNRESET" | "EPIPE" | "ECONNREFUSED" | null = null;
+  /**
+   * TCP: a non-blocking connect(2) waiting for room in a full listener's
+   * queue (SYN_SENT), and where it goes; it completes when the listener
+   * accepts one, or is refused when the listener closes.
+   */
+  #connecting: { server: LocalSocket; local: SocketAddress | null } | null = null;
+  /** TCP: a connect that was waiting was refused (the socket is closed, as Linux's after the reset). */
+  #refused = false;
+  /** A listener's non-blocking connects waiting for room, first come first. */
+  #synWaiting: LocalSocket[] = [];
   #binding: Binding | null = null;
   /** TCP: the other end's FIN came and no read has returned the end of file yet. */
   #finUnread = false;
@@ -364,10 +374,12 @@ export class LocalSocket extends OpenFile {
    * The TCP state as Linux numbers it (/proc/net/tcp): 1 ESTABLISHED, 5
    * FIN_WAIT2 (this end shut writing; the other end acknowledged at once),
    * 7 CLOSE (not connected, reset, or both ends done: the Sentry keeps no
-   * TIME_WAIT), 8 CLOSE_WAIT (the other end is done), 10 LISTEN.
+   * TIME_WAIT), 8 CLOSE_WAIT (the other end is done), 10 LISTEN, 2
+   * SYN_SENT (a non-blocking connect waiting for the listener's room).
    */
   get tcpState(): number {
     if (this.state === "listening") return 10;
+    if (this.#connecting) return 2;
     if (this.state !== "connected" || this.#wasReset) return 7;
     if (this.#writeShut) return this.#peerDone ? 7 : 5;
     return this.#peerDone ? 8 : 1;
@@ -429,29 +441,59 @@ export class LocalSocket extends OpenFile {
    * Connects a stream or seqpacket socket to a listening one.
    *
    * @param server The listening socket.
-   * @throws {LinuxError} ECONNREFUSED when it does not listen, EAGAIN (non-blocking) when its backlog is full.
+   * @param accepted The address the connection was made to (the server's end shows it).
+   * @throws {LinuxError} ECONNREFUSED when it does not listen; when its
+   *   backlog is full, EAGAIN (non-blocking unix sockets) or EINPROGRESS
+   *   (non-blocking TCP: the connection completes once the listener has
+   *   room); EALREADY while one is in progress.
    * @throws {WouldBlock} When its backlog is full.
    */
   connectTo(server: LocalSocket, accepted: { local: SocketAddress } | null = null): void {
+    if (this.#connecting) throw new LinuxError("EALREADY");
     if (this.state === "connected") throw new LinuxError("EISCONN");
     if (this.state === "listening") throw new LinuxError("EINVAL");
+    // A connect that was refused reports it to the next call.
+    if (this.#refused && this.#error) throw new LinuxError(this.takeError()!);
+    this.#refused = false;
     if (server.type !== this.type) throw new LinuxError("EPROTOTYPE");
     if (server.state !== "listening" || server.#closed) throw new LinuxError("ECONNREFUSED");
     if (server.#pending.length > server.#backlog) {
-      this.#wait(server.room, SNDTIMEO, (this.flags & O.NONBLOCK) !== 0);
+      const nonblock = (this.flags & O.NONBLOCK) !== 0;
+      if (this.tcp && nonblock) {
+        // Linux sends the SYN and returns; it gets in once the queue has room.
+        this.#connecting = { server, local: accepted?.local ?? null };
+        server.#synWaiting.push(this);
+        if (server.#net) server.#net.counters.tcp.activeOpens++;
+        throw new LinuxError("EINPROGRESS");
+      }
+      this.#wait(server.room, SNDTIMEO, nonblock);
     }
+    if (this.tcp && server.#net) server.#net.counters.tcp.activeOpens++;
+    this.#join(server, accepted?.local ?? null);
+  }
+
+  /** The connection is made: the server's end waits in its queue for accept. */
+  #join(server: LocalSocket, local: SocketAddress | null): void {
     const end = new LocalSocket(this.type, 0, server.creds, server.family);
-    end.local = accepted?.local ?? server.local;
+    end.local = local ?? server.local;
     end.#net = server.#net;
-    if (this.tcp && server.#net) {
-      server.#net.counters.tcp.activeOpens++;
-      server.#net.counters.tcp.passiveOpens++;
-    }
+    if (this.tcp && server.#net) server.#net.counters.tcp.passiveOpens++;
     pair(this, end);
     this.peerCreds = server.creds;
     end.peerCreds = this.creds;
     server.#pending.push(end);
     server.events.notify();
+  }
+
+  /** A listener with room takes the connects that waited for it. */
+  #admitWaiting(): void {
+    while (this.#synWaiting.length && this.#pending.length <= this.#backlog) {
+      const c = this.#synWaiting.shift()!;
+      const local = c.#connecting!.local;
+      c.#connecting = null;
+      c.#join(this, local);
+      c.events.notify();
+    }
   }
 
   /**
@@ -464,6 +506,7 @@ export class LocalSocket extends OpenFile {
     const s = this.#pending.shift();
     if (!s) this.#wait(this.events, RCVTIMEO, (this.flags & O.NONBLOCK) !== 0);
     if (s.#net) s.track(s.#net);
+    this.#admitWaiting();
     this.room.notify();
     return s;
   }
@@ -490,6 +533,7 @@ export class LocalSocket extends OpenFile {
       target = t;
     } else {
       if (to) throw new LinuxError("EISCONN");
+      if (this.#connecting) this.#wait(this.events, SNDTIMEO, nonblock);
       // (TCP: EPIPE, as Linux.)
       if (this.state !== "connected") {
         throw new LinuxError(this.family === AF.UNIX ? "ENOTCONN" : "EPIPE");
@@ -538,6 +582,7 @@ export class LocalSocket extends OpenFile {
     if (this.#queue.length === 0) {
       // After a reset, its error once (unless the other end's FIN came first).
       if (this.#error && !this.#peerDone) throw new LinuxError(this.takeError()!);
+      if (this.#connecting) this.#wait(this.events, RCVTIMEO, o.nonblock);
       if (eof) {
         // TCP: the FIN has been read (it takes one sequence number, as data does).
         if (!o.peek && this.#peerDone) this.#finUnread = false;
@@ -646,6 +691,12 @@ export class LocalSocket extends OpenFile {
     if (this.tcp && this.state === "connected") {
       return { events: this.#tcpPoll(), queue: this.events };
     }
+    if (this.#connecting) return { events: 0, queue: this.events };
+    if (this.#refused) {
+      // Closed by the reset: both directions done.
+      bits = POLL.IN | POLL.RDNORM | POLL.RDHUP | POLL.OUT | POLL.WRNORM | POLL.HUP;
+      return { events: bits | (this.#error ? POLL.ERR : 0), queue: this.events };
+    }
     if (this.#queue.length || this.#readShut || this.#peerDone) bits |= POLL.IN | POLL.RDNORM;
     if (this.#peerDone) bits |= POLL.RDHUP;
     if (this.#readShut && this.#writeShut) bits |= POLL.HUP;
@@ -746,6 +797,21 @@ export class LocalSocket extends OpenFile {
         this.#sendReset();
       }
       for (const s of this.#pending) s.#sendReset();
+      // Connects still waiting meet a closed port: refused.
+      for (const c of this.#synWaiting.splice(0)) {
+        c.#connecting = null;
+        c.#refused = true;
+        c.#error = "ECONNREFUSED";
+        if (this.#net) {
+          this.#net.counters.tcp.attemptFails++;
+          this.#net.counters.tcp.outRsts++;
+        }
+        c.events.notify();
+      }
+      if (this.#connecting) {
+        const waiting = this.#connecting.server.#synWaiting;
+        waiting.splice(waiting.indexOf(this), 1);
+      }
     }
     this.#net?.sockets.delete(this);
     this.#closed = true;
