@@ -426,6 +426,30 @@ for args in (["-tan"], ["-uan"], ["-xan"]):
     }
   });
 
+  Deno.test(`Sentry (${platform}): --network host: /proc/net and /proc/sys/net are the host's`, async () => {
+    const script = `
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+ino = os.readlink(f"/proc/self/fd/{s.fileno()}")
+port = "%04X" % s.getsockname()[1]
+rows = [l.split() for l in open("/proc/net/tcp").readlines()[1:]]
+print(ino.startswith("socket:["), [(r[3], f"socket:[{r[9]}]" == ino) for r in rows if r[1].endswith(":" + port)])
+print(open("/proc/sys/net/core/somaxconn").read().strip(), open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+# Only in the sandbox: natively, as root, this would change the host's setting.
+if sys.argv[1:] == ["write"]:
+    try:
+        open("/proc/sys/net/core/somaxconn", "w").write("7")
+    except OSError as e:
+        print("write:", e.strerror)
+`;
+    const native = await run("/usr/bin/python3", ["-c", script]);
+    const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script, "write"], {
+      globals: ["--network=host"],
+    });
+    assertEquals(sandboxed.stdout, native.stdout + "write: Permission denied\n");
+    assertStringIncludes(sandboxed.stdout, "True [('0A', True)]");
+  });
+
   Deno.test(`Sentry (${platform}): a pty's line discipline, as Linux's`, async () => {
     const script = new URL("fixtures/py/pty_ldisc.py", import.meta.url).pathname;
     const native = await run("/usr/bin/python3", [script]);
