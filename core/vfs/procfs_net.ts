@@ -44,7 +44,7 @@ export interface NetSysctl {
  * ```
  */
 export function netSysctls(k: Kernel): Record<string, NetSysctl> {
-  const own = k.net.sysctls();
+  const own: Record<string, NetSysctl> = { ...k.net.sysctls(), ...IPV6_ENABLED };
   if (k.network !== "host") return own;
   const out: Record<string, NetSysctl> = {};
   for (const key of Object.keys(own)) {
@@ -53,6 +53,14 @@ export function netSysctls(k: Kernel): Record<string, NetSysctl> {
   }
   return out;
 }
+
+/**
+ * IPv6 is on for lo and cannot be turned off in the sandbox's network
+ * (::1 is always there): its disable_ipv6 settings read 0 and take no write.
+ */
+const IPV6_ENABLED: Record<string, NetSysctl> = Object.fromEntries(
+  ["all", "default", "lo"].map((c) => [`net.ipv6.conf.${c}.disable_ipv6`, { read: () => "0" }]),
+);
 
 /** A host file's text, or "" when it cannot be read. */
 function hostFile(path: string): string {
