@@ -24,7 +24,7 @@ const AF_INET6 = 10;
 const ICMP = { ECHOREPLY: 0, ECHO: 8, TIMESTAMP: 13, TIMESTAMPREPLY: 14, LAST: 18 } as const;
 const ICMPV6 = { ECHO_REQUEST: 128, ECHO_REPLY: 129 } as const;
 /** The hop limit of ICMPv6 packets the kernel sends (lo's hop_limit). */
-const HOP_LIMIT = 64;
+export const HOP_LIMIT = 64;
 const LOOPBACK4 = Uint8Array.of(127, 0, 0, 1);
 const LOOPBACK6 = Uint8Array.of(...new Array(15).fill(0), 1);
 const BROADCAST4 = Uint8Array.of(127, 255, 255, 255);

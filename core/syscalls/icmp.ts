@@ -12,7 +12,7 @@
  */
 import { LinuxError } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
-import { icmpDestination } from "../net/icmp.ts";
+import { HOP_LIMIT, icmpDestination } from "../net/icmp.ts";
 import { IcmpSocket } from "../vfs/icmp_socket.ts";
 import { O } from "../vfs/inode.ts";
 import type { InetAddress } from "../vfs/local_socket.ts";
@@ -281,7 +281,7 @@ function getsockopt(c: SyscallContext, s: IcmpSocket, level: number, name: numbe
   } else if (!v4 && level === IPPROTO.IPV6) {
     switch (name) {
       case IPV6.UNICAST_HOPS:
-        return int(s.ttl < 0 ? 64 : s.ttl);
+        return int(s.ttl < 0 ? HOP_LIMIT : s.ttl);
       case IPV6.TCLASS:
         return int(s.tos);
       case IPV6.MTU_DISCOVER:
