@@ -141,7 +141,7 @@ export function withNetlink(local: Record<string, Handler>): Record<string, Hand
     const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
     if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT"); // NETLINK_ROUTE only
-    const s = new NetlinkSocket(flags, c.p.creds.euid, c.p.creds.egid, c.p.pid);
+    const s = new NetlinkSocket(flags, c.p.creds.euid, c.p.creds.egid, c.p.pid, c.k.net.sockets);
     return c.p.fds.add(s, cloexec);
   };
   return out;
