@@ -112,7 +112,11 @@ export function defaultSpec(): Record<string, unknown> {
  * if (s.linux.uidMappings.length !== 1) throw new Error();
  * ```
  */
-export function rootlessSpec(spec: Record<string, unknown>, uid: number, gid: number) {
+export function rootlessSpec(
+  spec: Record<string, unknown>,
+  uid: number,
+  gid: number,
+): Record<string, unknown> {
   const linux = spec.linux as Record<string, unknown>;
   const namespaces = (linux.namespaces as Array<{ type: string }>).filter((n) =>
     n.type !== "network" && n.type !== "user"

@@ -134,8 +134,10 @@ Deno.test("rootless: dvisor run by a user as runc run by that user", async (t) =
       }
       assertEquals(steps.dvisor, steps.runc);
       assertEquals(steps.dvisor, [0, "running", 0, "0\n", 0, "stopped", 0]);
-      const left = [...Deno.readDirSync(`${p.dir}/xdg/dvisor`)].map((e) => e.name)
-        .filter((n) => !n.startsWith("#"));
+      const left: string[] = [];
+      for await (const e of Deno.readDir(`${p.dir}/xdg/dvisor`)) {
+        if (!e.name.startsWith("#")) left.push(e.name);
+      }
       assertEquals(left, [], "no container state left");
       // Dead ones wait for the host's init to reap them (this VM's does every 2 s).
       const procs = await run("ps", ["-o", "pid,stat,args", "-u", String(ID), "--no-headers"]);

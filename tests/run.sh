@@ -9,13 +9,14 @@ cd "$here"
 # namespaces and sandboxes), binutils (reassembling the machine code),
 # util-linux (setpriv for the unprivileged tests), git (the version's
 # commit), gcc and libc6-dev (the static C test programs), python3, tar,
-# gzip and findutils (programs the Sentry runs), runc (the reference the
+# gzip and findutils (programs the Sentry runs), iputils-ping (ping on the
+# sandbox's loopback, next to busybox's), runc (the reference the
 # containers' output is compared with), debootstrap (a Debian rootfs),
 # podman, containerd and docker.io (the real clients tests/clients_test.ts
 # drives, each with a private daemon).
 need=()
 for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils \
-  runc debootstrap podman containerd docker.io; do
+  iputils-ping runc debootstrap podman containerd docker.io; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

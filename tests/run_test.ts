@@ -478,6 +478,65 @@ Deno.test("dvisor run: rtnetlink and interface ioctls show the loopback, as in r
   }
 });
 
+Deno.test("dvisor run: ICMP, ping and /proc/net as in runc's network namespace", async (t) => {
+  const bin = await compileCPrograms();
+  const rootfs = await makeBusyboxRootfs();
+  const fixtures = { destination: "/c", type: "bind", source: bin, options: ["rbind", "ro"] };
+  // Raw sockets need CAP_NET_RAW, setegid and setgroups CAP_SETGID; the fixture writes
+  // net.ipv4.ping_group_range, the container's own (/proc/sys not read-only).
+  const icmp = await makeBundle({
+    rootfs,
+    args: ["/c/icmp"],
+    mounts: [fixtures],
+    capabilities: ["CAP_NET_RAW", "CAP_SETGID"],
+    readonlyPaths: [],
+  });
+  const procnet = await makeBundle({ rootfs, args: ["/c/procnet"], mounts: [fixtures] });
+  // busybox ping: a raw socket with CAP_NET_RAW; without it, a refusal.
+  const script =
+    "ping -c 2 -i 0.2 127.0.0.1; ping -6 -c 2 -i 0.2 ::1; ping -c 1 10.1.2.3; echo status $?; grep -c : /proc/net/raw";
+  const ping = await makeBundle({
+    rootfs,
+    args: ["/bin/sh", "-c", script],
+    capabilities: ["CAP_NET_RAW"],
+  });
+  const refused = await makeBundle({ rootfs, args: ["/bin/sh", "-c", script] });
+  try {
+    await t.step("icmp.c", async (t) => {
+      const runc = await bundleAsRunc(t, icmp, []);
+      assertStringIncludes(
+        runc.stdout,
+        "icmp: type 0 code 0 id ident seq 1 checksum ok payload same",
+      );
+    });
+    await t.step("procnet.c", async (t) => {
+      const runc = await bundleAsRunc(t, procnet, []);
+      assertStringIncludes(runc.stdout, "st 0A tx 0 rx 1");
+    });
+    await t.step("busybox ping", async () => {
+      const times = (s: string) =>
+        s.replace(/time=[\d.]+ ms/g, "time=T ms").replace(/= [\d./]+ ms/g, "= T ms");
+      for (const bundle of [ping, refused]) {
+        const runc = await runBundle("runc", bundle);
+        for (const platform of PLATFORMS) {
+          const r = await runBundle("dvisor", bundle, [`--platform=${platform}`]);
+          assertEquals([r.code, times(r.stdout), r.stderr], [
+            runc.code,
+            times(runc.stdout),
+            runc.stderr,
+          ]);
+        }
+        if (bundle === ping) {
+          assertStringIncludes(runc.stdout, "2 packets transmitted, 2 packets received");
+        }
+      }
+    });
+  } finally {
+    for (const b of [icmp, procnet, ping, refused]) await Deno.remove(b, { recursive: true });
+    await Deno.remove(rootfs, { recursive: true });
+  }
+});
+
 Deno.test("dvisor run: a network namespace given by path is the sandbox's network, as under runc", async (t) => {
   // A server in a network namespace of its own (lo up), which the container joins by path.
   const port = 18090 + (Deno.pid % 1000);

@@ -324,6 +324,82 @@ asyncio.run(main())
     assertEquals(native.stdout.split("\n")[0], "['echo line 0', 'echo line 1', 'echo line 2']");
   });
 
+  Deno.test(`Sentry (${platform}): ping (busybox and iputils) on the sandbox's loopback, as in a namespace with only lo`, async () => {
+    const script = [
+      "busybox ping -c 2 -i 0.2 127.0.0.1",
+      "busybox ping -6 -c 2 -i 0.2 ::1",
+      "/usr/bin/ping -c 2 -i 0.2 127.0.0.1",
+      "/usr/bin/ping -6 -c 2 -i 0.2 ::1",
+      "busybox ping -c 1 10.1.2.3; echo status $?",
+      "/usr/bin/ping -c 1 -W 1 10.1.2.3; echo status $?",
+      "grep -A1 '^Icmp:' /proc/net/snmp",
+      "grep lo: /proc/net/dev",
+    ].join("\n");
+    // Times vary.
+    const times = (r: Ran) => ({
+      ...r,
+      stdout: r.stdout.replace(/time[=<][\d.]+ ms/g, "time=T ms").replace(
+        /, time \d+ms/g,
+        ", time T",
+      )
+        .replace(/= [\d./]+ ms/g, "= T ms"),
+    });
+    const native = await run("unshare", [
+      "-n",
+      "/bin/busybox",
+      "sh",
+      "-c",
+      `/bin/busybox ip link set lo up\n${script}`,
+    ]);
+    const sandboxed = await runDo(platform, ["/bin/busybox", "sh", "-c", script]);
+    same(times(native), times(sandboxed), "ping");
+    assertStringIncludes(
+      sandboxed.stdout,
+      "2 packets transmitted, 2 packets received, 0% packet loss",
+    );
+    assertStringIncludes(times(sandboxed).stdout, "64 bytes from ::1: icmp_seq=2 ttl=64 time=T ms");
+  });
+
+  Deno.test(`Sentry (${platform}): busybox netstat reads the sandbox's sockets from /proc/net`, async () => {
+    const dir = await Deno.makeTempDir();
+    const script = `${dir}/netstat.py`;
+    // Ports vary (named after their sockets), rows come in hash order (sorted), and unix
+    // sockets' reference counts and inodes are the kernel's own (left out).
+    await Deno.writeTextFile(
+      script,
+      `
+import socket, subprocess
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept(); c.send(b"abc")
+w = socket.create_connection(l.getsockname())
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); u.bind(("::1", 0))
+x = socket.socket(socket.AF_UNIX); x.bind("\\0netstat-test"); x.listen(1)
+names = {l.getsockname()[1]: "L", c.getsockname()[1]: "C", w.getsockname()[1]: "W", u.getsockname()[1]: "U"}
+for args in (["-tan"], ["-uan"], ["-xan"]):
+    out = subprocess.run(["/bin/busybox", "netstat", *args], capture_output=True, text=True).stdout
+    for port, name in names.items(): out = out.replace(f":{port} ", f":{name} ")
+    lines = out.splitlines()
+    rows = [" ".join(f for f in l.split() if not f.isdigit()) if l.startswith("unix") else l for l in lines[2:]]
+    print("\\n".join(lines[:2] + sorted(rows)))
+`,
+    );
+    try {
+      const native = await run("unshare", [
+        "-n",
+        "/bin/busybox",
+        "sh",
+        "-c",
+        `/bin/busybox ip link set lo up && exec /usr/bin/python3 ${script}`,
+      ]);
+      const sandboxed = await runDo(platform, ["/usr/bin/python3", script]);
+      same(native, sandboxed, "netstat");
+      assert(/127\.0\.0\.1:L +0\.0\.0\.0:\* +LISTEN/.test(sandboxed.stdout), sandboxed.stdout);
+      assertStringIncludes(sandboxed.stdout, "unix [ ACC ] STREAM LISTENING @netstat-test");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   Deno.test(`Sentry (${platform}): --network host: TCP and UDP on the host's loopback`, async () => {
     const server = hostLineServer();
     try {
@@ -358,6 +434,30 @@ asyncio.run(main())
     } finally {
       server.close();
     }
+  });
+
+  Deno.test(`Sentry (${platform}): --network host: /proc/net and /proc/sys/net are the host's`, async () => {
+    const script = `
+import os, socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+ino = os.readlink(f"/proc/self/fd/{s.fileno()}")
+port = "%04X" % s.getsockname()[1]
+rows = [l.split() for l in open("/proc/net/tcp").readlines()[1:]]
+print(ino.startswith("socket:["), [(r[3], f"socket:[{r[9]}]" == ino) for r in rows if r[1].endswith(":" + port)])
+print(open("/proc/sys/net/core/somaxconn").read().strip(), open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+# Only in the sandbox: natively, as root, this would change the host's setting.
+if sys.argv[1:] == ["write"]:
+    try:
+        open("/proc/sys/net/core/somaxconn", "w").write("7")
+    except OSError as e:
+        print("write:", e.strerror)
+`;
+    const native = await run("/usr/bin/python3", ["-c", script]);
+    const sandboxed = await runDo(platform, ["/usr/bin/python3", "-c", script, "write"], {
+      globals: ["--network=host"],
+    });
+    assertEquals(sandboxed.stdout, native.stdout + "write: Permission denied\n");
+    assertStringIncludes(sandboxed.stdout, "True [('0A', True)]");
   });
 
   for (

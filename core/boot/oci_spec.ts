@@ -5,6 +5,7 @@
  * @module
  */
 import { IpcNamespace } from "../ipc/namespace.ts";
+import { NetNamespace } from "../net/namespace.ts";
 import { parseSeccomp, type SeccompProfile } from "./oci_seccomp.ts";
 import { type Ignored, parseResources } from "./oci_resources.ts";
 import type { IdMappings, IdRange } from "../vfs/id_map.ts";
@@ -427,6 +428,9 @@ function sysctlOf(raw: Record<string, unknown>): Record<string, string> {
   if (linux.sysctl === undefined || linux.sysctl === null) return {};
   if (!isObject(linux.sysctl)) throw new SpecError("config.json: linux.sysctl must be an object");
   const out: Record<string, string> = {};
+  // A scratch network namespace takes them in the order the sandbox will
+  // (ip_local_port_range's check depends on ip_unprivileged_port_start).
+  const net = new NetNamespace().sysctls();
   for (const [key, value] of Object.entries(linux.sysctl)) {
     if (typeof value !== "string") {
       throw new SpecError(`config.json: linux.sysctl ${key} must be a string`);
@@ -437,10 +441,10 @@ function sysctlOf(raw: Record<string, unknown>): Record<string, string> {
         `config.json: sysctl ${key} is not in a separate kernel namespace: remove it from linux.sysctl`,
       );
     }
-    const ipc = IPC_SYSCTLS[dotted];
-    if (ipc) {
+    const known = IPC_SYSCTLS[dotted] ?? net[dotted];
+    if (known) {
       try {
-        ipc.write(value);
+        known.write(value);
       } catch {
         throw new SpecError(
           `config.json: linux.sysctl ${key} cannot be ${

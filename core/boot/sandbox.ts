@@ -110,10 +110,12 @@ export function runSandbox(config: SandboxConfig): number {
   if (config.domainname) k.uts.domainname = config.domainname;
   k.seccomp = profile ?? null;
   const ipcSysctls = k.ipc.sysctls();
+  const netSysctls = k.net.sysctls();
   for (const [key, value] of Object.entries(config.sysctl ?? {})) {
     if (key === "kernel.hostname") k.uts.hostname = value;
     else if (key === "kernel.domainname") k.uts.domainname = value;
     else if (ipcSysctls[key]) ipcSysctls[key].write(value); // checked by parseSpec
+    else if (netSysctls[key]) netSysctls[key].write(value); // checked by parseSpec
     else k.sysctl.set(key, value);
   }
   populateMounts(k, ns, { ...config, container: "" });

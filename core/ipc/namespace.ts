@@ -7,26 +7,14 @@
  * @module
  */
 import { LinuxError } from "../errors.ts";
+import { intSysctl as num, type Sysctl, sysctlIntegers } from "../kernel/sysctl.ts";
 import { MqueueFs } from "./mqueue.ts";
 import { MsgTable } from "./msg.ts";
 import { SemTable } from "./sem.ts";
 import { ShmTable } from "./shm.ts";
 
 /** A namespaced setting (/proc/sys, linux.sysctl): its text, and a write that changes it. */
-export interface IpcSysctl {
-  read(): string;
-  /** @throws {LinuxError} EINVAL for a value out of range. */
-  write(text: string): void;
-}
-
-/** Parses a sysctl integer in [min, max]. */
-function integer(text: string, min: bigint, max: bigint): bigint {
-  const t = text.trim();
-  if (!/^-?\d+$/.test(t)) throw new LinuxError("EINVAL");
-  const v = BigInt(t);
-  if (v < min || v > max) throw new LinuxError("EINVAL");
-  return v;
-}
+export type IpcSysctl = Sysctl;
 
 const INT_MAX = 0x7fffffffn;
 const ULONG_MAX = 0xffffffffffffffffn;
@@ -60,15 +48,6 @@ export class IpcNamespace {
   sysctls(): Record<string, IpcSysctl> {
     const shm = this.shm.limits, msg = this.msg.limits, sem = this.sem.limits;
     const mq = this.mqueue.limits;
-    const num = (
-      get: () => number | bigint,
-      set: (v: bigint) => void,
-      min: bigint,
-      max: bigint,
-    ) => ({
-      read: () => String(get()),
-      write: (t: string) => set(integer(t, min, max)),
-    });
     return {
       "kernel.shmmax": num(() => shm.max, (v) => (shm.max = v), 0n, ULONG_MAX),
       "kernel.shmall": num(() => shm.all, (v) => (shm.all = v), 0n, ULONG_MAX),
@@ -79,9 +58,12 @@ export class IpcNamespace {
       "kernel.sem": {
         read: () => [sem.msl, sem.mns, sem.opm, sem.mni].join("\t"),
         write: (t: string) => {
-          const parts = t.trim().split(/\s+/);
-          if (parts.length !== 4) throw new LinuxError("EINVAL");
-          const [msl, mns, opm, mni] = parts.map((p) => Number(integer(p, 0n, INT_MAX)));
+          const [msl, mns, opm, mni] = sysctlIntegers(
+            t,
+            [sem.msl, sem.mns, sem.opm, sem.mni],
+            0n,
+            INT_MAX,
+          );
           if (mni! > Number(IPCMNI)) throw new LinuxError("EINVAL");
           Object.assign(sem, { msl, mns, opm, mni });
         },

@@ -29,6 +29,7 @@ import { syscallName } from "../../platform/sysno.ts";
 import { syscall } from "../../platform/syscall.ts";
 import { SYS } from "../../platform/sysno.ts";
 import { IpcNamespace } from "../ipc/namespace.ts";
+import { NetNamespace } from "../net/namespace.ts";
 import {
   callHooks,
   errnoOf,
@@ -183,6 +184,8 @@ export class Kernel {
   network: "none" | "host" = "none";
   /** The SysV IPC objects the sandbox's processes share. */
   readonly ipc = new IpcNamespace();
+  /** The sandbox's own network (its sockets, loopback and net.* settings). */
+  readonly net = new NetNamespace();
   /** When the sandbox booted (performance.now()). */
   readonly bootMs = performance.now();
   /** The root container's init, once loaded (its entry in `inits`). */

@@ -13,9 +13,12 @@ import { O } from "../vfs/inode.ts";
 import { i32, size, u32 } from "./args.ts";
 import { pipeSignal, readBuffer } from "./fs.ts";
 import {
-  eachMessage,
   gather,
   int,
+  messageCalls,
+  optionRoom,
+  optionValue,
+  putOption,
   readMsgHdr,
   routeSockets,
   scatter,
@@ -172,31 +175,13 @@ const HOST: Record<string, (c: SyscallContext, s: HostSocketFile) => number> = {
     writeAddr(c, c.args[4], c.args[5], r.addr);
     return r.n;
   },
-  sendmsg: (c, s) => sendmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
-  recvmsg: (c, s) => recvmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
-  sendmmsg: (c, s) => eachMessage(c, (at, flags) => sendmsg(c, s, at, flags), false),
-  recvmmsg: (c, s) => eachMessage(c, (at, flags) => recvmsg(c, s, at, flags), true),
-  shutdown: (c, s) => {
-    s.shutdown(i32(c.args[1]));
-    return 0;
-  },
+  ...messageCalls(sendmsg, recvmsg),
   getsockopt: (c, s) => {
-    const lenp = c.args[4] ?? 0n;
-    const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
-    if (room < 0) throw new LinuxError("EINVAL");
-    const value = s.getsockopt(i32(c.args[1]), i32(c.args[2]), Math.min(room, 4096));
-    c.mem.write(c.args[3] ?? 0n, value);
-    c.mem.write(lenp, int(value.length));
+    putOption(c, s.getsockopt(i32(c.args[1]), i32(c.args[2]), Math.min(optionRoom(c), 4096)));
     return 0;
   },
   setsockopt: (c, s) => {
-    const len = u32(c.args[4]);
-    if (len > 4096) throw new LinuxError("EINVAL");
-    s.setsockopt(
-      i32(c.args[1]),
-      i32(c.args[2]),
-      len ? c.mem.read(c.args[3] ?? 0n, len) : new Uint8Array(0),
-    );
+    s.setsockopt(i32(c.args[1]), i32(c.args[2]), optionValue(c));
     return 0;
   },
 };

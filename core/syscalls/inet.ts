@@ -114,11 +114,13 @@ function proto(s: LocalSocket): string {
  * @param names The sandbox's names.
  * @param s The socket (AF_INET or AF_INET6).
  * @param a The address.
+ * @param lowest The lowest port the caller may bind (net.ipv4.ip_unprivileged_port_start, 0 with CAP_NET_BIND_SERVICE).
  */
-export function bindInet(names: SocketNames, s: LocalSocket, a: InetAddress): void {
+export function bindInet(names: SocketNames, s: LocalSocket, a: InetAddress, lowest = 0): void {
   if (a.family !== s.family) throw new LinuxError(s.family === AF.INET ? "EAFNOSUPPORT" : "EINVAL");
   if (!isLocal(a)) throw new LinuxError("EADDRNOTAVAIL");
   if (s.family === AF.INET6 && s.v6only && isV4(a) && !isAny(a)) throw new LinuxError("EINVAL");
+  if (a.port && a.port < lowest) throw new LinuxError("EACCES");
   const port = a.port || names.ephemeralPort(proto(s));
   s.bindTo({ ...a, port }, { map: names.ports, key: `${proto(s)}:${port}` });
 }

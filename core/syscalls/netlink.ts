@@ -13,6 +13,9 @@ import { i32, size, u32 } from "./args.ts";
 import {
   gather,
   int,
+  NO_CONNECTIONS,
+  optionValue,
+  putOption,
   readMsgHdr,
   routeSockets,
   scatter,
@@ -64,15 +67,7 @@ const CALLS: Record<string, (c: SyscallContext, s: NetlinkSocket) => number> = {
     writeAddr(c, c.args[1], c.args[2], KERNEL);
     return 0;
   },
-  listen: () => {
-    throw new LinuxError("EOPNOTSUPP");
-  },
-  accept: () => {
-    throw new LinuxError("EOPNOTSUPP");
-  },
-  accept4: () => {
-    throw new LinuxError("EOPNOTSUPP");
-  },
+  ...NO_CONNECTIONS,
   sendto: (c, s) => {
     checkDestination(c, c.args[4], u32(c.args[5]));
     return s.send(c.mem.read(c.args[1] ?? 0n, size(c.args[2])));
@@ -105,10 +100,8 @@ const CALLS: Record<string, (c: SyscallContext, s: NetlinkSocket) => number> = {
   },
   shutdown: () => 0,
   setsockopt: (c, s) => {
-    const len = u32(c.args[4]);
-    if (len > 4096) throw new LinuxError("EINVAL");
     // Kept and reported (NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK, buffer sizes); no effect.
-    s.options.set(`${i32(c.args[1])}:${i32(c.args[2])}`, c.mem.read(c.args[3] ?? 0n, len));
+    s.options.set(`${i32(c.args[1])}:${i32(c.args[2])}`, optionValue(c));
     return 0;
   },
   getsockopt: (c, s) => {
@@ -128,13 +121,7 @@ const CALLS: Record<string, (c: SyscallContext, s: NetlinkSocket) => number> = {
       if (known[name] === undefined) throw new LinuxError("ENOPROTOOPT");
       value = int(known[name]!);
     }
-    if (!value) value = int(0);
-    const lenp = c.args[4] ?? 0n;
-    const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
-    if (room < 0) throw new LinuxError("EINVAL");
-    const n = Math.min(room, value.length);
-    c.mem.write(c.args[3] ?? 0n, value.subarray(0, n));
-    c.mem.write(lenp, int(n));
+    putOption(c, value ?? int(0));
     return 0;
   },
 };
@@ -154,7 +141,7 @@ export function withNetlink(local: Record<string, Handler>): Record<string, Hand
     const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
     if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT"); // NETLINK_ROUTE only
-    const s = new NetlinkSocket(flags, c.p.creds.euid, c.p.creds.egid, c.p.pid);
+    const s = new NetlinkSocket(flags, c.p.creds.euid, c.p.creds.egid, c.p.pid, c.k.net.sockets);
     return c.p.fds.add(s, cloexec);
   };
   return out;

@@ -10,7 +10,7 @@
  * @module
  */
 import { LinuxError } from "../errors.ts";
-import type { Handler, Kernel, SyscallContext } from "../kernel/kernel.ts";
+import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { O, type OpenFile, S_IFMT, S_IFSOCK } from "../vfs/inode.ts";
 import { AT, AT_FDCWD, createAt, resolveAt } from "../vfs/ops.ts";
 import { MAY, mayAccess } from "../vfs/perm.ts";
@@ -20,9 +20,10 @@ import {
   LocalSocket,
   makeSocketPair,
   type Message,
+  type Received,
   SOCK,
   type SocketAddress,
-  SocketNames,
+  type SocketNames,
   type Ucred,
 } from "../vfs/local_socket.ts";
 import { i32, size, u32 } from "./args.ts";
@@ -37,84 +38,27 @@ import {
   sourceAddress,
 } from "./inet.ts";
 import { installPair, pipeSignal, readBuffer } from "./fs.ts";
+import {
+  getSocketOption,
+  int,
+  IPPROTO,
+  MSG,
+  setSocketOption,
+  SO,
+  SOL_SOCKET,
+} from "./socket_options.ts";
+
+export { int };
 
 const AF_UNIX = AF.UNIX;
-const IPPROTO = { IP: 0, TCP: 6, UDP: 17, IPV6: 41 } as const;
 const IPV6_V6ONLY = 26;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
 const SCM_RIGHTS = 1;
 const SCM_CREDENTIALS = 2;
 const SCM_MAX_FD = 253;
-/** MSG_* flags. */
-const MSG = {
-  PEEK: 0x2,
-  CTRUNC: 0x8,
-  TRUNC: 0x20,
-  DONTWAIT: 0x40,
-  EOR: 0x80,
-  WAITALL: 0x100,
-  NOSIGNAL: 0x4000,
-  CMSG_CLOEXEC: 0x40000000,
-} as const;
-/** SO_* options (SOL_SOCKET). */
-const SO = {
-  REUSEADDR: 2,
-  TYPE: 3,
-  ERROR: 4,
-  DONTROUTE: 5,
-  BROADCAST: 6,
-  SNDBUF: 7,
-  RCVBUF: 8,
-  KEEPALIVE: 9,
-  LINGER: 13,
-  REUSEPORT: 15,
-  PASSCRED: 16,
-  PEERCRED: 17,
-  RCVLOWAT: 18,
-  SNDLOWAT: 19,
-  RCVTIMEO: 20,
-  SNDTIMEO: 21,
-  ACCEPTCONN: 30,
-  PASSSEC: 34,
-  PROTOCOL: 38,
-  DOMAIN: 39,
-} as const;
-
-/**
- * Options kept as set and reported back, without effect here: their
- * default value (its size is theirs) and whether they are on/off flags.
- */
-const KEPT = new Map<number, { value: Uint8Array; flag: boolean }>([
-  [opt(SOL_SOCKET, SO.LINGER), { value: new Uint8Array(8), flag: false }],
-  [opt(SOL_SOCKET, SO.RCVTIMEO), { value: new Uint8Array(16), flag: false }],
-  [opt(SOL_SOCKET, SO.SNDTIMEO), { value: new Uint8Array(16), flag: false }],
-  [opt(SOL_SOCKET, SO.RCVLOWAT), { value: int(1), flag: false }],
-  [opt(SOL_SOCKET, SO.SNDLOWAT), { value: int(1), flag: false }],
-  ...[SO.REUSEADDR, SO.REUSEPORT, SO.KEEPALIVE, SO.BROADCAST, SO.DONTROUTE, SO.PASSSEC].map((
-    o,
-  ) => [opt(SOL_SOCKET, o), { value: int(0), flag: true }] as const),
-  // TCP_NODELAY, TCP_CORK, TCP_QUICKACK; TCP_MAXSEG, TCP_KEEPIDLE/INTVL/CNT, TCP_USER_TIMEOUT, TCP_FASTOPEN.
-  ...[1, 3, 12].map((o) => [opt(IPPROTO.TCP, o), { value: int(0), flag: true }] as const),
-  [opt(IPPROTO.TCP, 2), { value: int(65483), flag: false }],
-  [opt(IPPROTO.TCP, 4), { value: int(7200), flag: false }],
-  [opt(IPPROTO.TCP, 5), { value: int(75), flag: false }],
-  [opt(IPPROTO.TCP, 6), { value: int(9), flag: false }],
-  [opt(IPPROTO.TCP, 18), { value: int(0), flag: false }],
-  [opt(IPPROTO.TCP, 23), { value: int(0), flag: false }],
-  // IP_TOS, IP_TTL; IPV6_UNICAST_HOPS, IPV6_TCLASS.
-  [opt(IPPROTO.IP, 1), { value: int(0), flag: false }],
-  [opt(IPPROTO.IP, 2), { value: int(64), flag: false }],
-  [opt(IPPROTO.IPV6, 16), { value: int(64), flag: false }],
-  [opt(IPPROTO.IPV6, 67), { value: int(0), flag: false }],
-]);
-
-/** A (level, option) pair as one number. */
-function opt(level: number, name: number): number {
-  return level * 65536 + name;
-}
-
+const CAP_NET_BIND_SERVICE = 10;
+const ECONNREFUSED = 111;
 /** Whether a level's options apply to a socket's family. */
 function levelFits(s: LocalSocket, level: number): boolean {
   if (level === SOL_SOCKET) return true;
@@ -124,12 +68,8 @@ function levelFits(s: LocalSocket, level: number): boolean {
   return level === IPPROTO.IP;
 }
 
-const NAMES = new WeakMap<Kernel, SocketNames>();
-
 function names(c: SyscallContext): SocketNames {
-  let n = NAMES.get(c.k);
-  if (!n) NAMES.set(c.k, n = new SocketNames());
-  return n;
+  return c.k.net.names;
 }
 
 function socketOf(c: SyscallContext, fd: bigint | undefined): LocalSocket {
@@ -305,11 +245,35 @@ function lookup(c: SyscallContext, a: SocketAddress): LocalSocket {
   return s;
 }
 
+/**
+ * listen(2)'s backlog as Linux takes it: at most net.core.somaxconn (a
+ * negative one, taken unsigned, too).
+ *
+ * @param c The call.
+ * @param backlog The backlog asked for.
+ * @returns The backlog.
+ */
+function listenBacklog(c: SyscallContext, backlog: number): number {
+  const most = c.k.net.settings.somaxconn;
+  return backlog < 0 || backlog > most ? most : backlog;
+}
+
+/**
+ * The lowest port the caller may bind: net.ipv4.ip_unprivileged_port_start,
+ * or any with CAP_NET_BIND_SERVICE.
+ *
+ * @param c The call.
+ * @returns The port.
+ */
+function lowestPort(c: SyscallContext): number {
+  return c.p.creds.capable(CAP_NET_BIND_SERVICE) ? 0 : c.k.net.settings.unprivilegedPortStart;
+}
+
 function bind(c: SyscallContext, s: LocalSocket, a: SocketAddress): void {
   const n = names(c);
   if (s.family !== AF_UNIX) {
     if (a.kind !== "inet") throw new LinuxError("EINVAL");
-    bindInet(n, s, a);
+    bindInet(n, s, a, lowestPort(c));
     return;
   }
   if (a.kind === "unnamed") {
@@ -462,6 +426,7 @@ function sendCommon(
 ): number {
   let target: LocalSocket | null;
   let from = s.local;
+  let datagram: InetAddress | null = null;
   if (s.family !== AF_UNIX) {
     const dest = to ?? (s.type === SOCK.DGRAM ? s.remote : null);
     if (s.type === SOCK.DGRAM && !dest) throw new LinuxError("EDESTADDRREQ");
@@ -469,8 +434,9 @@ function sendCommon(
     if (dest?.kind === "inet") {
       autobindInet(names(c), s, isV4(dest), false);
       target = lookupInet(names(c), s, dest);
+      datagram = dest;
       // Nothing bound there: the datagram is lost, as on a network.
-      if (!target) return data.length;
+      if (!target) return countDatagram(c, dest, data.length, false);
       from = sourceAddress(s.local as InetAddress, dest);
     } else target = null;
   } else {
@@ -484,13 +450,41 @@ function sendCommon(
     files: control.files,
     creds: control.creds ?? credsOf(c),
     from,
+    ...(datagram && isV4(datagram) ? { udp4: true } : {}),
   };
   try {
-    return s.send(m, target, (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0);
+    const n = s.send(m, target, (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0);
+    return datagram ? countDatagram(c, datagram, n, true) : n;
   } catch (e) {
     if (flags & MSG.NOSIGNAL) throw e;
     return pipeSignal(c, e);
   }
+}
+
+/**
+ * Counts a UDP datagram sent on the loopback: one packet on lo (IP and
+ * UDP headers with the data), and for IPv4 Linux's Udp counters.
+ *
+ * @returns Its length.
+ */
+function countDatagram(c: SyscallContext, to: InetAddress, length: number, taken: boolean): number {
+  const counters = c.k.net.counters;
+  const v4 = isV4(to);
+  counters.packet((v4 ? 28 : 48) + length);
+  if (v4) {
+    counters.udp.outDatagrams++;
+    if (!taken) counters.udp.noPorts++;
+  }
+  return length;
+}
+
+/** Receives as recvfrom and recvmsg do (flags: MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT). */
+function receive(s: LocalSocket, buf: Uint8Array, flags: number): Received {
+  return s.receive(buf, {
+    peek: (flags & MSG.PEEK) !== 0,
+    waitAll: (flags & MSG.WAITALL) !== 0,
+    nonblock: (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0,
+  });
 }
 
 function sendmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: number): number {
@@ -511,23 +505,13 @@ function writeControl(
   const parts: Uint8Array[] = [];
   let room = h.control === 0n ? 0 : h.controlLen;
   let truncated = false;
-  const cmsg = (type: number, body: Uint8Array) => {
-    const len = 16 + body.length;
-    const out = new Uint8Array((len + 7) & ~7);
-    const v = new DataView(out.buffer);
-    v.setBigUint64(0, BigInt(len), true);
-    v.setInt32(8, SOL_SOCKET, true);
-    v.setInt32(12, type, true);
-    out.set(body, 16);
-    return out;
-  };
   if (s.passCred && creds) {
     const body = new Uint8Array(12);
     const v = new DataView(body.buffer);
     v.setInt32(0, creds.pid, true);
     v.setUint32(4, creds.uid, true);
     v.setUint32(8, creds.gid, true);
-    const m = cmsg(SCM_CREDENTIALS, body);
+    const m = cmsg(SOL_SOCKET, SCM_CREDENTIALS, body);
     if (m.length <= room) {
       parts.push(m);
       room -= m.length;
@@ -544,7 +528,7 @@ function writeControl(
       } else f.unref();
     }
     if (fit) {
-      const m = cmsg(SCM_RIGHTS, body);
+      const m = cmsg(SOL_SOCKET, SCM_RIGHTS, body);
       parts.push(m.subarray(0, Math.min(m.length, room)));
     }
   }
@@ -560,28 +544,174 @@ function recvmsg(c: SyscallContext, s: LocalSocket, hdrAddr: bigint, flags: numb
   const h = readMsgHdr(c, hdrAddr);
   const total = h.iov.reduce((n, [, len]) => n + len, 0);
   const buf = readBuffer(Math.min(total, 1 << 24));
-  const r = s.receive(buf, {
-    peek: (flags & MSG.PEEK) !== 0,
-    waitAll: (flags & MSG.WAITALL) !== 0,
-    nonblock: (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0,
-  });
+  const r = receive(s, buf, flags);
   scatter(c, h.iov, buf.subarray(0, r.n));
   const ctl = writeControl(c, s, h, r.files, r.creds, flags);
   let outFlags = 0;
   if (r.truncated) outFlags |= MSG.TRUNC;
   if (ctl.truncated) outFlags |= MSG.CTRUNC;
-  const v = new DataView(new ArrayBuffer(56));
-  const raw = c.mem.read(hdrAddr, 56);
-  new Uint8Array(v.buffer).set(raw);
-  if (h.name !== 0n) {
-    const a = encodeAddress(r.from, s.family);
-    c.mem.write(h.name, a.subarray(0, Math.min(h.nameLen, a.length)));
-    v.setUint32(8, a.length, true);
-  }
-  v.setBigUint64(40, BigInt(ctl.length), true);
-  v.setInt32(48, outFlags, true);
-  c.mem.write(hdrAddr, new Uint8Array(v.buffer));
+  finishRecvmsg(c, hdrAddr, h, encodeAddress(r.from, s.family), ctl.length, outFlags);
   return (flags & MSG.TRUNC) && s.datagrams ? r.full : r.n;
+}
+
+/**
+ * The room getsockopt's caller gave for the value (its optlen word).
+ *
+ * @param c The call (getsockopt's arguments).
+ * @returns The room.
+ * @throws {LinuxError} EINVAL for a negative length.
+ */
+export function optionRoom(c: SyscallContext): number {
+  const room = new DataView(c.mem.read(c.args[4] ?? 0n, 4).buffer).getInt32(0, true);
+  if (room < 0) throw new LinuxError("EINVAL");
+  return room;
+}
+
+/**
+ * Gives getsockopt's caller an option's value: as much as its room holds,
+ * and the length written in its optlen.
+ *
+ * @param c The call (getsockopt's arguments).
+ * @param value The value.
+ */
+export function putOption(c: SyscallContext, value: Uint8Array): void {
+  const n = Math.min(optionRoom(c), value.length);
+  c.mem.write(c.args[3] ?? 0n, value.subarray(0, n));
+  c.mem.write(c.args[4] ?? 0n, int(n));
+}
+
+/**
+ * The value setsockopt's caller gives (at most 4096 bytes, as Linux's
+ * sockets take).
+ *
+ * @param c The call (setsockopt's arguments).
+ * @returns The bytes.
+ * @throws {LinuxError} EINVAL for a longer one.
+ */
+export function optionValue(c: SyscallContext): Uint8Array {
+  const len = u32(c.args[4]);
+  if (len > 4096) throw new LinuxError("EINVAL");
+  return len ? c.mem.read(c.args[3] ?? 0n, len) : new Uint8Array(0);
+}
+
+/**
+ * sendmsg, recvmsg, their batches (sendmmsg, recvmmsg) and shutdown for
+ * one kind of socket, from its one-message functions.
+ *
+ * @param sendmsg Sends the message whose msghdr is at an address.
+ * @param recvmsg Receives into the msghdr at an address.
+ * @returns The calls, by name.
+ */
+export function messageCalls<T extends { shutdown(how: number): void }>(
+  sendmsg: (c: SyscallContext, s: T, hdr: bigint, flags: number) => number,
+  recvmsg: (c: SyscallContext, s: T, hdr: bigint, flags: number) => number,
+): Record<string, (c: SyscallContext, s: T) => number> {
+  return {
+    sendmsg: (c, s) => sendmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
+    recvmsg: (c, s) => recvmsg(c, s, c.args[1] ?? 0n, i32(c.args[2])),
+    sendmmsg: (c, s) => eachMessage(c, (at, flags) => sendmsg(c, s, at, flags), false),
+    recvmmsg: (c, s) => eachMessage(c, (at, flags) => recvmsg(c, s, at, flags), true),
+    shutdown: (c, s) => {
+      s.shutdown(i32(c.args[1]));
+      return 0;
+    },
+  };
+}
+
+/** listen, accept and accept4 on a socket that takes no connections: EOPNOTSUPP. */
+export const NO_CONNECTIONS: Record<string, () => number> = Object.fromEntries(
+  ["listen", "accept", "accept4"].map((name) => [name, () => {
+    throw new LinuxError("EOPNOTSUPP");
+  }]),
+);
+
+/**
+ * A control message (`struct cmsghdr` and its data, padded to 8 bytes).
+ *
+ * @param level Its level (SOL_SOCKET, IPPROTO_IP...).
+ * @param type Its type.
+ * @param body Its data.
+ * @returns The bytes.
+ *
+ * @example
+ * ```ts
+ * import { cmsg } from "./socket.ts";
+ * const m = cmsg(0, 2, new Uint8Array(4));
+ * if (m.length !== 24 || m[0] !== 20) throw new Error();
+ * ```
+ */
+export function cmsg(level: number, type: number, body: Uint8Array): Uint8Array {
+  const len = 16 + body.length;
+  const out = new Uint8Array((len + 7) & ~7);
+  const v = new DataView(out.buffer);
+  v.setBigUint64(0, BigInt(len), true);
+  v.setInt32(8, level, true);
+  v.setInt32(12, type, true);
+  out.set(body, 16);
+  return out;
+}
+
+/**
+ * Writes control messages to the caller's buffer as Linux's put_cmsg: one
+ * that does not fit whole is cut to the room left (its length says so)
+ * and MSG_CTRUNC is due; none is written in less room than a header.
+ *
+ * @param c The call.
+ * @param h The msghdr.
+ * @param parts The messages ({@linkcode cmsg}).
+ * @returns The length written and whether any was cut or left out.
+ */
+export function putControl(
+  c: SyscallContext,
+  h: MsgHdr,
+  parts: Uint8Array[],
+): { length: number; truncated: boolean } {
+  let room = h.control === 0n ? 0 : h.controlLen;
+  let at = 0;
+  for (const p of parts) {
+    const len = Number(new DataView(p.buffer, p.byteOffset).getBigUint64(0, true));
+    if (room < 16) return { length: at, truncated: true };
+    if (room < len) {
+      const cut = p.slice(0, room);
+      new DataView(cut.buffer).setBigUint64(0, BigInt(room), true);
+      c.mem.write(h.control + BigInt(at), cut);
+      return { length: at + room, truncated: true };
+    }
+    c.mem.write(h.control + BigInt(at), p.subarray(0, Math.min(p.length, room)));
+    at += Math.min(p.length, room);
+    room -= Math.min(p.length, room);
+  }
+  return { length: at, truncated: false };
+}
+
+/**
+ * Writes back what recvmsg(2) reports in the caller's msghdr: the sender's
+ * address (cut to msg_namelen, its full length stored) when a name
+ * buffer was given, the control length and the flags.
+ *
+ * @param c The call.
+ * @param hdrAddr Where the msghdr is.
+ * @param h The msghdr as read.
+ * @param name The sender's address.
+ * @param controlLength Bytes of control messages written.
+ * @param flags MSG_TRUNC, MSG_CTRUNC...
+ */
+export function finishRecvmsg(
+  c: SyscallContext,
+  hdrAddr: bigint,
+  h: MsgHdr,
+  name: Uint8Array,
+  controlLength: number,
+  flags: number,
+): void {
+  const v = new DataView(c.mem.read(hdrAddr, 56).slice().buffer);
+  if (h.name !== 0n) {
+    c.mem.write(h.name, name.subarray(0, Math.min(h.nameLen, name.length)));
+    v.setUint32(8, name.length, true);
+  }
+  v.setBigUint64(40, BigInt(controlLength), true);
+  v.setInt32(48, flags, true);
+  c.mem.write(hdrAddr, new Uint8Array(v.buffer));
 }
 
 /**
@@ -607,39 +737,17 @@ export function writeSockaddr(
   c.mem.write(lenp, int(a.length));
 }
 
-/**
- * An int as 4 bytes (option values, lengths written back).
- *
- * @param v The value.
- * @returns Its bytes.
- */
-export function int(v: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setInt32(0, v, true);
-  return out;
-}
-
-function getsockopt(s: LocalSocket, level: number, name: number): Uint8Array {
+function getsockopt(
+  c: SyscallContext,
+  s: LocalSocket,
+  level: number,
+  name: number,
+): Uint8Array {
   if (!levelFits(s, level)) throw new LinuxError("EOPNOTSUPP");
   if (level === IPPROTO.IPV6 && name === IPV6_V6ONLY) return int(s.v6only ? 1 : 0);
-  if (level !== SOL_SOCKET) return keptOption(s, level, name);
-  switch (name) {
-    case SO.TYPE:
-      return int(s.type);
-    case SO.ERROR:
-      return int(0);
-    case SO.DOMAIN:
-      return int(s.family);
-    case SO.PROTOCOL:
-      return int(s.family === AF_UNIX ? 0 : s.type === SOCK.DGRAM ? IPPROTO.UDP : IPPROTO.TCP);
-    case SO.ACCEPTCONN:
-      return int(s.state === "listening" ? 1 : 0);
+  switch (level === SOL_SOCKET ? name : -1) {
     case SO.PASSCRED:
       return int(s.passCred ? 1 : 0);
-    case SO.SNDBUF:
-      return int(s.sndbuf);
-    case SO.RCVBUF:
-      return int(s.rcvbuf);
     case SO.PEERCRED: {
       const p = s.peerCreds ?? { pid: 0, uid: 65534, gid: 65534 };
       if (!s.peerCreds && s.state !== "connected") throw new LinuxError("ENOTCONN");
@@ -650,51 +758,26 @@ function getsockopt(s: LocalSocket, level: number, name: number): Uint8Array {
       v.setUint32(8, p.gid, true);
       return out;
     }
-    default:
-      return keptOption(s, level, name);
   }
-}
-
-function keptOption(s: LocalSocket, level: number, name: number): Uint8Array {
-  const kept = KEPT.get(opt(level, name));
-  if (!kept) throw new LinuxError("ENOPROTOOPT");
-  return s.options.get(opt(level, name)) ?? kept.value;
+  return getSocketOption(s, level, name, c.k.net.settings);
 }
 
 function setsockopt(s: LocalSocket, level: number, name: number, value: Uint8Array): void {
   if (!levelFits(s, level)) throw new LinuxError("EOPNOTSUPP");
-  const intValue = () => {
+  const on = () => {
     if (value.length < 4) throw new LinuxError("EINVAL");
-    return new DataView(value.buffer, value.byteOffset).getInt32(0, true);
+    return new DataView(value.buffer, value.byteOffset).getInt32(0, true) !== 0;
   };
   if (level === IPPROTO.IPV6 && name === IPV6_V6ONLY) {
     if (s.local.kind !== "unnamed") throw new LinuxError("EINVAL");
-    s.v6only = intValue() !== 0;
+    s.v6only = on();
     return;
   }
-  switch (level === SOL_SOCKET ? name : -1) {
-    case SO.PASSCRED:
-      s.passCred = intValue() !== 0;
-      return;
-    // As Linux: the value asked for, doubled, within bounds.
-    case SO.SNDBUF:
-      s.sndbuf = Math.max(4608, Math.min(intValue(), 212992) * 2);
-      return;
-    case SO.RCVBUF:
-      s.rcvbuf = Math.max(2304, Math.min(intValue(), 212992) * 2);
-      return;
-    default: {
-      const kept = KEPT.get(opt(level, name));
-      if (!kept) throw new LinuxError("ENOPROTOOPT");
-      if (value.length < kept.value.length) throw new LinuxError("EINVAL");
-      // Flags read back as 0 or 1, as Linux.
-      s.options.set(
-        opt(level, name),
-        kept.flag ? int(intValue() !== 0 ? 1 : 0) : value.slice(0, kept.value.length),
-      );
-      return;
-    }
+  if (level === SOL_SOCKET && name === SO.PASSCRED) {
+    s.passCred = on();
+    return;
   }
+  setSocketOption(s, level, name, value);
 }
 
 function acceptCall(c: SyscallContext, flags: number): number {
@@ -728,7 +811,9 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
       const wanted = type === SOCK.DGRAM ? IPPROTO.UDP : IPPROTO.TCP;
       if (proto !== 0 && proto !== wanted) throw new LinuxError("EPROTONOSUPPORT");
     }
-    return c.p.fds.add(new LocalSocket(type, flags, credsOf(c), family), cloexec);
+    const s = new LocalSocket(type, flags, credsOf(c), family);
+    s.track(c.k.net);
+    return c.p.fds.add(s, cloexec);
   },
   socketpair: (c) => {
     const family = i32(c.args[0]);
@@ -736,7 +821,9 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
     if (family !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
     const { type, flags, cloexec } = typeOf(i32(c.args[1]));
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
-    return installPair(c, makeSocketPair(type, flags, credsOf(c)), cloexec, c.args[3]!);
+    const ends = makeSocketPair(type, flags, credsOf(c));
+    for (const s of ends) s.track(c.k.net);
+    return installPair(c, ends, cloexec, c.args[3]!);
   },
   bind: (c) => {
     const s = socketOf(c, c.args[0]);
@@ -757,7 +844,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
         },
       );
     }
-    s.listen(i32(c.args[1]));
+    s.listen(listenBacklog(c, i32(c.args[1])));
     return 0;
   },
   connect: (c) => {
@@ -772,8 +859,19 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
         return 0;
       }
       const server = lookupInet(n, s, a);
-      if (!server) throw new LinuxError("ECONNREFUSED");
-      s.connectTo(server, { local: { ...a, port: (server.local as { port: number }).port } });
+      try {
+        if (!server) throw new LinuxError("ECONNREFUSED");
+        s.connectTo(server, { local: { ...a, port: (server.local as { port: number }).port } });
+      } catch (e) {
+        // A SYN to a port nobody listens on is answered by a reset.
+        if (e instanceof LinuxError && e.errno === ECONNREFUSED) {
+          const tcp = c.k.net.counters.tcp;
+          tcp.activeOpens++;
+          tcp.attemptFails++;
+          tcp.outRsts++;
+        }
+        throw e;
+      }
       return 0;
     }
     if (s.type === SOCK.DGRAM) {
@@ -794,7 +892,9 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   },
   getpeername: (c) => {
     const s = socketOf(c, c.args[0]);
-    const peer = s.remote ?? (s.state === "listening" ? null : s.peer?.local);
+    // A TCP connection reset or finished at both ends is closed.
+    const closed = s.state === "listening" || (s.tcp && s.tcpState === 7);
+    const peer = s.remote ?? (closed ? null : s.peer?.local);
     if (!peer) throw new LinuxError("ENOTCONN");
     writeAddress(c, c.args[1]!, c.args[2]!, peer, s.family);
     return 0;
@@ -810,11 +910,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
     const s = socketOf(c, c.args[0]);
     const flags = i32(c.args[3]);
     const buf = readBuffer(size(c.args[2]));
-    const r = s.receive(buf, {
-      peek: (flags & MSG.PEEK) !== 0,
-      waitAll: (flags & MSG.WAITALL) !== 0,
-      nonblock: (flags & MSG.DONTWAIT) !== 0 || (s.flags & O.NONBLOCK) !== 0,
-    });
+    const r = receive(s, buf, flags);
     for (const f of r.files) f.unref();
     c.mem.write(c.args[1]!, buf.subarray(0, r.n));
     writeAddress(c, c.args[4]!, c.args[5]!, r.from, s.family);
@@ -842,20 +938,11 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   },
   getsockopt: (c) => {
     const s = socketOf(c, c.args[0]);
-    const value = getsockopt(s, i32(c.args[1]), i32(c.args[2]));
-    const lenp = c.args[4]!;
-    const room = new DataView(c.mem.read(lenp, 4).buffer).getInt32(0, true);
-    if (room < 0) throw new LinuxError("EINVAL");
-    const n = Math.min(room, value.length);
-    c.mem.write(c.args[3]!, value.subarray(0, n));
-    c.mem.write(lenp, int(n));
+    putOption(c, getsockopt(c, s, i32(c.args[1]), i32(c.args[2])));
     return 0;
   },
   setsockopt: (c) => {
-    const s = socketOf(c, c.args[0]);
-    const len = u32(c.args[4]);
-    if (len > 4096) throw new LinuxError("EINVAL");
-    setsockopt(s, i32(c.args[1]), i32(c.args[2]), c.mem.read(c.args[3]!, len));
+    setsockopt(socketOf(c, c.args[0]), i32(c.args[1]), i32(c.args[2]), optionValue(c));
     return 0;
   },
 };

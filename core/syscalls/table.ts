@@ -18,6 +18,7 @@ import { SPLICE_HANDLERS } from "./splice.ts";
 import { SOCKET_HANDLERS } from "./socket.ts";
 import { withHostSockets } from "./host_socket.ts";
 import { withNetlink } from "./netlink.ts";
+import { withIcmp } from "./icmp.ts";
 import { EVENT_HANDLERS } from "./events.ts";
 import { POSIX_TIMER_HANDLERS } from "./posix_timers.ts";
 import { INOTIFY_HANDLERS } from "./inotify.ts";
@@ -33,7 +34,7 @@ const PARTIAL: Row[] = [
   [
     "socket",
     "partial",
-    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages pass to and from the host, never descriptors or credentials); AF_NETLINK NETLINK_ROUTE (--network none: the loopback's link, addresses and routes; with the host's or a joined network namespace: a host rtnetlink socket that only reads, changes answered with an EPERM error message; other netlink protocols EPROTONOSUPPORT); packet and raw sockets EAFNOSUPPORT",
+    "AF_UNIX (stream, datagram, seqpacket); AF_INET and AF_INET6 TCP and UDP: on the sandbox's loopback with --network none (other addresses ENETUNREACH), host sockets held by the Sentry with --network host (control messages pass to and from the host, never descriptors or credentials); ICMP with --network none: ping sockets (SOCK_DGRAM, IPPROTO_ICMP or IPPROTO_ICMPV6; groups outside net.ipv4.ping_group_range EACCES) and raw ICMP sockets (SOCK_RAW, CAP_NET_RAW or EPERM), the loopback answering echo and timestamp requests, raw sockets getting every ICMP packet their filter lets through; raw sockets of other protocols EPROTONOSUPPORT, IP_HDRINCL not served; with --network host ping sockets are host sockets and raw ones ESOCKTNOSUPPORT; AF_NETLINK NETLINK_ROUTE (--network none: the loopback's link, addresses and routes; with the host's or a joined network namespace: a host rtnetlink socket that only reads, changes answered with an EPERM error message; other netlink protocols EPROTONOSUPPORT); packet sockets EAFNOSUPPORT",
   ],
   [
     "epoll_ctl",
@@ -60,17 +61,17 @@ const PARTIAL: Row[] = [
   [
     "getsockopt",
     "partial",
-    "SOL_SOCKET (SO_PEERCRED, SO_TYPE, SO_ERROR, buffers, ...), IPV6_V6ONLY; TCP and IP options are kept and reported",
+    "SOL_SOCKET (SO_PEERCRED, SO_TYPE, SO_ERROR (a TCP reset's error, once), SO_LINGER, buffers, ...), IPV6_V6ONLY; ICMP sockets' options (filters, IPV6_CHECKSUM, TTL and hop limit, TOS and traffic class, the control messages asked for); other TCP and IP options are kept and reported (TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT default to net.ipv4.tcp_keepalive_*, IP_TTL to ip_default_ttl)",
   ],
   [
     "setsockopt",
     "partial",
-    "SO_PASSCRED, buffers, IPV6_V6ONLY, SO_RCVTIMEO and SO_SNDTIMEO applied; linger, TCP_NODELAY and the like kept, without effect (host sockets: all applied by the host)",
+    "SO_PASSCRED, buffers, IPV6_V6ONLY, SO_RCVTIMEO and SO_SNDTIMEO applied; SO_LINGER applied to TCP (0 seconds: close resets the connection; a timeout: close returns at once, the loopback having taken the data); on ICMP sockets ICMP_FILTER, ICMP6_FILTER, IPV6_CHECKSUM, IP_TTL, IP_TOS, IP_MTU_DISCOVER (Don't Fragment), IPV6_UNICAST_HOPS, IPV6_TCLASS, SO_TIMESTAMP, SO_TIMESTAMPNS, IP_PKTINFO, IP_RECVTTL, IP_RECVTOS, IPV6_RECVPKTINFO, IPV6_RECVHOPLIMIT, IPV6_RECVTCLASS and IPV6_2292HOPLIMIT applied, IP_RECVERR and IPV6_RECVERR kept (no error is ever queued); TCP_NODELAY and the like kept, without effect (host sockets: all applied by the host)",
   ],
   [
     "ioctl",
     "partial",
-    "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD; terminals and devices add their own; on sockets of the sandbox's own network the SIOCGIF* interface requests (lo)",
+    "FIONBIO, FIOCLEX, FIONCLEX, FIONREAD (raw ICMP sockets: the next packet's length; ping sockets ENOTTY, as Linux); terminals and devices add their own; on sockets of the sandbox's own network the SIOCGIF* interface requests (lo)",
   ],
   [
     "fcntl",
@@ -135,7 +136,7 @@ const HANDLERS: Record<string, Handler> = {
   ...POLL_HANDLERS,
   ...SPLICE_HANDLERS,
   ...ITIMER_HANDLERS,
-  ...withNetlink(withHostSockets(SOCKET_HANDLERS)),
+  ...withNetlink(withHostSockets(withIcmp(SOCKET_HANDLERS))),
   ...EVENT_HANDLERS,
   ...POSIX_TIMER_HANDLERS,
   ...INOTIFY_HANDLERS,

@@ -17,6 +17,7 @@ import {
   PseudoFs,
   S_IFMT,
   S_IFREG,
+  S_IFSOCK,
   type Stat,
 } from "./inode.ts";
 
@@ -55,6 +56,13 @@ export class HostFdInode extends Inode {
 
   stat(): Stat {
     return calls.statFd(this.fd);
+  }
+
+  /** A host socket shows as Linux names sockets, `socket:[ino]` (the host's inode: /proc/net's rows name it). */
+  override readlink(): string {
+    const st = this.stat();
+    if ((st.mode & S_IFMT) !== S_IFSOCK) throw new LinuxError("EINVAL");
+    return `socket:[${st.ino}]`;
   }
 
   open(flags: number): OpenFile {

@@ -608,6 +608,11 @@ export class OpenFile {
     throw new LinuxError("ENOTTY");
   }
 
+  /** How many references the description has (descriptors, messages in flight, queues). */
+  get refs(): number {
+    return this.#refs;
+  }
+
   /** Takes a reference (a new descriptor for this description). */
   ref(): void {
     this.#refs++;

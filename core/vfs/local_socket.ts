@@ -11,6 +11,7 @@
  * @module
  */
 import { callHooks, LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
+import type { NetNamespace } from "../net/namespace.ts";
 import {
   type FileSystem,
   Inode,
@@ -68,6 +69,8 @@ export interface Message {
   creds: Ucred;
   /** The sender's address (datagrams). */
   from: SocketAddress;
+  /** A UDP datagram over IPv4 (Linux counts those in its Udp MIB when read). */
+  udp4?: boolean;
 }
 
 /** What a receive got. */
@@ -130,19 +133,31 @@ export class SocketNames {
   /** TCP and UDP ports (`tcp:PORT`, `udp:PORT`) to sockets. */
   readonly ports = new Map<string, LocalSocket>();
   #auto = 0;
-  #nextPort = 32768;
+  #nextPort = 0;
+  readonly #range: () => readonly [number, number];
 
   /**
-   * An unused port of the ephemeral range (32768-60999, as Linux).
+   * Makes the table.
+   *
+   * @param range The ephemeral port range now (net.ipv4.ip_local_port_range).
+   */
+  constructor(range: () => readonly [number, number] = () => [32768, 60999]) {
+    this.#range = range;
+  }
+
+  /**
+   * An unused port of the ephemeral range (net.ipv4.ip_local_port_range),
+   * the one after the last given first.
    *
    * @param proto "tcp" or "udp".
    * @returns The port.
    * @throws {LinuxError} EADDRINUSE when every one is taken.
    */
   ephemeralPort(proto: string): number {
-    for (let i = 0; i <= 60999 - 32768; i++) {
-      const port = this.#nextPort;
-      this.#nextPort = port >= 60999 ? 32768 : port + 1;
+    const [low, high] = this.#range();
+    for (let i = 0; i <= high - low; i++) {
+      const port = this.#nextPort >= low && this.#nextPort <= high ? this.#nextPort : low;
+      this.#nextPort = port >= high ? low : port + 1;
       if (!this.ports.has(`${proto}:${port}`)) return port;
     }
     throw new LinuxError("EADDRINUSE");
@@ -169,6 +184,52 @@ export class SocketNames {
  */
 export function hex(name: Uint8Array): string {
   return Array.from(name, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** SO_LINGER's value. */
+export interface Linger {
+  on: boolean;
+  seconds: number;
+}
+
+/**
+ * Waits on `queue`, or says EAGAIN: at once when non-blocking, after the
+ * timeout (SO_RCVTIMEO or SO_SNDTIMEO's `struct timeval`, counted from the
+ * call's first try) when one is set.
+ *
+ * @param queue What to wait on.
+ * @param timeout The option's value, if set.
+ * @param nonblock Whether the call must not block.
+ * @throws {WouldBlock} To wait.
+ * @throws {LinuxError} EAGAIN.
+ *
+ * @example
+ * ```ts
+ * import { waitOrTimeOut } from "./local_socket.ts";
+ * import { LinuxError, WaitQueue } from "../errors.ts";
+ * try {
+ *   waitOrTimeOut(new WaitQueue(), undefined, true);
+ * } catch (e) {
+ *   if (!(e instanceof LinuxError)) throw e;
+ * }
+ * ```
+ */
+export function waitOrTimeOut(
+  queue: WaitQueue,
+  timeout: Uint8Array | undefined,
+  nonblock: boolean,
+): never {
+  if (nonblock) throw new LinuxError("EAGAIN");
+  let ms = 0;
+  if (timeout) {
+    const v = new DataView(timeout.buffer, timeout.byteOffset, timeout.byteLength);
+    ms = Number(v.getBigInt64(0, true)) * 1000 + Number(v.getBigInt64(8, true)) / 1000;
+  }
+  if (ms <= 0) throw new WouldBlock([queue]);
+  const make = () => performance.now() + ms;
+  const deadline = (callHooks.keep ? callHooks.keep(make) : make()) ?? make();
+  if (performance.now() >= deadline) throw new LinuxError("EAGAIN");
+  throw new WouldBlock([queue], deadline);
 }
 
 /** Where a bound socket is registered, to unregister it at close. */
@@ -200,8 +261,10 @@ export class LocalSocket extends OpenFile {
   sndbuf = DEFAULT_BUFFER;
   /** SO_PASSCRED. */
   passCred = false;
-  /** Options kept and reported as set (SO_REUSEADDR, SO_KEEPALIVE, timeouts, linger). */
+  /** Options kept and reported as set (SO_REUSEADDR, SO_KEEPALIVE, timeouts). */
   readonly options = new Map<number, Uint8Array>();
+  /** SO_LINGER: a TCP close with it on and 0 seconds resets the connection. */
+  linger: Linger = { on: false, seconds: 0 };
   /** Notified when its own readiness may have changed. */
   readonly events = new WaitQueue();
   /** Notified when its receive queue drains (senders wait here). */
@@ -217,9 +280,25 @@ export class LocalSocket extends OpenFile {
   /** The other end closed or shut writing: reads reach end of file. */
   #peerDone = false;
   #closed = false;
-  /** TCP: a write already went to a closed peer. */
-  #reset = false;
+  /** TCP: the connection was reset (a reset came from the other end). */
+  #wasReset = false;
+  /** TCP: the error a reset or a refusal left, reported once (SO_ERROR, the next call). */
+  #error: "ECONNRESET" | "EPIPE" | "ECONNREFUSED" | null = null;
+  /**
+   * TCP: a non-blocking connect(2) waiting for room in a full listener's
+   * queue (SYN_SENT), and where it goes; it completes when the listener
+   * accepts one, or is refused when the listener closes.
+   */
+  #connecting: { server: LocalSocket; local: SocketAddress | null } | null = null;
+  /** TCP: a connect that was waiting was refused (the socket is closed, as Linux's after the reset). */
+  #refused = false;
+  /** A listener's non-blocking connects waiting for room, first come first. */
+  #synWaiting: LocalSocket[] = [];
   #binding: Binding | null = null;
+  /** TCP: the other end's FIN came and no read has returned the end of file yet. */
+  #finUnread = false;
+  /** The network namespace that lists it (/proc/net) and counts its connections. */
+  #net: NetNamespace | null = null;
 
   /**
    * Makes a socket.
@@ -236,23 +315,9 @@ export class LocalSocket extends OpenFile {
     this.family = family;
   }
 
-  /**
-   * Waits on `queue`, or says EAGAIN: at once when non-blocking, after
-   * SO_RCVTIMEO or SO_SNDTIMEO (counted from the call's first try) when set.
-   */
+  /** Waits on `queue`, or says EAGAIN (see {@linkcode waitOrTimeOut}). */
   #wait(queue: WaitQueue, option: number, nonblock: boolean): never {
-    if (nonblock) throw new LinuxError("EAGAIN");
-    const raw = this.options.get(option);
-    let ms = 0;
-    if (raw) {
-      const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      ms = Number(v.getBigInt64(0, true)) * 1000 + Number(v.getBigInt64(8, true)) / 1000;
-    }
-    if (ms <= 0) throw new WouldBlock([queue]);
-    const make = () => performance.now() + ms;
-    const deadline = (callHooks.keep ? callHooks.keep(make) : make()) ?? make();
-    if (performance.now() >= deadline) throw new LinuxError("EAGAIN");
-    throw new WouldBlock([queue], deadline);
+    waitOrTimeOut(queue, this.options.get(option), nonblock);
   }
 
   /** Whether the socket keeps message boundaries. */
@@ -265,11 +330,82 @@ export class LocalSocket extends OpenFile {
     return this.#queued;
   }
 
+  /**
+   * What a TCP socket has received and the application not read, in
+   * sequence space: the data queued, and the other end's FIN until a read
+   * returns the end of file (/proc/net/tcp's rx_queue).
+   */
+  get unreadSequence(): number {
+    return this.#queued + (this.#finUnread ? 1 : 0);
+  }
+
   /** Connections waiting for accept. */
   get pendingCount(): number {
     return this.#pending.length;
   }
 
+  /** The server's ends of the connections waiting for accept. */
+  get pending(): readonly LocalSocket[] {
+    return this.#pending;
+  }
+
+  /** The listen backlog (what listen(2) asked for, at most net.core.somaxconn). */
+  get backlog(): number {
+    return this.#backlog;
+  }
+
+  /** What SO_PROTOCOL reports: IPPROTO_TCP, IPPROTO_UDP, or 0 (unix). */
+  get protocol(): number {
+    if (this.family === AF.UNIX) return 0;
+    return this.type === SOCK.DGRAM ? 17 : 6;
+  }
+
+  /** Whether it listens. */
+  get listening(): boolean {
+    return this.state === "listening";
+  }
+
+  /** Whether it is a TCP socket. */
+  get tcp(): boolean {
+    return this.family !== AF.UNIX && this.type === SOCK.STREAM;
+  }
+
+  /**
+   * The TCP state as Linux numbers it (/proc/net/tcp): 1 ESTABLISHED, 5
+   * FIN_WAIT2 (this end shut writing; the other end acknowledged at once),
+   * 7 CLOSE (not connected, reset, or both ends done: the Sentry keeps no
+   * TIME_WAIT), 8 CLOSE_WAIT (the other end is done), 10 LISTEN, 2
+   * SYN_SENT (a non-blocking connect waiting for the listener's room).
+   */
+  get tcpState(): number {
+    if (this.state === "listening") return 10;
+    if (this.#connecting) return 2;
+    if (this.state !== "connected" || this.#wasReset) return 7;
+    if (this.#writeShut) return this.#peerDone ? 7 : 5;
+    return this.#peerDone ? 8 : 1;
+  }
+
+  /**
+   * Puts it in a network namespace's list of sockets (/proc/net) until it
+   * closes; a listener's connections join when accepted.
+   *
+   * @param net The namespace.
+   */
+  track(net: NetNamespace): void {
+    this.#net = net;
+    net.sockets.add(this);
+  }
+
+  /**
+   * Takes the pending error (SO_ERROR).
+   *
+   * @returns The error's name, or null.
+   */
+  takeError(): string | null {
+    const e = this.#error;
+    this.#error = null;
+    return e;
+  }
   /**
    * Records its address and where it is registered.
    *
@@ -291,13 +427,13 @@ export class LocalSocket extends OpenFile {
   /**
    * Starts listening.
    *
-   * @param backlog How many connections may wait.
+   * @param backlog How many connections may wait (already at most net.core.somaxconn).
    */
   listen(backlog: number): void {
     if (this.type === SOCK.DGRAM) throw new LinuxError("EOPNOTSUPP");
     if (this.state === "connected") throw new LinuxError("EINVAL");
     this.state = "listening";
-    this.#backlog = Math.max(0, Math.min(backlog, 4096));
+    this.#backlog = backlog;
     this.events.notify();
   }
 
@@ -305,24 +441,59 @@ export class LocalSocket extends OpenFile {
    * Connects a stream or seqpacket socket to a listening one.
    *
    * @param server The listening socket.
-   * @throws {LinuxError} ECONNREFUSED when it does not listen, EAGAIN (non-blocking) when its backlog is full.
+   * @param accepted The address the connection was made to (the server's end shows it).
+   * @throws {LinuxError} ECONNREFUSED when it does not listen; when its
+   *   backlog is full, EAGAIN (non-blocking unix sockets) or EINPROGRESS
+   *   (non-blocking TCP: the connection completes once the listener has
+   *   room); EALREADY while one is in progress.
    * @throws {WouldBlock} When its backlog is full.
    */
   connectTo(server: LocalSocket, accepted: { local: SocketAddress } | null = null): void {
+    if (this.#connecting) throw new LinuxError("EALREADY");
     if (this.state === "connected") throw new LinuxError("EISCONN");
     if (this.state === "listening") throw new LinuxError("EINVAL");
+    // A connect that was refused reports it to the next call.
+    if (this.#refused && this.#error) throw new LinuxError(this.takeError()!);
+    this.#refused = false;
     if (server.type !== this.type) throw new LinuxError("EPROTOTYPE");
     if (server.state !== "listening" || server.#closed) throw new LinuxError("ECONNREFUSED");
     if (server.#pending.length > server.#backlog) {
-      this.#wait(server.room, SNDTIMEO, (this.flags & O.NONBLOCK) !== 0);
+      const nonblock = (this.flags & O.NONBLOCK) !== 0;
+      if (this.tcp && nonblock) {
+        // Linux sends the SYN and returns; it gets in once the queue has room.
+        this.#connecting = { server, local: accepted?.local ?? null };
+        server.#synWaiting.push(this);
+        if (server.#net) server.#net.counters.tcp.activeOpens++;
+        throw new LinuxError("EINPROGRESS");
+      }
+      this.#wait(server.room, SNDTIMEO, nonblock);
     }
+    if (this.tcp && server.#net) server.#net.counters.tcp.activeOpens++;
+    this.#join(server, accepted?.local ?? null);
+  }
+
+  /** The connection is made: the server's end waits in its queue for accept. */
+  #join(server: LocalSocket, local: SocketAddress | null): void {
     const end = new LocalSocket(this.type, 0, server.creds, server.family);
-    end.local = accepted?.local ?? server.local;
+    end.local = local ?? server.local;
+    end.#net = server.#net;
+    if (this.tcp && server.#net) server.#net.counters.tcp.passiveOpens++;
     pair(this, end);
     this.peerCreds = server.creds;
     end.peerCreds = this.creds;
     server.#pending.push(end);
     server.events.notify();
+  }
+
+  /** A listener with room takes the connects that waited for it. */
+  #admitWaiting(): void {
+    while (this.#synWaiting.length && this.#pending.length <= this.#backlog) {
+      const c = this.#synWaiting.shift()!;
+      const local = c.#connecting!.local;
+      c.#connecting = null;
+      c.#join(this, local);
+      c.events.notify();
+    }
   }
 
   /**
@@ -334,6 +505,8 @@ export class LocalSocket extends OpenFile {
     if (this.state !== "listening") throw new LinuxError("EINVAL");
     const s = this.#pending.shift();
     if (!s) this.#wait(this.events, RCVTIMEO, (this.flags & O.NONBLOCK) !== 0);
+    if (s.#net) s.track(s.#net);
+    this.#admitWaiting();
     this.room.notify();
     return s;
   }
@@ -348,7 +521,8 @@ export class LocalSocket extends OpenFile {
    * @throws {LinuxError} EPIPE when the other end is gone or shut, ENOTCONN, EMSGSIZE.
    */
   send(m: Message, to: LocalSocket | null, nonblock: boolean): number {
-    if (this.#writeShut) throw new LinuxError("EPIPE");
+    // TCP: a reset's error first (once), then EPIPE.
+    if (this.#writeShut || this.#wasReset) throw new LinuxError(this.takeError() ?? "EPIPE");
     let target: LocalSocket;
     if (this.type === SOCK.DGRAM) {
       const t = to ?? this.peer;
@@ -359,18 +533,18 @@ export class LocalSocket extends OpenFile {
       target = t;
     } else {
       if (to) throw new LinuxError("EISCONN");
+      if (this.#connecting) this.#wait(this.events, SNDTIMEO, nonblock);
       // (TCP: EPIPE, as Linux.)
       if (this.state !== "connected") {
         throw new LinuxError(this.family === AF.UNIX ? "ENOTCONN" : "EPIPE");
       }
       if (!this.peer || this.peer.#closed || this.peer.#readShut) {
-        // TCP: the first write after the other end closed goes out (and is
-        // answered by a reset); the next one fails, as on Linux.
-        if (this.family !== AF.UNIX && !this.#reset) {
-          this.#reset = true;
-          return m.data.length;
-        }
-        throw new LinuxError("EPIPE");
+        // TCP: the first write after the other end closed goes out and is
+        // answered by a reset; the next one fails (EPIPE), as on Linux.
+        if (this.family === AF.UNIX) throw new LinuxError("EPIPE");
+        this.#net && this.#net.counters.tcp.outRsts++;
+        this.#resetBy("EPIPE");
+        return m.data.length;
       }
       target = this.peer;
     }
@@ -403,10 +577,17 @@ export class LocalSocket extends OpenFile {
       creds: null,
       from: { kind: "unnamed" },
     };
-    const eof = this.#readShut || this.#peerDone ||
+    const eof = this.#readShut || this.#peerDone || this.#wasReset ||
       (this.type !== SOCK.DGRAM && this.state === "connected" && !this.peer);
     if (this.#queue.length === 0) {
-      if (eof) return empty;
+      // After a reset, its error once (unless the other end's FIN came first).
+      if (this.#error && !this.#peerDone) throw new LinuxError(this.takeError()!);
+      if (this.#connecting) this.#wait(this.events, RCVTIMEO, o.nonblock);
+      if (eof) {
+        // TCP: the FIN has been read (it takes one sequence number, as data does).
+        if (!o.peek && this.#peerDone) this.#finUnread = false;
+        return empty;
+      }
       if (this.type !== SOCK.DGRAM && this.state !== "connected") throw new LinuxError("EINVAL");
       this.#wait(this.events, RCVTIMEO, o.nonblock);
     }
@@ -415,6 +596,7 @@ export class LocalSocket extends OpenFile {
       const n = Math.min(buf.length, m.data.length);
       buf.set(m.data.subarray(0, n));
       if (!o.peek) this.#consume(1, 0);
+      if (!o.peek && m.udp4 && this.#net) this.#net.counters.udp.inDatagrams++;
       return {
         n,
         full: m.data.length,
@@ -485,11 +667,13 @@ export class LocalSocket extends OpenFile {
   shutdown(how: number): void {
     if (how < 0 || how > 2) throw new LinuxError("EINVAL");
     if (this.state !== "connected" && this.type !== SOCK.DGRAM) throw new LinuxError("ENOTCONN");
+    if (this.tcp && this.#wasReset) throw new LinuxError("ENOTCONN");
     if (how !== 1) this.#readShut = true;
     if (how !== 0) {
       this.#writeShut = true;
       if (this.peer && this.type !== SOCK.DGRAM) {
         this.peer.#peerDone = true;
+        this.peer.#finUnread = this.tcp;
         this.peer.events.notify();
       }
     }
@@ -503,6 +687,15 @@ export class LocalSocket extends OpenFile {
     if (this.state === "listening") {
       if (this.#pending.length) bits |= POLL.IN | POLL.RDNORM;
       return { events: bits, queue: this.events };
+    }
+    if (this.tcp && this.state === "connected") {
+      return { events: this.#tcpPoll(), queue: this.events };
+    }
+    if (this.#connecting) return { events: 0, queue: this.events };
+    if (this.#refused) {
+      // Closed by the reset: both directions done.
+      bits = POLL.IN | POLL.RDNORM | POLL.RDHUP | POLL.OUT | POLL.WRNORM | POLL.HUP;
+      return { events: bits | (this.#error ? POLL.ERR : 0), queue: this.events };
     }
     if (this.#queue.length || this.#readShut || this.#peerDone) bits |= POLL.IN | POLL.RDNORM;
     if (this.#peerDone) bits |= POLL.RDHUP;
@@ -518,6 +711,57 @@ export class LocalSocket extends OpenFile {
       bits |= POLL.OUT | POLL.WRNORM | POLL.HUP;
     }
     return { events: bits, queue: this.events };
+  }
+
+  /**
+   * A connected TCP socket's readiness, as Linux's tcp_poll: hang-up once
+   * both directions are shut (or reset), readable at the other end's FIN,
+   * writable while the other end takes data (or once writing is shut:
+   * the write fails at once), an error after a reset.
+   */
+  #tcpPoll(): number {
+    let bits = 0;
+    const rcvShut = this.#readShut || this.#peerDone || this.#wasReset;
+    const sndShut = this.#writeShut || this.#wasReset;
+    if (rcvShut && sndShut) bits |= POLL.HUP;
+    if (rcvShut) bits |= POLL.IN | POLL.RDNORM | POLL.RDHUP;
+    if (this.#queue.length) bits |= POLL.IN | POLL.RDNORM;
+    const p = this.peer;
+    // A closed peer still takes a write (answered by a reset).
+    if (sndShut || !p || p.#closed || p.rcvbuf - p.#queued > 0) bits |= POLL.OUT | POLL.WRNORM;
+    if (this.#error) bits |= POLL.ERR;
+    return bits;
+  }
+
+  /**
+   * TCP: a reset came from the other end: both directions end, the error
+   * is pending, and an established connection counts as reset.
+   *
+   * @param error What the next call reports: ECONNRESET, or EPIPE when the
+   *   other end had already finished (CLOSE_WAIT), as Linux.
+   */
+  #resetBy(error: "ECONNRESET" | "EPIPE"): void {
+    if (this.#wasReset) return;
+    const state = this.tcpState;
+    if (this.#net && (state === 1 || state === 8)) this.#net.counters.tcp.estabResets++;
+    this.#wasReset = true;
+    this.#error = error;
+    this.events.notify();
+    this.room.notify();
+  }
+
+  /** TCP: this end goes away with a reset (SO_LINGER 0, unread data, a listener's queue). */
+  #sendReset(): void {
+    if (this.#wasReset) return;
+    const net = this.#net;
+    if (net) {
+      net.counters.tcp.outRsts++;
+      const state = this.tcpState;
+      if (state === 1 || state === 8) net.counters.tcp.estabResets++;
+    }
+    this.#wasReset = true;
+    const p = this.peer;
+    if (p && p.peer === this && !p.#closed) p.#resetBy(p.#peerDone ? "EPIPE" : "ECONNRESET");
   }
 
   /** Reads as recv(2) with no flags. */
@@ -545,6 +789,31 @@ export class LocalSocket extends OpenFile {
   }
 
   protected override release(): void {
+    if (this.tcp) {
+      // Linux resets instead of finishing when SO_LINGER says 0 seconds or
+      // data was left unread; a listener resets the connections it never accepted.
+      const unread = this.#queue.length > 0;
+      if (this.state === "connected" && ((this.linger.on && this.linger.seconds === 0) || unread)) {
+        this.#sendReset();
+      }
+      for (const s of this.#pending) s.#sendReset();
+      // Connects still waiting meet a closed port: refused.
+      for (const c of this.#synWaiting.splice(0)) {
+        c.#connecting = null;
+        c.#refused = true;
+        c.#error = "ECONNREFUSED";
+        if (this.#net) {
+          this.#net.counters.tcp.attemptFails++;
+          this.#net.counters.tcp.outRsts++;
+        }
+        c.events.notify();
+      }
+      if (this.#connecting) {
+        const waiting = this.#connecting.server.#synWaiting;
+        waiting.splice(waiting.indexOf(this), 1);
+      }
+    }
+    this.#net?.sockets.delete(this);
     this.#closed = true;
     if (this.#binding) this.#binding.map.delete(this.#binding.key);
     for (const s of this.#pending.splice(0)) s.unref();
@@ -552,7 +821,11 @@ export class LocalSocket extends OpenFile {
     this.#queued = 0;
     const p = this.peer;
     if (p && p.peer === this) {
-      p.#peerDone = true;
+      // A FIN, unless this end reset the connection.
+      if (!this.#wasReset && !p.#peerDone) {
+        p.#peerDone = true;
+        p.#finUnread = this.tcp;
+      }
       p.peer = this.type === SOCK.DGRAM ? null : p.peer;
       p.events.notify();
       p.room.notify();

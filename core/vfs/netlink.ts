@@ -203,10 +203,22 @@ export class NetlinkSocket extends OpenFile {
    * @param uid Owner.
    * @param gid Group.
    * @param pid The creating process (the default port id).
+   * @param sockets The network namespace's sockets, which hold it until it closes.
    */
-  constructor(flags: number, uid: number, gid: number, pid: number) {
+  constructor(
+    flags: number,
+    uid: number,
+    gid: number,
+    pid: number,
+    readonly sockets: Set<object> | null = null,
+  ) {
     super(new SocketInode(uid, gid), O.RDWR | (flags & O.NONBLOCK));
     this.#pid = pid;
+    sockets?.add(this);
+  }
+
+  protected override release(): void {
+    this.sockets?.delete(this);
   }
 
   /**

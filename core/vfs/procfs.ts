@@ -27,6 +27,7 @@ import {
 import { addUsage, noUsage, type Rusage, US_PER_TICK } from "../kernel/rusage.ts";
 import { sandboxMemory } from "../kernel/meminfo.ts";
 import { onlineCpus } from "./sysfs.ts";
+import { netDir, netSysctls } from "./procfs_net.ts";
 
 const CLK_TCK = 100;
 
@@ -88,6 +89,7 @@ export function makeProcfs(k: Kernel): SynthFs {
       ),
     );
     m.set("mounts", () => new SynthLink(fs, "mounts", () => "self/mounts"));
+    m.set("net", () => new SynthLink(fs, "net", () => "self/net"));
     m.set("stat", file("stat", () => statText(k)));
     m.set("vmstat", file("vmstat", () => vmstatText(k)));
     m.set("sys", () => sysDir(k, fs));
@@ -287,6 +289,7 @@ function sysDir(k: Kernel, fs: SynthFs): Inode {
   };
   // The IPC namespace's limits, which its objects obey.
   for (const [key, ctl] of Object.entries(k.ipc.sysctls())) place(key, ctl);
+  for (const [key, ctl] of Object.entries(netSysctls(k))) place(key, ctl);
   for (const key of k.sysctl.keys()) {
     place(key, { read: () => k.sysctl.get(key) ?? "", write: (t) => k.sysctl.set(key, t) });
   }
@@ -430,6 +433,7 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     );
     m.set("fd", () => fdDir(k, fs, p, `${key}/fd`, owner));
     m.set("fdinfo", () => fdinfoDir(fs, p, `${key}/fdinfo`, owner));
+    m.set("net", () => netDir(k, fs, `${key}/net`));
     m.set(
       "ns",
       () =>

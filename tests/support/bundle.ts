@@ -24,6 +24,8 @@ export interface BundleOptions {
   env?: string[];
   /** Extra mounts after runc's defaults. */
   mounts?: Array<{ destination: string; type: string; source: string; options?: string[] }>;
+  /** Capabilities beyond runc's default three (`CAP_NET_RAW`...), in every set. */
+  capabilities?: string[];
   /** `process.user` (default root). */
   user?: { uid: number; gid: number };
   /** `linux.maskedPaths` (default: runc's). */
@@ -72,7 +74,7 @@ export interface BundleOptions {
  */
 export async function makeBundle(o: BundleOptions): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "dvisor-bundle-" });
-  const caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+  const caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", ...(o.capabilities ?? [])];
   const config = {
     ociVersion: "1.0.2-dev",
     process: {
