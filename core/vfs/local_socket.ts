@@ -290,6 +290,8 @@ export class LocalSocket extends OpenFile {
    * accepts one, or is refused when the listener closes.
    */
   #connecting: { server: LocalSocket; local: SocketAddress | null } | null = null;
+  /** A connect that said EINPROGRESS has completed: the next connect says 0 (then EISCONN). */
+  #connectedLater = false;
   /** TCP: a connect that was waiting was refused (the socket is closed, as Linux's after the reset). */
   #refused = false;
   /** A listener's non-blocking connects waiting for room, first come first. */
@@ -450,6 +452,11 @@ export class LocalSocket extends OpenFile {
    */
   connectTo(server: LocalSocket, accepted: { local: SocketAddress } | null = null): void {
     if (this.#connecting) throw new LinuxError("EALREADY");
+    if (this.state === "connected" && this.#connectedLater) {
+      // As Linux's SS_CONNECTING socket: the call that sees the connection made succeeds.
+      this.#connectedLater = false;
+      return;
+    }
     if (this.state === "connected") throw new LinuxError("EISCONN");
     if (this.state === "listening") throw new LinuxError("EINVAL");
     // A connect that was refused reports it to the next call.
@@ -470,6 +477,12 @@ export class LocalSocket extends OpenFile {
     }
     if (this.tcp && server.#net) server.#net.counters.tcp.activeOpens++;
     this.#join(server, accepted?.local ?? null);
+    if (this.tcp && (this.flags & O.NONBLOCK)) {
+      // Linux's non-blocking TCP connect says EINPROGRESS even when the
+      // loopback completes the handshake at once; the next connect says 0.
+      this.#connectedLater = true;
+      throw new LinuxError("EINPROGRESS");
+    }
   }
 
   /** The connection is made: the server's end waits in its queue for accept. */
@@ -491,6 +504,7 @@ export class LocalSocket extends OpenFile {
       const c = this.#synWaiting.shift()!;
       const local = c.#connecting!.local;
       c.#connecting = null;
+      c.#connectedLater = true;
       c.#join(this, local);
       c.events.notify();
     }
