@@ -211,6 +211,8 @@ export class Process {
   nprocExceeded = false;
   /** What the children it waited for used, theirs included (RUSAGE_CHILDREN, times(2)). */
   childUsage: Rusage = noUsage();
+  /** Its read and write calls and their bytes (/proc/PID/io; a fork starts at zero). */
+  readonly io = { rchar: 0, wchar: 0, syscr: 0, syscw: 0 };
   /** What it used itself, taken when it exited. */
   exitUsage: Rusage | null = null;
 

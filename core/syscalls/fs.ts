@@ -9,7 +9,7 @@ import { jobControlIoctl, openSlave } from "./tty.ts";
 import { PTY, PtyMaster, PtySlave } from "../vfs/pty.ts";
 import { LocalSocket } from "../vfs/local_socket.ts";
 import { loopbackIoctl, NetlinkSocket } from "../vfs/netlink.ts";
-import { LinuxError } from "../errors.ts";
+import { LinuxError, WouldBlock } from "../errors.ts";
 import type { Handler, SyscallContext } from "../kernel/kernel.ts";
 import { SI, SIG } from "../kernel/signals.ts";
 import { fsizeAllows, fsizeAllowsSize } from "../kernel/rlimits.ts";
@@ -121,7 +121,7 @@ function xfsz(c: SyscallContext): void {
   c.k.signalThread(c.t, { sig: SIG.XFSZ, code: SI.KERNEL, pid: 0, uid: 0 });
 }
 
-function doRead(
+function doReadOnce(
   c: SyscallContext,
   f: OpenFile,
   addr: bigint,
@@ -137,6 +137,42 @@ function doRead(
   c.mem.write(addr, buf.subarray(0, n));
   return n;
 }
+
+/**
+ * /proc/PID/io's counts of a read or write call: bytes and calls, once per
+ * call however often it waited (a retry after a wait is the same call).
+ */
+function counted(c: SyscallContext, write: boolean, call: () => number): number {
+  let n = 0;
+  let finished = true;
+  try {
+    n = call();
+    return n;
+  } catch (e) {
+    if (e instanceof WouldBlock) finished = false;
+    throw e;
+  } finally {
+    if (finished) {
+      const io = c.p.io;
+      if (write) {
+        io.syscw++;
+        io.wchar += n;
+      } else {
+        io.syscr++;
+        io.rchar += n;
+      }
+    }
+  }
+}
+
+const doRead = (c: SyscallContext, f: OpenFile, addr: bigint, count: number, at: bigint | null) =>
+  counted(c, false, () => doReadOnce(c, f, addr, count, at));
+const doWrite = (c: SyscallContext, f: OpenFile, addr: bigint, count: number, at: bigint | null) =>
+  counted(c, true, () => doWriteOnce(c, f, addr, count, at));
+const readv = (c: SyscallContext, f: OpenFile, vecs: Array<[bigint, number]>, at: bigint | null) =>
+  counted(c, false, () => readvOnce(c, f, vecs, at));
+const writev = (c: SyscallContext, f: OpenFile, vecs: Array<[bigint, number]>, at: bigint | null) =>
+  counted(c, true, () => writevOnce(c, f, vecs, at));
 
 /** A buffer used call after call (a fresh zeroed one per call costs more than the copy). */
 class Scratch {
@@ -165,7 +201,7 @@ export function readBuffer(n: number): Uint8Array {
   return reads.take(n);
 }
 
-function doWrite(
+function doWriteOnce(
   c: SyscallContext,
   f: OpenFile,
   addr: bigint,
@@ -204,7 +240,7 @@ function iovecs(c: SyscallContext, addr: bigint, count: number): Array<[bigint, 
   return out;
 }
 
-function readv(
+function readvOnce(
   c: SyscallContext,
   f: OpenFile,
   vecs: Array<[bigint, number]>,
@@ -225,7 +261,7 @@ function readv(
   return n;
 }
 
-function writev(
+function writevOnce(
   c: SyscallContext,
   f: OpenFile,
   vecs: Array<[bigint, number]>,

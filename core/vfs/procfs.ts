@@ -407,6 +407,19 @@ function processDir(k: Kernel, fs: SynthFs, p: Process, key: string, thread?: Ta
     m.set("mem", () => new ProcMemFile(fs, `${key}/mem`, k, p, owner));
     m.set("auxv", file("auxv", () => p.mm.auxv.slice()));
     m.set("wchan", file("wchan", () => "0"));
+    // The Sentry's processes never touch a block device: what the gofer reads
+    // and writes for them is its own (so read_bytes and write_bytes are 0).
+    m.set("io", () =>
+      new SynthFile(
+        fs,
+        `${key}/io`,
+        () =>
+          `rchar: ${p.io.rchar}\nwchar: ${p.io.wchar}\nsyscr: ${p.io.syscr}\nsyscw: ${p.io.syscw}\n` +
+          "read_bytes: 0\nwrite_bytes: 0\ncancelled_write_bytes: 0\n",
+        null,
+        0o400,
+        owner,
+      ));
     m.set("cgroup", file("cgroup", () => "0::/\n"));
     m.set("uid_map", file("uid_map", () => mapText(k.idMappings.get(p.container)?.uid ?? null)));
     m.set("gid_map", file("gid_map", () => mapText(k.idMappings.get(p.container)?.gid ?? null)));
