@@ -54,7 +54,7 @@ const V1_CONTROLLERS = new Set([
 ]);
 
 /** Controllers dvisor enables for the sandbox under v2. */
-const V2_CONTROLLERS = ["cpu", "cpuset", "io", "memory", "pids"];
+const V2_CONTROLLERS = ["cpu", "cpuset", "hugetlb", "io", "memory", "pids"];
 
 /**
  * The cgroup hierarchies mounted on the host (one entry per hierarchy).

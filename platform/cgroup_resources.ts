@@ -41,6 +41,8 @@ export interface Resources {
   };
   /** Block I/O: weights and throttles per device. */
   blockIO?: BlockIO;
+  /** Huge page limits, by page size (`2MB`, `1GB`), in bytes. */
+  hugepageLimits?: Array<{ pageSize: string; limit: number }>;
   /** cgroup v2 control files written as given (`{"memory.high": "1G"}`). */
   unified?: Record<string, string>;
 }
@@ -68,7 +70,7 @@ export interface BlockIO {
 
 /** One control file to write: the controller (v1 hierarchy), the file, the value. */
 export interface ControlWrite {
-  controller: "memory" | "cpu" | "cpuset" | "pids" | "blkio" | "io" | "unified";
+  controller: "memory" | "cpu" | "cpuset" | "pids" | "blkio" | "io" | "hugetlb" | "unified";
   file: string;
   value: string;
   /** A first attempt whose failure is ignored: a later write of the same file decides. */
@@ -175,6 +177,14 @@ export function controlWrites(
     }
   }
   out.push(...blockIOWrites(version, r.blockIO ?? {}));
+  // Huge pages, and their reservations where the kernel has them (as runc).
+  for (const { pageSize, limit } of r.hugepageLimits ?? []) {
+    const [file, rsvd] = version === 1
+      ? [`hugetlb.${pageSize}.limit_in_bytes`, `hugetlb.${pageSize}.rsvd.limit_in_bytes`]
+      : [`hugetlb.${pageSize}.max`, `hugetlb.${pageSize}.rsvd.max`];
+    add("hugetlb", file, String(limit));
+    out.push({ controller: "hugetlb", file: rsvd, value: String(limit), mayFail: true });
+  }
   if (c.cpus !== undefined) add("cpuset", "cpuset.cpus", c.cpus);
   if (c.mems !== undefined) add("cpuset", "cpuset.mems", c.mems);
   if (r.pids?.limit !== undefined) {

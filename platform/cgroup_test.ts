@@ -134,6 +134,15 @@ Deno.test("controlWrites(): block I/O as runc writes it under v1 and v2", () => 
     "io.max=8:16 wiops=20",
   ]);
   assertEquals(blkioToIoWeight(100), 910);
+  const huge = { hugepageLimits: [{ pageSize: "2MB", limit: 4096 }] };
+  assertEquals(controlWrites(1, huge).map((w) => `${w.file}=${w.value}${w.mayFail ? "?" : ""}`), [
+    "hugetlb.2MB.limit_in_bytes=4096",
+    "hugetlb.2MB.rsvd.limit_in_bytes=4096?",
+  ]);
+  assertEquals(controlWrites(2, huge).map((w) => w.file), [
+    "hugetlb.2MB.max",
+    "hugetlb.2MB.rsvd.max",
+  ]);
   assertThrows(() => controlWrites(2, { blockIO: { leafWeight: 20 } }), RangeError, "v1");
 });
 

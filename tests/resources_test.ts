@@ -9,7 +9,12 @@ import { makeBundle, sandboxTraces } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 import { compileCPrograms, DVISOR, type Ran, run, runDetaching } from "./support/run.ts";
 import { controlWrites, type Resources } from "../platform/cgroup_resources.ts";
-import { type CgroupRecord, locateCgroup, readControl } from "../platform/cgroup.ts";
+import {
+  cgroupHierarchies,
+  type CgroupRecord,
+  locateCgroup,
+  readControl,
+} from "../platform/cgroup.ts";
 
 const MiB = 1024 * 1024;
 /** The host's first block device that is a disk (its major and minor), for blockIO throttles. */
@@ -363,6 +368,41 @@ Deno.test("the sandbox's cgroup path: /ID, cgroupsPath, --systemd-cgroup; bad in
       ["a CPU the host lacks", { cpu: { cpus: "4095" } }, undefined, "cpuset.cpus"],
       ["a path with ..", {}, "/a/../b", ".."],
     ];
+    // Huge page limits need a hugetlb controller where the sandbox's cgroup is:
+    // refused in one line without one (runc: "cannot set hugetlb limit").
+    const huge = { hugepageLimits: [{ pageSize: "2MB", limit: 4 * MiB }] };
+    const hierarchies = cgroupHierarchies();
+    const v1 = hierarchies.some((h) => h.version === 1);
+    const hugetlb = v1
+      ? hierarchies.some((h) => h.controllers.includes("hugetlb"))
+      : readControl(hierarchies[0]!.mountPoint, "cgroup.controllers").split(" ").includes(
+        "hugetlb",
+      );
+    if (!hugetlb) {
+      bad.push(["huge page limits without a hugetlb controller", huge, undefined, "hugetlb"]);
+    } else {
+      await t.step("huge page limits on the hugetlb controller", async () => {
+        const id = `dvisor-huge-${Deno.pid}`;
+        const b = await makeBundle({
+          rootfs,
+          args: ["sleep", "5"],
+          resources: huge,
+          cgroupsPath: `/${id}`,
+        });
+        try {
+          assertEquals((await createDetached(root, b, id)).code, 0);
+          const cg = locateCgroup(`/${id}`);
+          const dir = cg.dirs.find((d) =>
+            cg.version === 2 || d.controllers.includes("hugetlb")
+          )!.dir;
+          const file = cg.version === 1 ? "hugetlb.2MB.limit_in_bytes" : "hugetlb.2MB.max";
+          assertEquals(readControl(dir, file), String(4 * MiB));
+        } finally {
+          await dvisor(["delete", "--force", id]);
+          await Deno.remove(b, { recursive: true });
+        }
+      });
+    }
     for (const [what, resources, cgroupsPath, says] of bad) {
       await t.step(`${what}: create fails in one line, nothing made`, async () => {
         const b = await makeBundle({

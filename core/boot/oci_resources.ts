@@ -145,7 +145,23 @@ export function parseResources(
     if (Object.keys(b).length) resources.blockIO = b;
   }
 
-  for (const k of ["hugepageLimits", "network", "rdma"]) {
+  const huge = raw.hugepageLimits;
+  if (huge !== undefined && huge !== null) {
+    if (!Array.isArray(huge)) throw new RangeError(`${where}.hugepageLimits must be an array`);
+    const limits = huge.map((h, i) => {
+      const at = `${where}.hugepageLimits[${i}]`;
+      if (!isObject(h) || typeof h.pageSize !== "string" || !/^\d+[KMG]B$/.test(h.pageSize)) {
+        throw new RangeError(`${at}.pageSize must be a size like 2MB or 1GB`);
+      }
+      if (typeof h.limit !== "number" || !Number.isSafeInteger(h.limit) || h.limit < 0) {
+        throw new RangeError(`${at}.limit must be a number of bytes >= 0`);
+      }
+      return { pageSize: h.pageSize, limit: h.limit };
+    });
+    if (limits.length) resources.hugepageLimits = limits;
+  }
+
+  for (const k of ["network", "rdma"]) {
     const v = raw[k];
     const given = Array.isArray(v) ? v.length > 0 : isObject(v) && Object.keys(v).length > 0;
     if (given) ignored.push({ field: k, why: "dvisor does not set it on the host cgroup" });

@@ -33,4 +33,11 @@ Deno.test("parseResources(): blockIO checked and kept; zero weights leave things
   );
   assertThrows(() => parseResources({ blockIO: { weightDevice: {} } }, "r"), RangeError, "array");
   assertEquals(parseResources({ rdma: { mlx5: {} } }, "r").ignored.map((i) => i.field), ["rdma"]);
+  const huge = parseResources({ hugepageLimits: [{ pageSize: "2MB", limit: 1 << 22 }] }, "r");
+  assertEquals(huge.resources.hugepageLimits, [{ pageSize: "2MB", limit: 1 << 22 }]);
+  assertThrows(
+    () => parseResources({ hugepageLimits: [{ pageSize: "2mb", limit: 1 }] }, "r"),
+    RangeError,
+    "pageSize",
+  );
 });
