@@ -18,8 +18,9 @@
  *
  * VMIN and VTIME as n_tty: with both, VTIME is an inter-byte timer.
  *
- * Not done: echoes made while output is stopped are not held back; ECHOPRT
- * and XCASE.
+ * Echoes made while output is stopped wait until it starts again.
+ *
+ * Not done: ECHOPRT and XCASE.
  *
  * @module
  */
@@ -180,6 +181,8 @@ export class Terminal {
   #line: number[] = [];
   /** Output for the master to read. */
   #output: number[] = [];
+  /** Echoes made while output is stopped, held until it starts again (as n_tty's echo buffer). */
+  #held: number[] = [];
   /** The next input byte is taken literally (VLNEXT). */
   #literal = false;
   /** When the last input byte came (VMIN and VTIME: VTIME is then an inter-byte timer). */
@@ -232,17 +235,22 @@ export class Terminal {
 
   // ---- output (slave writes, echoes) -------------------------------------
 
+  /** Queues bytes for the master, or holds them while output is stopped. */
+  #emit(...bytes: number[]): void {
+    (this.stopped ? this.#held : this.#output).push(...bytes);
+  }
+
   /** Puts one byte out through the output processing (OPOST, ONLCR, OCRNL). */
   #put(c: number): void {
     const o = this.termios.oflag;
     if (this.#has(o, OF.OPOST)) {
       if (c === 10 && this.#has(o, OF.ONLCR)) {
-        this.#output.push(13, 10);
+        this.#emit(13, 10);
         return;
       }
       if (c === 13 && this.#has(o, OF.OCRNL)) c = 10;
     }
-    this.#output.push(c);
+    this.#emit(c);
   }
 
   /** Echoes an input byte: control characters as ^X with ECHOCTL. */
@@ -250,7 +258,7 @@ export class Terminal {
     const l = this.termios.lflag;
     if (!this.#has(l, L.ECHO)) return;
     if (this.#has(l, L.ECHOCTL) && (c < 32 || c === 127) && c !== 9 && c !== 10) {
-      this.#output.push(94, c === 127 ? 63 : c + 64);
+      this.#emit(94, c === 127 ? 63 : c + 64);
       return;
     }
     this.#put(c);
@@ -277,7 +285,7 @@ export class Terminal {
     }
     const l = this.termios.lflag;
     if (this.#has(l, L.ECHO) && this.#has(l, L.ECHOE)) {
-      for (let i = 0; i < cols; i++) this.#output.push(8, 32, 8);
+      for (let i = 0; i < cols; i++) this.#emit(8, 32, 8);
     }
     return true;
   }
@@ -361,7 +369,7 @@ export class Terminal {
     if (this.#literal) {
       this.#literal = false;
       // Take back the "^" shown for the VLNEXT.
-      if (this.#has(t.lflag, L.ECHO) && this.#has(t.lflag, L.ECHOCTL)) this.#output.push(8);
+      if (this.#has(t.lflag, L.ECHO) && this.#has(t.lflag, L.ECHOCTL)) this.#emit(8);
       this.#add(c);
       return;
     }
@@ -422,7 +430,7 @@ export class Terminal {
     }
     if (extended && is(V.LNEXT)) {
       this.#literal = true;
-      if (this.#has(t.lflag, L.ECHO) && this.#has(t.lflag, L.ECHOCTL)) this.#output.push(94);
+      if (this.#has(t.lflag, L.ECHO) && this.#has(t.lflag, L.ECHOCTL)) this.#emit(94);
       return;
     }
     if (extended && is(V.REPRINT) && this.#has(t.lflag, L.ECHO)) {
@@ -523,6 +531,7 @@ export class Terminal {
   /** Drops the output the master has not read (TCOFLUSH). */
   flushOutput(): void {
     this.#output = [];
+    this.#held = [];
     this.#event(PKT.FLUSHWRITE, 0);
     this.changed.notify();
   }
@@ -566,6 +575,8 @@ export class Terminal {
     if (tco) this.#tcoStopped = false;
     if (!this.stopped || this.#tcoStopped) return;
     this.stopped = false;
+    this.#output.push(...this.#held);
+    this.#held = [];
     this.#event(PKT.START, PKT.STOP);
     this.changed.notify();
   }
