@@ -272,7 +272,11 @@ export class Kernel {
    * @returns The usage.
    */
   selfUsage(p: Process): Rusage {
-    if (p.exitUsage) return p.exitUsage;
+    return p.exitUsage ?? this.#stubUsage(p);
+  }
+
+  /** What a process's stub has used so far, from the host. */
+  #stubUsage(p: Process): Rusage {
     const hosts: number[] = [];
     for (const t of p.threads.values()) {
       const h = this.#hostOf.get(t.tid);
@@ -1492,8 +1496,7 @@ export class Kernel {
     }
     if (t.process.threads.size === 1) {
       // The last thread: the stub still has its memory and counters.
-      t.process.exitUsage = null;
-      t.process.exitUsage = this.selfUsage(t.process);
+      t.process.exitUsage = this.#stubUsage(t.process);
     }
     this.machine.release(this.hostTid(t));
   }

@@ -8,6 +8,7 @@
  */
 import { tmpfsBytes } from "../vfs/tmpfs.ts";
 import type { Process } from "./task.ts";
+import { statusNumber } from "./usage.ts";
 
 /** Bytes, as /proc/meminfo reports them (in KiB there). */
 export interface SandboxMemory {
@@ -53,8 +54,7 @@ export function sandboxMemory(processes: Iterable<Process>, limit: bigint | null
     if (p.exitStatus !== null || !p.hostTgid) continue;
     try {
       const status = Deno.readTextFileSync(`/proc/${p.hostTgid}/status`);
-      const kb = (key: string) =>
-        BigInt(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? "0") * 1024n;
+      const kb = (key: string) => (statusNumber(status, key) ?? 0n) * 1024n;
       anon += kb("RssAnon");
       mapped += kb("RssFile");
     } catch {

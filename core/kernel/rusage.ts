@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { procStatFields, statusNumber } from "./usage.ts";
 
 /** Resource usage, as `struct rusage` holds it. */
 export interface Rusage {
@@ -44,20 +45,9 @@ export function noUsage(): Rusage {
   return { userUs: 0n, systemUs: 0n, maxRssKb: 0n, minflt: 0n, majflt: 0n, nvcsw: 0n, nivcsw: 0n };
 }
 
-/** The fields after a /proc stat line's command name. */
-function statFields(path: string): string[] | null {
-  try {
-    const stat = Deno.readTextFileSync(path);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return null;
-  }
-}
-
-/** A `Key:\tvalue` line of a /proc status file, as a number (0 if missing). */
+/** A /proc status file's number, 0 when missing. */
 function statusValue(status: string, key: string): bigint {
-  const m = new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status);
-  return m ? BigInt(m[1]!) : 0n;
+  return statusNumber(status, key) ?? 0n;
 }
 
 /**
@@ -78,7 +68,7 @@ function statusValue(status: string, key: string): bigint {
 export function hostRusage(hostTgid: number, hostTids: number[], thread = false): Rusage {
   const u = noUsage();
   const base = thread ? `/proc/${hostTgid}/task/${hostTids[0]}` : `/proc/${hostTgid}`;
-  const f = statFields(`${base}/stat`);
+  const f = procStatFields(`${base}/stat`);
   if (!f) return u;
   u.minflt = BigInt(f[7] ?? 0);
   u.majflt = BigInt(f[9] ?? 0);

@@ -60,16 +60,52 @@ export function usageOf(processes: Iterable<Process>): Usage {
 export function hostUsage(pids: Iterable<number>): Usage {
   const u: Usage = { userNs: 0, systemNs: 0, rssBytes: 0, tasks: 0 };
   for (const pid of pids) {
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      u.userNs += Number(f[11]) * NS_PER_TICK;
-      u.systemNs += Number(f[12]) * NS_PER_TICK;
-      u.rssBytes += Number(f[21]) * PAGE;
-      u.tasks += Number(f[17]);
-    } catch {
-      // it exited meanwhile
-    }
+    const f = procStatFields(`/proc/${pid}/stat`);
+    if (!f) continue; // it exited meanwhile
+    u.userNs += Number(f[11]) * NS_PER_TICK;
+    u.systemNs += Number(f[12]) * NS_PER_TICK;
+    u.rssBytes += Number(f[21]) * PAGE;
+    u.tasks += Number(f[17]);
   }
   return u;
+}
+
+/**
+ * The fields of a /proc stat file after the command name: `f[0]` is the
+ * state, so proc(5)'s field N is `f[N - 3]`.
+ *
+ * @param path `/proc/PID/stat` or `/proc/PID/task/TID/stat`.
+ * @returns The fields, or null when the process is gone.
+ *
+ * @example
+ * ```ts
+ * import { procStatFields } from "./usage.ts";
+ * if (procStatFields(`/proc/${Deno.pid}/stat`)?.[0] !== "R") throw new Error();
+ * ```
+ */
+export function procStatFields(path: string): string[] | null {
+  try {
+    const stat = Deno.readTextFileSync(path);
+    return stat.slice(stat.lastIndexOf(")") + 2).trim().split(" ");
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A `Key:   value` number of a /proc status file (kB units are the caller's).
+ *
+ * @param status The file's text.
+ * @param key The key (`VmRSS`, `voluntary_ctxt_switches`).
+ * @returns The number, or null when the key is missing.
+ *
+ * @example
+ * ```ts
+ * import { statusNumber } from "./usage.ts";
+ * if (statusNumber("VmRSS:\t  12 kB\n", "VmRSS") !== 12n) throw new Error();
+ * ```
+ */
+export function statusNumber(status: string, key: string): bigint | null {
+  const m = new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status);
+  return m ? BigInt(m[1]!) : null;
 }

@@ -17,6 +17,7 @@ import type { VPath } from "./mount.ts";
 import { SynthDir, SynthFile, SynthFs, SynthLink } from "./synthetic.ts";
 import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
 import {
+  hostText,
   mapsText,
   ProcMemFile,
   smapsRollupText,
@@ -97,14 +98,6 @@ export function makeProcfs(k: Kernel): SynthFs {
   };
   fs.setRoot(new SynthDir(fs, "/", entries));
   return fs;
-}
-
-function hostText(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
 }
 
 function meminfoText(k: Kernel): string {

@@ -12,6 +12,7 @@ import { STUB_BASE, STUB_END } from "../../platform/machine.ts";
 import { LinuxError } from "../errors.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import type { Process, Task } from "../kernel/task.ts";
+import { procStatFields, statusNumber } from "../kernel/usage.ts";
 import { splitDev } from "./devices.ts";
 import { type Inode, OpenFile } from "./inode.ts";
 import { SynthFile, type SynthFs, type SynthOwner } from "./synthetic.ts";
@@ -21,11 +22,17 @@ const PAGE = 4096n;
 const STUB_PAGES = Number((STUB_END - STUB_BASE) / PAGE);
 const STUB_KB = STUB_PAGES * 4;
 
-function hostText(path: string): string | null {
+/**
+ * A host /proc file's text ("" when it cannot be read: a process gone).
+ *
+ * @param path The file.
+ * @returns Its text.
+ */
+export function hostText(path: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch {
-    return null;
+    return "";
   }
 }
 
@@ -48,8 +55,7 @@ export function stubStat(k: Kernel, p: Process, t?: Task): string[] | null {
       return null;
     }
   }
-  const text = hostText(path);
-  return text ? text.slice(text.lastIndexOf(")") + 2).trim().split(" ") : null;
+  return procStatFields(path);
 }
 
 /** Whether a host maps (or smaps header) line is one of the stub's trampoline pages. */
@@ -82,7 +88,7 @@ function sentryMapsLine(k: Kernel, line: string): string {
 
 /** A process's stub's host file under /proc/PID, or "" when it is gone. */
 function stubFile(p: Process, name: string): string {
-  return p.hostTgid ? hostText(`/proc/${p.hostTgid}/${name}`) ?? "" : "";
+  return p.hostTgid ? hostText(`/proc/${p.hostTgid}/${name}`) : "";
 }
 
 /**
@@ -151,7 +157,7 @@ export function statmText(p: Process): string {
  */
 export function statusMemoryLines(p: Process): string[] {
   const text = stubFile(p, "status");
-  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? -1);
+  const kb = (key: string) => Number(statusNumber(text, key) ?? -1n);
   if (kb("VmSize") < 0) return [];
   const exe = Number(codePages(p)) * 4;
   const fixed: Record<string, number> = {
