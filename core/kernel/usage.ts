@@ -80,7 +80,7 @@ export function hostUsage(pids: Iterable<number>): Usage {
  * @example
  * ```ts
  * import { procStatFields } from "./usage.ts";
- * if (procStatFields(`/proc/${Deno.pid}/stat`)?.[0] !== "R") throw new Error();
+ * if (procStatFields(`/proc/${Deno.pid}/stat`)?.[1] !== String(Deno.ppid)) throw new Error(); // ppid
  * ```
  */
 export function procStatFields(path: string): string[] | null {
