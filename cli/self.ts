@@ -1,7 +1,8 @@
 /**
  * How dvisor starts itself for its internal roles (`gofer`, later `boot`):
- * the compiled binary re-executes itself, the sources run with the Deno that
- * runs this process. Never a `deno` found on PATH.
+ * the compiled binary re-executes itself, the bundle (`bundle.sh`) or the
+ * sources run with the Deno that runs this process, whichever this process
+ * runs. Never a `deno` found on PATH.
  *
  * The roles run without V8's code cache: they confine themselves, so their
  * cache database is read-only to them, and a module the cache lacks made
@@ -11,6 +12,7 @@
  * @module
  */
 import { embeddedBuildInfo } from "./version.ts";
+import { checkoutUrl, runsBundle } from "./checkout.ts";
 
 /**
  * The program and arguments that run `dvisor ARGS`.
@@ -28,23 +30,14 @@ import { embeddedBuildInfo } from "./version.ts";
 export function selfCommand(args: string[]): { path: string; argv: string[] } {
   const exe = Deno.execPath();
   if (embeddedBuildInfo()) return { path: exe, argv: ["dvisor", ...args] };
-  const main = new URL("./main.ts", import.meta.url).pathname;
-  const config = new URL("../deno.json", import.meta.url).pathname;
-  return {
-    path: exe,
-    argv: [
-      "deno",
-      "run",
-      "-A",
-      "--quiet",
-      "--no-lock",
-      "--no-code-cache",
-      "--config",
-      config,
-      main,
-      ...args,
-    ],
-  };
+  const run = ["deno", "run", "-A", "--quiet", "--no-lock", "--no-code-cache"];
+  if (runsBundle()) {
+    const main = new URL("dist/js/main.js", checkoutUrl()).pathname;
+    return { path: exe, argv: [...run, "--no-config", main, ...args] };
+  }
+  const main = new URL("cli/main.ts", checkoutUrl()).pathname;
+  const config = new URL("deno.json", checkoutUrl()).pathname;
+  return { path: exe, argv: [...run, "--config", config, main, ...args] };
 }
 
 /**
@@ -81,5 +74,5 @@ export function selfEnv(): string[] {
  */
 export function selfExecutable(): string {
   if (embeddedBuildInfo()) return Deno.execPath();
-  return new URL("../dvisor", import.meta.url).pathname;
+  return new URL("dvisor", checkoutUrl()).pathname;
 }

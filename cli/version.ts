@@ -5,6 +5,7 @@
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
+import { checkoutUrl, runsBundle } from "./checkout.ts";
 
 /** dvisor's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -23,7 +24,7 @@ export interface BuildInfo {
 }
 
 /** Where compile.sh puts the build facts it embeds (removed after compiling). */
-export const BUILD_INFO_URL = new URL("../dist/build/build_info.json", import.meta.url);
+export const BUILD_INFO_URL: URL = new URL("dist/build/build_info.json", checkoutUrl());
 
 /**
  * Returns the build facts embedded in a compiled binary.
@@ -54,7 +55,8 @@ export function embeddedBuildInfo(): BuildInfo | null {
  * @example
  * ```ts
  * import { sourceCommit } from "./version.ts";
- * console.log(sourceCommit(new URL("..", import.meta.url).pathname));
+ * import { checkoutUrl } from "./checkout.ts";
+ * console.log(sourceCommit(checkoutUrl().pathname));
  * ```
  */
 export function sourceCommit(dir: string): string {
@@ -86,12 +88,14 @@ export function sourceCommit(dir: string): string {
  */
 export function versionText(): string {
   const built = embeddedBuildInfo();
-  const commit = built?.commit ?? sourceCommit(new URL("..", import.meta.url).pathname);
+  const commit = built?.commit ?? sourceCommit(checkoutUrl().pathname);
   return [
     `dvisor version ${VERSION}`,
     `commit: ${commit}`,
     `spec: ${OCI_SPEC_VERSION}`,
     `deno: ${Deno.version.deno}`,
-    built ? `compiled: yes (${built.target}, ${built.date})` : "compiled: no (running from source)",
+    built
+      ? `compiled: yes (${built.target}, ${built.date})`
+      : `compiled: no (running ${runsBundle() ? "the bundle dist/js" : "from source"})`,
   ].join("\n") + "\n";
 }

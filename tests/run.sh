@@ -62,6 +62,10 @@ if ! cmp -s package-lock.json node_modules/.dvisor-installed-lock 2>/dev/null; t
   cp package-lock.json node_modules/.dvisor-installed-lock
 fi
 
+# dist/js: the tests run dvisor the way it starts fastest from a checkout
+# (the launcher runs the sources when there is none).
+./bundle.sh || echo "tests/run.sh: no bundle was built (see above): the tests run the sources"
+
 # The same checks as `deno task ok`, but the tests run (and print their
 # summary) even when formatting, lint or the type check fail first.
 deno=node_modules/.bin/deno
