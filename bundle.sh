@@ -29,6 +29,10 @@ if ! "$deno" bundle --quiet --platform deno --code-splitting --outdir "$new" cli
   exit 1
 fi
 rm -f "$log"
+# Deno reads and parses every module a literal dynamic import names before
+# it starts (all the commands); named through an expression, a command's
+# chunk is read when that command runs.
+sed -i 's/import(\("\.\/[^"]*\.js"\))/import([\1][0])/g' "$new"/*.js
 if ! "$deno" run -A --quiet --no-lock --no-config "$new/main.js" --version 2>/dev/null | grep -q '^dvisor '; then
   echo "bundle.sh: the bundle built does not run dvisor: run the sources (./dvisor) to see why" >&2
   exit 1

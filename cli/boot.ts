@@ -21,7 +21,8 @@ import { errnoNumber } from "../platform/errno.ts";
 import type { SyscallName } from "../platform/sysno.ts";
 import { refusedWith } from "../core/syscalls/refused.ts";
 import { exitCodeOf } from "./do.ts";
-import { bootSandbox, decodeConfig } from "../core/boot/boot_config.ts";
+import { decodeConfig } from "../core/boot/boot_config.ts";
+import { bootSandbox } from "../core/boot/boot_sandbox.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 

@@ -58,7 +58,12 @@ export async function loadBundle(
   } catch {
     throw new UsageError(`Cannot read ${bundle}/config.json: give the bundle with --bundle`);
   }
-  return await prepareBundle(bundle, parseSpec(text, bundle), id, globals, logger);
+  const spec = parseSpec(text, bundle);
+  // Checking the values loads the Sentry's namespaces: only when there are any.
+  if (Object.keys(spec.sysctl).length > 0) {
+    (await import("../core/boot/oci_sysctl.ts")).checkSysctls(spec.sysctl);
+  }
+  return await prepareBundle(bundle, spec, id, globals, logger);
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   setTermios,
   setWindowSize,
 } from "../platform/pty.ts";
-import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
+import { TERMINAL_SIGNALS } from "../core/kernel/signals.ts";
 import { UsageError } from "./flags.ts";
 
 /**

@@ -7,7 +7,7 @@
  */
 import { ownUserNamespace } from "./rootless.ts";
 import { containerTagArg } from "./sandbox_reaper.ts";
-import { MAX_PRESERVED_FDS } from "../core/boot/start_process.ts";
+import { MAX_PRESERVED_FDS } from "../core/boot/boot_config.ts";
 import { UsageError } from "./flags.ts";
 import { terminalOwner } from "./console.ts";
 import {

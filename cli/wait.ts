@@ -7,7 +7,7 @@
 import { METHOD } from "../core/control/protocol.ts";
 import { closeFd } from "../platform/fd.ts";
 import { openSignalFd, readSignals } from "../platform/signalfd.ts";
-import { TERMINAL_SIGNALS } from "../core/syscalls/tty.ts";
+import { TERMINAL_SIGNALS } from "../core/kernel/signals.ts";
 import { type ContainerState, StateStore } from "./container_state.ts";
 import { callSandbox, callSandboxAsync, forContainer, SandboxGone } from "./control_client.ts";
 import { exitCodeOf } from "./do.ts";

@@ -4,8 +4,6 @@
  *
  * @module
  */
-import { IpcNamespace } from "../ipc/namespace.ts";
-import { NetNamespace } from "../net/namespace.ts";
 import { parseSeccomp, type SeccompProfile } from "./oci_seccomp.ts";
 import { type Ignored, parseResources } from "./oci_resources.ts";
 import type { IdMappings, IdRange } from "../vfs/id_map.ts";
@@ -422,15 +420,16 @@ function parseHooks(raw: unknown): Partial<Record<HookPoint, Hook[]>> {
 const NAMESPACED_SYSCTL =
   /^(kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced|hostname|domainname)|fs\.mqueue\.[a-z_]+|net\.[a-z0-9_.-]+)$/;
 
-/** linux.sysctl, checked. */
+/**
+ * linux.sysctl, checked for shape and for keys a container may set; their
+ * values are checked by checkSysctls (oci_sysctl.ts), which
+ * loads the namespaces that hold them.
+ */
 function sysctlOf(raw: Record<string, unknown>): Record<string, string> {
   const linux = isObject(raw.linux) ? raw.linux : {};
   if (linux.sysctl === undefined || linux.sysctl === null) return {};
   if (!isObject(linux.sysctl)) throw new SpecError("config.json: linux.sysctl must be an object");
   const out: Record<string, string> = {};
-  // A scratch network namespace takes them in the order the sandbox will
-  // (ip_local_port_range's check depends on ip_unprivileged_port_start).
-  const net = new NetNamespace().sysctls();
   for (const [key, value] of Object.entries(linux.sysctl)) {
     if (typeof value !== "string") {
       throw new SpecError(`config.json: linux.sysctl ${key} must be a string`);
@@ -441,27 +440,10 @@ function sysctlOf(raw: Record<string, unknown>): Record<string, string> {
         `config.json: sysctl ${key} is not in a separate kernel namespace: remove it from linux.sysctl`,
       );
     }
-    const known = IPC_SYSCTLS[dotted] ?? net[dotted];
-    if (known) {
-      try {
-        known.write(value);
-      } catch {
-        throw new SpecError(
-          `config.json: linux.sysctl ${key} cannot be ${
-            JSON.stringify(value)
-          }: give a number in its range`,
-        );
-      }
-    } else if (dotted.startsWith("fs.mqueue.") || /^kernel\.(msg|sem|shm[^_])/.test(dotted)) {
-      throw new SpecError(`config.json: there is no sysctl ${key}: remove it from linux.sysctl`);
-    }
     out[dotted] = value;
   }
   return out;
 }
-
-/** The IPC namespace's sysctls, to check values with (a scratch namespace's). */
-const IPC_SYSCTLS = new IpcNamespace().sysctls();
 
 /** linux.seccomp, parsed, when there is one. */
 function seccompOf(raw: Record<string, unknown>): { seccomp?: SeccompProfile } {

@@ -11,7 +11,8 @@ import type { Resources } from "../../platform/cgroup_resources.ts";
 import { alwaysAllowed, type SeccompProfile } from "./oci_seccomp.ts";
 import { SELF_ONLY } from "../../platform/self_only.ts";
 import { openSignalFd, readSignals } from "../../platform/signalfd.ts";
-import { forwardTerminalSignal, provideDevTty, TERMINAL_SIGNALS } from "../syscalls/tty.ts";
+import { forwardTerminalSignal, provideDevTty } from "../syscalls/tty.ts";
+import { TERMINAL_SIGNALS } from "../kernel/signals.ts";
 import type { TtyState } from "../vfs/host_tty.ts";
 import { EventLoop } from "../../platform/event_loop.ts";
 import { closeQuietly, readFd, setNonblocking } from "../../platform/fd.ts";
@@ -114,8 +115,8 @@ export function runSandbox(config: SandboxConfig): number {
   for (const [key, value] of Object.entries(config.sysctl ?? {})) {
     if (key === "kernel.hostname") k.uts.hostname = value;
     else if (key === "kernel.domainname") k.uts.domainname = value;
-    else if (ipcSysctls[key]) ipcSysctls[key].write(value); // checked by parseSpec
-    else if (netSysctls[key]) netSysctls[key].write(value); // checked by parseSpec
+    else if (ipcSysctls[key]) ipcSysctls[key].write(value); // checked by checkSysctls
+    else if (netSysctls[key]) netSysctls[key].write(value); // checked by checkSysctls
     else k.sysctl.set(key, value);
   }
   populateMounts(k, ns, { ...config, container: "" });

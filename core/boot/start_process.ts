@@ -21,9 +21,6 @@ import { O, S_IFDIR, S_IFMT } from "../vfs/inode.ts";
 import type { MountNamespace, VPath } from "../vfs/mount.ts";
 import { walk } from "../vfs/walk.ts";
 
-/** How many descriptors beyond stdio a process may be given (`--preserve-fds`). */
-export const MAX_PRESERVED_FDS = 64;
-
 /** What a process runs. */
 export interface ProcessConfig {
   /** argv; argv[0] is looked up in PATH when it has no "/". */

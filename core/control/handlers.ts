@@ -8,7 +8,7 @@
  * @module
  */
 import { usageOf } from "../kernel/usage.ts";
-import { MAX_PRESERVED_FDS } from "../boot/start_process.ts";
+import { MAX_PRESERVED_FDS } from "../boot/boot_config.ts";
 import { forwardTerminalSignal } from "../syscalls/tty.ts";
 import { closeQuietly } from "../../platform/fd.ts";
 import type { Kernel } from "../kernel/kernel.ts";

@@ -39,6 +39,20 @@ export const SIG = {
   SYS: 31,
 } as const;
 
+/**
+ * Signals a host terminal's line discipline sends its controlling process
+ * (SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH): the sandbox process blocks
+ * them, reads them from a signalfd and sends them on to the container's
+ * terminal (core/syscalls/tty.ts, `forwardTerminalSignal`).
+ */
+export const TERMINAL_SIGNALS: readonly number[] = [
+  SIG.HUP,
+  SIG.INT,
+  SIG.QUIT,
+  SIG.TSTP,
+  SIG.WINCH,
+];
+
 /** The highest signal number. */
 export const SIGRTMAX = 64;
 

@@ -17,14 +17,6 @@ import { PtyMaster, PtySlave, Terminal } from "../vfs/pty.ts";
 import { deviceHooks } from "../vfs/devices.ts";
 import { dupFd } from "../../platform/fd.ts";
 
-/**
- * Signals a host terminal's line discipline sends its controlling process
- * (SIGHUP, SIGINT, SIGQUIT, SIGTSTP, SIGWINCH): the sandbox process blocks
- * them, reads them from a signalfd and sends them on with
- * {@linkcode forwardTerminalSignal}.
- */
-export const TERMINAL_SIGNALS: readonly number[] = [1, 2, 3, 20, 28];
-
 const SIGHUP = 1;
 const SIGCONT = 18;
 const CAP_SYS_ADMIN = 21;
@@ -55,7 +47,7 @@ export function signalForeground(k: Kernel, tty: TtyState, sig: number): number 
  *
  * @param k The kernel.
  * @param tty The terminal.
- * @param sig One of {@linkcode TERMINAL_SIGNALS}.
+ * @param sig One of the TERMINAL_SIGNALS (core/kernel/signals.ts).
  */
 export function forwardTerminalSignal(k: Kernel, tty: TtyState, sig: number): void {
   signalForeground(k, tty, sig);
