@@ -40,6 +40,40 @@ export interface GoferOptions {
   oomScoreAdj?: number;
   /** Global flags to pass on (--log, --debug-log...). */
   globals?: readonly string[];
+  /**
+   * The socket pairs to serve on, one per directory (`[sentry end, gofer
+   * end]`), when the caller made them first (see {@linkcode goferSockets});
+   * by default new ones. The gofer ends are closed here either way; given
+   * sentry ends stay the caller's to close, even on failure.
+   */
+  sockets?: Array<[number, number]>;
+}
+
+/**
+ * Socket pairs for a gofer serving `n` directories, made before it starts
+ * so that the sandbox process can be started with its ends first.
+ *
+ * @param n How many directories.
+ * @returns `[sentry end, gofer end]` pairs.
+ *
+ * @example
+ * ```ts
+ * import { goferSockets } from "./gofer_process.ts";
+ * import { closeFd } from "../platform/fd.ts";
+ * const pairs = goferSockets(2);
+ * if (pairs.length !== 2) throw new Error();
+ * pairs.flat().forEach(closeFd);
+ * ```
+ */
+export function goferSockets(n: number): Array<[number, number]> {
+  const pairs: Array<[number, number]> = [];
+  try {
+    for (let i = 0; i < n; i++) pairs.push(socketPair());
+  } catch (e) {
+    pairs.flat().forEach(closeQuietly);
+    throw e;
+  }
+  return pairs;
 }
 
 /**
@@ -56,7 +90,7 @@ export function startGofer(
   options: GoferOptions = {},
 ): Gofer {
   const { detached = false, tag, joinCgroups = [], globals = [], oomScoreAdj } = options;
-  const pairs = served.map(() => socketPair());
+  const pairs = options.sockets ?? goferSockets(served.length);
   const devnull = openFile("/dev/null", O.RDWR);
   try {
     const serveArgs = served.flatMap((
@@ -91,7 +125,7 @@ export function startGofer(
     });
     return { child, sentryFds: pairs.map(([s]) => s) };
   } catch (e) {
-    pairs.forEach(([a]) => closeQuietly(a));
+    if (!options.sockets) pairs.forEach(([a]) => closeQuietly(a));
     throw e;
   } finally {
     pairs.forEach(([, g]) => closeQuietly(g));

@@ -26,7 +26,7 @@ import { capabilityNumber } from "../platform/caps.ts";
 import { type Child, spawn } from "../platform/spawn.ts";
 import { type BootConfig, encodeConfig } from "../core/boot/boot_config.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
-import { type Served, startGofer } from "./gofer_process.ts";
+import { goferSockets, type Served, startGofer } from "./gofer_process.ts";
 import type { Logger } from "./log.ts";
 import { selfCommand, selfEnv } from "./self.ts";
 
@@ -191,20 +191,15 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
   const { request, served, mountPoint, globals, control } = o;
   const detached = o.detached === true && control !== undefined;
   const gated = detached || (o.gated === true && control !== undefined);
-  const gofer = startGofer(
-    servedDirectories(request, served),
-    mountPoint,
-    {
-      detached,
-      ...(o.tag ? { tag: o.tag } : {}),
-      ...(o.joinCgroups ? { joinCgroups: o.joinCgroups } : {}),
-      ...oomScoreAdj(request),
-      globals,
-    },
-  );
+  const directories = servedDirectories(request, served);
+  // The sandbox process starts first: it takes longest to load, and the
+  // gofer (started next on the other ends) is serving before it asks.
+  const sockets = goferSockets(directories.length);
   const [reportRead, reportWrite] = pipe(O.CLOEXEC);
   const [controlRead, controlWrite] = detached ? [-1, -1] : pipe(O.CLOEXEC);
   const configFds: Array<readonly [number, number]> = [];
+  let boot: Child | null = null;
+  let goferCalled = false;
   try {
     // In the sandbox process: stdio at 0-2, gofer sockets from 3, then the
     // config and the other descriptors.
@@ -239,7 +234,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         "--config-fd",
         String(configAt),
       ]);
-      const boot = spawn({
+      boot = spawn({
         path,
         args: argv,
         env: selfEnv(),
@@ -247,7 +242,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
           [0, o.terminal ?? o.stdio?.[0] ?? 0],
           [1, o.terminal ?? o.stdio?.[1] ?? 1],
           [2, o.terminal ?? o.stdio?.[2] ?? 2],
-          ...gofer.sentryFds.map((fd, i) => [3 + i, fd] as const),
+          ...sockets.map(([sentry], i) => [3 + i, sentry] as const),
           [configAt, configFd],
           ...configFds,
         ],
@@ -261,24 +256,37 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
         ...(request.networkNamespace ? { joinNetwork: request.networkNamespace } : {}),
         ...oomScoreAdj(request),
       });
-      return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
     } finally {
       closeFd(configFd);
     }
+    goferCalled = true;
+    const gofer = startGofer(directories, mountPoint, {
+      detached,
+      sockets,
+      ...(o.tag ? { tag: o.tag } : {}),
+      ...(o.joinCgroups ? { joinCgroups: o.joinCgroups } : {}),
+      ...oomScoreAdj(request),
+      globals,
+    });
+    return { boot, gofer: gofer.child, reportRead, controlWrite: detached ? null : controlWrite };
   } catch (e) {
     closeQuietly(reportRead);
     if (!detached) closeQuietly(controlWrite);
-    try {
-      gofer.child.kill(9);
-    } catch { /* gone */ }
-    gofer.child.waitSync();
-    gofer.child.close();
+    if (boot) {
+      try {
+        boot.kill(9);
+      } catch { /* gone */ }
+      boot.waitSync();
+      boot.close();
+    }
     throw e;
   } finally {
-    // The sandbox process has its copies now.
+    // The sandbox process and the gofer have their copies now (startGofer
+    // closes the gofer ends, even when it fails).
+    if (!goferCalled) sockets.forEach(([, g]) => closeQuietly(g));
     closeQuietly(reportWrite);
     if (!detached) closeQuietly(controlRead);
-    gofer.sentryFds.forEach(closeQuietly);
+    sockets.forEach(([sentry]) => closeQuietly(sentry));
   }
 }
 
