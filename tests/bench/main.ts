@@ -149,7 +149,7 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
     }`,
   );
   await hostNetworkTable(runtimes, bundle);
-  console.log("\ncontainer lifecycle (sleep; median), and the RSS an idle one keeps");
+  console.log("\ncontainer lifecycle (sleep; median), and the memory an idle one keeps");
   const life = new Map<string, Lifecycle>();
   for (const r of runtimes) life.set(r.name, await lifecycleMillis(r, bundle, quick ? 2 : 5));
   console.log(
@@ -161,7 +161,13 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
       `${op.padEnd(18)}${names.map((n) => cell(`${v(n)!.toFixed(1)} ms`)).join("")}${ratios(v)}`,
     );
   }
-  for (const [label, key] of [["idle RSS", "idleRssKiB"], ["idle PSS", "idlePssKiB"]] as const) {
+  for (
+    const [label, key] of [
+      ["idle RSS", "idleRssKiB"],
+      ["idle PSS", "idlePssKiB"],
+      ["idle USS", "idleUssKiB"],
+    ] as const
+  ) {
     const mem = (n: string) => life.get(n)?.[key];
     console.log(
       `${label.padEnd(18)}${names.map((n) => cell(`${(mem(n)! / 1024).toFixed(1)} MiB`)).join("")}${

@@ -204,6 +204,12 @@ export interface Lifecycle {
    * the processes that map them.
    */
   idlePssKiB: number;
+  /**
+   * USS (KiB): the pages only these processes map (private clean and
+   * dirty), which removing the container frees; a binary's text shared
+   * with other processes is not in it.
+   */
+  idleUssKiB: number;
 }
 
 function pids(): Set<number> {
@@ -259,7 +265,8 @@ async function timed(peer: Peer, args: string[]): Promise<{ ms: number; stdout: 
 
 /**
  * Medians of create, start, state, kill (SIGKILL until stopped) and delete
- * of a `sleep` container, and the RSS of what an idle one keeps running.
+ * of a `sleep` container, and the RSS, PSS and USS of what an idle one keeps
+ * running.
  *
  * @param peer The runtime.
  * @param bundle A bundle from {@linkcode makeBundle}.
@@ -272,6 +279,7 @@ export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Pr
   const t: Record<string, number[]> = { create: [], start: [], state: [], kill: [], delete: [] };
   const rss: number[] = [];
   const pss: number[] = [];
+  const uss: number[] = [];
   for (let i = 0; i < n; i++) {
     const id = `dvisor-bench-life-${Deno.pid}-${serial++}`;
     const before = pids();
@@ -281,6 +289,11 @@ export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Pr
     const fresh = oneEachMemory([...pids()].filter((p) => !before.has(p)));
     rss.push(fresh.reduce((s, p) => s + procKiB(p, "status", "VmRSS"), 0));
     pss.push(fresh.reduce((s, p) => s + procKiB(p, "smaps_rollup", "Pss"), 0));
+    uss.push(
+      fresh.reduce((s, p) =>
+        s + procKiB(p, "smaps_rollup", "Private_Clean") +
+        procKiB(p, "smaps_rollup", "Private_Dirty"), 0),
+    );
     t.state!.push((await timed(peer, ["state", id])).ms);
     const k0 = performance.now();
     await timed(peer, ["kill", id, "KILL"]);
@@ -300,5 +313,6 @@ export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Pr
     delete: median(t.delete!),
     idleRssKiB: median(rss),
     idlePssKiB: median(pss),
+    idleUssKiB: median(uss),
   };
 }
