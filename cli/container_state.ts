@@ -9,6 +9,7 @@
  */
 import { callSandbox } from "./control_client.ts";
 import { METHOD } from "../core/control/protocol.ts";
+import { procStatFields } from "../core/kernel/usage.ts";
 import type { CgroupRecord } from "../platform/cgroup.ts";
 import { type FileLock, lockFile } from "../platform/flock.ts";
 import type { Hook, HookPoint } from "../core/boot/oci_spec.ts";
@@ -103,14 +104,9 @@ export function checkId(id: string): void {
  */
 export function processStartTime(pid: number): number | null {
   if (pid <= 0) return null;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] === "Z" || fields[0] === "X") return null;
-    return Number(fields[19]);
-  } catch {
-    return null;
-  }
+  const fields = procStatFields(`/proc/${pid}/stat`);
+  if (!fields || fields[0] === "Z" || fields[0] === "X") return null;
+  return Number(fields[19]);
 }
 
 /**

@@ -17,9 +17,8 @@ import { isLocal, isV4 } from "../syscalls/inet.ts";
 import type { IcmpCounters } from "./counters.ts";
 import { checksum, ipv4Packet, pseudoHeaderSum, readIpv4, setChecksum } from "./ip_packet.ts";
 import type { NetNamespace } from "./namespace.ts";
+import { AF } from "./families.ts";
 
-const AF_INET = 2;
-const AF_INET6 = 10;
 /** ICMP types (LAST: NR_ICMP_TYPES, the highest Linux handles). */
 const ICMP = { ECHOREPLY: 0, ECHO: 8, TIMESTAMP: 13, TIMESTAMPREPLY: 14, LAST: 18 } as const;
 const ICMPV6 = { ECHO_REQUEST: 128, ECHO_REPLY: 129 } as const;
@@ -78,12 +77,12 @@ export interface IcmpSend {
 
 /** An IPv4 address as an InetAddress. */
 function v4(ip: Uint8Array): InetAddress {
-  return { kind: "inet", family: AF_INET, ip, port: 0 };
+  return { kind: "inet", family: AF.INET, ip, port: 0 };
 }
 
 /** An IPv6 address as an InetAddress. */
 function v6(ip: Uint8Array): InetAddress {
-  return { kind: "inet", family: AF_INET6, ip, port: 0 };
+  return { kind: "inet", family: AF.INET6, ip, port: 0 };
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -111,7 +110,7 @@ function now(): bigint {
  *   address without SO_BROADCAST.
  */
 export function icmpDestination(to: InetAddress, family: number, broadcast: boolean): Uint8Array {
-  if (family === AF_INET6) {
+  if (family === AF.INET6) {
     if (isV4(to)) throw new LinuxError("EINVAL");
     if (!isLocal(to)) throw new LinuxError("ENETUNREACH");
     return unspecified(to.ip) ? LOOPBACK6 : to.ip;
@@ -150,7 +149,7 @@ export function sendIcmp(
   const data = message.slice();
   if (how.ident) {
     // A ping socket sends echo requests only, with its identifier.
-    const request = family === AF_INET ? ICMP.ECHO : ICMPV6.ECHO_REQUEST;
+    const request = family === AF.INET ? ICMP.ECHO : ICMPV6.ECHO_REQUEST;
     if (data.length < 8 || data[0] !== request || data[1] !== 0) throw new LinuxError("EINVAL");
   }
   if (how.checksumAt >= 0 && how.checksumAt + 2 > data.length) throw new LinuxError("EINVAL");
@@ -161,9 +160,9 @@ export function sendIcmp(
     data[5] = id & 0xff;
   }
   const src = unspecified(from.local.ip)
-    ? (family === AF_INET ? LOOPBACK4 : LOOPBACK6)
+    ? (family === AF.INET ? LOOPBACK4 : LOOPBACK6)
     : from.local.ip;
-  if (family === AF_INET) {
+  if (family === AF.INET) {
     if (how.checksumAt >= 0) setChecksum(data, how.checksumAt);
     const ttl = how.ttl < 0 ? net.settings.defaultTtl : how.ttl;
     const header = { tos: how.tos, id: net.nextIpId(), df: how.df, ttl, protocol: 1, src, dst };
@@ -199,7 +198,7 @@ function route4(net: NetNamespace, packet: Uint8Array): void {
   sent(net.counters.icmp, net, message[0], packet.length);
   const d = { from: v4(h.src), to: v4(h.dst), ttl: h.ttl, tos: h.tos, at: now() };
   for (const s of net.icmp) {
-    if (!s.raw || s.family !== AF_INET) continue;
+    if (!s.raw || s.family !== AF.INET) continue;
     if (!matches(s, h.src, h.dst) || (message.length && s.blocks(message[0]!))) continue;
     s.deliver({ ...d, data: packet.slice() });
   }
@@ -224,7 +223,7 @@ function route4(net: NetNamespace, packet: Uint8Array): void {
     return;
   }
   if (type === ICMP.ECHOREPLY) {
-    toPingSocket(net, AF_INET, message, { ...d, data: message.slice() });
+    toPingSocket(net, AF.INET, message, { ...d, data: message.slice() });
     return;
   }
   let reply: Uint8Array;
@@ -267,7 +266,7 @@ function route6(
   sent(net.counters.icmp6, net, message[0], 40 + message.length);
   const d = { from: v6(src), to: v6(dst), ttl: hops, tos: tclass, at: now() };
   for (const s of net.icmp) {
-    if (!s.raw || s.family !== AF_INET6) continue;
+    if (!s.raw || s.family !== AF.INET6) continue;
     if (!matches(s, src, dst) || s.blocks(message[0]!)) continue;
     s.deliver({ ...d, data: message.slice() });
   }
@@ -286,7 +285,7 @@ function route6(
     setChecksum(reply, 2, pseudoHeaderSum(dst, src, reply.length, 58));
     route6(net, reply, dst, src, HOP_LIMIT, tclass);
   } else if (type === ICMPV6.ECHO_REPLY && message.length >= 8) {
-    toPingSocket(net, AF_INET6, message, { ...d, data: message.slice() });
+    toPingSocket(net, AF.INET6, message, { ...d, data: message.slice() });
   }
 }
 

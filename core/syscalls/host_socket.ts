@@ -25,15 +25,8 @@ import {
   socketFlags,
   writeSockaddr as writeAddr,
 } from "./socket.ts";
+import { AF, SOCK, SOCK_FLAG } from "../net/families.ts";
 
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_STREAM = 1;
-const SOCK_DGRAM = 2;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const AF_NETLINK = 16;
 const MSG_NOSIGNAL = 0x4000;
 /** The largest sockaddr an application may pass. */
 const ADDR_MAX = 128;
@@ -187,9 +180,9 @@ const HOST: Record<string, (c: SyscallContext, s: HostSocketFile) => number> = {
 };
 
 function accept(c: SyscallContext, s: HostSocketFile, flags: number): number {
-  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
-  const { socket, addr } = s.accept(flags & SOCK_NONBLOCK ? O.NONBLOCK : 0);
-  const fd = c.p.fds.add(socket, (flags & SOCK_CLOEXEC) !== 0);
+  if (flags & ~(SOCK_FLAG.NONBLOCK | SOCK_FLAG.CLOEXEC)) throw new LinuxError("EINVAL");
+  const { socket, addr } = s.accept(flags & SOCK_FLAG.NONBLOCK ? O.NONBLOCK : 0);
+  const fd = c.p.fds.add(socket, (flags & SOCK_FLAG.CLOEXEC) !== 0);
   try {
     writeAddr(c, c.args[1], c.args[2], addr);
   } catch (e) {
@@ -211,15 +204,15 @@ export function withHostSockets(local: Record<string, Handler>): Record<string, 
   const out = routeSockets(local, HOST, (f) => f instanceof HostSocketFile ? f : null);
   out.socket = (c) => {
     const family = i32(c.args[0]);
-    const inet = family === AF_INET || family === AF_INET6;
-    if (c.k.network !== "host" || (!inet && family !== AF_NETLINK)) return local.socket!(c);
+    const inet = family === AF.INET || family === AF.INET6;
+    if (c.k.network !== "host" || (!inet && family !== AF.NETLINK)) return local.socket!(c);
     const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
     if (inet) {
       // Raw and packet sockets would reach past the host's own protections.
-      if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+      if (type !== SOCK.STREAM && type !== SOCK.DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
     } else {
       // rtnetlink only, read-only (HostSocketFile refuses changes).
-      if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+      if (type !== SOCK.RAW && type !== SOCK.DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
       if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
     }
     const s = HostSocketFile.open(family, type, i32(c.args[2]), flags, c.k.hostPoller);

@@ -45,12 +45,8 @@ import {
   SO,
   SOL_SOCKET,
 } from "./socket_options.ts";
+import { AF, SOCK } from "../net/families.ts";
 
-const AF_UNSPEC = 0;
-const AF_INET = 2;
-const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_RAW = 3;
 const CAP_NET_RAW = 13;
 /** IPPROTO_IP options. */
 const IP = {
@@ -107,7 +103,7 @@ function readAddress(
   len: number,
   use: Use,
 ): InetAddress {
-  const v6 = s.family === AF_INET6;
+  const v6 = s.family === AF.INET6;
   const least = !v6 ? 16 : use === "send" && !s.raw ? 28 : 24;
   if (len < least || len > 128) throw new LinuxError("EINVAL");
   const raw = c.mem.read(addr ?? 0n, len);
@@ -116,8 +112,8 @@ function readAddress(
   const any = ip.every((b) => b === 0);
   const ok = family === s.family ||
     (s.raw && !v6 && use === "bind") ||
-    (s.raw && use === "send" && family === AF_UNSPEC) ||
-    (!s.raw && !v6 && use === "bind" && family === AF_UNSPEC && any);
+    (s.raw && use === "send" && family === AF.UNSPEC) ||
+    (!s.raw && !v6 && use === "bind" && family === AF.UNSPEC && any);
   if (!ok) throw new LinuxError(s.raw && v6 && use === "bind" ? "EINVAL" : "EAFNOSUPPORT");
   return { kind: "inet", family: s.family, ip, port: (raw[2]! << 8) | raw[3]! };
 }
@@ -130,9 +126,9 @@ function ownName(s: IcmpSocket): Uint8Array {
 
 function bind(c: SyscallContext, s: IcmpSocket): number {
   const a = readAddress(c, s, c.args[1], u32(c.args[2]), "bind");
-  if (s.family === AF_INET6 && isV4(a)) throw new LinuxError(s.raw ? "EADDRNOTAVAIL" : "EINVAL");
+  if (s.family === AF.INET6 && isV4(a)) throw new LinuxError(s.raw ? "EADDRNOTAVAIL" : "EINVAL");
   // A ping socket's address must be this host's own (not the broadcast one).
-  const broadcast = s.family === AF_INET && a.ip.every((b, i) => b === [127, 255, 255, 255][i]);
+  const broadcast = s.family === AF.INET && a.ip.every((b, i) => b === [127, 255, 255, 255][i]);
   if (!isLocal(a) || (!s.raw && broadcast)) throw new LinuxError("EADDRNOTAVAIL");
   if (s.raw ? s.connected : s.local.port !== 0) throw new LinuxError("EINVAL");
   s.bindTo(a.ip, a.port);
@@ -142,7 +138,7 @@ function bind(c: SyscallContext, s: IcmpSocket): number {
 function connect(c: SyscallContext, s: IcmpSocket): number {
   const len = u32(c.args[2]);
   if (len < 2) throw new LinuxError("EINVAL");
-  if ((c.mem.read(c.args[1] ?? 0n, 2)[0]! | 0) === AF_UNSPEC) {
+  if ((c.mem.read(c.args[1] ?? 0n, 2)[0]! | 0) === AF.UNSPEC) {
     s.disconnect();
     return 0;
   }
@@ -152,7 +148,7 @@ function connect(c: SyscallContext, s: IcmpSocket): number {
   s.remote = { ...a, ip: dst };
   // The source address is fixed now (the loopback's).
   if (s.local.ip.every((b) => b === 0)) {
-    s.local = { ...s.local, ip: s.family === AF_INET ? Uint8Array.of(127, 0, 0, 1) : dst };
+    s.local = { ...s.local, ip: s.family === AF.INET ? Uint8Array.of(127, 0, 0, 1) : dst };
   }
   return 0;
 }
@@ -205,7 +201,7 @@ function controls(
     const type = s.timestamps === "ns" ? SO.TIMESTAMPNS : SO.TIMESTAMP;
     parts.push(cmsg(SOL_SOCKET, type, new Uint8Array(t.buffer)));
   }
-  if (s.family === AF_INET) {
+  if (s.family === AF.INET) {
     if (s.wants.has("pktinfo")) {
       const info = new Uint8Array(12);
       new DataView(info.buffer).setInt32(0, 1, true); // lo
@@ -259,7 +255,7 @@ function ranged(value: Uint8Array, min: number, max: number): number {
 }
 
 function getsockopt(c: SyscallContext, s: IcmpSocket, level: number, name: number): Uint8Array {
-  const v4 = s.family === AF_INET;
+  const v4 = s.family === AF.INET;
   if (level === SOL_SOCKET) {
     if (name === SO.TIMESTAMP) return int(s.timestamps === "us" ? 1 : 0);
     if (name === SO.TIMESTAMPNS) return int(s.timestamps === "ns" ? 1 : 0);
@@ -306,7 +302,7 @@ function getsockopt(c: SyscallContext, s: IcmpSocket, level: number, name: numbe
 }
 
 function setsockopt(s: IcmpSocket, level: number, name: number, value: Uint8Array): void {
-  const v4 = s.family === AF_INET;
+  const v4 = s.family === AF.INET;
   if (level === SOL_SOCKET) {
     if (name === SO.TIMESTAMP || name === SO.TIMESTAMPNS) {
       const on = intOf(value) !== 0;
@@ -441,15 +437,15 @@ export function withIcmp(local: Record<string, Handler>): Record<string, Handler
   const out = routeSockets(local, CALLS, (f) => f instanceof IcmpSocket ? f : null);
   out.socket = (c) => {
     const family = i32(c.args[0]);
-    if (family !== AF_INET && family !== AF_INET6) return local.socket!(c);
+    if (family !== AF.INET && family !== AF.INET6) return local.socket!(c);
     const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
     const proto = i32(c.args[2]);
-    const icmp = family === AF_INET ? IPPROTO.ICMP : IPPROTO.ICMPV6;
-    if (type === SOCK_RAW) {
+    const icmp = family === AF.INET ? IPPROTO.ICMP : IPPROTO.ICMPV6;
+    if (type === SOCK.RAW) {
       // Raw sockets of other protocols are not served.
       if (proto !== icmp) throw new LinuxError("EPROTONOSUPPORT");
       if (!c.p.creds.capable(CAP_NET_RAW)) throw new LinuxError("EPERM");
-    } else if (type === SOCK_DGRAM && (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6)) {
+    } else if (type === SOCK.DGRAM && (proto === IPPROTO.ICMP || proto === IPPROTO.ICMPV6)) {
       if (proto !== icmp) throw new LinuxError("EPROTONOSUPPORT");
       if (!c.k.net.mayPing(c.p.creds.egid, c.p.creds.groups)) throw new LinuxError("EACCES");
     } else {
@@ -458,7 +454,7 @@ export function withIcmp(local: Record<string, Handler>): Record<string, Handler
     const s = new IcmpSocket(
       c.k.net,
       family,
-      type === SOCK_RAW,
+      type === SOCK.RAW,
       flags,
       c.p.creds.euid,
       c.p.creds.egid,

@@ -8,9 +8,7 @@
  */
 import { LinuxError } from "../errors.ts";
 import type { InetAddress, LocalSocket, SocketNames } from "../vfs/local_socket.ts";
-import { AF, SOCK } from "../vfs/local_socket.ts";
-
-export { AF };
+import { AF, SOCK } from "../net/families.ts";
 
 const LOOPBACK4 = new Uint8Array([127, 0, 0, 1]);
 const LOOPBACK6 = new Uint8Array([...new Array(15).fill(0), 1]);

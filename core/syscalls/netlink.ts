@@ -22,10 +22,8 @@ import {
   socketFlags,
   writeSockaddr as writeAddr,
 } from "./socket.ts";
+import { AF, SOCK } from "../net/families.ts";
 
-const AF_NETLINK = 16;
-const SOCK_DGRAM = 2;
-const SOCK_RAW = 3;
 const MSG_TRUNC = 0x20;
 /** The kernel's address: family AF_NETLINK, port 0. */
 const KERNEL = new Uint8Array([16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -38,7 +36,7 @@ function readNl(
 ): { port: number; groups: number } {
   if (len < 12) throw new LinuxError("EINVAL");
   const v = new DataView(c.mem.read(addr ?? 0n, 12).buffer);
-  if (v.getUint16(0, true) !== AF_NETLINK) throw new LinuxError("EINVAL");
+  if (v.getUint16(0, true) !== AF.NETLINK) throw new LinuxError("EINVAL");
   return { port: v.getUint32(4, true), groups: v.getUint32(8, true) };
 }
 
@@ -111,8 +109,8 @@ const CALLS: Record<string, (c: SyscallContext, s: NetlinkSocket) => number> = {
     if (!value && level === 1) {
       // SOL_SOCKET: SO_TYPE, SO_DOMAIN, SO_PROTOCOL, SO_RCVBUF, SO_SNDBUF, SO_ERROR.
       const known: Record<number, number> = {
-        3: SOCK_RAW,
-        39: AF_NETLINK,
+        3: SOCK.RAW,
+        39: AF.NETLINK,
         38: 0,
         8: 212992,
         7: 212992,
@@ -137,9 +135,9 @@ const CALLS: Record<string, (c: SyscallContext, s: NetlinkSocket) => number> = {
 export function withNetlink(local: Record<string, Handler>): Record<string, Handler> {
   const out = routeSockets(local, CALLS, (f) => f instanceof NetlinkSocket ? f : null);
   out.socket = (c) => {
-    if (i32(c.args[0]) !== AF_NETLINK || c.k.network === "host") return local.socket!(c);
+    if (i32(c.args[0]) !== AF.NETLINK || c.k.network === "host") return local.socket!(c);
     const { type, flags, cloexec } = socketFlags(i32(c.args[1]));
-    if (type !== SOCK_RAW && type !== SOCK_DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
+    if (type !== SOCK.RAW && type !== SOCK.DGRAM) throw new LinuxError("ESOCKTNOSUPPORT");
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT"); // NETLINK_ROUTE only
     const s = new NetlinkSocket(flags, c.p.creds.euid, c.p.creds.egid, c.p.pid, c.k.net.sockets);
     return c.p.fds.add(s, cloexec);

@@ -21,14 +21,12 @@ import {
   makeSocketPair,
   type Message,
   type Received,
-  SOCK,
   type SocketAddress,
   type SocketNames,
   type Ucred,
 } from "../vfs/local_socket.ts";
 import { i32, size, u32 } from "./args.ts";
 import {
-  AF,
   autobindInet,
   bindInet,
   decodeInet,
@@ -47,13 +45,11 @@ import {
   SO,
   SOL_SOCKET,
 } from "./socket_options.ts";
+import { AF, SOCK, SOCK_FLAG } from "../net/families.ts";
 
 export { int };
 
-const AF_UNIX = AF.UNIX;
 const IPV6_V6ONLY = 26;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const SCM_RIGHTS = 1;
 const SCM_CREDENTIALS = 2;
 const SCM_MAX_FD = 253;
@@ -62,7 +58,7 @@ const ECONNREFUSED = 111;
 /** Whether a level's options apply to a socket's family. */
 function levelFits(s: LocalSocket, level: number): boolean {
   if (level === SOL_SOCKET) return true;
-  if (s.family === AF_UNIX) return false;
+  if (s.family === AF.UNIX) return false;
   if (level === IPPROTO.TCP) return s.type === SOCK.STREAM;
   if (level === IPPROTO.IPV6) return s.family === AF.INET6;
   return level === IPPROTO.IP;
@@ -90,11 +86,11 @@ function credsOf(c: SyscallContext): Ucred {
  * @throws {LinuxError} EINVAL for other flags.
  */
 export function socketFlags(raw: number): { type: number; flags: number; cloexec: boolean } {
-  if (raw & ~(0xf | SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
+  if (raw & ~(0xf | SOCK_FLAG.NONBLOCK | SOCK_FLAG.CLOEXEC)) throw new LinuxError("EINVAL");
   return {
     type: raw & 0xf,
-    flags: raw & SOCK_NONBLOCK ? O.NONBLOCK : 0,
-    cloexec: (raw & SOCK_CLOEXEC) !== 0,
+    flags: raw & SOCK_FLAG.NONBLOCK ? O.NONBLOCK : 0,
+    cloexec: (raw & SOCK_FLAG.CLOEXEC) !== 0,
   };
 }
 
@@ -173,15 +169,15 @@ function readAddress(
   c: SyscallContext,
   addr: bigint,
   len: number,
-  family: number = AF_UNIX,
+  family: number = AF.UNIX,
 ): SocketAddress {
-  if (family !== AF_UNIX) {
+  if (family !== AF.UNIX) {
     if (len < 2 || len > 128) throw new LinuxError("EINVAL");
     return decodeInet(c.mem.read(addr, len));
   }
   if (len < 2 || len > 110) throw new LinuxError("EINVAL");
   const raw = c.mem.read(addr, len);
-  if ((raw[0]! | (raw[1]! << 8)) !== AF_UNIX) throw new LinuxError("EINVAL");
+  if ((raw[0]! | (raw[1]! << 8)) !== AF.UNIX) throw new LinuxError("EINVAL");
   if (len === 2) return { kind: "unnamed" };
   if (raw[2] === 0) return { kind: "abstract", name: raw.slice(3) };
   const end = raw.indexOf(0, 2);
@@ -190,9 +186,9 @@ function readAddress(
 }
 
 /** Encodes an address as a socket of `family` shows it. */
-function encodeAddress(a: SocketAddress, family: number = AF_UNIX): Uint8Array {
+function encodeAddress(a: SocketAddress, family: number = AF.UNIX): Uint8Array {
   if (a.kind === "inet") return encodeInet(a, family);
-  if (family !== AF_UNIX) {
+  if (family !== AF.UNIX) {
     // Not bound yet: the unspecified address, port 0.
     return encodeInet({
       kind: "inet",
@@ -206,7 +202,7 @@ function encodeAddress(a: SocketAddress, family: number = AF_UNIX): Uint8Array {
     : a.kind === "abstract"
     ? [0, ...a.name]
     : [];
-  return new Uint8Array([AF_UNIX, 0, ...body]);
+  return new Uint8Array([AF.UNIX, 0, ...body]);
 }
 
 /** Writes an address to (addr, *lenp), truncated to the caller's length. */
@@ -271,7 +267,7 @@ function lowestPort(c: SyscallContext): number {
 
 function bind(c: SyscallContext, s: LocalSocket, a: SocketAddress): void {
   const n = names(c);
-  if (s.family !== AF_UNIX) {
+  if (s.family !== AF.UNIX) {
     if (a.kind !== "inet") throw new LinuxError("EINVAL");
     bindInet(n, s, a, lowestPort(c));
     return;
@@ -427,7 +423,7 @@ function sendCommon(
   let target: LocalSocket | null;
   let from = s.local;
   let datagram: InetAddress | null = null;
-  if (s.family !== AF_UNIX) {
+  if (s.family !== AF.UNIX) {
     const dest = to ?? (s.type === SOCK.DGRAM ? s.remote : null);
     if (s.type === SOCK.DGRAM && !dest) throw new LinuxError("EDESTADDRREQ");
     if (s.type !== SOCK.DGRAM && to) throw new LinuxError("EISCONN");
@@ -781,11 +777,11 @@ function setsockopt(s: LocalSocket, level: number, name: number, value: Uint8Arr
 }
 
 function acceptCall(c: SyscallContext, flags: number): number {
-  if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) throw new LinuxError("EINVAL");
+  if (flags & ~(SOCK_FLAG.NONBLOCK | SOCK_FLAG.CLOEXEC)) throw new LinuxError("EINVAL");
   const s = socketOf(c, c.args[0]);
   const conn = s.accept();
-  if (flags & SOCK_NONBLOCK) conn.flags |= O.NONBLOCK;
-  const fd = c.p.fds.add(conn, (flags & SOCK_CLOEXEC) !== 0);
+  if (flags & SOCK_FLAG.NONBLOCK) conn.flags |= O.NONBLOCK;
+  const fd = c.p.fds.add(conn, (flags & SOCK_FLAG.CLOEXEC) !== 0);
   try {
     writeAddress(c, c.args[1]!, c.args[2]!, conn.peer?.local ?? { kind: "unnamed" }, s.family);
   } catch (e) {
@@ -799,12 +795,12 @@ function acceptCall(c: SyscallContext, flags: number): number {
 export const SOCKET_HANDLERS: Record<string, Handler> = {
   socket: (c) => {
     const family = i32(c.args[0]);
-    if (family !== AF_UNIX && family !== AF.INET && family !== AF.INET6) {
+    if (family !== AF.UNIX && family !== AF.INET && family !== AF.INET6) {
       throw new LinuxError("EAFNOSUPPORT");
     }
     const { type, flags, cloexec } = typeOf(i32(c.args[1]));
     const proto = i32(c.args[2]);
-    if (family === AF_UNIX) {
+    if (family === AF.UNIX) {
       if (proto !== 0) throw new LinuxError("EPROTONOSUPPORT");
     } else {
       if (type === SOCK.SEQPACKET) throw new LinuxError("ESOCKTNOSUPPORT");
@@ -818,7 +814,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
   socketpair: (c) => {
     const family = i32(c.args[0]);
     if (family === AF.INET || family === AF.INET6) throw new LinuxError("EOPNOTSUPP");
-    if (family !== AF_UNIX) throw new LinuxError("EAFNOSUPPORT");
+    if (family !== AF.UNIX) throw new LinuxError("EAFNOSUPPORT");
     const { type, flags, cloexec } = typeOf(i32(c.args[1]));
     if (i32(c.args[2]) !== 0) throw new LinuxError("EPROTONOSUPPORT");
     const ends = makeSocketPair(type, flags, credsOf(c));
@@ -836,7 +832,7 @@ export const SOCKET_HANDLERS: Record<string, Handler> = {
       bind(
         c,
         s,
-        s.family === AF_UNIX ? { kind: "unnamed" } : {
+        s.family === AF.UNIX ? { kind: "unnamed" } : {
           kind: "inet",
           family: s.family,
           ip: new Uint8Array(s.family === AF.INET ? 4 : 16),

@@ -29,11 +29,11 @@ import {
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { HostFdFile, type HostPoller } from "./host_file.ts";
 import { O, POLL, type UserMemory } from "./inode.ts";
+import { AF } from "../net/families.ts";
 
 const MSG_DONTWAIT = 0x40;
 const MSG_PEEK = 0x2;
 const MSG_TRUNC = 0x20;
-const AF_NETLINK = 16;
 /** SIOCGIFNAME, FLAGS, ADDR, DSTADDR, BRDADDR, NETMASK, METRIC, MTU, HWADDR, INDEX, TXQLEN. */
 const READ_INTERFACE = new Set([
   0x8910,
@@ -277,7 +277,7 @@ export class HostSocketFile extends HostFdFile {
    * @throws {WouldBlock} Until there is room (EAGAIN when non-blocking).
    */
   send(data: Uint8Array, flags: number, addr: Uint8Array | null): number {
-    if (this.family === AF_NETLINK) {
+    if (this.family === AF.NETLINK) {
       const { allowed, refused } = splitNetlink(data);
       if (refused.length) {
         // Changes to the host's network: refused with EPERM in an answer, as for a sender without CAP_NET_ADMIN.
@@ -315,7 +315,7 @@ export class HostSocketFile extends HostFdFile {
     addr: Uint8Array | null,
     control: Uint8Array,
   ): number {
-    if (this.family === AF_NETLINK || control.length === 0) return this.send(data, flags, addr);
+    if (this.family === AF.NETLINK || control.length === 0) return this.send(data, flags, addr);
     return this.#sendHost(data, flags, addr, control);
   }
 
@@ -350,7 +350,7 @@ export class HostSocketFile extends HostFdFile {
     let name = this.name(false);
     let port = new DataView(name.buffer, name.byteOffset).getUint32(4, true);
     if (port === 0) {
-      this.bind(new Uint8Array([AF_NETLINK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+      this.bind(new Uint8Array([AF.NETLINK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
       name = this.name(false);
       port = new DataView(name.buffer, name.byteOffset).getUint32(4, true);
     }
@@ -391,7 +391,7 @@ export class HostSocketFile extends HostFdFile {
       if (!(flags & MSG_PEEK)) this.#answers.shift();
       return {
         n: flags & MSG_TRUNC ? answer.length : n,
-        addr: new Uint8Array([AF_NETLINK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        addr: new Uint8Array([AF.NETLINK, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
       };
     }
     try {

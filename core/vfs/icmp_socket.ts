@@ -14,7 +14,6 @@ import { type IcmpDatagram, type IcmpEndpoint, type IcmpSend, sendIcmp } from ".
 import type { NetNamespace } from "../net/namespace.ts";
 import { O, OpenFile, POLL, type UserMemory } from "./inode.ts";
 import {
-  AF,
   DEFAULT_BUFFER,
   type InetAddress,
   type Linger,
@@ -22,10 +21,9 @@ import {
   waitOrTimeOut,
 } from "./local_socket.ts";
 import { loopbackIoctl } from "./netlink.ts";
+import { AF, SOCK } from "../net/families.ts";
 
 /** SOCK_DGRAM (ping sockets) and SOCK_RAW. */
-const SOCK_DGRAM = 2;
-const SOCK_RAW = 3;
 /** SO_RCVTIMEO and SO_REUSEADDR's keys in `options` (level SOL_SOCKET). */
 const RCVTIMEO = 65536 + 20;
 const REUSEADDR = 65536 + 2;
@@ -130,7 +128,7 @@ export class IcmpSocket extends OpenFile implements IcmpEndpoint {
     this.#net = net;
     this.family = family;
     this.raw = raw;
-    this.type = raw ? SOCK_RAW : SOCK_DGRAM;
+    this.type = raw ? SOCK.RAW : SOCK.DGRAM;
     this.protocol = family === AF.INET ? 1 : 58;
     this.local = { kind: "inet", family, ip: new Uint8Array(family === AF.INET ? 4 : 16), port: 0 };
     this.filter = new Uint32Array(family === AF.INET ? 1 : 8);

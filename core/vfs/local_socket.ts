@@ -23,12 +23,8 @@ import {
   S_IFSOCK,
   type Stat,
 } from "./inode.ts";
+import { AF, SOCK } from "../net/families.ts";
 
-/** Address families. */
-export const AF = { UNIX: 1, INET: 2, INET6: 10 } as const;
-
-/** Socket types. */
-export const SOCK = { STREAM: 1, DGRAM: 2, SEQPACKET: 5 } as const;
 /** Default receive and send buffer size (net.core.rmem_default). */
 export const DEFAULT_BUFFER = 212992;
 /** The option keys (level SOL_SOCKET) of SO_RCVTIMEO and SO_SNDTIMEO in {@linkcode LocalSocket.options}. */
@@ -874,7 +870,8 @@ export function pair(a: LocalSocket, b: LocalSocket): void {
  *
  * @example
  * ```ts
- * import { makeSocketPair, SOCK } from "./local_socket.ts";
+ * import { makeSocketPair } from "./local_socket.ts";
+ * import { SOCK } from "../net/families.ts";
  * const [a, b] = makeSocketPair(SOCK.SEQPACKET, 0, { pid: 1, uid: 0, gid: 0 });
  * a.write(new Uint8Array([1, 2, 3]), null);
  * a.write(new Uint8Array([4]), null);

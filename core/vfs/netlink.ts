@@ -12,6 +12,7 @@
 import { LinuxError, WaitQueue, WouldBlock } from "../errors.ts";
 import { O, OpenFile, POLL } from "./inode.ts";
 import { SocketInode } from "./local_socket.ts";
+import { AF } from "../net/families.ts";
 
 /** nlmsghdr types and flags. */
 const NLMSG = { ERROR: 2, DONE: 3 } as const;
@@ -27,8 +28,6 @@ const RTM = {
   GETNEIGH: 30,
   GETRULE: 34,
 } as const;
-const AF_INET = 2;
-const AF_INET6 = 10;
 const LO_INDEX = 1;
 /** Seconds since boot, for IFA_CACHEINFO's stamps (hundredths). */
 const BOOT = performance.now();
@@ -118,13 +117,13 @@ function loopbackAddrs(family: number): Uint8Array[] {
     new DataView(h.buffer).setUint32(4, LO_INDEX, true);
     return withAttrs(h, [[1, Uint8Array.from(addr)], ...attrs, [6, cache], [8, u32(0x80)]]);
   };
-  if (family === 0 || family === AF_INET) {
+  if (family === 0 || family === AF.INET) {
     out.push(
-      msg(AF_INET, 8, [127, 0, 0, 1], [[2, Uint8Array.from([127, 0, 0, 1])], [3, str("lo")]]),
+      msg(AF.INET, 8, [127, 0, 0, 1], [[2, Uint8Array.from([127, 0, 0, 1])], [3, str("lo")]]),
     );
   }
-  if (family === 0 || family === AF_INET6) {
-    out.push(msg(AF_INET6, 128, [...new Array(15).fill(0), 1], []));
+  if (family === 0 || family === AF.INET6) {
+    out.push(msg(AF.INET6, 128, [...new Array(15).fill(0), 1], []));
   }
   return out;
 }
@@ -138,17 +137,17 @@ function loopbackRoutes(family: number): Uint8Array[] {
   const table = (t: number): Attr => [15, u32(t)]; // RTA_TABLE
   const oif: Attr = [4, u32(LO_INDEX)];
   const lo4 = Uint8Array.from([127, 0, 0, 1]);
-  if (family === 0 || family === AF_INET) {
+  if (family === 0 || family === AF.INET) {
     // local 127.0.0.0/8, local 127.0.0.1, broadcast 127.255.255.255 (table local, proto kernel).
     out.push(
-      route([AF_INET, 8, 0, 0, 255, 2, 254, 2], [table(255), [1, Uint8Array.from([127, 0, 0, 0])], [
+      route([AF.INET, 8, 0, 0, 255, 2, 254, 2], [table(255), [1, Uint8Array.from([127, 0, 0, 0])], [
         7,
         lo4,
       ], oif]),
     );
-    out.push(route([AF_INET, 32, 0, 0, 255, 2, 254, 2], [table(255), [1, lo4], [7, lo4], oif]));
+    out.push(route([AF.INET, 32, 0, 0, 255, 2, 254, 2], [table(255), [1, lo4], [7, lo4], oif]));
     out.push(
-      route([AF_INET, 32, 0, 0, 255, 2, 253, 3], [
+      route([AF.INET, 32, 0, 0, 255, 2, 253, 3], [
         table(255),
         [1, Uint8Array.from([127, 255, 255, 255])],
         [7, lo4],
@@ -156,13 +155,13 @@ function loopbackRoutes(family: number): Uint8Array[] {
       ]),
     );
   }
-  if (family === 0 || family === AF_INET6) {
+  if (family === 0 || family === AF.INET6) {
     const lo6 = Uint8Array.from([...new Array(15).fill(0), 1]);
     // ::1 dev lo proto kernel metric 256 (main), local ::1 (table local).
     out.push(
-      route([AF_INET6, 128, 0, 0, 254, 2, 0, 1], [table(254), [1, lo6], oif, [6, u32(256)]]),
+      route([AF.INET6, 128, 0, 0, 254, 2, 0, 1], [table(254), [1, lo6], oif, [6, u32(256)]]),
     );
-    out.push(route([AF_INET6, 128, 0, 0, 255, 2, 0, 2], [table(255), [1, lo6], oif, [6, u32(0)]]));
+    out.push(route([AF.INET6, 128, 0, 0, 255, 2, 0, 2], [table(255), [1, lo6], oif, [6, u32(0)]]));
   }
   return out;
 }
@@ -453,7 +452,7 @@ export function loopbackIoctl(
     const buf = v.getBigUint64(8, true);
     const one = new Uint8Array(40);
     one.set(str("lo"));
-    one.set(sockaddr(AF_INET, [127, 0, 0, 1]), 16);
+    one.set(sockaddr(AF.INET, [127, 0, 0, 1]), 16);
     const fits = buf !== 0n && len >= 40;
     if (fits) memory.write(buf, one);
     memory.write(arg, u32(fits || buf === 0n ? 40 : 0));
@@ -477,15 +476,15 @@ export function loopbackIoctl(
       break;
     case SIOC.GIFADDR:
       named(req);
-      req.set(sockaddr(AF_INET, [127, 0, 0, 1]), 16);
+      req.set(sockaddr(AF.INET, [127, 0, 0, 1]), 16);
       break;
     case SIOC.GIFNETMASK:
       named(req);
-      req.set(sockaddr(AF_INET, [255, 0, 0, 0]), 16);
+      req.set(sockaddr(AF.INET, [255, 0, 0, 0]), 16);
       break;
     case SIOC.GIFBRDADDR:
       named(req);
-      req.set(sockaddr(AF_INET, [0, 0, 0, 0]), 16);
+      req.set(sockaddr(AF.INET, [0, 0, 0, 0]), 16);
       break;
     case SIOC.GIFMTU:
       named(req);

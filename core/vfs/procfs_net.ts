@@ -12,15 +12,9 @@ import type { Kernel } from "../kernel/kernel.ts";
 import { IPPROTO, opt } from "../syscalls/socket_options.ts";
 import { IcmpSocket } from "./icmp_socket.ts";
 import type { Inode, OpenFile } from "./inode.ts";
-import {
-  AF,
-  type InetAddress,
-  LocalSocket,
-  SOCK,
-  type SocketAddress,
-  SocketInode,
-} from "./local_socket.ts";
+import { type InetAddress, LocalSocket, type SocketAddress, SocketInode } from "./local_socket.ts";
 import { SynthDir, SynthFile, type SynthFs } from "./synthetic.ts";
+import { AF, SOCK } from "../net/families.ts";
 
 /** TCP_FASTOPEN (a listener's queue length). */
 const TCP_FASTOPEN = 23;
