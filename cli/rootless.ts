@@ -11,7 +11,10 @@ import type { Namespace } from "../platform/spawn_plan.ts";
 import { type IdMappings, throughOwnNamespace } from "../core/vfs/id_map.ts";
 
 /**
- * Whether this dvisor runs without root: not uid 0, or `--rootless true`.
+ * Whether this dvisor runs without root's rights on the host: not uid 0,
+ * or uid 0 of a user namespace that is not the host's (rootless podman
+ * runs its runtime so), or `--rootless true`. As runc's rootless cgroup
+ * manager: no host cgroup unless limits are asked for.
  *
  * @param flag The `--rootless` global flag (true, false or auto).
  * @returns True when rootless.
@@ -25,7 +28,33 @@ import { type IdMappings, throughOwnNamespace } from "../core/vfs/id_map.ts";
 export function isRootless(flag?: unknown): boolean {
   if (flag === "true" || flag === true) return true;
   if (flag === "false") return false;
-  return Deno.uid() !== 0;
+  return Deno.uid() !== 0 || inUserNamespace();
+}
+
+/**
+ * Whether this process is in a user namespace other than the host's: its
+ * uid_map is not the whole range mapped to itself.
+ *
+ * @param uidMap The text of /proc/self/uid_map (read when not given).
+ * @returns True in a user namespace.
+ *
+ * @example
+ * ```ts
+ * import { inUserNamespace } from "./rootless.ts";
+ * if (inUserNamespace("         0          0 4294967295\n")) throw new Error();
+ * if (!inUserNamespace("         0       1000          1\n")) throw new Error();
+ * ```
+ */
+export function inUserNamespace(uidMap?: string): boolean {
+  let text = uidMap;
+  if (text === undefined) {
+    try {
+      text = Deno.readTextFileSync("/proc/self/uid_map");
+    } catch {
+      return false; // no procfs: assume the host's
+    }
+  }
+  return text.trim().split(/\s+/).join(" ") !== "0 0 4294967295";
 }
 
 /**

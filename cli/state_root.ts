@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { inUserNamespace } from "./rootless.ts";
 
 /** The default state root. */
 export const DEFAULT_ROOT = "/run/dvisor";
@@ -23,6 +24,18 @@ export const DEFAULT_ROOT = "/run/dvisor";
 export function stateRoot(globals: Record<string, unknown>): string {
   const given = globals.root as string | undefined;
   if (given !== undefined) return given;
-  const xdg = Deno.env.get("XDG_RUNTIME_DIR");
-  return Deno.uid() !== 0 && xdg ? `${xdg}/dvisor` : DEFAULT_ROOT;
+  return honorsRuntimeDir() ? `${Deno.env.get("XDG_RUNTIME_DIR")}/dvisor` : DEFAULT_ROOT;
+}
+
+/**
+ * Whether the state goes under $XDG_RUNTIME_DIR, as runc decides it: when
+ * that is set and dvisor is not uid 0, or is uid 0 of a user namespace
+ * other than the host's for a user other than root (`USER`), as rootless
+ * podman runs it; the host's root keeps /run/dvisor.
+ */
+function honorsRuntimeDir(): boolean {
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) return false;
+  if (Deno.uid() !== 0) return true;
+  if (!inUserNamespace()) return false;
+  return Deno.env.get("USER") !== "root";
 }

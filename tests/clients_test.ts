@@ -42,6 +42,48 @@ async function sameEverywhere(
   assertEquals(sandboxTraces().processes, traces.processes, "no dvisor process is left");
 }
 
+/** podman's flags in both tests: cgroups by path, no event log to write. */
+const PODMAN_FLAGS = ["--cgroup-manager", "cgroupfs", "--events-backend", "none"];
+
+/**
+ * What both podman tests do with one runtime, each step's output for the
+ * comparison: run (exit codes too), `more` (the caller's own steps), run
+ * -d, exec, exec -t, stop, inspect, rm, run -t.
+ */
+async function podmanSteps(
+  podman: (...args: string[]) => string[],
+  p: (...args: string[]) => Promise<Ran>,
+  rt: string[],
+  limits: string[],
+  name: string,
+  more: () => Promise<string[]> = () => Promise.resolve([]),
+): Promise<string[]> {
+  const img = "localhost/dvisor-test:latest";
+  const out: string[] = [];
+  out.push(shown(await p(...rt, "run", "--rm", ...limits, img, "echo", "hello")));
+  out.push(shown(await p(...rt, "run", "--rm", ...limits, img, "sh", "-c", "exit 3")));
+  out.push(...await more());
+  const d = await p(...rt, "run", "-d", "--name", name, ...limits, img, "sleep", "1000");
+  assertEquals(d.code, 0, d.stderr);
+  out.push(shown(await p(...rt, "exec", name, "sh", "-c", "echo $((1+2)) $(cat /proc/1/comm)")));
+  out.push(shown(await p(...rt, "exec", name, "sh", "-c", "exit 4")));
+  out.push(shown(await onTerminal(podman(...rt, "exec", "-t", name, "sh", "-c", "tty; exit 5"))));
+  // sleep as pid 1 ignores SIGTERM: stop takes the timeout, then SIGKILL.
+  out.push(shown(await p(...rt, "stop", "-t", "1", name)));
+  out.push(
+    (await p(...rt, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).stdout,
+  );
+  out.push(shown(await p(...rt, "rm", name)));
+  out.push(
+    shown(
+      await onTerminal(
+        podman(...rt, "run", "--rm", "-t", ...limits, img, "sh", "-c", "tty; exit 6"),
+      ),
+    ),
+  );
+  return out;
+}
+
 Deno.test("podman runs, execs, stops and removes containers with dvisor as with runc", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "dvisor-bundle-podman-" });
   const podman = (...args: string[]) => [
@@ -50,10 +92,7 @@ Deno.test("podman runs, execs, stops and removes containers with dvisor as with 
     `${dir}/storage`,
     "--runroot",
     `${dir}/run`,
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "none",
+    ...PODMAN_FLAGS,
     ...args,
   ];
   const p = (...args: string[]) => {
@@ -79,34 +118,10 @@ Deno.test("podman runs, execs, stops and removes containers with dvisor as with 
     for (const which of Object.keys(RUNTIMES) as Which[]) {
       await t.step(which, async () => {
         const rt = ["--runtime", RUNTIMES[which]];
-        const img = "localhost/dvisor-test:latest";
         const out: string[] = [];
         const name = "dvisor-test-c1";
         try {
-          out.push(shown(await p(...rt, "run", "--rm", ...limits, img, "echo", "hello")));
-          out.push(shown(await p(...rt, "run", "--rm", ...limits, img, "sh", "-c", "exit 3")));
-          const d = await p(...rt, "run", "-d", "--name", name, ...limits, img, "sleep", "1000");
-          assertEquals(d.code, 0, d.stderr);
-          out.push(
-            shown(await p(...rt, "exec", name, "sh", "-c", "echo $((1+2)) $(cat /proc/1/comm)")),
-          );
-          out.push(shown(await p(...rt, "exec", name, "sh", "-c", "exit 4")));
-          out.push(
-            shown(await onTerminal(podman(...rt, "exec", "-t", name, "sh", "-c", "tty; exit 5"))),
-          );
-          // sleep as pid 1 ignores SIGTERM: stop takes the timeout, then SIGKILL.
-          out.push(shown(await p(...rt, "stop", "-t", "1", name)));
-          out.push(
-            (await p(...rt, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).stdout,
-          );
-          out.push(shown(await p(...rt, "rm", name)));
-          out.push(
-            shown(
-              await onTerminal(
-                podman(...rt, "run", "--rm", "-t", ...limits, img, "sh", "-c", "tty; exit 6"),
-              ),
-            ),
-          );
+          out.push(...await podmanSteps(podman, p, rt, limits, name));
           seen[which] = out;
         } finally {
           await p(...rt, "rm", "-f", "-t", "0", name);
@@ -118,6 +133,119 @@ Deno.test("podman runs, execs, stops and removes containers with dvisor as with 
     await p("rm", "-a", "-f", "-t", "0");
     await p("rmi", "-a", "-f");
     await run("umount", ["-R", `${dir}/storage/overlay`]).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+/** The account rootless podman runs as, with subordinate ids from SUBIDS on. */
+const PODMAN_USER = "dvisor-podman";
+const SUBIDS = 300000;
+
+/** Makes the account and its /etc/subuid and /etc/subgid ranges when missing. */
+async function podmanUser(): Promise<{ uid: number; gid: number }> {
+  if ((await run("id", ["-u", PODMAN_USER])).code !== 0) {
+    const r = await run("useradd", ["--system", "--no-create-home", "-s", "/bin/sh", PODMAN_USER]);
+    assertEquals(r.code, 0, r.stderr);
+  }
+  const has = (file: string) =>
+    Deno.readTextFile(file).then((t) => t.includes(`${PODMAN_USER}:`), () => false);
+  if (!(await has("/etc/subuid")) || !(await has("/etc/subgid"))) {
+    const range = `${SUBIDS}-${SUBIDS + 65535}`;
+    const r = await run("usermod", ["--add-subuids", range, "--add-subgids", range, PODMAN_USER]);
+    assertEquals(r.code, 0, r.stderr);
+  }
+  const id = async (flag: string) => Number((await run("id", [flag, PODMAN_USER])).stdout.trim());
+  return { uid: await id("-u"), gid: await id("-g") };
+}
+
+Deno.test("rootless podman runs, execs, stops and removes containers with dvisor as with runc", async (t) => {
+  const { uid, gid } = await podmanUser();
+  // A short name: conmon's sockets under it must fit a socket address
+  // (108 bytes), or podman waits 20 s for every container that ends.
+  const dir = await Deno.makeTempDir({ prefix: "dvp-" });
+  await Deno.chown(dir, uid, gid);
+  // podman runs its runtime as root of a user namespace made with newuidmap:
+  // container ids 1 and up are the user's subordinate ids.
+  const asUser = [
+    "setpriv",
+    `--reuid=${uid}`,
+    `--regid=${gid}`,
+    "--init-groups",
+    "env",
+    "-i",
+    `HOME=${dir}`,
+    `USER=${PODMAN_USER}`,
+    `XDG_RUNTIME_DIR=${dir}/xdg`,
+    "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+  ];
+  const podman = (...args: string[]) => [
+    ...asUser,
+    "podman",
+    "--storage-driver",
+    "vfs",
+    ...PODMAN_FLAGS,
+    ...args,
+  ];
+  const p = (...args: string[]) => {
+    const [cmd, ...rest] = podman(...args);
+    return run(cmd!, rest, { cwd: dir });
+  };
+  const limits = ["--ulimit", "host", "--network", "none"];
+  const traces = sandboxTraces();
+  const seen: Record<string, string[]> = {};
+  try {
+    await Deno.mkdir(`${dir}/xdg`, { mode: 0o700 });
+    await Deno.chown(`${dir}/xdg`, uid, gid);
+    const tar = await imageTarball(dir);
+    await Deno.chmod(tar, 0o644);
+    const imported = await p("import", tar, "localhost/dvisor-test:latest");
+    assertEquals(imported.code, 0, imported.stderr);
+    for (const which of Object.keys(RUNTIMES) as Which[]) {
+      await t.step(which, async () => {
+        const rt = ["--runtime", RUNTIMES[which]];
+        const img = "localhost/dvisor-test:latest";
+        const out: string[] = [];
+        const name = "dvisor-test-rootless";
+        const volume = `${dir}/volume-${which}`;
+        await Deno.mkdir(volume);
+        await Deno.chown(volume, uid, gid);
+        try {
+          // Owners cross the user namespace: container 0 is the user, 7 a subordinate id.
+          const owners = async () => {
+            const r = await p(
+              ...rt,
+              "run",
+              "--rm",
+              "-v",
+              `${volume}:/vol`,
+              ...limits,
+              img,
+              "sh",
+              "-c",
+              "id -u; echo a >/vol/root; echo b >/vol/seven; chown 7:7 /vol/seven; ls -n /vol | tail -2 | cut -c1-30",
+            );
+            const host = async (f: string) => {
+              const st = await Deno.stat(`${volume}/${f}`);
+              return `${st.uid}:${st.gid}`;
+            };
+            return [shown(r), `${await host("root")} ${await host("seven")}`];
+          };
+          out.push(...await podmanSteps(podman, p, rt, limits, name, owners));
+          seen[which] = out;
+        } finally {
+          await p(...rt, "rm", "-f", "-t", "0", name);
+        }
+      });
+    }
+    await t.step("files of the container's root and of a subordinate id, owned on the host", () => {
+      assertEquals(seen.dvisor?.[3], `${uid}:${gid} ${SUBIDS + 6}:${SUBIDS + 6}`);
+    });
+    await sameEverywhere(t, seen, traces);
+  } finally {
+    await p("rm", "-a", "-f", "-t", "0");
+    await p("system", "reset", "-f");
+    // podman's pause process keeps its user namespace: it goes with the test.
+    await run("pkill", ["-KILL", "-u", PODMAN_USER]);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 });

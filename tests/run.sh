@@ -13,10 +13,11 @@ cd "$here"
 # sandbox's loopback, next to busybox's), runc (the reference the
 # containers' output is compared with), debootstrap (a Debian rootfs),
 # podman, containerd and docker.io (the real clients tests/clients_test.ts
-# drives, each with a private daemon).
+# drives, each with a private daemon), uidmap (newuidmap and newgidmap, for
+# rootless podman).
 need=()
 for pkg in busybox-static binutils util-linux git gcc libc6-dev python3 tar gzip findutils \
-  iputils-ping runc debootstrap podman containerd docker.io; do
+  iputils-ping runc debootstrap podman containerd docker.io uidmap; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
