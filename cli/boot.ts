@@ -14,7 +14,8 @@
  * @module
  */
 import { CONTAINER_TAG_FLAG } from "./sandbox_reaper.ts";
-import { closeFd, dupFd, dupTo, O, openFile, readAll, writeAll } from "../platform/fd.ts";
+import { closeFd, dupFd, readAll, writeAll } from "../platform/fd.ts";
+import { denoCacheDir, sealFilesUnder } from "../platform/deno_cache_unsafe.ts";
 import { allowOnly, denySyscalls, enterSandboxRoot } from "../platform/confine.ts";
 import { sandboxRules } from "./sandbox_syscalls.ts";
 import { errnoNumber } from "../platform/errno.ts";
@@ -105,7 +106,7 @@ export const bootCommand: Command = {
     // file system, then refuse the calls the Sentry never makes.
     // Its records go to the debug log (opened by main) from now on: --log is a host path.
     logger.leaveHost();
-    disarmHostFiles();
+    sealFilesUnder(denoCacheDir());
     const stubDir = enterSandboxRoot(config.emptyRootAt);
     denySyscalls(sentryDenyRules());
     // Once the first stub exists (stubs must not inherit it): only the
@@ -143,36 +144,3 @@ export const bootCommand: Command = {
     return r.status;
   },
 };
-
-/**
- * Makes the files Deno keeps open in its cache directory (its databases)
- * read-only: each is reopened O_RDONLY onto the same descriptor number,
- * so the sandbox process, which may write(2), cannot change a file
- * another Deno process will trust. Descriptors it was given (stdio, the
- * exit file, the debug log) are left as they are.
- */
-function disarmHostFiles(): void {
-  const home = Deno.env.get("HOME") ?? "/root";
-  const denoDir = (Deno.env.get("DENO_DIR") ??
-    `${Deno.env.get("XDG_CACHE_HOME") ?? `${home}/.cache`}/deno`).replace(/\/*$/, "/");
-  for (const e of Deno.readDirSync("/proc/self/fd")) {
-    const fd = Number(e.name);
-    let target: string;
-    try {
-      target = Deno.readLinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    if (!target.startsWith(denoDir)) continue;
-    const flags = Number(
-      /^flags:\s+(\d+)/m.exec(Deno.readTextFileSync(`/proc/self/fdinfo/${fd}`))?.[1] ?? "0",
-    );
-    if ((parseInt(String(flags), 8) & O.ACCMODE) === O.RDONLY) continue;
-    const ro = openFile(target, O.RDONLY);
-    try {
-      dupTo(ro, fd, true);
-    } finally {
-      closeFd(ro);
-    }
-  }
-}

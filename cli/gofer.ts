@@ -11,6 +11,7 @@
 import { CONTAINER_TAG_FLAG } from "./sandbox_reaper.ts";
 import { basename, dirname } from "@std/path";
 import { denySyscalls, enterEmptyRoot } from "../platform/confine.ts";
+import { denoCacheDir, sealFilesUnder } from "../platform/deno_cache_unsafe.ts";
 import { FileCalls } from "../platform/files.ts";
 import { O } from "../platform/fd.ts";
 import { HostBackend } from "../gofer/host_backend.ts";
@@ -101,6 +102,8 @@ export const goferCommand: Command = {
     const empty = parsed.flags["empty-root"] as string | undefined;
     // From here on its records go to the debug log only (--log is a host path).
     logger.leaveHost();
+    // Deno's cache databases, which the CLI trusts, stay open: read-only from here.
+    sealFilesUnder(denoCacheDir());
     if (empty) enterEmptyRoot(empty);
     denySyscalls(DENIED);
     logger.debug("confined: serving until the sandbox closes its sockets");
