@@ -84,7 +84,7 @@ if [ ! -e dist/dvisor ] && ./compile.sh; then
     failed+=(compiled)
   rm -f dist/dvisor
 else
-  echo "tests/run.sh: the CLI tests ran from source only (no single binary was built; see above)"
+  echo "tests/run.sh: the CLI tests ran without the single binary (none was built; see above)"
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "tests/run.sh: failed: ${failed[*]}" >&2
