@@ -141,13 +141,14 @@ const SANDBOX_MIB = 100;
  * @param logger For a cgroup directory that stays busy.
  */
 export function removeContainer(store: StateStore, id: string, logger: Logger): void {
-  let cgroup: CgroupRecord | undefined;
+  let cgroups: CgroupRecord[] = [];
   try {
-    cgroup = store.read(id).cgroup;
+    const s = store.read(id);
+    cgroups = [s.cgroup, s.compatCgroup].filter((c): c is CgroupRecord => c !== undefined);
   } catch (e) {
     if (!(e instanceof NoSuchContainer)) throw e;
   }
-  if (cgroup) {
+  for (const cgroup of cgroups) {
     for (const dir of removeCgroup(cgroup)) {
       logger.warn(`${id}: the cgroup ${dir} is still in use and stays: remove it by hand`);
     }

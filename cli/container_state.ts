@@ -40,6 +40,12 @@ export interface ContainerState {
   /** The sandbox's host cgroup (none when dvisor runs without one). */
   cgroup?: CgroupRecord;
   /**
+   * A pod container's own cgroup, from its cgroupsPath, as runsc makes one:
+   * for tools that expect each container's cgroup to exist. Its processes
+   * run in the sandbox's cgroup; the limits written here bound nothing.
+   */
+  compatCgroup?: CgroupRecord;
+  /**
    * A container created in another container's sandbox (a pod): that
    * container's id. `pid` and `startTime` are then its sandbox's.
    */

@@ -26,7 +26,7 @@ import {
   shownState,
   type StateStore,
 } from "./container_state.ts";
-import { removeContainer } from "./container_cgroup.ts";
+import { removeContainer, setUpCgroup } from "./container_cgroup.ts";
 import { callSandbox } from "./control_client.ts";
 import { UsageError } from "./flags.ts";
 import { startGofer } from "./gofer_process.ts";
@@ -115,12 +115,28 @@ export async function createInSandbox(
   if (Object.keys(b.spec.resources).length) {
     logger.debug(`${id}: limits of a container in a pod are not applied (the sandbox's cgroup is)`);
   }
+  // Its own cgroup, when its spec names one, as runsc's compatibility
+  // cgroup: it exists for tools that look for it; the processes stay in
+  // the sandbox's cgroup.
+  const compat = b.spec.cgroupsPath !== null && b.cgroup && b.cgroup.path !== sandbox.cgroup?.path
+    ? b.cgroup
+    : null;
   const base = creatingState(id, b, {
     pid: sandbox.pid,
     startTime: sandbox.startTime,
     sandbox: rootId,
+    ...(compat ? { compatCgroup: compat } : {}),
   });
   store.write(base);
+  if (compat) {
+    try {
+      setUpCgroup(compat, b.spec.resources);
+    } catch (e) {
+      store.remove(id);
+      throw e;
+    }
+    store.write(base); // with the directories it made, for delete to remove
+  }
   let pty: PtyPair | null = null;
   let gofer: ReturnType<typeof startGofer> | null = null;
   let waiter: { pid: number; startTime: number } | null = null;

@@ -9,6 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { makeBundle, sandboxTraces } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 import { DVISOR, type Ran, run, until } from "./support/run.ts";
+import { cgroupHierarchies } from "../platform/cgroup.ts";
 
 const SANDBOX = "io.kubernetes.cri.container-type";
 const SANDBOX_ID = "io.kubernetes.cri.sandbox-id";
@@ -168,6 +169,37 @@ for (const platform of ["seccomp", "ptrace"]) {
         const own = await dvisor("exec", "pod", "cat", "/proc/self/uid_map");
         assertEquals(own.stdout, "         0          0 4294967295\n");
         assertEquals((await dvisor("delete", "mapped")).code, 0);
+      });
+
+      await t.step("a container's cgroupsPath: its own cgroup, empty, gone at delete", async () => {
+        const path = `/dvisor-test-pod-${Deno.pid}-${platform}-limited`;
+        const limited = await bundle({
+          rootfs: appFs,
+          args: ["sleep", "1000"],
+          annotations: pod("container", "pod"),
+          cgroupsPath: path,
+          resources: { memory: { limit: 64 * 1024 * 1024 } },
+        });
+        const made = await create(limited, "limited");
+        assertEquals(made.code, 0, made.stderr);
+        assertEquals((await dvisor("start", "limited")).code, 0);
+        const hierarchies = cgroupHierarchies();
+        const memory = hierarchies.find((h) =>
+          h.version === 1 && h.controllers.includes("memory")
+        ) ??
+          hierarchies.find((h) => h.version === 2)!;
+        const dir = `${memory.mountPoint}${path}`;
+        const limit = memory.version === 2 ? "memory.max" : "memory.limit_in_bytes";
+        assertEquals((await Deno.readTextFile(`${dir}/${limit}`)).trim(), String(64 * 1024 * 1024));
+        // Its processes are the sandbox's: they stay in the sandbox's cgroup.
+        assertEquals((await Deno.readTextFile(`${dir}/cgroup.procs`)).trim(), "");
+        assertEquals((await dvisor("exec", "limited", "echo", "in")).stdout, "in\n");
+        assertEquals((await dvisor("delete", "--force", "limited")).code, 0);
+        assertEquals(
+          await Deno.stat(`${memory.mountPoint}${path}`).then(() => true, () => false),
+          false,
+        );
+        assertEquals((await state("pod")).status, "running");
       });
 
       await t.step(
