@@ -7,6 +7,11 @@
  */
 import { fileOwnerMappings } from "./rootless.ts";
 import { parseSpec, type Spec } from "../core/boot/oci_spec.ts";
+import type { IdMappings } from "../core/vfs/id_map.ts";
+import { joinedUserNamespace } from "./user_namespace.ts";
+import { podSandbox } from "./pod_annotations.ts";
+import { StateStore } from "./container_state.ts";
+import { stateRoot } from "./state_root.ts";
 import { makeMountPoints, type MountPoint } from "../platform/mount_points.ts";
 import { UsageError } from "./flags.ts";
 import type { CgroupRecord } from "../platform/cgroup.ts";
@@ -105,6 +110,13 @@ export async function prepareBundle(
       );
     }
   }
+  if (spec.userNamespacePath) {
+    spec.idMappings = joinedUserNamespace(
+      spec.userNamespacePath,
+      spec.idMappings,
+      podMappings(spec, globals),
+    );
+  }
   const { platform, network: flagged, strace, mountPoint } = await sandboxGlobals(globals);
   // A network namespace given by path (CNI's, Docker's) is the sandbox's
   // network, through host sockets in it, unless --network none says otherwise.
@@ -172,4 +184,24 @@ async function mountPoints(spec: Spec): Promise<MountPoint[]> {
     if (m.kind !== "bind") inSandbox.push(m.destination);
   }
   return points;
+}
+
+/**
+ * The sandbox process and user namespace mappings of the pod a container
+ * joins (CRI names the pod's user namespace by its sandbox's pid), if any.
+ */
+function podMappings(
+  spec: Spec,
+  globals: Record<string, unknown>,
+): { pid: number; idMappings: IdMappings | null } | undefined {
+  const sandboxId = podSandbox(spec.annotations);
+  if (sandboxId === null) return undefined;
+  try {
+    const store = new StateStore(stateRoot(globals));
+    const member = store.read(sandboxId);
+    const root = member.sandbox ? store.read(member.sandbox) : member;
+    return { pid: root.pid, idMappings: root.idMappings ?? null };
+  } catch {
+    return undefined; // create says what is wrong with the pod
+  }
 }

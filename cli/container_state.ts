@@ -13,6 +13,7 @@ import { procStatFields } from "../core/kernel/usage.ts";
 import type { CgroupRecord } from "../platform/cgroup.ts";
 import { type FileLock, lockFile } from "../platform/flock.ts";
 import type { Hook, HookPoint } from "../core/boot/oci_spec.ts";
+import type { IdMappings } from "../core/vfs/id_map.ts";
 
 /** A container's status, as the OCI runtime spec names them. */
 export type Status = "creating" | "created" | "running" | "paused" | "stopped";
@@ -45,6 +46,8 @@ export interface ContainerState {
    * run in the sandbox's cgroup; the limits written here bound nothing.
    */
   compatCgroup?: CgroupRecord;
+  /** Its user namespace's mappings (the spec's, or those of the namespace it joined). */
+  idMappings?: IdMappings;
   /**
    * A container created in another container's sandbox (a pod): that
    * container's id. `pid` and `startTime` are then its sandbox's.

@@ -28,7 +28,8 @@ import {
   startFailureExplanation,
 } from "./container_cgroup.ts";
 import { procsFiles } from "../platform/cgroup.ts";
-import { createInSandbox, podSandbox } from "./pod.ts";
+import { createInSandbox } from "./pod.ts";
+import { podSandbox } from "./pod_annotations.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import type { Logger } from "./log.ts";
@@ -161,6 +162,7 @@ export function creatingState(
     goferPid: 0,
     goferStartTime: 0,
     hooks: b.spec.hooks,
+    ...(b.spec.idMappings ? { idMappings: b.spec.idMappings } : {}),
     ...extra,
   };
 }

@@ -28,42 +28,11 @@ import {
 } from "./container_state.ts";
 import { removeContainer, setUpCgroup } from "./container_cgroup.ts";
 import { callSandbox } from "./control_client.ts";
-import { UsageError } from "./flags.ts";
 import { startGofer } from "./gofer_process.ts";
 import { startWaiter } from "./waiter.ts";
 import { runHooks } from "./hooks.ts";
 import type { Logger } from "./log.ts";
 import { preservedFds, servedDirectories } from "./sandbox_process.ts";
-
-/**
- * The sandbox a container joins, from its annotations.
- *
- * @param annotations The spec's annotations.
- * @returns The id of the container whose sandbox it joins, or null for a
- *   container that gets a sandbox of its own (no annotation, or the pod's
- *   `sandbox` container).
- * @throws {UsageError} For a pod container that names no sandbox.
- *
- * @example
- * ```ts
- * import { podSandbox } from "./pod.ts";
- * const a = { "io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "p" };
- * if (podSandbox(a) !== "p" || podSandbox({}) !== null) throw new Error();
- * ```
- */
-export function podSandbox(annotations: Record<string, string>): string | null {
-  const type = annotations["io.kubernetes.cri.container-type"] ??
-    annotations["io.kubernetes.cri-o.ContainerType"];
-  if (type !== "container") return null;
-  const sandbox = annotations["io.kubernetes.cri.sandbox-id"] ??
-    annotations["io.kubernetes.cri-o.SandboxID"];
-  if (!sandbox) {
-    throw new UsageError(
-      "A pod container needs io.kubernetes.cri.sandbox-id: name the pod's sandbox container",
-    );
-  }
-  return sandbox;
-}
 
 /** How the container is created. */
 export interface PodCreate {

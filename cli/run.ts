@@ -11,7 +11,7 @@
  * @module
  */
 import { sendPidfd } from "./fd_socket.ts";
-import { podSandbox } from "./pod.ts";
+import { podSandbox } from "./pod_annotations.ts";
 import { oomExplanation, removeContainer } from "./container_cgroup.ts";
 import type { PtyPair } from "../platform/pty.ts";
 import { closeQuietly } from "../platform/fd.ts";

@@ -53,6 +53,14 @@ for (const platform of ["seccomp", "ptrace"]) {
       bundles.push(b);
       return b;
     };
+    /** Gives a bundle a new user namespace: ids 0-999 to themselves. */
+    const mapped = async (b: string) => {
+      const config = JSON.parse(await Deno.readTextFile(`${b}/config.json`));
+      config.linux.namespaces.push({ type: "user" });
+      config.linux.uidMappings = [{ containerID: 0, hostID: 0, size: 1000 }];
+      config.linux.gidMappings = [{ containerID: 0, hostID: 0, size: 1000 }];
+      await Deno.writeTextFile(`${b}/config.json`, JSON.stringify(config));
+    };
     try {
       const pause = await bundle({
         rootfs: pauseFs,
@@ -151,12 +159,7 @@ for (const platform of ["seccomp", "ptrace"]) {
           args: ["sh", "-c", "cat /proc/self/uid_map; stat -c %u /marker"],
           annotations: pod("container", "pod"),
         });
-        const path = `${mappedApp}/config.json`;
-        const config = JSON.parse(await Deno.readTextFile(path));
-        config.linux.namespaces.push({ type: "user" });
-        config.linux.uidMappings = [{ containerID: 0, hostID: 0, size: 1000 }];
-        config.linux.gidMappings = [{ containerID: 0, hostID: 0, size: 1000 }];
-        await Deno.writeTextFile(path, JSON.stringify(config));
+        await mapped(mappedApp);
         const made = await create(mappedApp, "mapped");
         assertEquals(made.code, 0, made.stderr);
         assertEquals((await dvisor("start", "mapped")).code, 0);
@@ -170,6 +173,42 @@ for (const platform of ["seccomp", "ptrace"]) {
         assertEquals(own.stdout, "         0          0 4294967295\n");
         assertEquals((await dvisor("delete", "mapped")).code, 0);
       });
+
+      await t.step(
+        "a container that joins its pod's user namespace by path: the pod's mappings",
+        async () => {
+          const upod = await bundle({
+            rootfs: pauseFs,
+            args: ["sleep", "1000"],
+            annotations: pod("sandbox", "upod"),
+          });
+          await mapped(upod);
+          assertEquals((await create(upod, "upod")).code, 0);
+          assertEquals((await dvisor("start", "upod")).code, 0);
+          // What CRI gives a pod's containers: the sandbox's pid's namespace, no mappings.
+          const member = await bundle({
+            rootfs: appFs,
+            args: ["cat", "/proc/self/uid_map"],
+            annotations: pod("container", "upod"),
+          });
+          const config = JSON.parse(await Deno.readTextFile(`${member}/config.json`));
+          config.linux.namespaces.push({
+            type: "user",
+            path: `/proc/${(await state("upod")).pid}/ns/user`,
+          });
+          await Deno.writeTextFile(`${member}/config.json`, JSON.stringify(config));
+          const made = await create(member, "umember");
+          assertEquals(made.code, 0, made.stderr);
+          assertEquals((await dvisor("start", "umember")).code, 0);
+          assertEquals(JSON.parse((await dvisor("wait", "umember")).stdout).exitStatus, 0);
+          assertEquals(
+            await Deno.readTextFile(`${out}/umember.out`),
+            "         0          0       1000\n",
+          );
+          assertEquals((await dvisor("delete", "umember")).code, 0);
+          assertEquals((await dvisor("delete", "--force", "upod")).code, 0);
+        },
+      );
 
       await t.step("a container's cgroupsPath: its own cgroup, empty, gone at delete", async () => {
         const path = `/dvisor-test-pod-${Deno.pid}-${platform}-limited`;

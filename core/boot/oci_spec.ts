@@ -89,8 +89,14 @@ export interface Spec {
   resources: Resources;
   /** Fields of linux.resources dvisor does not apply, with why. */
   ignoredResources: Ignored[];
-  /** A new user namespace's linux.uidMappings/gidMappings (null: none). */
+  /**
+   * The user namespace's linux.uidMappings/gidMappings (null: none). With
+   * {@linkcode Spec.userNamespacePath} they may be left out: the
+   * namespace's own are read by the caller (runc reads them so).
+   */
   idMappings: IdMappings | null;
+  /** The user namespace linux.namespaces names to join, or null. */
+  userNamespacePath: string | null;
   /** The pid namespace linux.namespaces names to join (a pod's shared one), or null. */
   pidNamespacePath: string | null;
   /** The network namespace linux.namespaces names to join (a CNI or Docker one), or null. */
@@ -283,6 +289,7 @@ export function parseSpec(text: string, bundle: string): Spec {
     hooks: parseHooks(raw.hooks),
     ...cgroupOf(raw),
     idMappings: idMappingsOf(raw),
+    userNamespacePath: namespacePath(raw, "user"),
     pidNamespacePath: namespacePath(raw, "pid"),
     networkNamespacePath: namespacePath(raw, "network"),
   };
@@ -329,9 +336,14 @@ function idMappingsOf(raw: Record<string, unknown>): IdMappings | null {
     return null;
   }
   if (typeof user.path === "string" && user.path) {
-    throw new SpecError(
-      "config.json: joining a user namespace by path is not supported: give uidMappings instead",
-    );
+    // Joined: its own mappings count; given ones must be both (and match them).
+    if (!uid.length && !gid.length) return null;
+    if (!uid.length || !gid.length) {
+      throw new SpecError(
+        "config.json: a user namespace needs both linux.uidMappings and linux.gidMappings, or neither with a path",
+      );
+    }
+    return { uid, gid };
   }
   if (!uid.length || !gid.length) {
     throw new SpecError(

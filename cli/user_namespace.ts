@@ -1,0 +1,107 @@
+/**
+ * A user namespace a spec names by path (`linux.namespaces`), as runc
+ * joins one: the container gets that namespace's mappings, read from a
+ * process in it. The Sentry keeps them, as it keeps a new namespace's.
+ *
+ * @module
+ */
+import type { IdMappings, IdRange } from "../core/vfs/id_map.ts";
+import { UsageError } from "./flags.ts";
+
+/**
+ * The mappings of `/proc/PID/uid_map` or `gid_map` text.
+ *
+ * @param text The file's text.
+ * @returns The ranges; none for the host's own namespace (all ids to themselves).
+ *
+ * @example
+ * ```ts
+ * import { parseIdMap } from "./user_namespace.ts";
+ * const r = parseIdMap("         0     100000      65536\n");
+ * if (r[0]?.hostId !== 100000 || r[0].size !== 65536) throw new Error();
+ * if (parseIdMap("         0          0 4294967295\n").length !== 0) throw new Error();
+ * ```
+ */
+export function parseIdMap(text: string): IdRange[] {
+  const ranges = text.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
+    const [containerId, hostId, size] = l.split(/\s+/).map(Number) as [number, number, number];
+    return { containerId, hostId, size };
+  });
+  const identity = ranges.length === 1 && ranges[0]!.containerId === 0 &&
+    ranges[0]!.hostId === 0 && ranges[0]!.size === 4294967295;
+  return identity ? [] : ranges;
+}
+
+/** A user namespace's identity: the nsfs inode. */
+function namespaceOf(path: string): { dev: number; ino: number } | null {
+  try {
+    const st = Deno.statSync(path);
+    return { dev: st.dev, ino: st.ino! };
+  } catch {
+    return null;
+  }
+}
+
+/** A process in the namespace: the one a /proc path names, else any found in /proc. */
+function processIn(path: string, ns: { dev: number; ino: number }): number | null {
+  const named = /^\/proc\/(\d+)\/ns\/user$/.exec(path);
+  if (named) return Number(named[1]);
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    const other = namespaceOf(`/proc/${e.name}/ns/user`);
+    if (other && other.dev === ns.dev && other.ino === ns.ino) return Number(e.name);
+  }
+  return null;
+}
+
+function sameMappings(a: IdMappings, b: IdMappings): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The mappings a container gets that joins the user namespace at `path`.
+ *
+ * @param path The spec's namespace path.
+ * @param given The spec's own uidMappings and gidMappings, if any: they must be the namespace's.
+ * @param pod The sandbox process and mappings of the pod this container
+ *   joins, if any: its namespace path (what CRI gives) means the pod's mappings.
+ * @returns The mappings, or null for the host's namespace.
+ * @throws {UsageError} For a path that is no user namespace, one no process
+ *   is in, or given mappings that are not its own.
+ */
+export function joinedUserNamespace(
+  path: string,
+  given: IdMappings | null,
+  pod?: { pid: number; idMappings: IdMappings | null },
+): IdMappings | null {
+  const ns = namespaceOf(path);
+  if (!ns) {
+    throw new UsageError(
+      `Cannot open the user namespace ${path}: give the path of an existing one in linux.namespaces`,
+    );
+  }
+  let found: IdMappings | null;
+  const podNs = pod ? namespaceOf(`/proc/${pod.pid}/ns/user`) : null;
+  if (pod && podNs && podNs.dev === ns.dev && podNs.ino === ns.ino) {
+    found = pod.idMappings;
+  } else {
+    const pid = processIn(path, ns);
+    let uid: IdRange[], gid: IdRange[];
+    try {
+      if (pid === null) throw new Error();
+      uid = parseIdMap(Deno.readTextFileSync(`/proc/${pid}/uid_map`));
+      gid = parseIdMap(Deno.readTextFileSync(`/proc/${pid}/gid_map`));
+    } catch {
+      throw new UsageError(
+        `Cannot read the mappings of the user namespace ${path}: no process is in it; give linux.uidMappings and gidMappings with a new one instead`,
+      );
+    }
+    found = uid.length || gid.length ? { uid, gid } : null;
+  }
+  if (given && (!found || !sameMappings(given, found))) {
+    throw new UsageError(
+      `config.json: linux.uidMappings and gidMappings are not those of the user namespace ${path}: leave them out`,
+    );
+  }
+  return found;
+}
