@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { ownUserNamespace } from "./rootless.ts";
+import { goferUserNamespace } from "./rootless.ts";
+import type { IdMappings } from "../core/vfs/id_map.ts";
 import { containerTagArg } from "./sandbox_reaper.ts";
 import { closeFd, closeQuietly, O, openFile } from "../platform/fd.ts";
 import { socketPair } from "../platform/socket.ts";
@@ -40,6 +41,8 @@ export interface GoferOptions {
   oomScoreAdj?: number;
   /** Global flags to pass on (--log, --debug-log...). */
   globals?: readonly string[];
+  /** The container's user namespace mappings (a rootless gofer with subordinate ids takes them). */
+  idMappings?: IdMappings | null;
   /**
    * The socket pairs to serve on, one per directory (`[sentry end, gofer
    * end]`), when the caller made them first (see {@linkcode goferSockets});
@@ -91,6 +94,7 @@ export function startGofer(
 ): Gofer {
   const { detached = false, tag, joinCgroups = [], globals = [], oomScoreAdj } = options;
   const pairs = options.sockets ?? goferSockets(served.length);
+  const userNamespace = goferUserNamespace(options.idMappings);
   const devnull = openFile("/dev/null", O.RDWR);
   try {
     const serveArgs = served.flatMap((
@@ -117,7 +121,8 @@ export function startGofer(
         [2, detached ? devnull : 2],
         ...pairs.map(([, g], i) => [3 + i, g] as const),
       ],
-      namespaces: [...ownUserNamespace(), "mount", "pid", "ipc", "uts", "net"],
+      ...userNamespace,
+      namespaces: [...userNamespace.namespaces, "mount", "pid", "ipc", "uts", "net"],
       noNewPrivileges: true,
       ...(detached ? { setsid: true } : { parentDeathSignal: 9 }),
       ...(joinCgroups.length ? { joinCgroups } : {}),

@@ -117,6 +117,7 @@ export async function createInSandbox(
       tag: store.dir(id),
       joinCgroups: sandbox.cgroup ? procsFiles(sandbox.cgroup) : [],
       globals: b.globals,
+      idMappings: b.request.idMappings ?? null,
     });
     const created: ContainerState = {
       ...base,

@@ -74,8 +74,54 @@ export function ownUserNamespace(): Namespace[] {
 }
 
 /**
+ * Whether a rootless container's mappings name host ids other than the
+ * user's own (subordinate ids from /etc/subuid and /etc/subgid): its gofer
+ * then needs a user namespace with those mappings, which only the setuid
+ * `newuidmap` and `newgidmap` may write.
+ *
+ * @param m The container's mappings.
+ * @returns True when they go beyond the user's own uid and gid.
+ *
+ * @example
+ * ```ts
+ * import { usesSubordinateIds } from "./rootless.ts";
+ * const own = [{ containerId: 0, hostId: Deno.uid()!, size: 1 }];
+ * if (usesSubordinateIds({ uid: own, gid: [] })) throw new Error();
+ * ```
+ */
+export function usesSubordinateIds(m: IdMappings | null | undefined): boolean {
+  if (Deno.uid() === 0 || !m) return false;
+  const beyond = (ranges: IdMappings["uid"], id: number | null) =>
+    ranges.some((r) => r.size !== 1 || r.hostId !== id);
+  return beyond(m.uid, Deno.uid()) || beyond(m.gid, Deno.gid());
+}
+
+/**
+ * How a gofer's user namespace is made: none as root; as another user, one
+ * with the container's own mappings when they use subordinate ids (so the
+ * gofer can give files those owners), else `0 UID 1`.
+ *
+ * @param m The container's mappings, if it has a user namespace.
+ * @returns Spawn options: namespaces, and the mappings to write.
+ *
+ * @example
+ * ```ts
+ * import { goferUserNamespace } from "./rootless.ts";
+ * if (Deno.uid() === 0 && goferUserNamespace(null).namespaces.length) throw new Error();
+ * ```
+ */
+export function goferUserNamespace(
+  m: IdMappings | null | undefined,
+): { namespaces: Namespace[]; uidMappings?: IdMappings["uid"]; gidMappings?: IdMappings["gid"] } {
+  if (!usesSubordinateIds(m)) return { namespaces: ownUserNamespace() };
+  return { namespaces: ["user"], uidMappings: m!.uid, gidMappings: m!.gid };
+}
+
+/**
  * How file owners cross a rootless gofer's own user namespace: the boot
- * config's `fileIdMappings` (nothing as root, whose gofer sees host ids).
+ * config's `fileIdMappings` (nothing as root, whose gofer sees host ids;
+ * with subordinate ids the gofer's namespace has the container's own
+ * mappings, so its ids are the container's).
  *
  * @param m The container's mappings, if it has a user namespace.
  * @returns `{ fileIdMappings }` or `{}`.
@@ -90,5 +136,10 @@ export function fileOwnerMappings(
   m: IdMappings | null | undefined,
 ): { fileIdMappings?: IdMappings } {
   if (Deno.uid() === 0 || !m) return {};
+  if (usesSubordinateIds(m)) {
+    const same = (ranges: IdMappings["uid"]) =>
+      ranges.map((r) => ({ containerId: r.containerId, hostId: r.containerId, size: r.size }));
+    return { fileIdMappings: { uid: same(m.uid), gid: same(m.gid) } };
+  }
   return { fileIdMappings: throughOwnNamespace(m, Deno.uid() ?? 0, Deno.gid() ?? 0) };
 }

@@ -263,6 +263,7 @@ export function launchSandbox(o: LaunchOptions): LaunchedSandbox {
     const gofer = startGofer(directories, mountPoint, {
       detached,
       sockets,
+      idMappings: request.idMappings ?? null,
       ...(o.tag ? { tag: o.tag } : {}),
       ...(o.joinCgroups ? { joinCgroups: o.joinCgroups } : {}),
       ...oomScoreAdj(request),

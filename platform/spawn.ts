@@ -387,9 +387,36 @@ function writeIdMaps(
 ): void {
   const byte = new Uint8Array(1);
   if (readFd(sync, byte) !== 1) return; // the child failed first; its report says why
-  writeProcFile(`/proc/${pid}/uid_map`, idMapText(o.uidMappings, euid));
-  writeProcFile(`/proc/${pid}/gid_map`, idMapText(o.gidMappings, egid));
+  if (euid === 0) {
+    writeProcFile(`/proc/${pid}/uid_map`, idMapText(o.uidMappings, euid));
+    writeProcFile(`/proc/${pid}/gid_map`, idMapText(o.gidMappings, egid));
+  } else {
+    // Ids beyond one's own: only the setuid helpers may map them, each
+    // checking /etc/subuid or /etc/subgid.
+    mapThroughHelper("newuidmap", pid, idMapText(o.uidMappings, euid));
+    mapThroughHelper("newgidmap", pid, idMapText(o.gidMappings, egid));
+  }
   writeFd(sync, byte);
+}
+
+/** Runs newuidmap or newgidmap for `pid` with the ranges of a map's text. */
+function mapThroughHelper(helper: string, pid: number, text: string): void {
+  const args = [String(pid), ...text.trim().split(/\s+/)];
+  let out: Deno.CommandOutput;
+  try {
+    out = new Deno.Command(helper, { args, stdin: "null", stdout: "null", stderr: "piped" })
+      .outputSync();
+  } catch {
+    throw new Error(
+      `Cannot run ${helper}: mapping subordinate ids needs it (Debian: apt-get install uidmap)`,
+    );
+  }
+  if (!out.success) {
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
+    throw new Error(
+      `${helper} refused the mappings (${why}): give ranges your /etc/subuid and /etc/subgid allow`,
+    );
+  }
 }
 
 function writeProcFile(path: string, text: string): void {

@@ -11,6 +11,7 @@ import { sandboxTraces } from "./support/bundle.ts";
 import { imageTarball, startContainerd, writeOciArchive } from "./support/containerd.ts";
 import { startDockerd } from "./support/docker.ts";
 import { DVISOR, type Ran, run } from "./support/run.ts";
+import { subidUser } from "./support/subid_user.ts";
 
 const RUNTIMES = { runc: "/usr/sbin/runc", dvisor: DVISOR } as const;
 type Which = keyof typeof RUNTIMES;
@@ -141,25 +142,8 @@ Deno.test("podman runs, execs, stops and removes containers with dvisor as with 
 const PODMAN_USER = "dvisor-podman";
 const SUBIDS = 300000;
 
-/** Makes the account and its /etc/subuid and /etc/subgid ranges when missing. */
-async function podmanUser(): Promise<{ uid: number; gid: number }> {
-  if ((await run("id", ["-u", PODMAN_USER])).code !== 0) {
-    const r = await run("useradd", ["--system", "--no-create-home", "-s", "/bin/sh", PODMAN_USER]);
-    assertEquals(r.code, 0, r.stderr);
-  }
-  const has = (file: string) =>
-    Deno.readTextFile(file).then((t) => t.includes(`${PODMAN_USER}:`), () => false);
-  if (!(await has("/etc/subuid")) || !(await has("/etc/subgid"))) {
-    const range = `${SUBIDS}-${SUBIDS + 65535}`;
-    const r = await run("usermod", ["--add-subuids", range, "--add-subgids", range, PODMAN_USER]);
-    assertEquals(r.code, 0, r.stderr);
-  }
-  const id = async (flag: string) => Number((await run("id", [flag, PODMAN_USER])).stdout.trim());
-  return { uid: await id("-u"), gid: await id("-g") };
-}
-
 Deno.test("rootless podman runs, execs, stops and removes containers with dvisor as with runc", async (t) => {
-  const { uid, gid } = await podmanUser();
+  const { uid, gid } = await subidUser(PODMAN_USER, SUBIDS);
   // A short name: conmon's sockets under it must fit a socket address
   // (108 bytes), or podman waits 20 s for every container that ends.
   const dir = await Deno.makeTempDir({ prefix: "dvp-" });

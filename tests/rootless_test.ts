@@ -8,6 +8,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 import { DVISOR, type Ran, run } from "./support/run.ts";
+import { subidUser } from "./support/subid_user.ts";
 
 /** A uid and gid no account has (setpriv needs none). */
 const ID = 48213;
@@ -176,5 +177,87 @@ Deno.test("rootless: dvisor run by a user as runc run by that user", async (t) =
   } finally {
     await run("pkill", ["-9", "-u", String(ID)]);
     await Deno.remove(p.dir, { recursive: true });
+  }
+});
+
+Deno.test("rootless with subordinate ids: newuidmap maps them, files land on them", async (t) => {
+  const name = "dvisor-subids";
+  const first = 400000;
+  const { uid, gid } = await subidUser(name, first);
+  const dir = await Deno.makeTempDir({ prefix: "dvisor-rootless-subids-" });
+  const bundle = `${dir}/bundle`;
+  try {
+    await Deno.mkdir(`${dir}/xdg`, { mode: 0o700 });
+    await Deno.mkdir(`${dir}/vol`);
+    await Deno.mkdir(bundle);
+    await Deno.rename(await makeBusyboxRootfs(), `${bundle}/rootfs`);
+    await Deno.mkdir(`${bundle}/rootfs/vol`);
+    assertEquals((await run("chown", ["-R", `${uid}:${gid}`, dir])).code, 0);
+    await Deno.chmod(dir, 0o755);
+    const asIt = (args: string[]) =>
+      run("setpriv", [
+        `--reuid=${uid}`,
+        `--regid=${gid}`,
+        "--init-groups",
+        "env",
+        "-i",
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        `HOME=${dir}`,
+        `XDG_RUNTIME_DIR=${dir}/xdg`,
+        `USER=${name}`,
+        ...args,
+      ], { cwd: bundle });
+    assertEquals((await asIt([DVISOR, "spec", "--rootless"])).code, 0);
+    const path = `${bundle}/config.json`;
+    const c = JSON.parse(await Deno.readTextFile(path));
+    const maps = (own: number) => [
+      { containerID: 0, hostID: own, size: 1 },
+      { containerID: 1, hostID: first, size: 65536 },
+    ];
+    c.linux.uidMappings = maps(uid);
+    c.linux.gidMappings = maps(gid);
+    c.process.terminal = false;
+    // runc's default set has no CAP_CHOWN.
+    for (const set of Object.values(c.process.capabilities) as string[][]) set.push("CAP_CHOWN");
+    c.process.args = [
+      "sh",
+      "-c",
+      "cat /proc/self/uid_map; echo a >/vol/root; echo b >/vol/seven; chown 7:7 /vol/seven; echo $?",
+    ];
+    c.mounts.push({ destination: "/vol", type: "bind", source: `${dir}/vol`, options: ["rbind"] });
+    await Deno.writeTextFile(path, JSON.stringify(c));
+    await t.step(
+      "the container's mappings, and a chown 7 on the eighth subordinate id",
+      async () => {
+        const r = await asIt([DVISOR, "run", "subids"]);
+        assertEquals(r.code, 0, r.stderr);
+        assertEquals(
+          r.stdout.replace(/ +/g, " "),
+          ` 0 ${uid} 1\n 1 ${first} 65536\n0\n`,
+        );
+        const owner = async (f: string) => {
+          const st = await Deno.stat(`${dir}/vol/${f}`);
+          return `${st.uid}:${st.gid}`;
+        };
+        assertEquals(await owner("root"), `${uid}:${gid}`);
+        assertEquals(await owner("seven"), `${first + 6}:${first + 6}`);
+      },
+    );
+    await t.step("ranges /etc/subuid does not give: one line", async () => {
+      c.linux.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }, {
+        containerID: 1,
+        hostID: first + 100000,
+        size: 10,
+      }];
+      await Deno.writeTextFile(path, JSON.stringify(c));
+      const r = await asIt([DVISOR, "run", "subids-refused"]);
+      assertEquals(r.code, 1);
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assertStringIncludes(r.stderr, "newuidmap refused");
+      assertEquals((await asIt([DVISOR, "list", "-q"])).stdout, "", "nothing left");
+    });
+  } finally {
+    await run("pkill", ["-KILL", "-u", name]);
+    await Deno.remove(dir, { recursive: true });
   }
 });

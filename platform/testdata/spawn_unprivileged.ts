@@ -22,7 +22,7 @@ try {
     uidMappings: [{ containerId: 0, hostId: 0, size: 1 }],
   });
 } catch (e) {
-  hostUidMapFailure = e instanceof Errno ? e.code : String(e);
+  hostUidMapFailure = e instanceof Errno ? e.code : e instanceof Error ? e.message : String(e);
 }
 
 console.log(JSON.stringify({
