@@ -73,6 +73,11 @@ export const SELF_ONLY: readonly SelfOnlyEntry[] = [
   { nr: SYS.madvise, note: "the caller's own mappings" },
   { nr: SYS.mremap, note: "the caller's own mappings" },
   { nr: SYS.futex, note: "waits and wakes on the caller's own memory" },
+  {
+    nr: SYS.restart_syscall,
+    note: "goes on with the caller's own native call that a signal cut short " +
+      "(a futex wait with a timeout), as the kernel saved it",
+  },
   { nr: SYS.sched_yield, note: "gives up the CPU" },
   { nr: SYS.arch_prctl, note: "the caller's FS/GS base and CPUID faulting" },
   { nr: SYS.set_robust_list, note: "the calling thread's robust futex list" },

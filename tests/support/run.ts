@@ -196,6 +196,7 @@ export const C_PROGRAMS = [
   "isolation",
   "fork_limit",
   "netlink",
+  "restart",
 ];
 
 let compiled: Promise<string> | null = null;
