@@ -114,8 +114,9 @@ function hostLineServer(): { port: number; close(): void } {
 for (const platform of PLATFORMS) {
   Deno.test(`Sentry (${platform}): static C programs behave as natively`, async (t) => {
     const bin = await compileCPrograms();
-    // isolation, fork_limit and netlink are for containers (run_test.ts, resources_test.ts).
-    const forContainers = ["isolation", "fork_limit", "netlink"];
+    // isolation, fork_limit, netlink and init_fault are for containers (run_test.ts,
+    // resources_test.ts, compat_runc_test.ts).
+    const forContainers = ["isolation", "fork_limit", "netlink", "init_fault"];
     for (const name of C_PROGRAMS.filter((n) => !forContainers.includes(n))) {
       await t.step(name, async () => {
         const args = [];

@@ -1031,7 +1031,7 @@ export class Kernel {
         // The container's init takes no default action for a sent signal
         // (one it blocked was kept pending, for sigwait or signalfd) but
         // SIGKILL's and SIGSTOP's; forced ones (faults, seccomp's SIGSYS) act.
-        const sent = s.code <= 0 || s.code === SI.KERNEL;
+        const sent = !s.forced && (s.code <= 0 || s.code === SI.KERNEL);
         if (this.isInit(p) && sent && s.sig !== SIG.KILL && s.sig !== SIG.STOP) continue;
         switch (defaultAction(s.sig)) {
           case "ignore":
@@ -1218,6 +1218,7 @@ export class Kernel {
       const s: PendingSignal = { sig, code, pid: 0, uid: 0, raw: info };
       if (fault) {
         s.addr = v.getBigUint64(16, true);
+        s.forced = true;
         // A fault that is blocked or ignored kills, as force_sig does.
         const a = t.process.sigactions[sig]!;
         if ((t.sigmask & sigbit(sig)) || a.handler === SIG_IGN) {

@@ -156,6 +156,12 @@ export interface PendingSignal {
   addr?: bigint;
   /** A timer's sigval (SI_TIMER: `pid` is then the timer's id, `uid` its overruns). */
   value?: bigint;
+  /**
+   * Forced, as Linux's force_sig: a fault of the task's own (SIGSEGV from
+   * `hlt`, whose si_code is SI_KERNEL, among them), which acts even on a
+   * pid namespace's init.
+   */
+  forced?: boolean;
   /** Raw siginfo from the host (faults), 128 bytes. */
   raw?: Uint8Array;
 }

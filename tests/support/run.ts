@@ -197,6 +197,7 @@ export const C_PROGRAMS = [
   "fork_limit",
   "netlink",
   "restart",
+  "init_fault",
 ];
 
 let compiled: Promise<string> | null = null;
