@@ -9,6 +9,7 @@
  */
 import type { Namespace } from "../platform/spawn_plan.ts";
 import { type IdMappings, throughOwnNamespace } from "../core/vfs/id_map.ts";
+import { isHostIdMap, parseIdMap } from "./user_namespace.ts";
 
 /**
  * Whether this dvisor runs without root's rights on the host: not uid 0,
@@ -54,7 +55,7 @@ export function inUserNamespace(uidMap?: string): boolean {
       return false; // no procfs: assume the host's
     }
   }
-  return text.trim().split(/\s+/).join(" ") !== "0 0 4294967295";
+  return !isHostIdMap(parseIdMap(text));
 }
 
 /**

@@ -9,27 +9,41 @@ import type { IdMappings, IdRange } from "../core/vfs/id_map.ts";
 import { UsageError } from "./flags.ts";
 
 /**
- * The mappings of `/proc/PID/uid_map` or `gid_map` text.
+ * The ranges of `/proc/PID/uid_map` or `gid_map` text, as written.
  *
  * @param text The file's text.
- * @returns The ranges; none for the host's own namespace (all ids to themselves).
+ * @returns The ranges.
  *
  * @example
  * ```ts
  * import { parseIdMap } from "./user_namespace.ts";
  * const r = parseIdMap("         0     100000      65536\n");
  * if (r[0]?.hostId !== 100000 || r[0].size !== 65536) throw new Error();
- * if (parseIdMap("         0          0 4294967295\n").length !== 0) throw new Error();
  * ```
  */
 export function parseIdMap(text: string): IdRange[] {
-  const ranges = text.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean).map((l) => {
     const [containerId, hostId, size] = l.split(/\s+/).map(Number) as [number, number, number];
     return { containerId, hostId, size };
   });
-  const identity = ranges.length === 1 && ranges[0]!.containerId === 0 &&
-    ranges[0]!.hostId === 0 && ranges[0]!.size === 4294967295;
-  return identity ? [] : ranges;
+}
+
+/**
+ * Whether a map is the host's own namespace's: every id to itself.
+ *
+ * @param ranges A parsed map.
+ * @returns True for the host's.
+ *
+ * @example
+ * ```ts
+ * import { isHostIdMap, parseIdMap } from "./user_namespace.ts";
+ * if (!isHostIdMap(parseIdMap("         0          0 4294967295\n"))) throw new Error();
+ * if (isHostIdMap(parseIdMap(""))) throw new Error("an empty map is no one's");
+ * ```
+ */
+export function isHostIdMap(ranges: IdRange[]): boolean {
+  return ranges.length === 1 && ranges[0]!.containerId === 0 && ranges[0]!.hostId === 0 &&
+    ranges[0]!.size === 4294967295;
 }
 
 /** A user namespace's identity: the nsfs inode. */
@@ -89,8 +103,13 @@ export function joinedUserNamespace(
     let uid: IdRange[], gid: IdRange[];
     try {
       if (pid === null) throw new Error();
-      uid = parseIdMap(Deno.readTextFileSync(`/proc/${pid}/uid_map`));
-      gid = parseIdMap(Deno.readTextFileSync(`/proc/${pid}/gid_map`));
+      // The host's own map means no mapping.
+      const read = (file: string) => {
+        const ranges = parseIdMap(Deno.readTextFileSync(`/proc/${pid}/${file}`));
+        return isHostIdMap(ranges) ? [] : ranges;
+      };
+      uid = read("uid_map");
+      gid = read("gid_map");
     } catch {
       throw new UsageError(
         `Cannot read the mappings of the user namespace ${path}: no process is in it; give linux.uidMappings and gidMappings with a new one instead`,
