@@ -21,7 +21,7 @@ import { sandboxRules } from "./sandbox_syscalls.ts";
 import { errnoNumber } from "../platform/errno.ts";
 import type { SyscallName } from "../platform/sysno.ts";
 import { refusedWith } from "../core/syscalls/refused.ts";
-import { exitCodeOf } from "./do.ts";
+import { exitCodeOf } from "../core/kernel/exit_code.ts";
 import { decodeConfig } from "../core/boot/boot_config.ts";
 import { bootSandbox } from "../core/boot/boot_sandbox.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";

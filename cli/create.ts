@@ -257,7 +257,6 @@ async function create(
         ...(pidfdSocket ? { pidfdSocket } : {}),
         ...(pidFile ? { pidFile } : {}),
         preserveFds: (parsed.flags["preserve-fds"] as number | undefined) ?? 0,
-        globals,
       }, logger);
       return 0;
     }

@@ -29,18 +29,6 @@ const FLAGS: FlagSpec[] = [
 ];
 
 /**
- * Turns a wait status into an exit code the way runc and shells do:
- * the code, or 128 + the signal.
- *
- * @param status A wait status.
- * @returns The exit code.
- */
-export function exitCodeOf(status: number): number {
-  const sig = status & 0x7f;
-  return sig === 0 ? (status >> 8) & 0xff : 128 + sig;
-}
-
-/**
  * Checks --platform and --network. (The gofer and the sandbox process open
  * their own `--debug-log` files: see `debug_log.ts`.)
  *

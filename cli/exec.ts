@@ -19,7 +19,7 @@ import { checkConsoleFlags, openConsole, proxyConsole, sendConsole } from "./con
 import { type ContainerState, StateStore } from "./container_state.ts";
 import { callSandbox, callSandboxAsync, forContainer } from "./control_client.ts";
 import { writeAtomically } from "./create.ts";
-import { exitCodeOf } from "./do.ts";
+import { exitCodeOf } from "../core/kernel/exit_code.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import { FORWARDED } from "./forwarded_signals.ts";
 import type { Command } from "./main.ts";
@@ -129,7 +129,10 @@ async function exec(
     if (pty && consoleSocket) sendConsole(consoleSocket, pty.master);
     const pidfdSocket = parsed.flags["pidfd-socket"] as string | undefined;
     if (detach) {
-      const waiter = startWaiter(globals, id, { pid, ...(pty ? { terminal: pty.slave } : {}) });
+      const waiter = startWaiter(store.controlSocket(s), s, {
+        pid,
+        ...(pty ? { terminal: pty.slave } : {}),
+      });
       if (pidfdSocket) sendPidfd(pidfdSocket, waiter);
       const pidFile = parsed.flags["pid-file"] as string | undefined;
       if (pidFile) writeAtomically(pidFile, String(waiter));

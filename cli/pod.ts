@@ -48,8 +48,6 @@ export interface PodCreate {
   pidfdSocket?: string;
   /** --pid-file: gets the waiter's pid, last. */
   pidFile?: string;
-  /** Global flags (for the container's waiter). */
-  globals: Record<string, unknown>;
 }
 
 /**
@@ -155,7 +153,11 @@ export async function createInSandbox(
     // What containerd's shim watches: it ends with the container (the sandbox goes on).
     // With a terminal it is also the terminal's host controlling process,
     // forwarding ^C and the like to the container's foreground group.
-    const waiterPid = startWaiter(o.globals, id, pty ? { terminal: pty.slave } : {});
+    const waiterPid = startWaiter(
+      store.socket(rootId),
+      created,
+      pty ? { terminal: pty.slave } : {},
+    );
     waiter = { pid: waiterPid, startTime: processStartTime(waiterPid) ?? 0 };
     store.write({
       ...created,

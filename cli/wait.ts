@@ -5,12 +5,9 @@
  * @module
  */
 import { METHOD } from "../core/control/protocol.ts";
-import { closeFd } from "../platform/fd.ts";
-import { openSignalFd, readSignals } from "../platform/signalfd.ts";
-import { TERMINAL_SIGNALS } from "../core/kernel/signals.ts";
-import { type ContainerState, StateStore } from "./container_state.ts";
-import { callSandbox, callSandboxAsync, forContainer, SandboxGone } from "./control_client.ts";
-import { exitCodeOf } from "./do.ts";
+import { StateStore } from "./container_state.ts";
+import { callSandboxAsync, forContainer, SandboxGone } from "./control_client.ts";
+import { exitCodeOf } from "../core/kernel/exit_code.ts";
 import { type FlagSpec, parseFlags, UsageError } from "./flags.ts";
 import type { Command } from "./main.ts";
 import { writeOut } from "./output.ts";
@@ -19,11 +16,6 @@ import { stateRoot } from "./state_root.ts";
 const FLAGS: FlagSpec[] = [
   { name: "pid", type: "int", help: "wait for this process `dvisor exec` started instead" },
   { name: "quiet", type: "bool", help: "print nothing; the exit status says it" },
-  {
-    name: "forward-terminal",
-    type: "bool",
-    help: "with --pid: this process holds the process's terminal; pass on what it raises",
-  },
 ];
 
 /** The `wait` command. */
@@ -39,12 +31,11 @@ export const waitCommand: Command = {
     const pid = parsed.flags.pid as number | undefined;
     if (pid !== undefined) {
       try {
-        status = parsed.flags["forward-terminal"]
-          ? await waitForwarding(store.controlSocket(s), s, pid)
-          : (callSandbox(store.controlSocket(s), METHOD.waitPid, forContainer(s, { pid })) as {
-            status: number;
-          })
-            .status;
+        status = (await callSandboxAsync(
+          store.controlSocket(s),
+          METHOD.waitPid,
+          forContainer(s, { pid }),
+        ) as { status: number }).status;
       } catch (e) {
         // The sandbox is gone, and the process with it (SIGKILL, as a pid namespace's).
         if (!(e instanceof SandboxGone)) throw e;
@@ -53,11 +44,9 @@ export const waitCommand: Command = {
     } else if (s.status !== "stopped" || s.sandbox) {
       // (A container of a pod that ended: its sandbox still has its status.)
       try {
-        status = parsed.flags["forward-terminal"]
-          ? await waitForwarding(store.controlSocket(s), s, undefined)
-          : (callSandbox(store.controlSocket(s), METHOD.wait, forContainer(s)) as {
-            status: number;
-          }).status;
+        status = (await callSandboxAsync(store.controlSocket(s), METHOD.wait, forContainer(s)) as {
+          status: number;
+        }).status;
       } catch (e) {
         if (!(e instanceof SandboxGone)) throw e;
       }
@@ -82,46 +71,3 @@ export const waitCommand: Command = {
     return code;
   },
 };
-
-/**
- * Waits for an exec'd process (or, with no pid, a pod container's init)
- * while passing on the signals its terminal raises here (^C, ^Z, window
- * changes, hangup: blocked in this process by whoever spawned it, so they
- * queue on a signalfd) to the foreground group of that terminal in the
- * sandbox.
- */
-async function waitForwarding(
-  socket: string,
-  s: ContainerState,
-  pid: number | undefined,
-): Promise<number> {
-  const sfd = openSignalFd(TERMINAL_SIGNALS);
-  let ended: { status: number } | null = null;
-  let failed: unknown = null;
-  const done =
-    (pid !== undefined
-      ? callSandboxAsync(socket, METHOD.waitPid, forContainer(s, { pid }))
-      : callSandboxAsync(socket, METHOD.wait, forContainer(s))).then(
-        (r) => (ended = r as { status: number }),
-        (e) => (failed = e),
-      );
-  try {
-    while (ended === null && failed === null) {
-      await Promise.race([done, new Promise((r) => setTimeout(r, 20))]);
-      for (const signo of readSignals(sfd)) {
-        try {
-          const target = pid !== undefined ? { pid } : {};
-          callSandbox(
-            socket,
-            METHOD.signal,
-            forContainer(s, { signo, mode: "foreground", ...target }),
-          );
-        } catch { /* it ended */ }
-      }
-    }
-  } finally {
-    closeFd(sfd);
-  }
-  if (failed !== null) throw failed;
-  return ended!.status;
-}

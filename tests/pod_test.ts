@@ -9,6 +9,7 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { makeBundle, sandboxTraces } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
 import { DVISOR, type Ran, run, until } from "./support/run.ts";
+import { startShim } from "./support/shim.ts";
 import { cgroupHierarchies } from "../platform/cgroup.ts";
 
 const SANDBOX = "io.kubernetes.cri.container-type";
@@ -29,20 +30,24 @@ for (const platform of ["seccomp", "ptrace"]) {
     await Deno.mkdir(`${appFs}/scratch`);
     const dvisor = (...args: string[]): Promise<Ran> =>
       run(DVISOR, [`--platform=${platform}`, "--root", root, ...args]);
+    /** The command line of create. */
+    const createCommand = (bundle: string, id: string, extra: string[] = []) => [
+      DVISOR,
+      `--platform=${platform}`,
+      "--root",
+      root,
+      "create",
+      "--bundle",
+      bundle,
+      ...extra,
+      id,
+    ];
     /** create, with its stdio in files (the container keeps them). */
     const create = async (bundle: string, id: string, extra: string[] = []) => {
       const r = await run("/bin/sh", [
         "-c",
         `exec "$0" "$@" </dev/null >'${out}/${id}.out' 2>'${out}/${id}.err'`,
-        DVISOR,
-        `--platform=${platform}`,
-        "--root",
-        root,
-        "create",
-        "--bundle",
-        bundle,
-        ...extra,
-        id,
+        ...createCommand(bundle, id, extra),
       ]);
       return { ...r, stderr: await Deno.readTextFile(`${out}/${id}.err`) };
     };
@@ -100,7 +105,7 @@ for (const platform of ["seccomp", "ptrace"]) {
         // containerd's shim watches that pid: it must end with the container, not the sandbox.
         assertEquals(await Deno.readTextFile(`${out}/app.pid`), String(s.pid));
         assert(s.pid !== sandboxPid);
-        assertStringIncludes(await Deno.readTextFile(`/proc/${s.pid}/cmdline`), "wait");
+        assertStringIncludes(await Deno.readTextFile(`/proc/${s.pid}/cmdline`), "dvisor-waiter");
       });
 
       await t.step("start runs it on its own root and mounts", async () => {
@@ -263,6 +268,32 @@ for (const platform of ["seccomp", "ptrace"]) {
           assertEquals(r.code, 255);
           assertStringIncludes(r.stderr, "stopped");
           assertEquals((await dvisor("delete", "quitter")).code, 0);
+        },
+      );
+
+      await t.step(
+        "the pid shown stands for the init: the shim's signal reaches it, its exit is the init's",
+        async () => {
+          const trapper = await bundle({
+            rootfs: appFs,
+            args: ["sh", "-c", "trap 'exit 5' TERM; sleep 1000 & wait"],
+            annotations: pod("container", "pod"),
+          });
+          const pidFile = `${out}/trapper.pid`;
+          const shim = await startShim(
+            pidFile,
+            createCommand(trapper, "trapper", ["--pid-file", pidFile]),
+          );
+          assertEquals((await dvisor("start", "trapper")).code, 0);
+          await until(async () => {
+            const ps = await dvisor("ps", "--format", "json", "trapper");
+            return JSON.parse(ps.stdout).length === 2 ? true : undefined;
+          });
+          await shim.kill(15);
+          assertEquals(await shim.exited(), 5);
+          await until(async () => (await state("trapper")).status === "stopped" ? true : undefined);
+          assertEquals((await state("pod")).status, "running");
+          assertEquals((await dvisor("delete", "trapper")).code, 0);
         },
       );
 

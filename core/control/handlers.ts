@@ -16,6 +16,7 @@ import type { Process } from "../kernel/task.ts";
 import { parseProcess } from "../boot/oci_spec.ts";
 import type { Container, SandboxContainers, SubcontainerConfig } from "../boot/containers.ts";
 import { decodeConfig } from "../boot/boot_config.ts";
+import { watchExit } from "./exit_watch.ts";
 import { METHOD } from "./protocol.ts";
 import type { ControlHandler, Respond } from "./server.ts";
 
@@ -47,7 +48,7 @@ export function sandboxHandlers(
   const waiters: Respond[] = [];
   // Processes `dvisor exec` started: their statuses once they end, and who waits for them.
   const execExits = new Map<number, number>();
-  const execWaiters = new Map<number, Respond[]>();
+  const execWaiters = new Map<number, ((status: number) => void)[]>();
   // ... and the container each was started in (kept for waiters after it ended).
   const execPids = new Map<number, string>();
   const execContainers = new Map<number, string>();
@@ -69,8 +70,48 @@ export function sandboxHandlers(
     k.processes.delete(p.pid);
     const status = p.exitStatus ?? 0;
     execExits.set(p.pid, status);
-    for (const w of execWaiters.get(p.pid) ?? []) w({ success: true, result: { status } });
+    for (const w of execWaiters.get(p.pid) ?? []) w(status);
     execWaiters.delete(p.pid);
+  };
+  /**
+   * Calls `fn` with the status of a process exec started once it has ended
+   * (at once if it has); false if the container has no such process.
+   */
+  /** Whether pid is (or was, and its status is kept) a process exec started in c. */
+  const execOf = (c: Container, pid: number): boolean =>
+    // Only the container's own: another one's processes are not its to wait for.
+    (execPids.get(pid) ?? execContainers.get(pid)) === c.id &&
+    (execPids.has(pid) || execExits.has(pid));
+  /**
+   * Calls `fn` with the status of a process exec started once it has ended
+   * (at once if it has).
+   *
+   * Precondition: execOf(c, pid).
+   */
+  const whenExecEnds = (pid: number, fn: (status: number) => void) => {
+    const done = execExits.get(pid);
+    if (done === undefined) {
+      execWaiters.set(pid, [...(execWaiters.get(pid) ?? []), fn]);
+      return;
+    }
+    execExits.delete(pid);
+    execContainers.delete(pid);
+    fn(done);
+  };
+  /**
+   * Delivers a signal from the host to a process of a container (with
+   * `foreground`, to the foreground group of its terminal: what the
+   * terminal raised, runsc's DeliverToForegroundProcessGroup).
+   */
+  const deliver = (c: Container, p: Process, signo: number, foreground: boolean) => {
+    if (foreground && p.ctty) forwardTerminalSignal(k, p.ctty, signo);
+    else if (!c.started() && p === c.init() && signo === 9) k.killProcess(p, 9);
+    else k.signalFromHost(p, signo);
+  };
+  /** Refuses a request that came with descriptors (they are closed). */
+  const refusing = (fds: number[], respond: Respond) => (err: string) => {
+    fds.forEach(closeQuietly);
+    respond({ success: false, err });
   };
   const argOf = (arg: unknown) =>
     (typeof arg === "object" && arg !== null ? arg : {}) as Record<string, unknown>;
@@ -147,17 +188,7 @@ export function sandboxHandlers(
         respond({ success: false, err: "The process is not running" });
         return;
       }
-      for (const p of targets) {
-        if (signo === 0) continue;
-        // The foreground group of the process's terminal (runsc's
-        // DeliverToForegroundProcessGroup): what its terminal raised.
-        if (arg.mode === "foreground" && p.ctty) {
-          forwardTerminalSignal(k, p.ctty, signo);
-          continue;
-        }
-        if (!c.started() && p === init && signo === 9) k.killProcess(p, 9);
-        else k.signalFromHost(p, signo);
-      }
+      for (const p of targets) if (signo !== 0) deliver(c, p, signo, arg.mode === "foreground");
       respond({ success: true });
     }),
     [METHOD.wait]: inContainer((c, _arg, respond) => {
@@ -176,10 +207,7 @@ export function sandboxHandlers(
     [METHOD.executeAsync]: (raw, fds, respond) => {
       const arg = argOf(raw);
       const c = containerOf(arg);
-      const refuse = (err: string) => {
-        fds.forEach(closeQuietly);
-        respond({ success: false, err });
-      };
+      const refuse = refusing(fds, respond);
       if (fds.length < 3 || fds.length > 3 + MAX_PRESERVED_FDS) {
         refuse(`ExecuteAsync needs stdin, stdout, stderr and at most ${MAX_PRESERVED_FDS} more`);
         return;
@@ -200,21 +228,42 @@ export function sandboxHandlers(
     },
     [METHOD.waitPid]: inContainer((c, arg, respond) => {
       const pid = Number(arg.pid);
-      // Only the container's own: another one's processes are not its to wait for.
-      const owner = execPids.get(pid) ?? execContainers.get(pid);
-      if (owner !== undefined && owner !== c.id) {
+      if (!execOf(c, pid)) {
         respond({ success: false, err: `No process ${arg.pid} started by exec` });
         return;
       }
-      const done = execExits.get(pid);
-      if (done !== undefined) {
-        execExits.delete(pid);
-        execContainers.delete(pid);
-        respond({ success: true, result: { status: done } });
-      } else if (execPids.has(pid)) {
-        execWaiters.set(pid, [...(execWaiters.get(pid) ?? []), respond]);
-      } else respond({ success: false, err: `No process ${arg.pid} started by exec` });
+      whenExecEnds(pid, (status) => respond({ success: true, result: { status } }));
     }),
+    [METHOD.watch]: (raw, fds, respond) => {
+      const arg = argOf(raw);
+      const c = containerOf(arg);
+      const refuse = refusing(fds, respond);
+      if (fds.length !== 1) return refuse("Watch needs one descriptor");
+      if (!c) return refuse(`No container ${arg.cid} in this sandbox`);
+      const foreground = arg.foreground === true;
+      if (arg.pid === undefined) {
+        const init = c.init();
+        if (!init) return refuse("The container has no process yet");
+        const ended = watchExit(k, fds[0]!, {
+          signal: (signo) => {
+            if (init.exitStatus === null) deliver(c, init, signo, foreground);
+          },
+        });
+        containers.whenGone(c.id, () => ended(init.exitStatus ?? 9));
+        return respond({ success: true });
+      }
+      const pid = Number(arg.pid);
+      if (!execOf(c, pid)) return refuse(`No process ${arg.pid} started by exec`);
+      // (Gone from the table once it has ended: then its status goes at once.)
+      const p = k.processes.get(pid);
+      const ended = watchExit(k, fds[0]!, {
+        signal: (signo) => {
+          if (p && p.exitStatus === null) deliver(c, p, signo, foreground);
+        },
+      });
+      whenExecEnds(pid, ended);
+      respond({ success: true });
+    },
     [METHOD.processes]: inContainer((c, _arg, respond) => {
       const out: ProcessInfo[] = k.liveProcesses(c.id).map((p) => ({
         pid: p.pid,
@@ -266,9 +315,7 @@ export function sandboxHandlers(
     finish(status) {
       for (const w of waiters.splice(0)) w({ success: true, result: { status } });
       // Processes exec started end with the sandbox (killed, as the pid namespace's are).
-      for (const [, ws] of execWaiters) {
-        for (const w of ws) w({ success: true, result: { status: 9 } });
-      }
+      for (const [, ws] of execWaiters) for (const w of ws) w(9);
       execWaiters.clear();
     },
   };

@@ -25,6 +25,13 @@ export const METHOD = {
   wait: "containerManager.Wait",
   /** Waits for a process started by ExecuteAsync: `{pid}` -> `{status}`. */
   waitPid: "containerManager.WaitPID",
+  /**
+   * Hands over a waiter's socket (one descriptor) for a process started by
+   * ExecuteAsync (`{pid}`) or, without pid, the container's init; with
+   * `foreground`, the signals the waiter passes on go to the foreground
+   * group of that process's terminal. See core/control/exit_watch.ts.
+   */
+  watch: "containerManager.Watch",
   /** The processes: `[{pid, ppid, hostPid, uid, comm, state}]` (hostPid in the sandbox process's namespace). */
   processes: "containerManager.Processes",
   /** `{status}`: created, running, paused or stopped. */

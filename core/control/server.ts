@@ -9,7 +9,7 @@
  */
 import { closeQuietly, setNonblocking, writeAll } from "../../platform/fd.ts";
 import { Errno } from "../../platform/errno.ts";
-import { acceptConnection, receiveFds } from "../../platform/socket.ts";
+import { acceptConnection, receiveFds, shutdownWrite } from "../../platform/socket.ts";
 import type { Kernel } from "../kernel/kernel.ts";
 import { POLL } from "../vfs/inode.ts";
 import {
@@ -76,45 +76,78 @@ export class ControlServer {
         }
         setNonblocking(conn, true);
         this.#open.add(conn);
-        this.#read(conn, [], []);
+        this.#read(conn);
       }
       this.#watchListener();
     });
   }
 
-  /** Reads a request until the client shuts its side down. */
-  #read(conn: number, chunks: Uint8Array[], fds: number[]): void {
+  /**
+   * Receives from a connection without blocking this thread until the
+   * client shuts its side down: `take` gets each chunk (a view, valid
+   * during the call) and its descriptors, and returns false to stop
+   * reading; then `end(true)`, or `end(false)` when the connection failed.
+   */
+  #receive(
+    conn: number,
+    take: (chunk: Uint8Array, fds: number[]) => boolean,
+    end: (ok: boolean) => void,
+  ): void {
     const buf = new Uint8Array(64 * 1024);
-    let total = chunks.reduce((n, c) => n + c.length, 0);
-    for (;;) {
-      let got;
-      try {
-        got = receiveFds(conn, buf, { dontWait: true });
-      } catch (e) {
-        if (e instanceof Errno && e.code === "EAGAIN") {
-          this.#k.hostQueue(conn, POLL.IN).subscribe(() => this.#read(conn, chunks, fds));
+    const step = () => {
+      for (;;) {
+        let got;
+        try {
+          got = receiveFds(conn, buf, { dontWait: true });
+        } catch (e) {
+          if (e instanceof Errno && e.code === "EAGAIN") {
+            this.#k.hostQueue(conn, POLL.IN).subscribe(step);
+            return;
+          }
+          end(false);
           return;
         }
+        if (!take(buf.subarray(0, got.bytes), got.fds)) return;
+        if (got.bytes === 0) break;
+      }
+      end(true);
+    };
+    step();
+  }
+
+  /** Reads a request, then answers it. */
+  #read(conn: number): void {
+    const chunks: Uint8Array[] = [];
+    const fds: number[] = [];
+    let total = 0;
+    this.#receive(conn, (chunk, got) => {
+      fds.push(...got);
+      total += chunk.length;
+      if (total <= MAX_CONTROL_MESSAGE) {
+        chunks.push(chunk.slice());
+        return true;
+      }
+      fds.forEach(closeQuietly);
+      this.#refuseTooLarge(conn);
+      return false;
+    }, (ok) => {
+      if (!ok) {
         fds.forEach(closeQuietly);
         this.#drop(conn);
         return;
       }
-      fds.push(...got.fds);
-      if (got.bytes === 0) break;
-      total += got.bytes;
-      if (total > MAX_CONTROL_MESSAGE) {
-        fds.forEach(closeQuietly);
-        this.#reply(conn, { success: false, err: "The request is too large" });
-        return;
+      const all = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        all.set(c, at);
+        at += c.length;
       }
-      chunks.push(buf.slice(0, got.bytes));
-    }
-    const all = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) {
-      all.set(c, at);
-      at += c.length;
-    }
+      this.#serve(conn, all, fds);
+    });
+  }
+
+  /** Decodes a request and runs its handler. */
+  #serve(conn: number, all: Uint8Array, fds: number[]): void {
     let request: ControlRequest;
     try {
       request = decodeRequest(all);
@@ -142,6 +175,33 @@ export class ControlServer {
         this.#reply(conn, { success: false, err: e instanceof Error ? e.message : String(e) });
       }
     }
+  }
+
+  /**
+   * Answers a request over the limit at once, then reads and drops the
+   * rest until the client is done sending: closing with its bytes unread
+   * would reset the connection and lose the answer.
+   */
+  #refuseTooLarge(conn: number): void {
+    try {
+      writeAll(
+        conn,
+        new TextEncoder().encode(JSON.stringify(
+          {
+            success: false,
+            err: "The request is too large",
+          } satisfies ControlReply,
+        )),
+      );
+      shutdownWrite(conn);
+    } catch {
+      this.#drop(conn);
+      return;
+    }
+    this.#receive(conn, (_chunk, got) => {
+      got.forEach(closeQuietly);
+      return true;
+    }, () => this.#drop(conn));
   }
 
   #reply(conn: number, reply: ControlReply): void {

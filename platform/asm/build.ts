@@ -48,6 +48,13 @@ export const MACHINE_CODE: readonly MachineCodeSource[] = [
     textAddress: "0x7ffe00000000",
   },
   {
+    source: new URL("./waiter.S", import.meta.url),
+    module: new URL("./waiter_bin.ts", import.meta.url),
+    kind: "static",
+    exportName: "waiterExecutableBytes",
+    description: "the waiter program that stands for a process in the sandbox (see waiter.S)",
+  },
+  {
     source: new URL("../testdata/probe.S", import.meta.url),
     module: new URL("../testdata/probe_bin.ts", import.meta.url),
     kind: "static",
