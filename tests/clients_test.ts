@@ -274,7 +274,16 @@ Deno.test("containerd runs, execs, pauses, kills and deletes tasks with dvisor a
             shown(await c("task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo $((1+2))")),
           );
           out.push(shown(await c("task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 4")));
-          out.push(`ps ${(await c("task", "ps", id)).stdout.trim().split("\n").length - 1}`);
+          const count = async () =>
+            (await c("task", "ps", id)).stdout.trim().split("\n").length - 1;
+          out.push(`ps ${await count()}`);
+          // The shim signals an exec'd process through the pid it was given (kill(2)).
+          const e3 = await c("task", "exec", "-d", "--exec-id", "e3", id, "sleep", "1000");
+          assertEquals(e3.code, 0, e3.stderr);
+          out.push(`ps with e3 ${await count()}`);
+          assertEquals((await c("task", "kill", "--exec-id", "e3", "-s", "SIGTERM", id)).code, 0);
+          for (let i = 0; i < 100 && (await count()) !== 1; i++) await sleep(50);
+          out.push(`ps after killing e3 ${await count()}`);
           assertEquals((await c("task", "pause", id)).code, 0);
           out.push(await status());
           assertEquals((await c("task", "resume", id)).code, 0);
