@@ -73,10 +73,6 @@ export function sandboxHandlers(
     for (const w of execWaiters.get(p.pid) ?? []) w(status);
     execWaiters.delete(p.pid);
   };
-  /**
-   * Calls `fn` with the status of a process exec started once it has ended
-   * (at once if it has); false if the container has no such process.
-   */
   /** Whether pid is (or was, and its status is kept) a process exec started in c. */
   const execOf = (c: Container, pid: number): boolean =>
     // Only the container's own: another one's processes are not its to wait for.
