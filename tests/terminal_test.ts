@@ -9,6 +9,7 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { closeFd, closeQuietly, pollFd, readFd, writeFd } from "../platform/fd.ts";
+import { setWindowSize } from "../platform/pty.ts";
 import { acceptConnection, listenUnix, receiveFds } from "../platform/socket.ts";
 import { makeBundle, sandboxTraces } from "./support/bundle.ts";
 import { makeBusyboxRootfs } from "./support/rootfs.ts";
@@ -194,7 +195,7 @@ Deno.test("terminal: ^C reaches the foreground group of the container's and of e
               `${dir}/process.json`,
               JSON.stringify({
                 terminal: true,
-                args: ["/bin/sh", "-c", `tty; ${trapping}`],
+                args: ["/bin/sh", "-c", `tty; trap 'echo size $(stty size)' WINCH; ${trapping}`],
                 cwd: "/",
                 env: ["PATH=/bin:/usr/bin"],
                 user: { uid: 0, gid: 0 },
@@ -218,6 +219,9 @@ Deno.test("terminal: ^C reaches the foreground group of the container's and of e
             assert(Number(await Deno.readTextFile(`${dir}/exec.pid`)) > 0);
             const execOut = await readUntil(execMaster, /ready/);
             assertStringIncludes(execOut, "/dev/pts/1");
+            // A resize (what the shim does for the client's window) reaches the process.
+            setWindowSize(execMaster, { rows: 33, cols: 101 });
+            assertStringIncludes(await readUntil(execMaster, /size \d+ \d+/), "size 33 101");
             type(execMaster, "\x03");
             assertStringIncludes(await readUntil(execMaster, /INT/), "INT");
             // The container's own terminal did not see it; now it gets one.
