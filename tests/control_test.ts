@@ -111,6 +111,23 @@ Deno.test("the control socket answers bad requests with errors and keeps serving
       serving();
     });
 
+    await t.step("a client that does not read its reply holds only its connection", async () => {
+      // An unknown method's name comes back in the error: a reply larger than a socket buffer.
+      const name = "x".repeat(900 * 1024);
+      const slow = connectUnix(path);
+      try {
+        writeAll(slow, new TextEncoder().encode(JSON.stringify({ method: name })));
+        shutdownWrite(slow);
+        await new Promise((r) => setTimeout(r, 200));
+        const r = await run(DVISOR, ["--root", root, "ps", id], { timeoutMs: 20_000 });
+        assertEquals(r.code, 0, "the sandbox answered others meanwhile");
+        const reply = JSON.parse(new TextDecoder().decode(readAll(slow)));
+        assertEquals([reply.success, reply.err.length > name.length], [false, true]);
+      } finally {
+        closeQuietly(slow);
+      }
+    });
+
     await t.step("the container runs on", async () => {
       const r = await run(DVISOR, ["--root", root, "exec", id, "echo", "still"]);
       assertEquals([r.code, r.stdout], [0, "still\n"]);

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { closeQuietly, setNonblocking, writeAll } from "../../platform/fd.ts";
+import { closeQuietly, setNonblocking, writeFd } from "../../platform/fd.ts";
 import { Errno } from "../../platform/errno.ts";
 import { acceptConnection, receiveFds, shutdownWrite } from "../../platform/socket.ts";
 import type { Kernel } from "../kernel/kernel.ts";
@@ -95,6 +95,7 @@ export class ControlServer {
   ): void {
     const buf = new Uint8Array(64 * 1024);
     const step = () => {
+      if (!this.#open.has(conn)) return; // closed with the server
       for (;;) {
         let got;
         try {
@@ -183,40 +184,62 @@ export class ControlServer {
    * would reset the connection and lose the answer.
    */
   #refuseTooLarge(conn: number): void {
-    try {
-      writeAll(
-        conn,
-        new TextEncoder().encode(JSON.stringify(
-          {
-            success: false,
-            err: "The request is too large",
-          } satisfies ControlReply,
-        )),
-      );
-      shutdownWrite(conn);
-    } catch {
-      this.#drop(conn);
-      return;
-    }
-    this.#receive(conn, (_chunk, got) => {
-      got.forEach(closeQuietly);
-      return true;
-    }, () => this.#drop(conn));
+    this.#send(conn, { success: false, err: "The request is too large" }, (sent) => {
+      let ok = sent;
+      if (ok) {
+        try {
+          shutdownWrite(conn);
+        } catch {
+          ok = false;
+        }
+      }
+      if (!ok) {
+        this.#drop(conn);
+        return;
+      }
+      this.#receive(conn, (_chunk, got) => {
+        got.forEach(closeQuietly);
+        return true;
+      }, () => this.#drop(conn));
+    });
   }
 
   #reply(conn: number, reply: ControlReply): void {
     if (!this.#open.has(conn)) return;
-    try {
-      setNonblocking(conn, false);
-      writeAll(conn, new TextEncoder().encode(JSON.stringify(reply)));
-    } catch {
-      // the client went away
-    }
-    this.#drop(conn);
+    this.#send(conn, reply, () => this.#drop(conn));
   }
 
+  /**
+   * Writes a reply without blocking this thread (a client that does not
+   * read yet holds its connection, not the Sentry), then calls `done(true)`,
+   * or `done(false)` if the client went away.
+   */
+  #send(conn: number, reply: ControlReply, done: (ok: boolean) => void): void {
+    const bytes = new TextEncoder().encode(JSON.stringify(reply));
+    let at = 0;
+    const step = () => {
+      if (!this.#open.has(conn)) return; // closed with the server
+      while (at < bytes.length) {
+        try {
+          at += writeFd(conn, bytes.subarray(at));
+        } catch (e) {
+          if (e instanceof Errno && e.code === "EAGAIN") {
+            this.#k.hostQueue(conn, POLL.OUT).subscribe(step);
+            return;
+          }
+          if (e instanceof Errno && e.code === "EINTR") continue;
+          done(false);
+          return;
+        }
+      }
+      done(true);
+    };
+    step();
+  }
+
+  /** Closes a connection (once: its number may be reused after). */
   #drop(conn: number): void {
-    this.#open.delete(conn);
+    if (!this.#open.delete(conn)) return;
     this.#k.forgetHostFd(conn);
     closeQuietly(conn);
   }
