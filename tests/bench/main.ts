@@ -14,6 +14,7 @@ import {
 } from "./platform_bench.ts";
 import {
   availablePeers,
+  execPidRssKiB,
   getpidMicros,
   type Lifecycle,
   lifecycleMillis,
@@ -170,11 +171,23 @@ async function sandboxTable(peers: Peer[], bundle: string): Promise<void> {
   ) {
     const mem = (n: string) => life.get(n)?.[key];
     console.log(
-      `${label.padEnd(18)}${names.map((n) => cell(`${(mem(n)! / 1024).toFixed(1)} MiB`)).join("")}${
-        ratios(mem)
-      }`,
+      `${label.padEnd(18)}${names.map((n) => cell(memoryText(mem(n)!))).join("")}${ratios(mem)}`,
     );
   }
+  // What exec --detach leaves for a shim to watch (runc: the process itself).
+  const execRss = new Map<string, number>();
+  for (const r of runtimes) execRss.set(r.name, await execPidRssKiB(r, bundle));
+  const ex = (n: string) => execRss.get(n);
+  console.log(
+    `${"exec -d pid RSS".padEnd(18)}${names.map((n) => cell(memoryText(ex(n)!))).join("")}${
+      ratios(ex)
+    }`,
+  );
+}
+
+/** KiB as KiB under 1 MiB, else as MiB. */
+function memoryText(kib: number): string {
+  return kib < 1024 ? `${kib} KiB` : `${(kib / 1024).toFixed(1)} MiB`;
 }
 
 /**

@@ -252,15 +252,17 @@ function procKiB(pid: number, file: string, field: string): number {
 
 async function timed(peer: Peer, args: string[]): Promise<{ ms: number; stdout: string }> {
   const t0 = performance.now();
+  // What it leaves running keeps its stdio: no pipe that would never end.
+  const leaves = args[0] === "create" || args.includes("--detach");
   const out = await new Deno.Command(peer.argv[0]!, {
     args: [...peer.argv.slice(1), ...args],
     stdin: "null",
-    stdout: args[0] === "create" ? "null" : "piped",
-    stderr: args[0] === "create" ? "null" : "piped",
+    stdout: leaves ? "null" : "piped",
+    stderr: leaves ? "null" : "piped",
   }).output();
   const ms = performance.now() - t0;
   if (!out.success) throw new Error(`${peer.name} ${args[0]} failed`);
-  return { ms, stdout: args[0] === "create" ? "" : new TextDecoder().decode(out.stdout) };
+  return { ms, stdout: leaves ? "" : new TextDecoder().decode(out.stdout) };
 }
 
 /**
@@ -315,4 +317,41 @@ export async function lifecycleMillis(peer: Peer, bundle: string, n: number): Pr
     idlePssKiB: median(pss),
     idleUssKiB: median(uss),
   };
+}
+
+/**
+ * The RSS (KiB) of the process whose pid `exec --detach` writes: what a
+ * shim watches and signals for the exec'd process. runc's is that process
+ * itself; runsc's and dvisor's is a waiter standing for it. Measured in a
+ * container of its own, so that the lifecycle's timings do not wait for
+ * the exec'd process.
+ *
+ * @param peer The runtime.
+ * @param bundle A bundle from {@linkcode makeBundle}.
+ * @returns The RSS.
+ */
+export async function execPidRssKiB(peer: Peer, bundle: string): Promise<number> {
+  const id = `dvisor-bench-exec-${Deno.pid}-${serial++}`;
+  const pidFile = `${bundle}/exec.pid`;
+  await Deno.remove(`${bundle}/config.json`).catch(() => {});
+  await writeConfig(bundle, ["/bin/busybox", "sleep", "1000"]);
+  await timed(peer, ["create", "--bundle", bundle, id]);
+  try {
+    await timed(peer, ["start", id]);
+    await timed(peer, [
+      "exec",
+      "--detach",
+      "--pid-file",
+      pidFile,
+      id,
+      "/bin/busybox",
+      "sleep",
+      "1000",
+    ]);
+    await new Promise((r) => setTimeout(r, 300)); // settle
+    return procKiB(Number(await Deno.readTextFile(pidFile)), "status", "VmRSS");
+  } finally {
+    await timed(peer, ["delete", "--force", id]);
+    await Deno.remove(pidFile).catch(() => {});
+  }
 }
