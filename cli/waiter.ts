@@ -54,6 +54,12 @@ const WAITER_FILTER = compileFilter({
  * @returns The waiter's pid.
  * @throws {Error} If it cannot start, or the sandbox refuses the watch
  *   (then nothing is left of it).
+ *
+ * @example
+ * ```ts ignore
+ * const pid = startWaiter(store.controlSocket(s), s, { pid: 3 });
+ * writeAtomically(pidFile, String(pid)); // what the shim watches for process 3
+ * ```
  */
 export function startWaiter(
   control: string,

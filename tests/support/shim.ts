@@ -37,6 +37,14 @@ export interface Shim {
  * @param cmd The runtime and its arguments.
  * @returns The shim, or the command's failure.
  * @throws {Error} If the runtime command failed (its stderr in the message).
+ *
+ * @example
+ * ```ts ignore
+ * const exec = ["exec", "--detach", "--pid-file", pidFile, id, "sleep", "9"];
+ * const shim = await startShim(pidFile, [DVISOR, ...exec]);
+ * await shim.kill(15);
+ * if (await shim.exited() !== 143) throw new Error();
+ * ```
  */
 export async function startShim(pidFile: string, cmd: string[]): Promise<Shim> {
   const child = new Deno.Command(Deno.execPath(), {
