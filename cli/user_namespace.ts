@@ -46,24 +46,24 @@ export function isHostIdMap(ranges: IdRange[]): boolean {
     ranges[0]!.size === 4294967295;
 }
 
-/** A user namespace's identity: the nsfs inode. */
-function namespaceOf(path: string): { dev: number; ino: number } | null {
+/** A user namespace's identity: its nsfs inode, as `dev:ino` (null: none there). */
+function namespaceOf(path: string): string | null {
   try {
     const st = Deno.statSync(path);
-    return { dev: st.dev, ino: st.ino! };
+    return `${st.dev}:${st.ino}`;
   } catch {
     return null;
   }
 }
 
 /** A process in the namespace: the one a /proc path names, else any found in /proc. */
-function processIn(path: string, ns: { dev: number; ino: number }): number | null {
+function processIn(path: string, ns: string): number | null {
   const named = /^\/proc\/(\d+)\/ns\/user$/.exec(path);
   if (named) return Number(named[1]);
   for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const other = namespaceOf(`/proc/${e.name}/ns/user`);
-    if (other && other.dev === ns.dev && other.ino === ns.ino) return Number(e.name);
+    if (/^\d+$/.test(e.name) && namespaceOf(`/proc/${e.name}/ns/user`) === ns) {
+      return Number(e.name);
+    }
   }
   return null;
 }
@@ -95,8 +95,7 @@ export function joinedUserNamespace(
     );
   }
   let found: IdMappings | null;
-  const podNs = pod ? namespaceOf(`/proc/${pod.pid}/ns/user`) : null;
-  if (pod && podNs && podNs.dev === ns.dev && podNs.ino === ns.ino) {
+  if (pod && namespaceOf(`/proc/${pod.pid}/ns/user`) === ns) {
     found = pod.idMappings;
   } else {
     const pid = processIn(path, ns);

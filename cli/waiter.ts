@@ -29,17 +29,19 @@ const CATCHABLE = Array.from({ length: 64 }, (_, i) => i + 1).filter((s) => s !=
  * What the waiter may do: waiter.S's calls, and the execveat that starts
  * it (harmless after: the filter stays with whatever it runs).
  */
-const WAITER_FILTER = compileFilter({
-  rules: [
-    SYS.read,
-    SYS.poll,
-    SYS.sendto,
-    SYS.exit_group,
-    SYS.restart_syscall,
-    SYS.execveat,
-  ].map((syscall) => ({ syscall, action: action.allow() })),
-  defaultAction: action.killProcess(),
-});
+function waiterFilter(): Uint8Array {
+  return compileFilter({
+    rules: [
+      SYS.read,
+      SYS.poll,
+      SYS.sendto,
+      SYS.exit_group,
+      SYS.restart_syscall,
+      SYS.execveat,
+    ].map((syscall) => ({ syscall, action: action.allow() })),
+    defaultAction: action.killProcess(),
+  });
+}
 
 /**
  * Starts a waiter (in its own session, stdio on /dev/null or the
@@ -84,7 +86,7 @@ export function startWaiter(
       blockedSignals: CATCHABLE,
       noNewPrivileges: true,
       capabilities: { bounding: [], effective: [], permitted: [], inheritable: [] },
-      seccomp: { program: WAITER_FILTER },
+      seccomp: { program: waiterFilter() },
     });
     const foreground = o.terminal !== undefined;
     callSandbox(

@@ -53,24 +53,17 @@ export async function startShim(pidFile: string, cmd: string[]): Promise<Shim> {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
+  const lines = linesOf(child.stdout);
   const nextLine = async (): Promise<string> => {
-    while (!buffered.includes("\n")) {
-      const { value, done } = await lines.read();
-      if (done) throw new Error(`The shim stand-in ended early: ${JSON.stringify(buffered)}`);
-      buffered += value;
-    }
-    const at = buffered.indexOf("\n");
-    const line = buffered.slice(0, at);
-    buffered = buffered.slice(at + 1);
-    return line;
+    const { value, done } = await lines.next();
+    if (done) throw new Error("The shim stand-in ended early");
+    return value;
   };
   const writer = child.stdin.getWriter();
   const first = await nextLine();
   if (!first.startsWith("ready ")) {
     await writer.close();
-    await lines.cancel();
+    await lines.return(undefined);
     await child.status;
     throw new Error(`The runtime command ${first}`);
   }
@@ -82,12 +75,24 @@ export async function startShim(pidFile: string, cmd: string[]): Promise<Shim> {
     async exited() {
       const line = await nextLine();
       await writer.close();
-      await lines.cancel();
+      await lines.return(undefined);
       await child.status;
       if (!line.startsWith("exit ")) throw new Error(`Unexpected ${line}`);
       return Number(line.slice("exit ".length));
     },
   };
+}
+
+/** The lines of a byte stream, without their newlines. */
+async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<string, void> {
+  let text = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    text += chunk;
+    for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n")) {
+      yield text.slice(0, at);
+      text = text.slice(at + 1);
+    }
+  }
 }
 
 if (import.meta.main) {
@@ -109,19 +114,12 @@ if (import.meta.main) {
   console.log(`ready ${pid}`);
   const ended = waitPidfdAsync(pidfd);
   (async () => {
-    const input = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
-    let text = "";
-    for await (const chunk of input) {
-      text += chunk;
-      for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n")) {
-        const [verb, n] = text.slice(0, at).split(" ");
-        text = text.slice(at + 1);
-        if (verb === "kill") {
-          try {
-            pidfdSignal(pidfd, Number(n));
-          } catch { /* it ended */ }
-        }
-      }
+    for await (const line of linesOf(Deno.stdin.readable)) {
+      const [verb, n] = line.split(" ");
+      if (verb !== "kill") continue;
+      try {
+        pidfdSignal(pidfd, Number(n));
+      } catch { /* it ended */ }
     }
   })();
   const status = await ended;
