@@ -26,6 +26,7 @@ import { Arena } from "./arena_unsafe.ts";
 import { closeQuietly, pollFd } from "./fd.ts";
 import { fdArg } from "./checks.ts";
 import { native } from "./native_unsafe.ts";
+import { Errno } from "./errno.ts";
 import { checked, syscall } from "./syscall.ts";
 import { SYS } from "./sysno.ts";
 import { sealedMemfd } from "./memfd.ts";
@@ -745,7 +746,17 @@ export class Machine {
       if (queued) return queued;
       const e = noHang ? this.#tracer.wait(-1, { noHang }) : this.#spinThenWait();
       if (!e) return null;
-      const out = this.#handle(e);
+      let out: MachineEvent | null;
+      try {
+        out = this.#handle(e);
+      } catch (err) {
+        // A tracee that wait reported stopped stays stopped until it is
+        // resumed, unless SIGKILL ends it meanwhile (a group exit, the
+        // Sentry killing its process): then every request about the stop
+        // fails with ESRCH, and its death is the next thing wait reports.
+        if (err instanceof Errno && err.code === "ESRCH") continue;
+        throw err;
+      }
       if (out) return out;
     }
   }
